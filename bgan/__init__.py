@@ -1,0 +1,1 @@
+"""Learned blur (BGAN) and the deblurring network (DBGAN) trained on blurgen pairs."""

@@ -1,0 +1,8 @@
+"""blurgen: paired blurred/sharp training data for image deblurring.
+
+The physical blur model is ``I_B = k * I_S + N``: a camera-shake kernel ``k`` (see
+:mod:`blurgen.kernels`) convolved with a sharp image, plus sensor noise. The command-line tool is
+``blurgen`` (see ``blurgen --help``).
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,107 @@
+"""Array backends: NumPy everywhere, CuPy on NVIDIA GPUs.
+
+This is the only module that imports CuPy, and it does so lazily, so that ``import blurgen`` works
+on machines without CUDA. Library functions follow their data (:func:`get_xp`); a device *string*
+is accepted only at the edges (the CLI, generators that create arrays from nothing).
+"""
+
+from __future__ import annotations
+
+import functools
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested device cannot be used here; the message says why and what to do."""
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_status() -> tuple[bool, str]:
+    """Whether the CuPy backend works on this machine, and a sentence saying why (not).
+
+    Returns:
+        ``(True, "<GPU name>, CUDA runtime <version>")`` when a device ran a tiny computation,
+        otherwise ``(False, reason)`` with an actionable reason.
+    """
+    try:
+        import cupy
+    except ImportError:
+        return False, "cupy is not installed (pip install 'blurgen[cuda]')"
+    except Exception as exc:  # a broken CuPy install raises all sorts of errors at import
+        return False, f"cupy is installed but failed to import: {exc}"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return False, f"cupy is installed but no CUDA driver was found ({_first_line(exc)})"
+    if count == 0:
+        return False, "cupy is installed but no CUDA device is visible"
+    try:
+        # Runs a compiled kernel, so a missing NVRTC or a driver too old for the toolkit shows here
+        # rather than in the middle of a job.
+        if int(cupy.arange(4).sum()) != 6:
+            return False, "cupy is installed but a test computation on the GPU gave a wrong result"
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+        runtime = cupy.cuda.runtime.runtimeGetVersion()
+    except Exception as exc:
+        return False, f"cupy is installed but the GPU cannot run code ({_first_line(exc)})"
+    return True, f"{name}, CUDA runtime {runtime // 1000}.{runtime % 1000 // 10}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def check_device(device: str) -> str:
+    """Validate a device string and make sure it can be used.
+
+    Args:
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        The device string, normalised to lower case.
+
+    Raises:
+        ValueError: for an unknown device name.
+        BackendUnavailable: for ``"cuda"`` when CuPy cannot run here, with the reason.
+    """
+    name = str(device).lower()
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if name == "cuda":
+        ok, reason = cuda_status()
+        if not ok:
+            raise BackendUnavailable(f"device 'cuda' is not available: {reason}")
+    return name
+
+
+def xp_for_device(device: str) -> ModuleType:
+    """The array module (``numpy`` or ``cupy``) for a validated device string."""
+    if check_device(device) == "cuda":
+        import cupy
+
+        return cupy
+    return np
+
+
+def get_xp(array: Any) -> ModuleType:
+    """The array module that owns ``array``: ``cupy`` for CuPy arrays, otherwise ``numpy``."""
+    module = type(array).__module__
+    if module.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """A NumPy copy (or view) of a NumPy or CuPy array."""
+    if get_xp(array) is np:
+        return np.asarray(array)
+    return array.get()

@@ -1,0 +1,101 @@
+"""Camera-shake kernels from random trajectories: draw on the host, integrate, rasterise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from blurgen.backend import check_device, get_xp
+
+from .psf import rasterise
+from .trajectory import (
+    MotionModel,
+    draw_trajectories,
+    integrate_trajectories,
+    longest_first,
+    trajectory_rngs,
+)
+
+MIN_SIZE = 3
+RASTER_GROUP = 64
+
+
+def check_size(size: int) -> int:
+    """Validate a kernel size in pixels and return it as an int."""
+    if int(size) != size or size < MIN_SIZE:
+        raise ValueError(f"kernel size must be an integer >= {MIN_SIZE} px, got {size!r}")
+    return int(size)
+
+
+def motion_kernels(
+    n: int,
+    size: int = 64,
+    *,
+    seed: int = 0,
+    start: int = 0,
+    device: str = "cpu",
+    **model_params: Any,
+) -> Any:
+    """Random camera-shake kernels (Boracchi-Foi trajectories, DeblurGAN's parameterisation).
+
+    Kernel ``i`` is drawn from ``numpy.random.default_rng([seed, start + i])`` alone, so it does not
+    depend on ``n``, on the device, or on how a large job is split into calls.
+
+    Args:
+        n: number of kernels.
+        size: kernel size K in pixels (>= 3).
+        seed: root seed, a non-negative integer.
+        start: index of the first kernel; ``motion_kernels(5, start=10)`` gives kernels 10..14.
+        device: ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy; same kernels within 1e-6).
+        **model_params: fields of :class:`MotionModel` (``iters``, ``max_len``, ``expl``,
+            ``fractions``, ``gaussian_shake``, ``centripetal``, ``prob_big_shake``).
+
+    Returns:
+        (n, K, K) float32 array (CuPy for ``"cuda"``), non-negative, each kernel summing to 1 with
+        its centroid on pixel ``(K // 2, K // 2)``.
+
+    Example:
+        >>> k = motion_kernels(8, 31, seed=1)
+        >>> k.shape, float(k[0].sum())
+        ((8, 31, 31), 1.0)
+    """
+    model = MotionModel(**model_params)
+    size = check_size(size)
+    device = check_device(device)
+    return motion_kernels_from(trajectory_rngs(seed, start, n), size, model, device=device)
+
+
+def motion_kernels_from(
+    rngs: Sequence[np.random.Generator], size: int, model: MotionModel, *, device: str = "cpu"
+) -> Any:
+    """One kernel per generator; the building block of :func:`motion_kernels`.
+
+    Args:
+        rngs: one NumPy generator per kernel; each is advanced by the draws of one trajectory.
+        size: kernel size K in pixels (>= 3).
+        model: the motion model.
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        (len(rngs), K, K) float32, as :func:`motion_kernels`.
+    """
+    draws = draw_trajectories(rngs, model, size)
+    order = longest_first(draws.points)
+    draws = draws.take(order)
+    if device == "cuda":
+        from ._cuda import integrate_trajectories_cuda
+
+        positions = integrate_trajectories_cuda(draws)
+        xp = get_xp(positions)
+        kernels = rasterise(positions, xp.asarray(draws.points), size)
+    else:
+        positions = integrate_trajectories(draws)
+        # Splatting is cache-bound on the CPU: small groups of kernels keep their grids in cache.
+        kernels = np.zeros((len(draws), size, size), np.float32)
+        for s in range(0, len(draws), RASTER_GROUP):
+            group = slice(s, s + RASTER_GROUP)
+            kernels[group] = rasterise(positions[:, group], draws.points[group], size)
+        xp = np
+    return kernels[xp.asarray(np.argsort(order))]
