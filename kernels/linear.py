@@ -15,7 +15,7 @@ import numpy as np
 from blurgen.backend import check_device, xp_for_device
 
 from .motion import check_size
-from .psf import max_extent, rasterise
+from .psf import anchor, rasterise
 from .trajectory import trajectory_rngs
 
 # Samples per pixel of line length: enough that the splatted line has no visible beading.
@@ -25,15 +25,16 @@ Range = float | tuple[float, float]
 
 
 def max_line_length(size: int) -> float:
-    """The longest line (pixels) that fits a ``size`` kernel at every angle."""
-    return 2 * min(max_extent(check_size(size)))
+    """Lines must be shorter than this (pixels) to fit a ``size`` kernel at every angle."""
+    c = anchor(check_size(size))
+    return float(2 * min(c, size - 1 - c))
 
 
 def line_kernel(length: float, angle: float, size: int = 64) -> np.ndarray:
     """One straight-line kernel.
 
     Args:
-        length: motion length in pixels, in ``[0, max_line_length(size)]``; 0 gives a delta.
+        length: motion length in pixels, in ``[0, max_line_length(size))``; 0 gives a delta.
         angle: direction in degrees, counter-clockwise on screen from horizontal.
         size: kernel size K in pixels (>= 3).
 
@@ -80,7 +81,7 @@ def linear_kernels(
     if low < 0 or high > longest:
         raise ValueError(
             f"length range ({low:g}, {high:g}) px does not fit a {size} px kernel: "
-            f"lengths must be in [0, {longest:.4f}]"
+            f"lengths must be at least 0 and below {longest:g} px"
         )
     angle_low, angle_high = _as_range("angle", angle)
     rngs = trajectory_rngs(seed, start, n)
@@ -100,12 +101,12 @@ def _as_range(name: str, value: Range) -> tuple[float, float]:
 
 def _line_kernels(lengths: np.ndarray, angles: np.ndarray, size: int, xp: Any) -> Any:
     longest = max_line_length(size)
-    bad = (lengths < 0) | (lengths > longest) | ~np.isfinite(lengths) | ~np.isfinite(angles)
+    bad = (lengths < 0) | (lengths >= longest) | ~np.isfinite(lengths) | ~np.isfinite(angles)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"line of length {lengths[k]!r} px at {angles[k]!r} deg does not fit a {size} px "
-            f"kernel: lengths must be in [0, {longest:.4f}]"
+            f"kernel: lengths must be at least 0 and below {longest:g} px"
         )
     points = np.ceil(lengths * SAMPLES_PER_PX).astype(np.int64) + 1
     rows = int(points.max()) if len(points) else 1

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from blurgen.backend import check_device, get_xp
+from blurgen.backend import check_device, get_xp, xp_for_device
 
 from .psf import rasterise
 from .trajectory import (
@@ -19,6 +19,10 @@ from .trajectory import (
 )
 
 MIN_SIZE = 3
+# Trajectories integrated together: large enough to amortise the per-step overhead of the
+# time loop, small enough that its (steps x batch) arrays stay a few tens of MB.
+CPU_BATCH = 512
+CUDA_BATCH = 16384
 RASTER_GROUP = 64
 
 
@@ -81,6 +85,19 @@ def motion_kernels_from(
     Returns:
         (len(rngs), K, K) float32, as :func:`motion_kernels`.
     """
+    xp = xp_for_device(device)
+    batch = CUDA_BATCH if device == "cuda" else CPU_BATCH
+    kernels = xp.empty((len(rngs), size, size), xp.float32)
+    for start in range(0, len(rngs), batch):
+        kernels[start : start + batch] = _motion_batch(
+            rngs[start : start + batch], size, model, device
+        )
+    return kernels
+
+
+def _motion_batch(
+    rngs: Sequence[np.random.Generator], size: int, model: MotionModel, device: str
+) -> Any:
     draws = draw_trajectories(rngs, model, size)
     order = longest_first(draws.points)
     draws = draws.take(order)

@@ -197,7 +197,7 @@ class TestLinearKernels:
 
     def test_too_long_is_an_error(self):
         with pytest.raises(ValueError, match="does not fit"):
-            line_kernel(max_line_length(31) + 0.5, 0.0, 31)
+            line_kernel(max_line_length(31), 0.0, 31)
         with pytest.raises(ValueError, match="does not fit"):
             linear_kernels(3, 31, length=(5.0, 40.0))
 

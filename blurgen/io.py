@@ -1,0 +1,75 @@
+"""Files: atomic writes (temporary name, then rename) and PNG output.
+
+Nothing blurgen writes may look complete before it is: every file is written under a temporary
+name beside its destination and renamed into place only once it is whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """The output path, after checking that its folder exists and is writable.
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        PermissionError: the folder is not writable.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"output folder '{folder}' does not exist")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"output folder '{folder}' is not writable")
+    return path
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """The temporary name a file is written under before it is renamed to ``path``."""
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; rename it to ``path`` if the block succeeds.
+
+    On any exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = check_output_path(path)
+    temporary = partial_path(path)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+    """Write an 8-bit RGB (H, W, 3) or grey (H, W) image as PNG, atomically.
+
+    Args:
+        path: destination file.
+        rgb: uint8 array in RGB channel order (not OpenCV's BGR).
+    """
+    image = np.asarray(rgb)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(
+            f"expected a uint8 (H, W) or (H, W, 3) image, got {image.dtype} {image.shape}"
+        )
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise OSError(f"could not encode a PNG for '{path}'")
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(encoded.tobytes())
+    return Path(path)

@@ -1,0 +1,1 @@
+"""The ``blurgen`` command line: one click group, one module per command family."""

@@ -1,0 +1,151 @@
+"""``blurgen kernels``: write a bank of random blur kernels, and a picture of them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from blurgen.backend import check_device
+from blurgen.kernels.bank import FAMILIES, BankConfig, generate, save_preview, write_bank
+
+from .options import (
+    device_option,
+    overwrite_option,
+    parse_floats,
+    parse_range,
+    progress_bar,
+    seed_option,
+    user_errors,
+    verbosity_option,
+)
+
+PREVIEW_COUNT = 64
+
+
+@click.command("kernels")
+@click.option(
+    "-n",
+    "count",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Number of kernels.",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(min=3),
+    default=64,
+    show_default=True,
+    help="Kernel size K in pixels (K x K).",
+)
+@click.option(
+    "--family",
+    type=click.Choice(FAMILIES),
+    default="motion",
+    show_default=True,
+    help="motion: random camera-shake trajectories; linear: straight streaks.",
+)
+@seed_option
+@device_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HDF5 bank to write (schema blurgen-kernels/1).",
+)
+@click.option(
+    "--preview",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"PNG grid of the first {PREVIEW_COUNT} kernels.",
+)
+@overwrite_option
+@click.option("--iters", type=click.IntRange(min=2), help="motion: points per trajectory [2000].")
+@click.option(
+    "--max-len",
+    type=float,
+    help="motion: path length of the whole exposure in px [60/64 of --size].",
+)
+@click.option(
+    "--expl",
+    help="motion: explosiveness values, one drawn per kernel [0.003,0.005,0.007,0.008,0.009,0.01].",
+)
+@click.option("--fractions", help="motion: exposure fractions, one drawn per kernel [0.1,0.5,1].")
+@click.option(
+    "--length",
+    help="linear: length in px, fixed (L) or drawn (LOW,HIGH) [1 to the longest that fits].",
+)
+@click.option(
+    "--angle",
+    help="linear: angle in degrees counter-clockwise from horizontal, fixed or LOW,HIGH [0,180].",
+)
+@verbosity_option
+@user_errors
+def kernels_command(
+    count,
+    size,
+    family,
+    seed,
+    device,
+    output,
+    preview,
+    overwrite,
+    iters,
+    max_len,
+    expl,
+    fractions,
+    length,
+    angle,
+    verbosity,
+):
+    """Generate random blur kernels into an HDF5 bank and/or a preview picture.
+
+    Kernel i depends only on the options, the seed and i, so banks are reproducible and an
+    interrupted run resumes where it stopped when run again with the same options. Kernels sum
+    to 1 with their centroid on pixel (K//2, K//2), the convolution's anchor.
+
+    \b
+    Examples:
+      blurgen kernels -n 10000 -o bank.h5 --preview bank.png
+      blurgen kernels -n 64 --family linear --length 10,40 --preview lines.png
+    """
+    if output is None and preview is None:
+        raise click.UsageError("nothing to write: give -o/--output, --preview, or both")
+    params = _family_params(family, iters, max_len, expl, fractions, length, angle)
+    config = BankConfig(family=family, n=count, size=size, params=params)
+    device = check_device(device)
+    if verbosity > 1:
+        click.echo(f"config: {config.to_json()}", err=True)
+    began = time.perf_counter()
+    if output is not None:
+        with progress_bar(count, "kernels", verbosity) as advance:
+            write_bank(output, config, seed, device=device, overwrite=overwrite, progress=advance)
+    if preview is not None:
+        save_preview(preview, generate(config, seed, 0, min(count, PREVIEW_COUNT), device))
+    seconds = time.perf_counter() - began
+    if verbosity and output is not None:
+        megabytes = output.stat().st_size / 1e6
+        click.echo(
+            f"wrote {count} {family} kernels of {size}x{size} px (seed {seed}) to {output}: "
+            f"{megabytes:.1f} MB in {seconds:.1f} s ({count / seconds:,.0f} kernels/s)",
+            err=True,
+        )
+    if verbosity and preview is not None:
+        click.echo(f"wrote a preview of {min(count, PREVIEW_COUNT)} kernels to {preview}", err=True)
+
+
+def _family_params(family, iters, max_len, expl, fractions, length, angle) -> dict:
+    motion = {
+        "iters": iters,
+        "max_len": max_len,
+        "expl": parse_floats(expl, "--expl"),
+        "fractions": parse_floats(fractions, "--fractions"),
+    }
+    linear = {"length": parse_range(length, "--length"), "angle": parse_range(angle, "--angle")}
+    chosen, other = (motion, linear) if family == "motion" else (linear, motion)
+    misplaced = [name for name, value in other.items() if value is not None]
+    if misplaced:
+        flags = ", ".join("--" + name.replace("_", "-") for name in misplaced)
+        raise click.UsageError(f"{flags} do(es) not apply to --family {family}")
+    return {name: value for name, value in chosen.items() if value is not None}

@@ -1,0 +1,29 @@
+"""The ``blurgen`` command group."""
+
+from __future__ import annotations
+
+import click
+
+import blurgen
+
+from .info import info_command
+from .kernels import kernels_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(blurgen.__version__, prog_name="blurgen")
+def cli():
+    """blurgen: paired blurred/sharp training data for image deblurring.
+
+    Blur is modelled as I_B = k * I_S + N: a camera-shake kernel k convolved with the sharp
+    image, plus noise. Run `blurgen COMMAND --help` for each command.
+    """
+
+
+cli.add_command(kernels_command)
+cli.add_command(info_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

@@ -1,0 +1,100 @@
+"""Options and behaviour shared by every command: seeds, devices, verbosity, errors, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+
+from blurgen.backend import DEVICES, BackendUnavailable
+
+seed_option = click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Root seed. The same seed and options give identical output.",
+)
+
+device_option = click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="cpu",
+    show_default=True,
+    help="Where to compute: cpu (NumPy) or cuda (CuPy, needs blurgen[cuda] and a GPU).",
+)
+
+overwrite_option = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing output file (it stays untouched until the new one is complete).",
+)
+
+
+def verbosity_option(command: Callable) -> Callable:
+    """``-v/--verbose`` and ``-q/--quiet``, combined into one ``verbosity`` argument (0 quiet)."""
+    command = click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")(command)
+    command = click.option("-v", "--verbose", is_flag=True, help="Print more detail.")(command)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, quiet: bool, verbose: bool, **kwargs: Any) -> Any:
+        return command(*args, verbosity=0 if quiet else 2 if verbose else 1, **kwargs)
+
+    return wrapper
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn the errors a user can act on into one line and a non-zero exit, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (ValueError, OSError, BackendUnavailable) as exc:
+            raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt as exc:
+            click.echo(f"interrupted{': ' + str(exc) if str(exc) else ''}", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, label: str, verbosity: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr, shown only when stderr is a terminal and not ``--quiet``.
+
+    Yields a function to call with the number of items just finished.
+    """
+    if verbosity == 0 or not sys.stderr.isatty():
+        yield lambda count: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield bar.update
+
+
+def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
+    """A comma-separated list of numbers from the command line, or None when not given."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated numbers, got {text!r}", param_hint=name
+        ) from None
+
+
+def parse_range(text: str | None, name: str) -> float | tuple[float, float] | None:
+    """``A`` (a fixed value) or ``A,B`` (a range) from the command line."""
+    values = parse_floats(text, name)
+    if values is None:
+        return None
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 2:
+        return values
+    raise click.BadParameter(f"expected a number or LOW,HIGH, got {text!r}", param_hint=name)

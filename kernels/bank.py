@@ -1,0 +1,230 @@
+"""Kernel banks: many kernels in one HDF5 file, written resumably, and their preview grids.
+
+Schema ``blurgen-kernels/1``: dataset ``kernels`` (N, K, K) float32 (gzip + shuffle; kernels are
+mostly zeros), root attributes ``schema``, ``config`` (JSON: family, n, size and the family's
+parameters), ``seed`` and ``blurgen_version``. Kernel ``i`` depends only on the config, the seed
+and ``i``, so an interrupted bank is resumed from its ``.partial`` file and ends identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import h5py
+import numpy as np
+
+import blurgen
+from blurgen.backend import to_numpy
+from blurgen.io import check_output_path, partial_path, write_png
+
+from .linear import linear_kernels
+from .motion import check_size, motion_kernels
+from .trajectory import MotionModel
+
+SCHEMA = "blurgen-kernels/1"
+FAMILIES = ("motion", "linear")
+# Kernels per HDF5 chunk: small enough that reading one kernel decompresses little.
+_H5_CHUNK = 16
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """What a bank contains; with the seed it determines every kernel.
+
+    Attributes:
+        family: ``"motion"`` (random trajectories) or ``"linear"`` (straight lines).
+        n: number of kernels.
+        size: kernel size K in pixels.
+        params: the family's parameters: :class:`~blurgen.kernels.MotionModel` fields for
+            ``motion``; ``length`` and ``angle`` for ``linear``.
+    """
+
+    family: str
+    n: int
+    size: int
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown kernel family {self.family!r}; choose one of {FAMILIES}")
+        if int(self.n) != self.n or self.n < 1:
+            raise ValueError(f"a bank needs at least one kernel, got n={self.n!r}")
+        check_size(self.size)
+        if self.family == "motion":
+            MotionModel(**self.params)
+
+    def to_json(self) -> str:
+        """The config as JSON, with the motion model fully resolved (defaults included)."""
+        params = self.params
+        if self.family == "motion":
+            params = MotionModel(**self.params).resolved(self.size)
+        return json.dumps(
+            {"family": self.family, "n": self.n, "size": self.size, "params": params},
+            sort_keys=True,
+        )
+
+
+def generate(
+    config: BankConfig, seed: int, start: int, count: int, device: str = "cpu"
+) -> np.ndarray:
+    """Kernels ``start .. start + count - 1`` of a bank, as a (count, K, K) float32 NumPy array."""
+    make = motion_kernels if config.family == "motion" else linear_kernels
+    kernels = make(count, config.size, seed=seed, start=start, device=device, **config.params)
+    return to_numpy(kernels)
+
+
+def write_bank(
+    path: str | os.PathLike,
+    config: BankConfig,
+    seed: int = 0,
+    *,
+    device: str = "cpu",
+    chunk: int = 4096,
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Generate a bank into ``path``, resuming an interrupted run of the same config and seed.
+
+    The kernels go to ``<path>.partial`` in chunks, each flushed with the count done so far; the
+    file is renamed to ``path`` only when complete. After Ctrl-C or a crash, calling again with
+    the same arguments continues where the partial file ends.
+
+    Args:
+        path: output ``.h5`` file.
+        config: family, count, size and parameters.
+        seed: root seed.
+        device: ``"cpu"`` or ``"cuda"`` for generation.
+        chunk: kernels generated per step (bounds memory: ``chunk * K * K * 4`` bytes and the
+            generator's working arrays).
+        overwrite: replace an existing file at ``path``; without it an existing file is an error.
+        progress: called with the number of kernels added after each chunk.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
+        FileNotFoundError, PermissionError: the output folder is missing or read-only.
+    """
+    path = check_output_path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"'{path}' already exists; pass --overwrite to replace it")
+    temporary = partial_path(path)
+    config_json = config.to_json()
+    done = _resumable_count(temporary, config_json, seed)
+    mode = "a" if done else "w"
+    with h5py.File(temporary, mode) as f:
+        if not done:
+            f.create_dataset(
+                "kernels",
+                shape=(config.n, config.size, config.size),
+                dtype=np.float32,
+                chunks=(min(_H5_CHUNK, config.n), config.size, config.size),
+                compression="gzip",
+                compression_opts=4,
+                shuffle=True,
+            )
+            f.attrs["schema"] = SCHEMA
+            f.attrs["config"] = config_json
+            f.attrs["seed"] = int(seed)
+            f.attrs["blurgen_version"] = blurgen.__version__
+            f.attrs["n_done"] = 0
+        elif progress is not None:
+            progress(done)
+        dataset = f["kernels"]
+        for start in range(done, config.n, chunk):
+            count = min(chunk, config.n - start)
+            dataset[start : start + count] = generate(config, seed, start, count, device)
+            f.attrs["n_done"] = start + count
+            f.flush()
+            if progress is not None:
+                progress(count)
+        del f.attrs["n_done"]
+    os.replace(temporary, path)
+    return path
+
+
+def _resumable_count(temporary: Path, config_json: str, seed: int) -> int:
+    """Kernels already in a partial bank of the same config and seed; 0 to start afresh."""
+    if not temporary.exists():
+        return 0
+    try:
+        with h5py.File(temporary, "r") as f:
+            same = (
+                f.attrs.get("schema") == SCHEMA
+                and f.attrs.get("config") == config_json
+                and int(f.attrs.get("seed", -1)) == int(seed)
+            )
+            return int(f.attrs.get("n_done", 0)) if same else 0
+    except OSError:
+        # A partial file a crash left unreadable holds nothing worth keeping.
+        return 0
+
+
+def read_bank(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
+    """Load a kernel bank.
+
+    Returns:
+        ``(kernels, info)``: (N, K, K) float32 kernels and a dict with ``schema``, ``config``
+        (parsed JSON), ``seed`` and ``blurgen_version``.
+
+    Raises:
+        ValueError: the file is not a complete ``blurgen-kernels/1`` bank.
+    """
+    with h5py.File(path, "r") as f:
+        schema = f.attrs.get("schema")
+        if schema != SCHEMA or "kernels" not in f:
+            raise ValueError(f"'{path}' is not a blurgen kernel bank (schema {schema!r})")
+        kernels = f["kernels"][...]
+        info = {
+            "schema": schema,
+            "config": json.loads(f.attrs["config"]),
+            "seed": int(f.attrs["seed"]),
+            "blurgen_version": str(f.attrs["blurgen_version"]),
+        }
+    return kernels, info
+
+
+def kernel_grid(kernels: np.ndarray, columns: int = 8, cell: int = 96, gap: int = 2) -> np.ndarray:
+    """A picture of kernels side by side, for people to look at.
+
+    Each kernel is scaled to its own maximum and shown with a square-root tone curve (faint
+    trails stay visible) in the inferno colour map, enlarged to ``cell`` px without smoothing.
+
+    Args:
+        kernels: (N, K, K) non-negative kernels.
+        columns: kernels per row.
+        cell: size in pixels of each enlarged kernel.
+        gap: pixels between kernels.
+
+    Returns:
+        (H, W, 3) uint8 RGB image.
+    """
+    kernels = np.asarray(kernels, np.float32)
+    n = len(kernels)
+    if n == 0:
+        raise ValueError("no kernels to show")
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    peak = kernels.reshape(n, -1).max(axis=1)
+    toned = np.sqrt(kernels / np.where(peak > 0, peak, 1)[:, None, None])
+    grey = np.round(toned * 255).astype(np.uint8)
+    step = cell + gap
+    canvas = np.full((rows * step + gap, columns * step + gap, 3), 40, np.uint8)
+    for i, k in enumerate(grey):
+        tile = cv2.resize(k, (cell, cell), interpolation=cv2.INTER_NEAREST)
+        rgb = cv2.cvtColor(cv2.applyColorMap(tile, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+        r, c = divmod(i, columns)
+        canvas[gap + r * step : gap + r * step + cell, gap + c * step : gap + c * step + cell] = rgb
+    return canvas
+
+
+def save_preview(path: str | os.PathLike, kernels: np.ndarray, columns: int = 8) -> Path:
+    """Write :func:`kernel_grid` of ``kernels`` to a PNG file, atomically."""
+    return write_png(path, kernel_grid(kernels, columns=columns))

@@ -1,0 +1,104 @@
+"""The command line, through click's CliRunner."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from click.testing import CliRunner
+
+import blurgen
+from blurgen.cli.main import cli
+from blurgen.kernels import linear_kernels, motion_kernels
+from blurgen.kernels.bank import read_bank
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0 and blurgen.__version__ in result.output
+
+
+def test_info_lists_devices_and_reasons():
+    result = run("info")
+    assert result.exit_code == 0
+    assert "numpy" in result.output and "h5py" in result.output
+    assert "cpu   available" in result.output
+    cuda = [line.strip() for line in result.output.splitlines() if line.strip().startswith("cuda")]
+    assert len(cuda) == 1 and re.match(r"cuda\s+(available|unavailable): \S", cuda[0])
+
+
+def test_kernels_round_trip(tmp_path):
+    out = tmp_path / "bank.h5"
+    result = run("kernels", "-n", "12", "--size", "20", "--seed", "4", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    kernels, info = read_bank(out)
+    np.testing.assert_array_equal(kernels, motion_kernels(12, 20, seed=4))
+    assert info["seed"] == 4 and info["config"]["family"] == "motion"
+    assert "wrote 12 motion kernels" in result.output
+
+
+def test_kernels_model_options_reach_the_model(tmp_path):
+    out = tmp_path / "bank.h5"
+    args = ["kernels", "-n", "3", "--size", "16", "-o", str(out), "-q"]
+    result = run(*args, "--iters", "300", "--max-len", "9", "--expl", "0.01", "--fractions", "1")
+    assert result.exit_code == 0 and result.output == ""
+    expected = motion_kernels(3, 16, iters=300, max_len=9.0, expl=(0.01,), fractions=(1.0,))
+    np.testing.assert_array_equal(read_bank(out)[0], expected)
+
+
+def test_linear_kernels_and_preview(tmp_path):
+    out, png = tmp_path / "lines.h5", tmp_path / "lines.png"
+    result = run(
+        "kernels", "-n", "5", "--family", "linear", "--size", "21",
+        "--length", "4,12", "--angle", "45", "-o", str(out), "--preview", str(png),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expected = linear_kernels(5, 21, length=(4.0, 12.0), angle=45.0)
+    np.testing.assert_array_equal(read_bank(out)[0], expected)
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_preview_only(tmp_path):
+    png = tmp_path / "k.png"
+    assert run("kernels", "-n", "4", "--size", "16", "--preview", str(png)).exit_code == 0
+    assert png.exists()
+
+
+def test_errors_are_one_line_and_non_zero(tmp_path):
+    out = tmp_path / "bank.h5"
+    assert run("kernels", "-n", "2", "--size", "16", "-o", str(out), "-q").exit_code == 0
+    again = run("kernels", "-n", "2", "--size", "16", "-o", str(out))
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert "Traceback" not in again.output
+    missing = run("kernels", "-n", "2", "-o", str(tmp_path / "no" / "b.h5"))
+    assert missing.exit_code == 1 and "does not exist" in missing.output
+    misplaced = run("kernels", "--family", "linear", "--expl", "0.1", "-o", str(tmp_path / "l.h5"))
+    assert misplaced.exit_code == 2 and "--expl" in misplaced.output
+    nothing = run("kernels", "-n", "2")
+    assert nothing.exit_code == 2 and "nothing to write" in nothing.output
+    bad_list = run("kernels", "--expl", "a,b", "-o", str(tmp_path / "x.h5"))
+    assert bad_list.exit_code == 2 and "comma-separated" in bad_list.output
+    too_long = run("kernels", "--family", "linear", "--size", "9", "--length", "20", "-o",
+                   str(tmp_path / "y.h5"))  # fmt: skip
+    assert too_long.exit_code == 1 and "does not fit" in too_long.output
+
+
+def test_overwrite(tmp_path):
+    out = tmp_path / "bank.h5"
+    run("kernels", "-n", "2", "--size", "16", "-o", str(out), "-q")
+    result = run("kernels", "-n", "2", "--size", "16", "--seed", "1", "-o", str(out), "--overwrite")
+    assert result.exit_code == 0
+    assert read_bank(out)[1]["seed"] == 1
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        "blurgen.backend.cuda_status", lambda: (False, "cupy is not installed (test)")
+    )
+    result = run("kernels", "-n", "2", "--device", "cuda", "-o", str(tmp_path / "b.h5"))
+    assert result.exit_code == 1
+    assert "device 'cuda' is not available: cupy is not installed (test)" in result.output
