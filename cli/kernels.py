@@ -11,6 +11,7 @@ from blurgen.backend import check_device
 from blurgen.kernels.bank import FAMILIES, BankConfig, generate, save_preview, write_bank
 
 from .options import (
+    default_workers,
     device_option,
     overwrite_option,
     parse_floats,
@@ -50,6 +51,13 @@ PREVIEW_COUNT = 64
 @seed_option
 @device_option
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=default_workers(),
+    show_default=True,
+    help="Processes generating kernels on the CPU. The bank does not depend on it.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -88,6 +96,7 @@ def kernels_command(
     family,
     seed,
     device,
+    workers,
     output,
     preview,
     overwrite,
@@ -120,7 +129,15 @@ def kernels_command(
     began = time.perf_counter()
     if output is not None:
         with progress_bar(count, "kernels", verbosity) as advance:
-            write_bank(output, config, seed, device=device, overwrite=overwrite, progress=advance)
+            write_bank(
+                output,
+                config,
+                seed,
+                device=device,
+                workers=workers,
+                overwrite=overwrite,
+                progress=advance,
+            )
     if preview is not None:
         save_preview(preview, generate(config, seed, 0, min(count, PREVIEW_COUNT), device))
     seconds = time.perf_counter() - began

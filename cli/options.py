@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,6 +34,12 @@ overwrite_option = click.option(
     is_flag=True,
     help="Replace an existing output file (it stays untouched until the new one is complete).",
 )
+
+
+def default_workers() -> int:
+    """Worker processes when not told: the cores this process may use, at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, cores or 1))
 
 
 def verbosity_option(command: Callable) -> Callable:

@@ -48,21 +48,24 @@ def rasterise(positions: Any, points: Any, size: int) -> Any:
     """
     xp = get_xp(positions)
     length, n = positions.shape
+    if positions.strides[-1] != positions.itemsize:
+        positions = xp.ascontiguousarray(positions)
     repeated = (length - points) * positions[-1]
     mean = (positions.sum(axis=0) - repeated) / points
+    # (L, n, 2) real view: one pass finds both axes' extremes.
+    pairs = positions.view(xp.float64).reshape(length, n, 2)
+    high = pairs.max(axis=0) - xp.stack([mean.real, mean.imag], axis=1)
+    low = xp.stack([mean.real, mean.imag], axis=1) - pairs.min(axis=0)
     room_low, room_high = max_extent(size)
-    worst = xp.ones(n)
-    for part, centre in ((positions.real, mean.real), (positions.imag, mean.imag)):
-        worst = xp.maximum(worst, (part.max(axis=0) - centre) / room_high)
-        worst = xp.maximum(worst, (centre - part.min(axis=0)) / room_low)
-    scale = 1 / worst
+    worst = xp.maximum(high.max(axis=1) / room_high, low.max(axis=1) / room_low)
+    scale = 1 / xp.maximum(worst, 1.0)
 
     c = anchor(size)
+    # col = scale * x + shift per path, applied before compaction so no per-point gathers.
     used = xp.arange(length)[:, None] < points[None, :]
     owner = xp.broadcast_to(xp.arange(n), (length, n))[used]
-    path = positions[used]
-    col = c + scale[owner] * (path.real - mean.real[owner])
-    row = c + scale[owner] * (path.imag - mean.imag[owner])
+    col = (pairs[..., 0] * scale + (c - scale * mean.real))[used]
+    row = (pairs[..., 1] * scale + (c - scale * mean.imag))[used]
     col0 = xp.floor(col)
     row0 = xp.floor(row)
     fc = col - col0

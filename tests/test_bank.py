@@ -156,3 +156,11 @@ class TestPreview:
         assert red > blue + 50
         # The background of a kernel is the map's near-black start.
         assert bgr[4, 4].max() < 30
+
+
+def test_worker_processes_give_the_same_bank(tmp_path):
+    config = BankConfig("motion", 50, 16)
+    one = write_bank(tmp_path / "one.h5", config, seed=6, chunk=10, workers=1)
+    two = write_bank(tmp_path / "two.h5", config, seed=6, chunk=10, workers=2)
+    np.testing.assert_array_equal(read_bank(one)[0], read_bank(two)[0])
+    np.testing.assert_array_equal(read_bank(two)[0], motion_kernels(50, 16, seed=6))

@@ -1,0 +1,118 @@
+"""Kernel generation speed: blurgen's vectorised generator against a per-kernel Python loop.
+
+Both make the same kernels (the loop is the scalar float64 reference the tests check against),
+measured in the same run, so the ratio is meaningful on a noisy machine. Prints a table and
+writes JSON.
+
+    python bench/kernels.py                       # 4096 kernels of 64 x 64
+    python bench/kernels.py --n 20000 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import blurgen
+from blurgen.backend import cuda_status
+from blurgen.kernels import MotionModel, motion_kernels
+from blurgen.kernels.bank import BankConfig, write_bank
+from blurgen.kernels.trajectory import draw_trajectories, trajectory_rngs
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from scalar_reference import reference_kernel  # noqa: E402
+
+
+def best_of(repeat: int, work) -> float:
+    """Shortest wall time of ``repeat`` runs of ``work()``, in seconds."""
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - began)
+    return min(times)
+
+
+def python_loop(n: int, size: int, seed: int) -> None:
+    """One kernel at a time: draw its randomness, integrate and splat in scalar Python."""
+    model = MotionModel()
+    for i in range(n):
+        draws = draw_trajectories(trajectory_rngs(seed, i, 1), model, size)
+        reference_kernel(draws, 0, size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=4096, help="kernels per timed run")
+    parser.add_argument("--size", type=int, default=64, help="kernel size in px")
+    parser.add_argument("--loop-n", type=int, default=64, help="kernels for the Python loop")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per row; the best counts")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "kernels.json")
+    args = parser.parse_args()
+
+    rows = []
+
+    def record(name: str, kernels: int, seconds: float, note: str = "") -> None:
+        rows.append({"name": name, "kernels": kernels, "seconds": seconds,
+                     "kernels_per_s": kernels / seconds, "note": note})  # fmt: skip
+
+    # Warm-up: the first use of fresh memory costs far more than steady state on some VMs.
+    motion_kernels(1024, args.size, seed=99)
+
+    loop_s = best_of(1, lambda: python_loop(args.loop_n, args.size, 0))
+    record("python loop (scalar reference)", args.loop_n, loop_s, "one kernel at a time")
+    numpy_s = best_of(args.repeat, lambda: motion_kernels(args.n, args.size, seed=0))
+    record("blurgen numpy", args.n, numpy_s, f"{os.cpu_count()} cores available")
+    with tempfile.TemporaryDirectory() as folder:
+        config = BankConfig("motion", args.n, args.size)
+
+        def bank() -> None:
+            write_bank(Path(folder) / "bank.h5", config, overwrite=True)
+
+        record("blurgen bank (HDF5, gzip)", args.n, best_of(args.repeat, bank), "generate + write")
+    ok, reason = cuda_status()
+    if ok:
+        import cupy
+
+        def gpu() -> None:
+            motion_kernels(args.n, args.size, seed=0, device="cuda")
+            cupy.cuda.Device().synchronize()
+
+        gpu()
+        record("blurgen cuda", args.n, best_of(args.repeat, gpu), reason)
+
+    loop_rate = rows[0]["kernels_per_s"]
+    print(f"{'generator':34s} {'kernels':>8s} {'seconds':>9s} {'kernels/s':>11s} {'vs loop':>8s}")
+    for row in rows:
+        row["speedup_vs_loop"] = row["kernels_per_s"] / loop_rate
+        print(f"{row['name']:34s} {row['kernels']:8d} {row['seconds']:9.3f} "
+              f"{row['kernels_per_s']:11,.0f} {row['speedup_vs_loop']:7.0f}x")  # fmt: skip
+    if not ok:
+        print(f"cuda: skipped ({reason})")
+
+    result = {
+        "benchmark": "kernels",
+        "size": args.size,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "blurgen_version": blurgen.__version__,
+        "numpy_version": np.__version__,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "cuda": reason,
+        "rows": rows,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
