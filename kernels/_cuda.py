@@ -69,7 +69,7 @@ def integrate_trajectories_cuda(draws: TrajectoryDraws) -> Any:
     """Positions of every trajectory on the GPU.
 
     Returns:
-        (T + 1, n) complex128 CuPy array, laid out as
+        (n, T + 1) complex128 CuPy array, laid out as
         :func:`~blurgen.kernels.trajectory.integrate_trajectories` returns it.
     """
     n = len(draws)
@@ -80,7 +80,7 @@ def integrate_trajectories_cuda(draws: TrajectoryDraws) -> Any:
     turn = cupy.ascontiguousarray(cupy.asarray(turn_factors(draws)).T)
     positions = cupy.empty((steps + 1, n), cupy.complex128)
     if n == 0:
-        return positions
+        return positions.T
     blocks = (n + _THREADS - 1) // _THREADS
     _kernel()(
         (blocks,),
@@ -98,4 +98,4 @@ def integrate_trajectories_cuda(draws: TrajectoryDraws) -> Any:
             positions,
         ),
     )
-    return positions
+    return cupy.ascontiguousarray(positions.T)

@@ -109,9 +109,10 @@ def _line_kernels(lengths: np.ndarray, angles: np.ndarray, size: int, xp: Any) -
             f"kernel: lengths must be at least 0 and below {longest:g} px"
         )
     points = np.ceil(lengths * SAMPLES_PER_PX).astype(np.int64) + 1
-    rows = int(points.max()) if len(points) else 1
-    j = np.arange(rows)[:, None]
-    along = (np.minimum(j, points - 1) / np.maximum(points - 1, 1) - 0.5) * lengths
+    samples = int(points.max()) if len(points) else 1
+    j = np.arange(samples)[None, :]
+    steps = np.maximum(points - 1, 1)[:, None]
+    along = (np.minimum(j, points[:, None] - 1) / steps - 0.5) * lengths[:, None]
     # Screen rows grow downward, so counter-clockwise on screen is exp(-i angle) in (col, row).
-    positions = along * np.exp(-1j * np.deg2rad(angles))
+    positions = along * np.exp(-1j * np.deg2rad(angles))[:, None]
     return rasterise(xp.asarray(positions), xp.asarray(points), size)

@@ -32,13 +32,13 @@ def max_extent(size: int) -> tuple[float, float]:
 def rasterise(positions: Any, points: Any, size: int) -> Any:
     """Splat paths onto ``size`` x ``size`` grids, centred on the anchor.
 
-    Column ``k`` of ``positions`` holds a path whose first ``points[k]`` samples carry equal
-    weight; past them the last sample is repeated (and ignored). Each path is shifted so that its
-    mean sits on ``(size // 2, size // 2)``. A path that then reaches outside the grid is shrunk
-    about its mean until it fits (never clipped), which keeps its shape and its centroid.
+    Row ``k`` of ``positions`` holds a path whose first ``points[k]`` samples carry equal weight;
+    past them the last sample is repeated (and ignored). Each path is shifted so that its mean
+    sits on ``(size // 2, size // 2)``. A path that then reaches outside the grid is shrunk about
+    its mean until it fits (never clipped), which keeps its shape and its centroid.
 
     Args:
-        positions: (L, n) complex128 NumPy or CuPy array, ``column + 1j * row`` in pixels; any
+        positions: (n, L) complex128 NumPy or CuPy array, ``column + 1j * row`` in pixels; any
             origin.
         points: (n,) int64 on the same device, samples in use per path, in [1, L].
         size: kernel size K in pixels (>= 3).
@@ -47,29 +47,59 @@ def rasterise(positions: Any, points: Any, size: int) -> Any:
         (n, K, K) float32 kernels on the input's device, non-negative, each summing to 1.
     """
     xp = get_xp(positions)
-    length, n = positions.shape
-    if positions.strides[-1] != positions.itemsize:
-        positions = xp.ascontiguousarray(positions)
-    repeated = (length - points) * positions[-1]
-    mean = (positions.sum(axis=0) - repeated) / points
-    # (L, n, 2) real view: one pass finds both axes' extremes.
-    pairs = positions.view(xp.float64).reshape(length, n, 2)
-    high = pairs.max(axis=0) - xp.stack([mean.real, mean.imag], axis=1)
-    low = xp.stack([mean.real, mean.imag], axis=1) - pairs.min(axis=0)
-    room_low, room_high = max_extent(size)
-    worst = xp.maximum(high.max(axis=1) / room_high, low.max(axis=1) / room_low)
-    scale = 1 / xp.maximum(worst, 1.0)
+    cols, rows = fitted_coordinates(positions, points, size)
+    if xp is np:
+        grid = _splat_runs(cols, rows, points, size)
+    else:
+        grid = splat_points(cols, rows, points, size)
+    grid /= grid.sum(axis=(1, 2), keepdims=True)
+    return grid.astype(xp.float32)
 
+
+def fitted_coordinates(positions: Any, points: Any, size: int) -> tuple[Any, Any]:
+    """Column and row of every used sample after centring and fitting, kernel by kernel.
+
+    Returns:
+        Two (sum(points),) float64 arrays: the samples of path 0, then of path 1, and so on.
+    """
+    xp = get_xp(positions)
+    n, length = positions.shape
+    positions = xp.ascontiguousarray(positions)
+    repeated = (length - points) * positions[:, -1]
+    mean = (positions.sum(axis=1) - repeated) / points
+    room_low, room_high = max_extent(size)
+    worst = xp.ones(n)
+    for part, centre in ((positions.real, mean.real), (positions.imag, mean.imag)):
+        worst = xp.maximum(worst, (part.max(axis=1) - centre) / room_high)
+        worst = xp.maximum(worst, (centre - part.min(axis=1)) / room_low)
+    scale = 1 / worst
+    # Gather the used prefix of every row: sample j of path k sits at k * L + j.
+    owner = xp.repeat(xp.arange(n), points)
+    first = xp.cumsum(points) - points
+    index = xp.arange(len(owner)) + (owner * length - first[owner])
+    path = positions.ravel()[index]
     c = anchor(size)
-    # col = scale * x + shift per path, applied before compaction so no per-point gathers.
-    used = xp.arange(length)[:, None] < points[None, :]
-    owner = xp.broadcast_to(xp.arange(n), (length, n))[used]
-    col = (pairs[..., 0] * scale + (c - scale * mean.real))[used]
-    row = (pairs[..., 1] * scale + (c - scale * mean.imag))[used]
-    col0 = xp.floor(col)
-    row0 = xp.floor(row)
-    fc = col - col0
-    fr = row - row0
+    cols = path.real * scale[owner] + (c - scale * mean.real)[owner]
+    rows = path.imag * scale[owner] + (c - scale * mean.imag)[owner]
+    return cols, rows
+
+
+def splat_points(cols: Any, rows: Any, points: Any, size: int) -> Any:
+    """Bilinear splat, one scatter per sample corner (any backend).
+
+    Args:
+        cols, rows: (P,) float64 sample coordinates in [0, size - 1), grouped by kernel.
+        points: (n,) samples per kernel, summing to P.
+        size: K.
+
+    Returns:
+        (n, K, K) float64 grids, unnormalised.
+    """
+    xp = get_xp(cols)
+    n = len(points)
+    owner = xp.repeat(xp.arange(n), points)
+    col0, row0 = xp.floor(cols), xp.floor(rows)
+    fc, fr = cols - col0, rows - row0
     weight = (1.0 / points)[owner]
     wr = weight * fr
     w0 = weight - wr
@@ -79,9 +109,33 @@ def rasterise(positions: Any, points: Any, size: int) -> Any:
     grid += xp.bincount(base + 1, weights=w0 * fc, minlength=bins)
     grid += xp.bincount(base + size, weights=wr - wr * fc, minlength=bins)
     grid += xp.bincount(base + size + 1, weights=wr * fc, minlength=bins)
-    grid = grid.reshape(n, size, size)
-    grid /= grid.sum(axis=(1, 2), keepdims=True)
-    return grid.astype(xp.float32)
+    return grid.reshape(n, size, size)
+
+
+def _splat_runs(cols: np.ndarray, rows: np.ndarray, points: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear splat (NumPy), summing runs of consecutive samples in one cell before scattering.
+
+    A path moves a small fraction of a pixel per sample, so most consecutive samples share a
+    cell; the bilinear weights of a run follow from the sums of ``fc``, ``fr`` and ``fc * fr``.
+    Same arguments and result as :func:`splat_points`.
+    """
+    n = len(points)
+    col0, row0 = np.floor(cols), np.floor(rows)
+    fc, fr = cols - col0, rows - row0
+    owner = np.repeat(np.arange(n), points)
+    cell = (owner * (size * size) + row0 * size + col0).astype(np.int64)
+    starts = np.flatnonzero(np.diff(cell, prepend=-1))
+    count = np.diff(starts, append=len(cell)).astype(np.float64)
+    sum_c = np.add.reduceat(fc, starts)
+    sum_r = np.add.reduceat(fr, starts)
+    sum_cr = np.add.reduceat(fc * fr, starts)
+    weight = 1.0 / points[owner[starts]]
+    base = cell[starts]
+    corners = np.concatenate([base, base + 1, base + size, base + size + 1])
+    weights = np.concatenate(
+        [count - sum_c - sum_r + sum_cr, sum_c - sum_cr, sum_r - sum_cr, sum_cr]
+    ) * np.tile(weight, 4)
+    return np.bincount(corners, weights=weights, minlength=n * size * size).reshape(n, size, size)
 
 
 def kernel_centroid(kernels: np.ndarray) -> np.ndarray:

@@ -78,7 +78,7 @@ class TestMotionKernels:
         draws = draw_trajectories(trajectory_rngs(9, 0, 8), model, 21)
         kernels = motion_kernels_from(trajectory_rngs(9, 0, 8), 21, model)
         for i in range(8):
-            path = np.array(integrate_trajectories(draws.take(np.array([i])))[:, 0])
+            path = integrate_trajectories(draws.take(np.array([i])))[0]
             assert np.ptp(path.real) > 21 or np.ptp(path.imag) > 21
             np.testing.assert_allclose(kernels[i], reference_kernel(draws, i, 21), atol=1e-7)
         # Mass reaches the border (the path was fitted to it), none is lost.
@@ -126,9 +126,9 @@ class TestMotionKernels:
         positions = integrate_trajectories(draws)
         for k in range(3):
             m = draws.points[k]
-            np.testing.assert_allclose(np.abs(np.diff(positions[:m, k])), 60 / 499, rtol=1e-9)
+            np.testing.assert_allclose(np.abs(np.diff(positions[k, :m])), 60 / 499, rtol=1e-9)
             # Past the exposure fraction the last position is repeated.
-            assert np.all(positions[m - 1 :, k] == positions[m - 1, k])
+            assert np.all(positions[k, m - 1 :] == positions[k, m - 1])
 
     @pytest.mark.parametrize(
         "params, message",
