@@ -211,3 +211,15 @@ class TestLinearKernels:
     def test_fixed_angle_range(self):
         for k in linear_kernels(5, 31, seed=1, length=(10.0, 20.0), angle=(30.0, 30.0)):
             assert abs(principal_axis(k)[0] - 30.0) < 0.5
+
+
+def test_generic_and_run_length_splats_agree():
+    # The CPU splats runs of samples; the generic per-sample splat serves CuPy. Same grids.
+    from blurgen.kernels.psf import _splat_runs, fitted_coordinates, splat_points
+
+    draws = draw_trajectories(trajectory_rngs(8, 0, 40), MotionModel(), 33)
+    positions = integrate_trajectories(draws)
+    cols, rows = fitted_coordinates(positions, draws.points, 33)
+    runs = _splat_runs(cols, rows, draws.points, 33)
+    np.testing.assert_allclose(splat_points(cols, rows, draws.points, 33), runs, atol=1e-12)
+    assert runs.sum(axis=(1, 2)) == pytest.approx(np.ones(40), abs=1e-12)
