@@ -1,4 +1,4 @@
-"""Files: atomic writes (temporary name, then rename) and PNG output.
+"""Files: atomic writes (temporary name, then rename), Ctrl-C at safe points, PNG output.
 
 Nothing blurgen writes may look complete before it is: every file is written under a temporary
 name beside its destination and renamed into place only once it is whole.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -51,6 +53,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def interrupt_between_steps() -> Iterator[Callable[[], None]]:
+    """Defer Ctrl-C to points the caller chooses.
+
+    Python raises KeyboardInterrupt wherever the main thread happens to be, and one that lands
+    in a weakref callback or finaliser is printed and dropped, so a long job would go on.
+    Inside this block a first Ctrl-C is only recorded; the yielded ``check()`` raises
+    KeyboardInterrupt at the next safe point. A second Ctrl-C raises at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    received = []
+
+    def record(signum: int, frame: object) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    def check() -> None:
+        if received:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, record)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:

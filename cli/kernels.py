@@ -8,10 +8,16 @@ from pathlib import Path
 import click
 
 from blurgen.backend import check_device
-from blurgen.kernels.bank import FAMILIES, BankConfig, generate, save_preview, write_bank
+from blurgen.kernels.bank import (
+    FAMILIES,
+    BankConfig,
+    generate,
+    resumable_count,
+    save_preview,
+    write_bank,
+)
 
 from .options import (
-    default_workers,
     device_option,
     overwrite_option,
     parse_floats,
@@ -20,6 +26,7 @@ from .options import (
     seed_option,
     user_errors,
     verbosity_option,
+    workers_option,
 )
 
 PREVIEW_COUNT = 64
@@ -50,13 +57,7 @@ PREVIEW_COUNT = 64
 )
 @seed_option
 @device_option
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=default_workers(),
-    show_default=True,
-    help="Processes generating kernels on the CPU. The bank does not depend on it.",
-)
+@workers_option
 @click.option(
     "-o",
     "--output",
@@ -127,7 +128,11 @@ def kernels_command(
     if verbosity > 1:
         click.echo(f"config: {config.to_json()}", err=True)
     began = time.perf_counter()
+    resumed = 0
     if output is not None:
+        resumed = resumable_count(output, config, seed)
+        if resumed and verbosity:
+            click.echo(f"resuming: {resumed} of {count} kernels are already written", err=True)
         with progress_bar(count, "kernels", verbosity) as advance:
             write_bank(
                 output,
@@ -143,9 +148,10 @@ def kernels_command(
     seconds = time.perf_counter() - began
     if verbosity and output is not None:
         megabytes = output.stat().st_size / 1e6
+        made = count - resumed
         click.echo(
             f"wrote {count} {family} kernels of {size}x{size} px (seed {seed}) to {output}: "
-            f"{megabytes:.1f} MB in {seconds:.1f} s ({count / seconds:,.0f} kernels/s)",
+            f"{megabytes:.1f} MB in {seconds:.1f} s ({made / seconds:,.0f} kernels/s)",
             err=True,
         )
     if verbosity and preview is not None:

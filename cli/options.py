@@ -42,6 +42,15 @@ def default_workers() -> int:
     return max(1, min(8, cores or 1))
 
 
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=default_workers(),
+    show_default=True,
+    help="Worker processes on the CPU. The output does not depend on it.",
+)
+
+
 def verbosity_option(command: Callable) -> Callable:
     """``-v/--verbose`` and ``-q/--quiet``, combined into one ``verbosity`` argument (0 quiet)."""
     command = click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")(command)

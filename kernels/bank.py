@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +27,7 @@ import numpy as np
 
 import blurgen
 from blurgen.backend import to_numpy
-from blurgen.io import check_output_path, partial_path, write_png
+from blurgen.io import check_output_path, interrupt_between_steps, partial_path, write_png
 
 from .linear import linear_kernels
 from .motion import check_size, motion_kernels
@@ -125,7 +126,7 @@ def write_bank(
         raise FileExistsError(f"'{path}' already exists; pass --overwrite to replace it")
     temporary = partial_path(path)
     config_json = config.to_json()
-    done = _resumable_count(temporary, config_json, seed)
+    done = resumable_count(path, config, seed)
     mode = "a" if done else "w"
     with h5py.File(temporary, mode) as f:
         if not done:
@@ -146,12 +147,20 @@ def write_bank(
             progress(done)
         dataset = f["kernels"]
         chunks = [(start, min(chunk, config.n - start)) for start in range(done, config.n, chunk)]
-        for start, kernels in _generate_chunks(config, seed, chunks, device, workers):
-            dataset[start : start + len(kernels)] = kernels
-            f.attrs["n_done"] = start + len(kernels)
-            f.flush()
-            if progress is not None:
-                progress(len(kernels))
+        try:
+            with interrupt_between_steps() as check_interrupt:
+                for start, kernels in _generate_chunks(config, seed, chunks, device, workers):
+                    dataset[start : start + len(kernels)] = kernels
+                    f.attrs["n_done"] = start + len(kernels)
+                    f.flush()
+                    if progress is not None:
+                        progress(len(kernels))
+                    check_interrupt()
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"{int(f.attrs['n_done'])} of {config.n} kernels are in '{temporary}'; "
+                "run the same command again to resume"
+            ) from None
         del f.attrs["n_done"]
     os.replace(temporary, path)
     return path
@@ -169,8 +178,14 @@ def _generate_chunks(
         for start, count in chunks:
             yield start, generate(config, seed, start, count, device)
         return
-    # spawn, not fork: the parent holds an open HDF5 file and library threads.
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    # spawn, not fork: the parent holds an open HDF5 file and library threads. Workers ignore
+    # Ctrl-C: the parent handles it, and stops them after their current chunk.
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=signal.signal,
+        initargs=(signal.SIGINT, signal.SIG_IGN),
+    )
     try:
         queue = iter(chunks)
         pending = deque(
@@ -187,15 +202,20 @@ def _generate_chunks(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _resumable_count(temporary: Path, config_json: str, seed: int) -> int:
-    """Kernels already in a partial bank of the same config and seed; 0 to start afresh."""
+def resumable_count(path: str | os.PathLike, config: BankConfig, seed: int) -> int:
+    """Kernels already in the partial file of a bank at ``path`` with this config and seed.
+
+    Returns 0 when there is none, or when it belongs to another config or seed, or cannot be
+    read: :func:`write_bank` then starts afresh.
+    """
+    temporary = partial_path(path)
     if not temporary.exists():
         return 0
     try:
         with h5py.File(temporary, "r") as f:
             same = (
                 f.attrs.get("schema") == SCHEMA
-                and f.attrs.get("config") == config_json
+                and f.attrs.get("config") == config.to_json()
                 and int(f.attrs.get("seed", -1)) == int(seed)
             )
             return int(f.attrs.get("n_done", 0)) if same else 0

@@ -174,6 +174,9 @@ def draw_trajectories(
         rngs: one NumPy generator per trajectory.
         model: the motion model.
         size: kernel size in pixels (sets the path length when ``model.max_len`` is None).
+
+    Returns:
+        The draws, one row per generator in the order given.
     """
     n = len(rngs)
     expl_set = np.asarray(model.expl)

@@ -164,3 +164,20 @@ def test_worker_processes_give_the_same_bank(tmp_path):
     two = write_bank(tmp_path / "two.h5", config, seed=6, chunk=10, workers=2)
     np.testing.assert_array_equal(read_bank(one)[0], read_bank(two)[0])
     np.testing.assert_array_equal(read_bank(two)[0], motion_kernels(50, 16, seed=6))
+
+
+def test_ctrl_c_stops_at_the_next_chunk_with_a_resume_hint(tmp_path):
+    import os
+    import signal
+
+    path = tmp_path / "bank.h5"
+
+    def press_ctrl_c(count):
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt, match="6 of 20 kernels are in .*run the same command"):
+        write_bank(path, BankConfig("motion", 20, 16), seed=1, chunk=6, progress=press_ctrl_c)
+    assert not path.exists()
+    write_bank(path, BankConfig("motion", 20, 16), seed=1, chunk=6)
+    np.testing.assert_array_equal(read_bank(path)[0], motion_kernels(20, 16, seed=1))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
