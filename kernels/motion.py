@@ -14,7 +14,6 @@ from .trajectory import (
     MotionModel,
     draw_trajectories,
     integrate_trajectories,
-    longest_first,
     trajectory_rngs,
 )
 
@@ -99,9 +98,7 @@ def motion_kernels_from(
 def _motion_batch(
     rngs: Sequence[np.random.Generator], size: int, model: MotionModel, device: str
 ) -> Any:
-    draws = draw_trajectories(rngs, model, size)
-    order = longest_first(draws.points)
-    draws = draws.take(order)
+    draws = draw_trajectories(rngs, model, size, longest_first=True)
     if device == "cuda":
         from ._cuda import integrate_trajectories_cuda
 
@@ -116,4 +113,4 @@ def _motion_batch(
             group = slice(s, s + RASTER_GROUP)
             kernels[group] = rasterise(positions[group], draws.points[group], size)
         xp = np
-    return kernels[xp.asarray(np.argsort(order))]
+    return kernels[xp.asarray(np.argsort(draws.source))]

@@ -112,8 +112,10 @@ class TrajectoryDraws:
         points: (n,) int64, points of the path inside the exposure fraction (>= 2).
         gaussian_shake, centripetal, prob_big_shake: (n,) float64, per-trajectory amplitudes.
         noise: (n, T) complex64, standard Gaussian per component, one per step.
-        big_shake: (n, T) bool, whether a big shake happens at that step.
-        turn: (n, T) float32, the reversal's angular offset d in [-0.5, 0.5) (0 without a shake).
+        shake_row, shake_step: (E,) int64, the row and step of each big shake (a few per
+            trajectory at most, so they are kept as a list).
+        shake_turn: (E,) float32, each big shake's angular offset d in [-0.5, 0.5).
+        source: (n,) int64, the generator each row was drawn from.
     """
 
     step: float
@@ -125,21 +127,32 @@ class TrajectoryDraws:
     centripetal: np.ndarray
     prob_big_shake: np.ndarray
     noise: np.ndarray
-    big_shake: np.ndarray
-    turn: np.ndarray
+    shake_row: np.ndarray
+    shake_step: np.ndarray
+    shake_turn: np.ndarray
+    source: np.ndarray
 
     def __len__(self) -> int:
         return len(self.points)
 
     def take(self, index: np.ndarray) -> TrajectoryDraws:
-        """The trajectories at ``index`` (an integer array), in that order."""
+        """The trajectories at ``index`` (integers without repeats), in that order."""
+        index = np.asarray(index, np.int64)
+        new_row = np.full(len(self), -1, np.int64)
+        new_row[index] = np.arange(len(index))
+        row = new_row[self.shake_row]
+        kept = row >= 0
+        per_row = {
+            f.name: getattr(self, f.name)[index]
+            for f in fields(self)
+            if f.name not in ("step", "shake_row", "shake_step", "shake_turn")
+        }
         return TrajectoryDraws(
             step=self.step,
-            **{
-                field.name: getattr(self, field.name)[index]
-                for field in fields(self)
-                if field.name != "step"
-            },
+            shake_row=row[kept],
+            shake_step=self.shake_step[kept],
+            shake_turn=self.shake_turn[kept],
+            **per_row,
         )
 
 
@@ -161,7 +174,11 @@ def trajectory_rngs(seed: int, start: int, n: int) -> list[np.random.Generator]:
 
 
 def draw_trajectories(
-    rngs: Sequence[np.random.Generator], model: MotionModel, size: int
+    rngs: Sequence[np.random.Generator],
+    model: MotionModel,
+    size: int,
+    *,
+    longest_first: bool = False,
 ) -> TrajectoryDraws:
     """Draw the randomness of one trajectory from each generator.
 
@@ -174,9 +191,11 @@ def draw_trajectories(
         rngs: one NumPy generator per trajectory.
         model: the motion model.
         size: kernel size in pixels (sets the path length when ``model.max_len`` is None).
+        longest_first: order the rows by decreasing ``points`` (stable), the order in which
+            :func:`integrate_trajectories` is fastest; ``source`` says where each row came from.
 
     Returns:
-        The draws, one row per generator in the order given.
+        The draws, one row per generator.
     """
     n = len(rngs)
     expl_set = np.asarray(model.expl)
@@ -188,36 +207,38 @@ def draw_trajectories(
     fraction = fraction_set[
         np.minimum((scalars[:, 1] * len(fraction_set)).astype(np.int64), len(fraction_set) - 1)
     ]
-    gaussian_shake = model.gaussian_shake * scalars[:, 2]
-    centripetal = model.centripetal * scalars[:, 3]
-    prob_big_shake = model.prob_big_shake * scalars[:, 4]
-    angle = 2 * np.pi * scalars[:, 5]
     points = np.maximum(2, np.rint(fraction * model.iters)).astype(np.int64)
+    source = longest_first_order(points) if longest_first else np.arange(n)
+    points = points[source]
+    shake_probability = (model.prob_big_shake * scalars[:, 4] * expl)[source]
 
     steps = int(points.max()) - 1 if n else 0
     noise = np.zeros((n, steps), np.complex64)
-    big_shake = np.zeros((n, steps), bool)
-    turn = np.zeros((n, steps), np.float32)
-    shake_probability = prob_big_shake * expl
     uniforms = np.empty(steps)
-    for k, rng in enumerate(rngs):
-        m = int(points[k]) - 1
-        rng.standard_normal(dtype=np.float32, out=noise[k, :m].view(np.float32))
+    shake_rows, shake_steps, shake_turns = [], [], []
+    for row, k in enumerate(source.tolist()):
+        rng, m = rngs[k], int(points[row]) - 1
+        rng.standard_normal(dtype=np.float32, out=noise[row, :m].view(np.float32))
         rng.random(out=uniforms[:m])
-        shakes = np.less(uniforms[:m], shake_probability[k], out=big_shake[k, :m])
-        turn[k, :m][shakes] = rng.random(int(shakes.sum())) - 0.5
+        at = np.flatnonzero(uniforms[:m] < shake_probability[row])
+        if len(at):
+            shake_rows.append(np.full(len(at), row))
+            shake_steps.append(at)
+            shake_turns.append((rng.random(len(at)) - 0.5).astype(np.float32))
     return TrajectoryDraws(
         step=model.path_length(size) / (model.iters - 1),
-        angle=angle,
-        expl=expl,
-        fraction=fraction,
+        angle=(2 * np.pi * scalars[:, 5])[source],
+        expl=expl[source],
+        fraction=fraction[source],
         points=points,
-        gaussian_shake=gaussian_shake,
-        centripetal=centripetal,
-        prob_big_shake=prob_big_shake,
+        gaussian_shake=(model.gaussian_shake * scalars[:, 2])[source],
+        centripetal=(model.centripetal * scalars[:, 3])[source],
+        prob_big_shake=(model.prob_big_shake * scalars[:, 4])[source],
         noise=noise,
-        big_shake=big_shake,
-        turn=turn,
+        shake_row=np.concatenate(shake_rows or [np.zeros(0, np.int64)]).astype(np.int64),
+        shake_step=np.concatenate(shake_steps or [np.zeros(0, np.int64)]).astype(np.int64),
+        shake_turn=np.concatenate(shake_turns or [np.zeros(0, np.float32)]),
+        source=source,
     )
 
 
@@ -236,8 +257,8 @@ def step_coefficients(draws: TrajectoryDraws) -> tuple[np.ndarray, np.ndarray, n
 
 def turn_factors(draws: TrajectoryDraws) -> np.ndarray:
     """(n, T) complex128: ``2 exp(i(pi + d))`` where a big shake happens, else 0."""
-    factors = np.zeros(draws.turn.shape, np.complex128)
-    factors[draws.big_shake] = big_shake_factors(draws.turn[draws.big_shake])
+    factors = np.zeros(draws.noise.shape, np.complex128)
+    factors[draws.shake_row, draws.shake_step] = big_shake_factors(draws.shake_turn)
     return factors
 
 
@@ -249,7 +270,8 @@ def big_shake_factors(turn: np.ndarray) -> np.ndarray:
 def integrate_trajectories(draws: TrajectoryDraws) -> np.ndarray:
     """Positions of every trajectory, by the recursion in the module docstring (NumPy, float64).
 
-    Fastest when ``draws.points`` is non-increasing (see :func:`longest_first`): at step ``t``
+    Fastest when ``draws.points`` is non-increasing (``draw_trajectories(...,
+    longest_first=True)``): at step ``t``
     only the prefix of the batch still inside its exposure is then updated.
 
     Returns:
@@ -257,7 +279,7 @@ def integrate_trajectories(draws: TrajectoryDraws) -> np.ndarray:
         ``x = column + 1j * row`` in pixels relative to the start. Past a trajectory's
         ``points`` its last position is repeated.
     """
-    order = longest_first(draws.points)
+    order = longest_first_order(draws.points)
     if not np.array_equal(order, np.arange(len(draws))):
         return integrate_trajectories(draws.take(order))[np.argsort(order)]
     n = len(draws)
@@ -266,11 +288,10 @@ def integrate_trajectories(draws: TrajectoryDraws) -> np.ndarray:
     moving = np.searchsorted(-points, -(np.arange(steps) + 1), side="left")
     velocity0, gain, pull = step_coefficients(draws)
     # Big shakes are rare (a few per trajectory): keep them as (step -> trajectories, factors).
-    shake_k, shake_t = np.nonzero(draws.big_shake)
-    by_step = np.argsort(shake_t, kind="stable")
-    shake_k, shake_t = shake_k[by_step], shake_t[by_step]
-    shake_factor = big_shake_factors(draws.turn[shake_k, shake_t])
-    bounds = np.searchsorted(shake_t, np.arange(steps + 1))
+    by_step = np.argsort(draws.shake_step, kind="stable")
+    shake_k = draws.shake_row[by_step]
+    shake_factor = big_shake_factors(draws.shake_turn[by_step])
+    bounds = np.searchsorted(draws.shake_step[by_step], np.arange(steps + 1))
 
     positions = np.empty((n, steps + 1), np.complex128)
     positions[:, 0] = 0
@@ -282,7 +303,8 @@ def integrate_trajectories(draws: TrajectoryDraws) -> np.ndarray:
     speed = np.empty(n)
     for t0 in range(0, steps, _TIME_BLOCK):
         t1 = min(t0 + _TIME_BLOCK, steps)
-        drive = draws.noise[:, t0:t1].T * gain
+        active = moving[t0]
+        drive = draws.noise[:active, t0:t1].T * gain[:active]
         for t in range(t0, t1):
             k, r = moving[t], t - t0
             vk, dvk, sk = v[:k], dv[:k], speed[:k]
@@ -307,6 +329,6 @@ def integrate_trajectories(draws: TrajectoryDraws) -> np.ndarray:
     return positions
 
 
-def longest_first(points: np.ndarray) -> np.ndarray:
+def longest_first_order(points: np.ndarray) -> np.ndarray:
     """The stable order that sorts trajectories by decreasing number of points."""
     return np.argsort(-points, kind="stable")

@@ -22,12 +22,17 @@ def reference_path(draws, k: int) -> list[complex]:
     expl = float(draws.expl[k])
     shake = float(draws.gaussian_shake[k])
     centripetal = float(draws.centripetal[k])
+    shakes = {
+        int(t): float(d)
+        for row, t, d in zip(draws.shake_row, draws.shake_step, draws.shake_turn, strict=True)
+        if row == k
+    }
     x = 0j
     v = step * cmath.exp(1j * float(draws.angle[k]))
     path = [x]
     for t in range(int(draws.points[k]) - 1):
-        if draws.big_shake[k, t]:
-            next_direction = 2 * v * cmath.exp(1j * (math.pi + float(draws.turn[k, t])))
+        if t in shakes:
+            next_direction = 2 * v * cmath.exp(1j * (math.pi + shakes[t]))
         else:
             next_direction = 0
         g = complex(draws.noise[k, t])

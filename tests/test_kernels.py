@@ -67,7 +67,7 @@ class TestMotionKernels:
         # Frequent, strong shakes exercise the reversal term of the recursion.
         model = MotionModel(expl=(0.5,), prob_big_shake=0.2, iters=300)
         draws = draw_trajectories(trajectory_rngs(5, 0, 6), model, 32)
-        assert draws.big_shake.sum() >= 6
+        assert len(draws.shake_step) >= 6
         kernels = motion_kernels_from(trajectory_rngs(5, 0, 6), 32, model)
         for i in range(6):
             np.testing.assert_allclose(kernels[i], reference_kernel(draws, i, 32), atol=1e-7)
