@@ -89,28 +89,24 @@ def motion_kernels_from(
     batch = CUDA_BATCH if device == "cuda" else CPU_BATCH
     kernels = xp.empty((len(rngs), size, size), xp.float32)
     for start in range(0, len(rngs), batch):
-        kernels[start : start + batch] = _motion_batch(
-            rngs[start : start + batch], size, model, device
-        )
+        _motion_batch(rngs[start : start + batch], size, model, device, kernels[start:])
     return kernels
 
 
 def _motion_batch(
-    rngs: Sequence[np.random.Generator], size: int, model: MotionModel, device: str
-) -> Any:
+    rngs: Sequence[np.random.Generator], size: int, model: MotionModel, device: str, out: Any
+) -> None:
+    """Kernels of ``rngs`` into ``out[:len(rngs)]``, each in the row of its generator."""
     draws = draw_trajectories(rngs, model, size, longest_first=True)
     if device == "cuda":
         from ._cuda import integrate_trajectories_cuda
 
         positions = integrate_trajectories_cuda(draws)
         xp = get_xp(positions)
-        kernels = rasterise(positions, xp.asarray(draws.points), size)
-    else:
-        positions = integrate_trajectories(draws)
-        # Splatting is cache-bound on the CPU: small groups of kernels keep their grids in cache.
-        kernels = np.zeros((len(draws), size, size), np.float32)
-        for s in range(0, len(draws), RASTER_GROUP):
-            group = slice(s, s + RASTER_GROUP)
-            kernels[group] = rasterise(positions[group], draws.points[group], size)
-        xp = np
-    return kernels[xp.asarray(np.argsort(draws.source))]
+        out[xp.asarray(draws.source)] = rasterise(positions, xp.asarray(draws.points), size)
+        return
+    positions = integrate_trajectories(draws)
+    # Splatting is cache-bound on the CPU: small groups of kernels keep their grids in cache.
+    for s in range(0, len(draws), RASTER_GROUP):
+        group = slice(s, s + RASTER_GROUP)
+        out[draws.source[group]] = rasterise(positions[group], draws.points[group], size)

@@ -220,8 +220,9 @@ def draw_trajectories(
         rng, m = rngs[k], int(points[row]) - 1
         rng.standard_normal(dtype=np.float32, out=noise[row, :m].view(np.float32))
         rng.random(out=uniforms[:m])
-        at = np.flatnonzero(uniforms[:m] < shake_probability[row])
-        if len(at):
+        # Most trajectories have no big shake: one pass over the uniforms tells.
+        if uniforms[:m].min() < shake_probability[row]:
+            at = np.flatnonzero(uniforms[:m] < shake_probability[row])
             shake_rows.append(np.full(len(at), row))
             shake_steps.append(at)
             shake_turns.append((rng.random(len(at)) - 0.5).astype(np.float32))
