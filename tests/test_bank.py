@@ -56,7 +56,7 @@ def test_missing_output_folder(tmp_path):
 
 def test_interrupted_write_leaves_no_complete_file_and_resumes_identically(tmp_path):
     path = tmp_path / "bank.h5"
-    config = BankConfig("motion", 20, 16)
+    config = BankConfig("motion", 40, 16)
     calls = []
 
     def stop_after_two_chunks(count):
@@ -65,15 +65,15 @@ def test_interrupted_write_leaves_no_complete_file_and_resumes_identically(tmp_p
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        write_bank(path, config, seed=3, chunk=6, progress=stop_after_two_chunks)
+        write_bank(path, config, seed=3, chunk=16, progress=stop_after_two_chunks)
     assert not path.exists()
     with h5py.File(tmp_path / "bank.h5.partial", "r") as f:
-        assert f.attrs["n_done"] == 12
+        assert f.attrs["n_done"] == 32
 
     resumed = []
-    write_bank(path, config, seed=3, chunk=6, progress=resumed.append)
-    assert resumed == [12, 6, 2]  # the kernels already there, then the rest
-    np.testing.assert_array_equal(read_bank(path)[0], motion_kernels(20, 16, seed=3))
+    write_bank(path, config, seed=3, chunk=16, progress=resumed.append)
+    assert resumed == [32, 8]  # the kernels already there, then the rest
+    np.testing.assert_array_equal(read_bank(path)[0], motion_kernels(40, 16, seed=3))
 
 
 def test_resume_after_kill_9(tmp_path):
@@ -87,15 +87,15 @@ def progress(count):
     done.append(count)
     if len(done) == 3:
         os.kill(os.getpid(), signal.SIGKILL)
-write_bank({str(path)!r}, BankConfig("motion", 40, 16), seed=9, chunk=8, progress=progress)
+write_bank({str(path)!r}, BankConfig("motion", 80, 16), seed=9, chunk=16, progress=progress)
 """
     result = subprocess.run([sys.executable, "-c", child], capture_output=True)
     assert result.returncode == -9, result.stderr.decode()
     assert not path.exists()
     resumed = []
-    write_bank(path, BankConfig("motion", 40, 16), seed=9, chunk=8, progress=resumed.append)
-    assert resumed[0] == 24
-    np.testing.assert_array_equal(read_bank(path)[0], motion_kernels(40, 16, seed=9))
+    write_bank(path, BankConfig("motion", 80, 16), seed=9, chunk=16, progress=resumed.append)
+    assert resumed[0] == 48
+    np.testing.assert_array_equal(read_bank(path)[0], motion_kernels(80, 16, seed=9))
 
 
 def test_partial_of_another_config_or_unreadable_starts_afresh(tmp_path):
@@ -107,16 +107,13 @@ def test_partial_of_another_config_or_unreadable_starts_afresh(tmp_path):
     def interrupt(count):
         raise KeyboardInterrupt
 
+    other = tmp_path / "b.h5"
     with pytest.raises(KeyboardInterrupt):
-        write_bank(
-            tmp_path / "b.h5", BankConfig("motion", 8, 16), seed=2, chunk=4, progress=interrupt
-        )
+        write_bank(other, BankConfig("motion", 32, 16), seed=2, chunk=16, progress=interrupt)
     progress = []
-    write_bank(
-        tmp_path / "b.h5", BankConfig("motion", 8, 16), seed=7, chunk=4, progress=progress.append
-    )
-    assert progress == [4, 4]
-    np.testing.assert_array_equal(read_bank(tmp_path / "b.h5")[0], motion_kernels(8, 16, seed=7))
+    write_bank(other, BankConfig("motion", 32, 16), seed=7, chunk=16, progress=progress.append)
+    assert progress == [16, 16]
+    np.testing.assert_array_equal(read_bank(other)[0], motion_kernels(32, 16, seed=7))
 
 
 def test_read_bank_rejects_other_files(tmp_path):
@@ -163,6 +160,7 @@ def test_worker_processes_give_the_same_bank(tmp_path):
     one = write_bank(tmp_path / "one.h5", config, seed=6, chunk=10, workers=1)
     two = write_bank(tmp_path / "two.h5", config, seed=6, chunk=10, workers=2)
     np.testing.assert_array_equal(read_bank(one)[0], read_bank(two)[0])
+    assert one.read_bytes() == two.read_bytes()
     np.testing.assert_array_equal(read_bank(two)[0], motion_kernels(50, 16, seed=6))
 
 
@@ -175,9 +173,9 @@ def test_ctrl_c_stops_at_the_next_chunk_with_a_resume_hint(tmp_path):
     def press_ctrl_c(count):
         os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt, match="6 of 20 kernels are in .*run the same command"):
-        write_bank(path, BankConfig("motion", 20, 16), seed=1, chunk=6, progress=press_ctrl_c)
+    with pytest.raises(KeyboardInterrupt, match="16 of 40 kernels are in .*run the same command"):
+        write_bank(path, BankConfig("motion", 40, 16), seed=1, chunk=16, progress=press_ctrl_c)
     assert not path.exists()
-    write_bank(path, BankConfig("motion", 20, 16), seed=1, chunk=6)
-    np.testing.assert_array_equal(read_bank(path)[0], motion_kernels(20, 16, seed=1))
+    write_bank(path, BankConfig("motion", 40, 16), seed=1, chunk=16)
+    np.testing.assert_array_equal(read_bank(path)[0], motion_kernels(40, 16, seed=1))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
