@@ -82,7 +82,7 @@ def main() -> None:
         seconds = best_of(args.repeat, lambda: bank(args.n, 1))
         record("blurgen bank (HDF5), 1 process", args.n, seconds, "generate + write")
         # Worker processes start in about a second, so they get a longer job to amortise it.
-        many = 4 * args.n
+        many = 8 * args.n
         seconds = best_of(1, lambda: bank(many, args.workers))
         record(f"blurgen bank (HDF5), {args.workers} workers", many, seconds, "incl. process start")
     ok, reason = cuda_status()
