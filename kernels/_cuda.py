@@ -13,37 +13,43 @@ from typing import Any
 import cupy
 import numpy as np
 
-from .trajectory import TrajectoryDraws, step_coefficients, turn_factors
+from .trajectory import TrajectoryDraws, big_shake_factors, step_coefficients
 
+# Plain float2/double2 rather than cuComplex.h: NVRTC needs no CUDA headers for them, and their
+# layout is NumPy's complex64/complex128.
 _SOURCE = r"""
-#include <cuComplex.h>
-
 extern "C" __global__ void integrate_trajectories(
-    const cuFloatComplex* __restrict__ noise,   // (T, n) standard complex Gaussian per step
-    const cuDoubleComplex* __restrict__ turn,   // (T, n) big-shake factor or 0
-    const cuDoubleComplex* __restrict__ velocity0,  // (n,)
-    const double* __restrict__ gain,            // (n,) expl * gaussian_shake * step
-    const double* __restrict__ pull,            // (n,) expl * centripetal * step
-    const long long* __restrict__ points,       // (n,) points in use
+    const float2* __restrict__ noise,         // (T, n) standard complex Gaussian per step
+    const double2* __restrict__ velocity0,    // (n,)
+    const double* __restrict__ gain,          // (n,) expl * gaussian_shake * step
+    const double* __restrict__ pull,          // (n,) expl * centripetal * step
+    const long long* __restrict__ points,     // (n,) points in use
+    const long long* __restrict__ shake_ptr,  // (n + 1,) trajectory k's big shakes are
+    const long long* __restrict__ shake_step, //   shake_step[shake_ptr[k]:shake_ptr[k + 1]],
+    const double2* __restrict__ shake_factor, //   in increasing step order, with their factors
     const double step, const int steps, const int n,
-    cuDoubleComplex* __restrict__ positions)    // (T + 1, n)
+    double2* __restrict__ positions)          // (T + 1, n)
 {
     const int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= n) return;
     double xr = 0.0, xi = 0.0;
-    double vr = cuCreal(velocity0[k]), vi = cuCimag(velocity0[k]);
+    double vr = velocity0[k].x, vi = velocity0[k].y;
     const double g = gain[k], p = pull[k];
     const long long used = points[k] - 1;
-    positions[k] = make_cuDoubleComplex(0.0, 0.0);
+    long long shake = shake_ptr[k];
+    const long long last_shake = shake_ptr[k + 1];
+    positions[k] = make_double2(0.0, 0.0);
     for (int t = 0; t < steps; ++t) {
         const size_t at = (size_t)t * n + k;
         if (t < used) {
-            const cuFloatComplex e = noise[at];
-            const cuDoubleComplex r = turn[at];
-            const double dvr = g * (double)cuCrealf(e) - p * xr
-                             + (cuCreal(r) * vr - cuCimag(r) * vi);
-            const double dvi = g * (double)cuCimagf(e) - p * xi
-                             + (cuCreal(r) * vi + cuCimag(r) * vr);
+            const float2 e = noise[at];
+            double dvr = g * (double)e.x - p * xr;
+            double dvi = g * (double)e.y - p * xi;
+            if (shake < last_shake && shake_step[shake] == t) {
+                const double2 r = shake_factor[shake++];
+                dvr += r.x * vr - r.y * vi;
+                dvi += r.x * vi + r.y * vr;
+            }
             vr += dvr;
             vi += dvi;
             const double s = step / hypot(vr, vi);
@@ -52,7 +58,7 @@ extern "C" __global__ void integrate_trajectories(
             xr += vr;
             xi += vi;
         }
-        positions[at + n] = make_cuDoubleComplex(xr, xi);
+        positions[at + n] = make_double2(xr, xi);
     }
 }
 """
@@ -74,24 +80,30 @@ def integrate_trajectories_cuda(draws: TrajectoryDraws) -> Any:
     """
     n = len(draws)
     steps = draws.noise.shape[1]
-    velocity0, gain, pull = step_coefficients(draws)
-    # Time-major on the device so that neighbouring threads read neighbouring addresses.
-    noise = cupy.ascontiguousarray(cupy.asarray(draws.noise).T)
-    turn = cupy.ascontiguousarray(cupy.asarray(turn_factors(draws)).T)
     positions = cupy.empty((steps + 1, n), cupy.complex128)
     if n == 0:
         return positions.T
+    velocity0, gain, pull = step_coefficients(draws)
+    # Big shakes as compressed rows: sorted by trajectory, then step.
+    order = np.lexsort((draws.shake_step, draws.shake_row))
+    shake_ptr = np.searchsorted(draws.shake_row[order], np.arange(n + 1)).astype(np.int64)
+    shake_step = draws.shake_step[order].astype(np.int64)
+    shake_factor = big_shake_factors(draws.shake_turn[order])
+    # Time-major on the device so that neighbouring threads read neighbouring addresses.
+    noise = cupy.ascontiguousarray(cupy.asarray(draws.noise).T)
     blocks = (n + _THREADS - 1) // _THREADS
     _kernel()(
         (blocks,),
         (_THREADS,),
         (
             noise,
-            turn,
             cupy.asarray(velocity0),
             cupy.asarray(gain),
             cupy.asarray(pull),
             cupy.asarray(draws.points.astype(np.int64)),
+            cupy.asarray(shake_ptr),
+            cupy.asarray(shake_step),
+            cupy.asarray(shake_factor),
             np.float64(draws.step),
             np.int32(steps),
             np.int32(n),

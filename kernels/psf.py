@@ -74,7 +74,7 @@ def fitted_coordinates(positions: Any, points: Any, size: int) -> tuple[Any, Any
         worst = xp.maximum(worst, (centre - part.min(axis=1)) / room_low)
     scale = 1 / worst
     # Gather the used prefix of every row: sample j of path k sits at k * L + j.
-    owner = xp.repeat(xp.arange(n), points)
+    owner = segment_ids(points)
     first = xp.cumsum(points) - points
     index = xp.arange(len(owner)) + (owner * length - first[owner])
     path = positions.ravel()[index]
@@ -97,7 +97,7 @@ def splat_points(cols: Any, rows: Any, points: Any, size: int) -> Any:
     """
     xp = get_xp(cols)
     n = len(points)
-    owner = xp.repeat(xp.arange(n), points)
+    owner = segment_ids(points)
     col0, row0 = xp.floor(cols), xp.floor(rows)
     fc, fr = cols - col0, rows - row0
     weight = (1.0 / points)[owner]
@@ -122,7 +122,7 @@ def _splat_runs(cols: np.ndarray, rows: np.ndarray, points: np.ndarray, size: in
     n = len(points)
     col0, row0 = np.floor(cols), np.floor(rows)
     fc, fr = cols - col0, rows - row0
-    owner = np.repeat(np.arange(n), points)
+    owner = segment_ids(points)
     cell = (owner * (size * size) + row0 * size + col0).astype(np.int64)
     starts = np.flatnonzero(np.diff(cell, prepend=-1))
     count = np.diff(starts, append=len(cell)).astype(np.float64)
@@ -136,6 +136,15 @@ def _splat_runs(cols: np.ndarray, rows: np.ndarray, points: np.ndarray, size: in
         [count - sum_c - sum_r + sum_cr, sum_c - sum_cr, sum_r - sum_cr, sum_cr]
     ) * np.tile(weight, 4)
     return np.bincount(corners, weights=weights, minlength=n * size * size).reshape(n, size, size)
+
+
+def segment_ids(points: Any) -> Any:
+    """``k`` repeated ``points[k]`` times, as int64 (``repeat`` with array counts, which
+    CuPy does not offer). ``points`` must be positive."""
+    xp = get_xp(points)
+    marker = xp.zeros(int(points.sum()), xp.int64)
+    marker[(xp.cumsum(points) - points)[1:]] = 1
+    return xp.cumsum(marker)
 
 
 def kernel_centroid(kernels: np.ndarray) -> np.ndarray:
