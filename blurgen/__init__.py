@@ -6,3 +6,7 @@ The physical blur model is ``I_B = k * I_S + N``: a camera-shake kernel ``k`` (s
 """
 
 __version__ = "0.1.0"
+
+from .forward import blur  # noqa: E402
+
+__all__ = ["__version__", "blur"]

@@ -1,0 +1,145 @@
+"""The blur of the forward model: true 2-D convolution of images with kernels, batched.
+
+Convolution, not correlation: a kernel with mass to the right of its anchor moves light to the
+right. The anchor is pixel ``(K // 2, K // 2)``, where blurgen's kernels put their centroid, so a
+blurred image stays aligned with its sharp original:
+
+* ``boundary="valid"`` returns only pixels whose whole neighbourhood lies inside the image,
+  ``(H - K + 1, W - K + 1)``, exactly ``scipy.signal.convolve2d(..., mode="valid")`` per channel.
+  Its pixel ``(y, x)`` is aligned with sharp pixel ``(y + o, x + o)``, ``o = valid_offset(K)``.
+* ``"reflect"`` (mirror without repeating the edge) and ``"wrap"`` (periodic) keep the size, and
+  pixel ``(y, x)`` is aligned with sharp pixel ``(y, x)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from blurgen.backend import get_xp
+
+BOUNDARIES = ("valid", "reflect", "wrap")
+METHODS = ("auto", "fft", "direct")
+# Largest kernel for which the direct (cv2.filter2D) path is used by "auto" on the CPU. Above
+# it, batched FFTs win (cv2 itself switches to a DFT for kernels over 11 px).
+DIRECT_MAX_KERNEL = 11
+
+
+def valid_offset(size: int) -> int:
+    """Offset between a valid-mode output pixel and the sharp pixel it is aligned with."""
+    return size - 1 - size // 2
+
+
+def blur(sharp: Any, kernels: Any, *, boundary: str = "valid", method: str = "auto") -> Any:
+    """Convolve images with blur kernels.
+
+    Args:
+        sharp: (H, W, C) image or (N, H, W, C) batch, float32 (other floats are converted),
+            NumPy or CuPy.
+        kernels: (K, K) for all images, or (N, K, K) one per image; same device as ``sharp``.
+        boundary: ``"valid"``, ``"reflect"`` or ``"wrap"`` (see the module docstring).
+        method: ``"fft"`` (batched FFTs at fast lengths), ``"direct"`` (``cv2.filter2D``, NumPy
+            only) or ``"auto"``. The methods agree to float32 rounding.
+
+    Returns:
+        float32 array on the input's device: (H', W', C) or (N, H', W', C), where H' = H - K + 1
+        for ``"valid"`` and H otherwise.
+
+    Example:
+        >>> img = np.zeros((5, 5, 1), np.float32); img[2, 2] = 1
+        >>> k = np.zeros((3, 3), np.float32); k[1, 2] = 1  # mass right of the anchor
+        >>> float(blur(img, k, boundary="wrap")[2, 3, 0])  # moves light to the right
+        1.0
+    """
+    xp = get_xp(sharp)
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"unknown boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    images, kernels = _check_shapes(xp.asarray(sharp), xp.asarray(kernels))
+    size = kernels.shape[-1]
+    if boundary != "valid":
+        before, after = valid_offset(size), size // 2
+        mode = "reflect" if boundary == "reflect" else "wrap"
+        images = xp.pad(images, ((0, 0), (before, after), (before, after), (0, 0)), mode=mode)
+    if method == "auto":
+        method = "direct" if xp is np and size <= DIRECT_MAX_KERNEL else "fft"
+    if method == "direct":
+        if xp is not np:
+            raise ValueError("method 'direct' runs on the CPU only; use 'fft' for CuPy arrays")
+        out = _valid_direct(images, kernels)
+    else:
+        out = _valid_fft(images, kernels)
+    return out if np.ndim(sharp) == 4 else out[0]
+
+
+def _check_shapes(images: Any, kernels: Any) -> tuple[Any, Any]:
+    """(N, H, W, C) float32 images and (N or 1, K, K) float32 kernels, or a clear error."""
+    if images.ndim not in (3, 4):
+        raise ValueError(
+            f"expected an (H, W, C) image or an (N, H, W, C) batch, got {images.shape}"
+        )
+    if images.ndim == 3:
+        images = images[None]
+    if kernels.ndim not in (2, 3) or kernels.shape[-1] != kernels.shape[-2]:
+        raise ValueError(
+            f"expected a square (K, K) kernel or (N, K, K) kernels, got {kernels.shape}"
+        )
+    if kernels.ndim == 2:
+        kernels = kernels[None]
+    n, height, width, _ = images.shape
+    if kernels.shape[0] not in (1, n):
+        raise ValueError(f"{kernels.shape[0]} kernels for {n} images: give one, or one per image")
+    size = kernels.shape[-1]
+    if height < size or width < size:
+        raise ValueError(f"a {height}x{width} image is smaller than its {size}x{size} kernel")
+    return images.astype(np.float32, copy=False), kernels.astype(np.float32, copy=False)
+
+
+def _valid_fft(images: Any, kernels: Any) -> Any:
+    """Valid convolution by FFTs along H and W, batched over images and channels.
+
+    Circular convolution of length L >= H equals the linear one at indices K - 1 .. H - 1, the
+    valid part, so the transforms need no padding beyond the next fast length of the image.
+    """
+    import scipy.fft
+
+    xp = get_xp(images)
+    fft = _fft_module(xp)
+    _, height, width, _ = images.shape
+    size = kernels.shape[-1]
+    shape = (scipy.fft.next_fast_len(height, True), scipy.fft.next_fast_len(width, True))
+    spectrum = fft.rfft2(images, s=shape, axes=(1, 2))
+    spectrum *= fft.rfft2(kernels, s=shape, axes=(1, 2))[..., None]
+    full = fft.irfft2(spectrum, s=shape, axes=(1, 2))
+    return xp.ascontiguousarray(full[:, size - 1 : height, size - 1 : width]).astype(xp.float32)
+
+
+def _fft_module(xp: Any) -> Any:
+    if xp is np:
+        import scipy.fft
+
+        return scipy.fft
+    import cupyx.scipy.fft
+
+    return cupyx.scipy.fft
+
+
+def _valid_direct(images: np.ndarray, kernels: np.ndarray) -> np.ndarray:
+    """Valid convolution with cv2.filter2D (a correlation), on the flipped kernel."""
+    n, height, width, channels = images.shape
+    size = kernels.shape[-1]
+    # Correlating with the flipped kernel anchored at a is convolution anchored at K - 1 - a;
+    # this anchor makes output pixel y + a the valid output y.
+    a = valid_offset(size)
+    out = np.empty((n, height - size + 1, width - size + 1, channels), np.float32)
+    for i in range(n):
+        flipped = np.ascontiguousarray(kernels[min(i, len(kernels) - 1)][::-1, ::-1])
+        for c0 in range(0, channels, 4):  # filter2D takes up to 4 channels at once
+            part = np.ascontiguousarray(images[i, :, :, c0 : c0 + 4])
+            filtered = cv2.filter2D(part, cv2.CV_32F, flipped, anchor=(a, a))
+            filtered = filtered.reshape(height, width, -1)
+            out[i, :, :, c0 : c0 + 4] = filtered[a : a + out.shape[1], a : a + out.shape[2]]
+    return out

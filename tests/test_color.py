@@ -1,0 +1,56 @@
+"""sRGB and gamma transfer functions against the standard's published values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from blurgen.color import (
+    SRGB_ENCODED_KNEE,
+    SRGB_LINEAR_KNEE,
+    gamma_to_linear,
+    linear_to_gamma,
+    linear_to_srgb,
+    srgb_to_linear,
+)
+
+
+def reference_srgb_to_linear(x: float) -> float:
+    return x / 12.92 if x <= 0.04045 else ((x + 0.055) / 1.055) ** 2.4
+
+
+def test_known_values():
+    x = np.array([0.0, 0.5, 1.0, 0.2])
+    expected = [reference_srgb_to_linear(v) for v in x]
+    np.testing.assert_allclose(srgb_to_linear(x), expected, rtol=1e-12)
+    assert srgb_to_linear(np.array(0.5)) == pytest.approx(0.214041140, abs=1e-9)
+    assert linear_to_srgb(np.array(0.18)) == pytest.approx(0.461356129, abs=1e-9)
+
+
+def test_knees_meet():
+    # The linear segment and the power curve meet at the published breakpoints.
+    assert SRGB_ENCODED_KNEE / 12.92 == pytest.approx(SRGB_LINEAR_KNEE, rel=1e-4)
+    below, above = np.nextafter(SRGB_ENCODED_KNEE, 0), np.nextafter(SRGB_ENCODED_KNEE, 1)
+    assert srgb_to_linear(np.array(above)) - srgb_to_linear(np.array(below)) < 1e-6
+
+
+def test_round_trip_float32_and_float64():
+    x = np.linspace(0, 1, 1001)
+    np.testing.assert_allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-12)
+    x32 = x.astype(np.float32)
+    y32 = srgb_to_linear(x32)
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(linear_to_srgb(y32), x32, atol=1e-6)
+
+
+def test_monotonic_and_endpoints():
+    x = np.linspace(0, 1, 10001)
+    assert np.all(np.diff(srgb_to_linear(x)) > 0)
+    assert srgb_to_linear(np.array(1.0)) == pytest.approx(1.0)
+    assert linear_to_srgb(np.array(0.0)) == 0.0
+
+
+def test_gamma():
+    x = np.array([0.0, 0.25, 1.0])
+    np.testing.assert_allclose(gamma_to_linear(x, 2.2), x**2.2)
+    np.testing.assert_allclose(linear_to_gamma(gamma_to_linear(x, 2.2), 2.2), x, atol=1e-12)
