@@ -1,0 +1,195 @@
+"""The whole degradation chain as one validated, JSON-serialisable config.
+
+``Degradation.apply`` turns a sharp sRGB image and a kernel into the blurred image a camera would
+record: decode to linear light, boost highlights, blur, clip at the sensor's saturation, add
+shot and read noise, encode, quantise to 8 bits, optionally JPEG. Everything random is drawn
+from the generator passed in, parameters first (:meth:`Degradation.sample`), so one seed
+reproduces one sample.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from blurgen.backend import get_xp
+
+from .color import gamma_to_linear, linear_to_gamma, linear_to_srgb, srgb_to_linear
+from .forward import BOUNDARIES, blur
+from .noise import jpeg, poisson_gaussian, quantise
+
+SPACES = ("srgb", "gamma", "naive")
+
+
+@dataclass(frozen=True)
+class DegradationParams:
+    """The values one sample actually used (drawn by :meth:`Degradation.sample`).
+
+    Attributes:
+        boost: factor applied to saturated highlights before blurring (1 when off).
+        shot: shot-noise gain, image units per electron (0 when off).
+        read: read-noise standard deviation, image units (0 when off).
+        jpeg_quality: JPEG quality, or None when no JPEG is applied.
+    """
+
+    boost: float = 1.0
+    shot: float = 0.0
+    read: float = 0.0
+    jpeg_quality: int | None = None
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """How a sharp image becomes its blurred version.
+
+    Attributes:
+        space: where the blur happens: ``"srgb"`` in linear light after inverting the sRGB curve
+            (physically right, the default), ``"gamma"`` after inverting a plain power law, or
+            ``"naive"`` on the encoded values as many public generators do.
+        gamma: exponent for ``space="gamma"``.
+        boundary: ``"valid"``, ``"reflect"`` or ``"wrap"`` (see :func:`blurgen.blur`).
+        saturate: clip at 1 after blurring, as a sensor saturates.
+        highlight_boost: ``(low, high)`` range of a factor applied, before blurring, to pixels
+            saturated in the sharp image (any channel at or above ``highlight_threshold``), so
+            light streaks look like real ones; None for none.
+        highlight_threshold: encoded value at which a sharp pixel counts as saturated.
+        shot: ``(low, high)`` range of the shot-noise gain (0 for none).
+        read: ``(low, high)`` range of the read-noise standard deviation (0 for none). Noise is
+            added where the blur happens: in linear light, except for ``space="naive"``.
+        quantise: round the result to 8 bits.
+        jpeg_quality: ``(low, high)`` range of JPEG qualities (1 to 100), or None for no JPEG.
+    """
+
+    space: str = "srgb"
+    gamma: float = 2.2
+    boundary: str = "valid"
+    saturate: bool = True
+    highlight_boost: tuple[float, float] | None = None
+    highlight_threshold: float = 0.99
+    shot: tuple[float, float] = (0.0, 0.0)
+    read: tuple[float, float] = (0.0, 0.0)
+    quantise: bool = True
+    jpeg_quality: tuple[int, int] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.space not in SPACES:
+            raise ValueError(f"space must be one of {', '.join(SPACES)}, got {self.space!r}")
+        if self.boundary not in BOUNDARIES:
+            raise ValueError(
+                f"boundary must be one of {', '.join(BOUNDARIES)}, got {self.boundary!r}"
+            )
+        if not (math.isfinite(self.gamma) and self.gamma > 0):
+            raise ValueError(f"gamma must be a positive number, got {self.gamma!r}")
+        if not 0 < self.highlight_threshold <= 1:
+            raise ValueError(
+                f"highlight_threshold must be in (0, 1], got {self.highlight_threshold!r}"
+            )
+        self._set_range("shot", self.shot, 0.0, 1.0)
+        self._set_range("read", self.read, 0.0, 1.0)
+        if self.highlight_boost is not None:
+            self._set_range("highlight_boost", self.highlight_boost, 1.0, math.inf)
+        if self.jpeg_quality is not None:
+            self._set_range("jpeg_quality", self.jpeg_quality, 1, 100)
+            low, high = self.jpeg_quality
+            if int(low) != low or int(high) != high:
+                raise ValueError(f"jpeg_quality must be whole numbers, got {self.jpeg_quality!r}")
+            object.__setattr__(self, "jpeg_quality", (int(low), int(high)))
+
+    def _set_range(self, name: str, value: Any, lowest: float, highest: float) -> None:
+        try:
+            low, high = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a (low, high) pair, got {value!r}") from None
+        if not (lowest <= low <= high <= highest):
+            raise ValueError(
+                f"{name} range {value!r} is invalid: need {lowest:g} <= low <= high <= {highest:g}"
+            )
+        object.__setattr__(self, name, (low, high))
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable fields."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """The config as JSON (sorted keys)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Degradation:
+        """The inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown degradation settings: {', '.join(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    def sample(self, rng: np.random.Generator) -> DegradationParams:
+        """Draw one sample's parameters: four uniforms, always, so later draws line up."""
+        u = rng.random(4)
+        boost = 1.0
+        if self.highlight_boost is not None:
+            boost = _between(self.highlight_boost, u[0])
+        quality = None
+        if self.jpeg_quality is not None:
+            low, high = self.jpeg_quality
+            quality = min(high, low + int(u[3] * (high - low + 1)))
+        return DegradationParams(
+            boost=boost,
+            shot=_between(self.shot, u[1]),
+            read=_between(self.read, u[2]),
+            jpeg_quality=quality,
+        )
+
+    def apply(
+        self, sharp: Any, kernel: Any, rng: np.random.Generator
+    ) -> tuple[Any, DegradationParams]:
+        """Degrade one sharp image.
+
+        Args:
+            sharp: (H, W, C) float32 sRGB-encoded image in [0, 1], NumPy or CuPy.
+            kernel: (K, K) float32 kernel summing to 1, on the same device.
+            rng: the sample's generator; the parameters are drawn first, then the noise.
+
+        Returns:
+            ``(blurred, params)``: float32 image in [0, 1] on the input's device, shaped as
+            :func:`blurgen.blur` returns it for ``boundary``, and the parameters used.
+        """
+        xp = get_xp(sharp)
+        params = self.sample(rng)
+        sharp = xp.asarray(sharp, dtype=xp.float32)
+        light = self._decode(sharp)
+        if params.boost != 1.0:
+            saturated = (sharp >= self.highlight_threshold).any(axis=-1, keepdims=True)
+            light = xp.where(saturated, light * np.float32(params.boost), light)
+        light = blur(light, kernel, boundary=self.boundary)
+        if self.saturate:
+            light = xp.clip(light, 0, 1)
+        light = poisson_gaussian(light, params.shot, params.read, rng)
+        out = xp.clip(self._encode(xp.maximum(light, 0)), 0, 1)
+        if self.quantise:
+            out = quantise(out)
+        if params.jpeg_quality is not None:
+            out = jpeg(out, params.jpeg_quality)
+        return out.astype(xp.float32), params
+
+    def _decode(self, encoded: Any) -> Any:
+        if self.space == "srgb":
+            return srgb_to_linear(encoded)
+        if self.space == "gamma":
+            return gamma_to_linear(encoded, self.gamma)
+        return encoded
+
+    def _encode(self, linear: Any) -> Any:
+        if self.space == "srgb":
+            return linear_to_srgb(linear)
+        if self.space == "gamma":
+            return linear_to_gamma(linear, self.gamma)
+        return linear
+
+
+def _between(bounds: tuple[float, float], u: float) -> float:
+    low, high = bounds
+    return float(low + u * (high - low))

@@ -1,0 +1,139 @@
+"""Noise and the degradation chain: variance against the model, validation, seeds, colour."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from blurgen.color import linear_to_srgb
+from blurgen.degradation import Degradation, DegradationParams
+from blurgen.kernels import line_kernel
+from blurgen.noise import jpeg, poisson_gaussian, quantise
+
+CLEAN = {"quantise": False}
+
+
+class TestNoise:
+    @pytest.mark.parametrize("shot, read", [(0.01, 0.0), (0.0, 0.02), (0.004, 0.01)])
+    def test_variance_matches_model(self, shot, read):
+        level = 0.25
+        image = np.full((512, 512), level, np.float32)
+        noisy = poisson_gaussian(image, shot, read, np.random.default_rng(0))
+        expected = shot * level + read**2
+        assert noisy.var() == pytest.approx(expected, rel=0.03)
+        assert noisy.mean() == pytest.approx(level, abs=3 * np.sqrt(expected / image.size))
+
+    def test_no_noise_is_identity_and_seeded(self):
+        image = np.random.default_rng(1).random((8, 8, 3)).astype(np.float32)
+        np.testing.assert_array_equal(
+            poisson_gaussian(image, 0, 0, np.random.default_rng(0)), image
+        )
+        a = poisson_gaussian(image, 0.01, 0.01, np.random.default_rng(5))
+        b = poisson_gaussian(image, 0.01, 0.01, np.random.default_rng(5))
+        np.testing.assert_array_equal(a, b)
+
+    def test_quantise_to_8_bits(self):
+        q = quantise(np.array([0.0, 0.5, 1.2, -0.1, 0.3], np.float32))
+        np.testing.assert_array_equal(q * 255, np.rint(q * 255))
+        assert q[2] == 1 and q[3] == 0
+
+    def test_jpeg_keeps_rgb_order(self):
+        image = np.zeros((32, 32, 3), np.float32)
+        image[..., 0] = 0.9
+        out = jpeg(image, 90)
+        assert out.shape == image.shape and out.dtype == np.float32
+        assert out[..., 0].mean() > 0.8 and out[..., 2].mean() < 0.1
+
+
+class TestDegradation:
+    def test_linear_light_is_not_naive(self):
+        # A black/white edge under a 2-pixel horizontal box: half the light in linear terms
+        # encodes to about 0.735, while blurring the encoded values gives 0.5.
+        image = np.zeros((5, 6, 3), np.float32)
+        image[:, 3:] = 1
+        kernel = np.zeros((3, 3), np.float32)
+        kernel[1, 1:] = 0.5
+        rng = np.random.default_rng(0)
+        physical, _ = Degradation(boundary="wrap", **CLEAN).apply(image, kernel, rng)
+        naive, _ = Degradation(space="naive", boundary="wrap", **CLEAN).apply(image, kernel, rng)
+        middle = [v for v in physical[2, :, 0] if 0 < v < 1]
+        assert middle and middle[0] == pytest.approx(
+            float(linear_to_srgb(np.float32(0.5))), abs=1e-5
+        )
+        assert sorted(set(np.round(naive[2, :, 0], 6))) == [0.0, 0.5, 1.0]
+
+    def test_mean_preserved_away_from_clipping(self):
+        rng = np.random.default_rng(2)
+        image = (0.1 + 0.5 * rng.random((48, 48, 3))).astype(np.float32)
+        kernel = line_kernel(9.0, 30.0, 15)
+        out, _ = Degradation(space="naive", boundary="wrap", **CLEAN).apply(image, kernel, rng)
+        np.testing.assert_allclose(out.mean(axis=(0, 1)), image.mean(axis=(0, 1)), rtol=1e-5)
+
+    def test_saturation_and_highlight_boost(self):
+        image = np.zeros((7, 7, 3), np.float32)
+        image[3, 3] = 1  # a saturated point light
+        kernel = np.zeros((3, 3), np.float32)
+        kernel[1, 1:] = 0.5
+        rng = np.random.default_rng(0)
+        plain, _ = Degradation(boundary="wrap", **CLEAN).apply(image, kernel, rng)
+        boosted, params = Degradation(boundary="wrap", highlight_boost=(4.0, 4.0), **CLEAN).apply(
+            image, kernel, rng
+        )
+        assert params.boost == 4.0
+        assert plain[3, 3, 0] == pytest.approx(float(linear_to_srgb(np.float32(0.5))), abs=1e-5)
+        # Clipped at saturation (1, up to float32 rounding of the sRGB curve).
+        assert boosted[3, 3, 0] == pytest.approx(1, abs=1e-6)
+        assert boosted[3, 4, 0] == pytest.approx(1, abs=1e-6)
+
+    def test_rgb_order_kept(self):
+        image = np.zeros((20, 20, 3), np.float32)
+        image[..., 0] = 0.7
+        out, _ = Degradation().apply(image, line_kernel(5.0, 0.0, 7), np.random.default_rng(0))
+        assert out[..., 1:].max() == 0 and out[..., 0].min() > 0.6
+
+    def test_seeds_and_params(self):
+        config = Degradation(shot=(0.001, 0.01), read=(0.0, 0.02), jpeg_quality=(60, 90))
+        image = np.random.default_rng(3).random((32, 32, 3)).astype(np.float32)
+        kernel = line_kernel(6.0, 10.0, 9)
+        a, pa = config.apply(image, kernel, np.random.default_rng(11))
+        b, pb = config.apply(image, kernel, np.random.default_rng(11))
+        c, pc = config.apply(image, kernel, np.random.default_rng(12))
+        np.testing.assert_array_equal(a, b)
+        assert pa == pb and pa != pc and not np.array_equal(a, c)
+        assert 0.001 <= pa.shot <= 0.01 and 0 <= pa.read <= 0.02 and 60 <= pa.jpeg_quality <= 90
+        assert a.shape == (24, 24, 3) and a.dtype == np.float32
+        np.testing.assert_array_equal(a * 255, np.rint(a * 255))
+
+    def test_json_round_trip(self):
+        config = Degradation(
+            space="gamma", gamma=2.4, highlight_boost=(1.5, 3), jpeg_quality=(70, 95)
+        )
+        again = Degradation.from_dict(json.loads(config.to_json()))
+        assert again == config
+
+    def test_params_default(self):
+        assert Degradation().sample(np.random.default_rng(0)) == DegradationParams()
+
+    @pytest.mark.parametrize(
+        "kwargs, message",
+        [
+            ({"space": "lab"}, "'lab'"),
+            ({"boundary": "same"}, "'same'"),
+            ({"shot": (0.2, 0.1)}, r"\(0.2, 0.1\)"),
+            ({"read": (-1, 0)}, r"\(-1, 0\)"),
+            ({"jpeg_quality": (0, 50)}, r"\(0, 50\)"),
+            ({"jpeg_quality": (50.5, 60)}, "whole numbers"),
+            ({"highlight_boost": (0.5, 2)}, r"\(0.5, 2\)"),
+            ({"gamma": -1}, "-1"),
+            ({"shot": 0.1}, "pair"),
+        ],
+    )
+    def test_invalid_values_named(self, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            Degradation(**kwargs)
+
+    def test_unknown_setting(self):
+        with pytest.raises(ValueError, match="wobble"):
+            Degradation.from_dict({"wobble": 1})
