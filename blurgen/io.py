@@ -85,14 +85,54 @@ def interrupt_between_steps() -> Iterator[Callable[[], None]]:
         signal.signal(signal.SIGINT, previous)
 
 
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB float32 in [0, 1] (sRGB-encoded values as stored).
+
+    8- and 16-bit files are scaled by their maximum; grey images are repeated to RGB; an alpha
+    channel is dropped (colours are kept as stored, not composited).
+
+    Returns:
+        (H, W, 3) float32, RGB order.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not an image OpenCV can decode, or has an unsupported layout;
+            the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"'{path}': no such file")
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise ValueError(f"'{path}': not an image OpenCV can read, or corrupt")
+    if raw.dtype == np.uint8:
+        image = raw.astype(np.float32) / 255
+    elif raw.dtype == np.uint16:
+        image = raw.astype(np.float32) / 65535
+    elif raw.dtype == np.float32:
+        image = np.clip(raw, 0, 1)
+    else:
+        raise ValueError(f"'{path}': unsupported pixel type {raw.dtype}")
+    if image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise ValueError(f"'{path}': unsupported layout {raw.shape}")
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return np.ascontiguousarray(image[..., 2::-1])
+
+
 def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     """Write an 8-bit RGB (H, W, 3) or grey (H, W) image as PNG, atomically.
 
     Args:
         path: destination file.
-        rgb: uint8 array in RGB channel order (not OpenCV's BGR).
+        rgb: uint8 array in RGB channel order (not OpenCV's BGR), or float in [0, 1], which is
+            rounded to 8 bits.
     """
     image = np.asarray(rgb)
+    if image.dtype.kind == "f":
+        image = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
     if image.dtype != np.uint8 or image.ndim not in (2, 3):
         raise ValueError(
             f"expected a uint8 (H, W) or (H, W, 3) image, got {image.dtype} {image.shape}"

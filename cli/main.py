@@ -6,6 +6,7 @@ import click
 
 import blurgen
 
+from .blur import blur_command
 from .info import info_command
 from .kernels import kernels_command
 
@@ -21,6 +22,7 @@ def cli():
 
 
 cli.add_command(kernels_command)
+cli.add_command(blur_command)
 cli.add_command(info_command)
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import click
 
 from blurgen.backend import DEVICES, BackendUnavailable
+from blurgen.degradation import SPACES, Degradation
+from blurgen.forward import BOUNDARIES
 
 seed_option = click.option(
     "--seed",
@@ -49,6 +51,105 @@ workers_option = click.option(
     show_default=True,
     help="Worker processes on the CPU. The output does not depend on it.",
 )
+
+
+def degradation_options(command: Callable) -> Callable:
+    """The forward model's options, combined into one ``degradation`` argument."""
+    options = [
+        click.option(
+            "--space",
+            type=click.Choice(SPACES),
+            default="srgb",
+            show_default=True,
+            help="Blur in linear light after inverting sRGB (physical), after a plain "
+            "gamma, or on the encoded values (naive).",
+        ),
+        click.option(
+            "--gamma",
+            type=float,
+            default=2.2,
+            show_default=True,
+            help="Exponent for --space gamma.",
+        ),
+        click.option(
+            "--boundary",
+            type=click.Choice(BOUNDARIES),
+            default="valid",
+            show_default=True,
+            help="valid: only pixels whose whole neighbourhood "
+            "is inside (output smaller by K-1); reflect/wrap keep the size.",
+        ),
+        click.option(
+            "--saturate/--no-saturate",
+            default=True,
+            show_default=True,
+            help="Clip at 1 after blurring, as a sensor saturates.",
+        ),
+        click.option(
+            "--highlight-boost",
+            metavar="LOW,HIGH",
+            help="Scale pixels saturated in the sharp image by a factor drawn from "
+            "this range before blurring (light streaks).",
+        ),
+        click.option(
+            "--shot",
+            metavar="LOW,HIGH",
+            default="0,0",
+            show_default=True,
+            help="Shot-noise gain range (Poisson, linear light).",
+        ),
+        click.option(
+            "--read",
+            metavar="LOW,HIGH",
+            default="0,0",
+            show_default=True,
+            help="Read-noise standard deviation range (Gaussian).",
+        ),
+        click.option(
+            "--quantise/--no-quantise",
+            default=True,
+            show_default=True,
+            help="Round the result to 8 bits.",
+        ),
+        click.option("--jpeg", metavar="LOW,HIGH", help="JPEG quality range (1-100)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in
+                  ("space", "gamma", "boundary", "saturate", "highlight_boost", "shot", "read",
+                   "quantise", "jpeg")}  # fmt: skip
+        try:
+            degradation = _degradation(values)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        return command(*args, degradation=degradation, **kwargs)
+
+    return wrapper
+
+
+def _degradation(values: dict) -> Degradation:
+    return Degradation(
+        space=values["space"],
+        gamma=values["gamma"],
+        boundary=values["boundary"],
+        saturate=values["saturate"],
+        highlight_boost=parse_pair(values["highlight_boost"], "--highlight-boost"),
+        shot=parse_pair(values["shot"], "--shot"),
+        read=parse_pair(values["read"], "--read"),
+        quantise=values["quantise"],
+        jpeg_quality=parse_pair(values["jpeg"], "--jpeg"),
+    )
+
+
+def parse_pair(text: str | None, name: str) -> tuple[float, float] | None:
+    """``LOW,HIGH`` (or a single value for both) from the command line, or None."""
+    value = parse_range(text, name)
+    if value is None or isinstance(value, tuple):
+        return value
+    return (value, value)
 
 
 def verbosity_option(command: Callable) -> Callable:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import cv2
 import numpy as np
 from click.testing import CliRunner
 
@@ -102,3 +104,55 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, monkeypatch):
     result = run("kernels", "-n", "2", "--device", "cuda", "-o", str(tmp_path / "b.h5"))
     assert result.exit_code == 1
     assert "device 'cuda' is not available: cupy is not installed (test)" in result.output
+
+
+class TestBlurCommand:
+    def make_images(self, folder, count=2, size=(40, 48)):
+        paths = []
+        rng = np.random.default_rng(0)
+        for i in range(count):
+            path = folder / f"img{i}.png"
+            cv2.imwrite(str(path), (rng.random((*size, 3)) * 255).astype(np.uint8))
+            paths.append(str(path))
+        return paths
+
+    def test_round_trip_reproducible(self, tmp_path):
+        images = self.make_images(tmp_path)
+        args = ["blur", *images, "--size", "9", "--seed", "3", "--read", "0.01,0.02"]
+        assert run(*args, "-o", str(tmp_path / "a")).exit_code == 0
+        assert run(*args, "-o", str(tmp_path / "b"), "-q").exit_code == 0
+        for name in ("img0_blurred.png", "img1_blurred.png", "img0_kernel.png"):
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+        blurred = cv2.imread(str(tmp_path / "a" / "img0_blurred.png"))
+        assert blurred.shape == (40 - 8, 48 - 8, 3)
+        report = json.loads((tmp_path / "a" / "blur.json").read_text())
+        assert report["seed"] == 3 and len(report["images"]) == 2
+        assert 0.01 <= report["images"][0]["params"]["read"] <= 0.02
+
+    def test_kernels_from_a_bank(self, tmp_path):
+        images = self.make_images(tmp_path, count=1)
+        bank = tmp_path / "lines.h5"
+        run("kernels", "-n", "2", "--size", "7", "--family", "linear", "-o", str(bank), "-q")
+        result = run("blur", *images, "--kernels", str(bank), "--boundary", "reflect", "-o",
+                     str(tmp_path / "out"))  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert cv2.imread(str(tmp_path / "out" / "img0_blurred.png")).shape == (40, 48, 3)
+
+    def test_unreadable_inputs_reported_by_name(self, tmp_path):
+        images = self.make_images(tmp_path, count=1)
+        (tmp_path / "bad.png").write_text("nope")
+        result = run("blur", str(tmp_path / "bad.png"), *images, str(tmp_path / "gone.png"),
+                     "-o", str(tmp_path / "out"))  # fmt: skip
+        assert result.exit_code == 1
+        assert "bad.png" in result.output and "gone.png" in result.output
+        assert (tmp_path / "out" / "img0_blurred.png").exists()
+
+    def test_existing_outputs_and_bad_options(self, tmp_path):
+        images = self.make_images(tmp_path, count=1)
+        out = str(tmp_path / "out")
+        assert run("blur", *images, "-o", out).exit_code == 0
+        again = run("blur", *images, "-o", out)
+        assert again.exit_code == 1 and "--overwrite" in again.output
+        assert run("blur", *images, "-o", out, "--overwrite").exit_code == 0
+        bad = run("blur", *images, "-o", out, "--shot", "0.5,0.1")
+        assert bad.exit_code == 2 and "(0.5, 0.1)" in bad.output
