@@ -25,6 +25,7 @@ METHODS = ("auto", "fft", "direct")
 # Largest kernel for which the direct (cv2.filter2D) path is used by "auto" on the CPU. Above
 # it, batched FFTs win (cv2 itself switches to a DFT for kernels over 11 px).
 DIRECT_MAX_KERNEL = 11
+_CPU_FFT_ELEMENTS = 1 << 20
 
 
 def valid_offset(size: int) -> int:
@@ -108,13 +109,21 @@ def _valid_fft(images: Any, kernels: Any) -> Any:
 
     xp = get_xp(images)
     fft = _fft_module(xp)
-    _, height, width, _ = images.shape
+    n, height, width, channels = images.shape
     size = kernels.shape[-1]
     shape = (scipy.fft.next_fast_len(height, True), scipy.fft.next_fast_len(width, True))
-    spectrum = fft.rfft2(images, s=shape, axes=(1, 2))
-    spectrum *= fft.rfft2(kernels, s=shape, axes=(1, 2))[..., None]
-    full = fft.irfft2(spectrum, s=shape, axes=(1, 2))
-    return xp.ascontiguousarray(full[:, size - 1 : height, size - 1 : width]).astype(xp.float32)
+    out = xp.empty((n, height - size + 1, width - size + 1, channels), xp.float32)
+    # On the CPU, a few images at a time keep the transforms in cache (measured: 32 patches of
+    # 286 px run 1.5x faster in groups of 2-8 than at once); a GPU wants the whole batch.
+    group = n if xp is not np else max(1, _CPU_FFT_ELEMENTS // (shape[0] * shape[1] * channels))
+    for first in range(0, n, group):
+        part = slice(first, first + group)
+        kernel = kernels[part] if len(kernels) > 1 else kernels
+        spectrum = fft.rfft2(images[part], s=shape, axes=(1, 2))
+        spectrum *= fft.rfft2(kernel, s=shape, axes=(1, 2))[..., None]
+        full = fft.irfft2(spectrum, s=shape, axes=(1, 2))
+        out[part] = full[:, size - 1 : height, size - 1 : width]
+    return out
 
 
 def _fft_module(xp: Any) -> Any:

@@ -1,0 +1,121 @@
+"""Blur speed: blurgen.blur against scipy.signal.fftconvolve and cv2.filter2D, same run.
+
+Prints a table and writes JSON. All three compute the same convolution of a float32 RGB image
+(cv2.filter2D with the flipped kernel, keeping the size; the others in valid mode).
+
+    python bench/blur.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import scipy.signal
+
+import blurgen
+from blurgen.backend import cuda_status
+from blurgen.kernels import motion_kernels
+
+HERE = Path(__file__).resolve().parent
+
+
+def best_ms(repeat: int, work) -> float:
+    """Shortest of ``repeat`` runs of ``work()``, in milliseconds, after one warm-up run."""
+    work()
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - began)
+    return 1e3 * min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=32, help="patches per batch")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "blur.json")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    image = rng.random((720, 1280, 3), dtype=np.float32)
+    rows = []
+    print(f"{'720x1280 RGB, kernel':22s} {'blurgen ms':>11s} {'fftconvolve':>12s} {'filter2D':>9s}"
+          f" {'vs faster':>10s}")  # fmt: skip
+    for size in (31, 64):
+        kernel = motion_kernels(1, size, seed=1)[0]
+        flipped = np.ascontiguousarray(kernel[::-1, ::-1])
+        ours = best_ms(args.repeat, lambda k=kernel: blurgen.blur(image, k))
+        fft = best_ms(
+            args.repeat,
+            lambda k=kernel: scipy.signal.fftconvolve(
+                image, k[..., None], mode="valid", axes=(0, 1)
+            ),
+        )
+        direct = best_ms(args.repeat, lambda k=flipped: cv2.filter2D(image, -1, k))
+        ratio = ours / min(fft, direct)
+        rows.append({"case": f"720x1280 K={size}", "blurgen_ms": ours, "fftconvolve_ms": fft,
+                     "filter2d_ms": direct, "ratio_to_faster": ratio})  # fmt: skip
+        print(f"{f'K={size}':22s} {ours:11.1f} {fft:12.1f} {direct:9.1f} {ratio:9.2f}x")
+
+    patches = []
+    for size in (31, 64):
+        side = 256 + size - 1
+        batch = rng.random((args.batch, side, side, 3), dtype=np.float32)
+        kernels = motion_kernels(args.batch, size, seed=2)
+        ours = best_ms(args.repeat, lambda b=batch, k=kernels: blurgen.blur(b, k))
+
+        def one_by_one(b: np.ndarray = batch, k: np.ndarray = kernels) -> None:
+            for i in range(len(b)):
+                scipy.signal.fftconvolve(b[i], k[i][..., None], mode="valid", axes=(0, 1))
+
+        loop = best_ms(args.repeat, one_by_one)
+        patches.append({"case": f"256x256 patches K={size}", "batch": args.batch,
+                        "blurgen_patches_per_s": 1e3 * args.batch / ours,
+                        "fftconvolve_loop_patches_per_s": 1e3 * args.batch / loop})  # fmt: skip
+        ours_rate, loop_rate = 1e3 * args.batch / ours, 1e3 * args.batch / loop
+        print(f"256x256 patches, K={size}: blurgen {ours_rate:,.0f}/s in batches of "
+              f"{args.batch}; fftconvolve one by one {loop_rate:,.0f}/s")  # fmt: skip
+
+    ok, reason = cuda_status()
+    if ok:
+        import cupy
+
+        for size in (31, 64):
+            gpu_image = cupy.asarray(image)
+            gpu_kernel = cupy.asarray(motion_kernels(1, size, seed=1)[0])
+
+            def gpu(image: object = gpu_image, kernel: object = gpu_kernel) -> None:
+                blurgen.blur(image, kernel)
+                cupy.cuda.Device().synchronize()
+
+            ms = best_ms(args.repeat, gpu)
+            rows.append({"case": f"720x1280 K={size} cuda", "blurgen_ms": ms, "device": reason})
+            print(f"cuda K={size}: {ms:.2f} ms ({reason})")
+    else:
+        print(f"cuda: skipped ({reason})")
+
+    result = {
+        "benchmark": "blur",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "blurgen_version": blurgen.__version__,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "cuda": reason,
+        "images": rows,
+        "patches": patches,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
