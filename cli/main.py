@@ -7,6 +7,7 @@ import click
 import blurgen
 
 from .blur import blur_command
+from .dataset import export_command, inspect_command, make_dataset_command, preview_command
 from .info import info_command
 from .kernels import kernels_command
 
@@ -21,6 +22,10 @@ def cli():
     """
 
 
+cli.add_command(make_dataset_command)
+cli.add_command(inspect_command)
+cli.add_command(preview_command)
+cli.add_command(export_command)
 cli.add_command(kernels_command)
 cli.add_command(blur_command)
 cli.add_command(info_command)

@@ -1,6 +1,6 @@
 """Camera-shake point-spread functions: random trajectories, straight lines, kernel banks."""
 
-from .linear import line_kernel, linear_kernels
+from .linear import line_kernel, linear_kernels, linear_kernels_from
 from .motion import motion_kernels, motion_kernels_from
 from .psf import kernel_centroid
 from .trajectory import MotionModel
@@ -10,6 +10,7 @@ __all__ = [
     "kernel_centroid",
     "line_kernel",
     "linear_kernels",
+    "linear_kernels_from",
     "motion_kernels",
     "motion_kernels_from",
 ]

@@ -10,15 +10,10 @@ and ``i``, so an interrupted bank is resumed from its ``.partial`` file and ends
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import signal
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +24,7 @@ import numpy as np
 import blurgen
 from blurgen.backend import to_numpy
 from blurgen.io import check_output_path, interrupt_between_steps, partial_path, write_png
+from blurgen.parallel import ordered_map
 
 from .linear import linear_kernels
 from .motion import check_size, motion_kernels
@@ -203,38 +199,13 @@ def _chunk_rows(config: BankConfig) -> int:
 def _generate_chunks(
     config: BankConfig, seed: int, steps: list[tuple[int, int]], device: str, workers: int
 ) -> Iterator[tuple[int, int, list[bytes]]]:
-    """``(start, count, compressed HDF5 chunks)`` for each ``(start, count)`` step, in order.
-
-    With several workers, steps are computed in worker processes, at most two per worker ahead
-    of the writer so memory stays bounded.
-    """
-    if workers <= 1 or device != "cpu" or len(steps) < 2:
-        for start, count in steps:
-            yield start, count, _compressed_chunks(config, seed, start, count, device)
-        return
-    # spawn, not fork: the parent holds an open HDF5 file and library threads. Workers ignore
-    # Ctrl-C: the parent handles it, and stops them after their current step.
-    pool = ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=signal.signal,
-        initargs=(signal.SIGINT, signal.SIG_IGN),
-    )
-    try:
-        queue = iter(steps)
-        pending = deque(
-            (start, count, pool.submit(_compressed_chunks, config, seed, start, count))
-            for start, count in islice(queue, 2 * workers)
-        )
-        while pending:
-            start, count, future = pending.popleft()
-            compressed = future.result()
-            for later, size in islice(queue, 1):
-                job = pool.submit(_compressed_chunks, config, seed, later, size)
-                pending.append((later, size, job))
-            yield start, count, compressed
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """``(start, count, compressed HDF5 chunks)`` for each ``(start, count)`` step, in order."""
+    jobs = [(config, seed, start, count, device) for start, count in steps]
+    parallel = workers if device == "cpu" and len(steps) > 1 else 1
+    for (start, count), compressed in zip(
+        steps, ordered_map(_compressed_chunks, jobs, parallel), strict=True
+    ):
+        yield start, count, compressed
 
 
 def resumable_count(path: str | os.PathLike, config: BankConfig, seed: int) -> int:

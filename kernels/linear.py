@@ -8,6 +8,7 @@ sub-pixel lengths and any angle give smooth, exactly centred kernels.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,22 @@ def linear_kernels(
     Returns:
         (n, K, K) float32 (CuPy for ``"cuda"``), each kernel summing to 1, centred on the anchor.
     """
+    rngs = trajectory_rngs(seed, start, n)
+    return linear_kernels_from(rngs, size, length=length, angle=angle, device=device)
+
+
+def linear_kernels_from(
+    rngs: Sequence[np.random.Generator],
+    size: int,
+    *,
+    length: Range | None = None,
+    angle: Range = (0.0, 180.0),
+    device: str = "cpu",
+) -> Any:
+    """One straight-line kernel per generator (two uniforms each: length, then angle).
+
+    Arguments and result as :func:`linear_kernels`.
+    """
     size = check_size(size)
     xp = xp_for_device(check_device(device))
     longest = max_line_length(size)
@@ -84,8 +101,7 @@ def linear_kernels(
             f"lengths must be at least 0 and below {longest:g} px"
         )
     angle_low, angle_high = _as_range("angle", angle)
-    rngs = trajectory_rngs(seed, start, n)
-    draws = np.array([rng.random(2) for rng in rngs]).reshape(n, 2)
+    draws = np.array([rng.random(2) for rng in rngs]).reshape(len(rngs), 2)
     lengths = low + draws[:, 0] * (high - low)
     angles = angle_low + draws[:, 1] * (angle_high - angle_low)
     return _line_kernels(lengths, angles, size, xp)

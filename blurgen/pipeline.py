@@ -1,0 +1,253 @@
+"""``make_dataset``: plan the samples, synthesise them (in worker processes), write one HDF5 file.
+
+Sample ``i`` of source ``j`` draws everything from ``numpy.random.default_rng([root_seed, j, i])``,
+in this order: its kernel (trajectory or line), the crop's top-left corner, two flips, then the
+degradation's parameters and noise. A dataset therefore depends only on the sources, the config
+and the seed, never on the number of workers, and any sample can be regenerated alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from blurgen.kernels import MotionModel, linear_kernels_from, motion_kernels_from
+from blurgen.kernels.motion import check_size
+
+from .degradation import Degradation
+from .forward import valid_offset
+from .h5 import PairsWriter, SourceSamples
+from .io import interrupt_between_steps, read_image
+from .parallel import ordered_map
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+BLURS = ("motion", "linear")
+# Sources per job sent to a worker: enough kernels to batch, small enough to keep order cheap.
+SOURCES_PER_JOB = 4
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """What a paired dataset contains; with the sources and the seed it fixes every byte.
+
+    Attributes:
+        patch: side P of the square patches in pixels (>= 8).
+        per_image: samples drawn from each source image (>= 1).
+        kernel_size: side K of the blur kernels in pixels (>= 3).
+        blur: kernel family, ``"motion"`` or ``"linear"``.
+        flips: random horizontal and vertical flips.
+        degradation: the forward model; its boundary must be ``"valid"`` so that every blurred
+            pixel comes from real image content.
+    """
+
+    patch: int = 256
+    per_image: int = 8
+    kernel_size: int = 31
+    blur: str = "motion"
+    flips: bool = True
+    degradation: Degradation = field(default_factory=Degradation)
+
+    def __post_init__(self) -> None:
+        if int(self.patch) != self.patch or self.patch < 8:
+            raise ValueError(f"patch must be an integer >= 8 px, got {self.patch!r}")
+        if int(self.per_image) != self.per_image or self.per_image < 1:
+            raise ValueError(f"per_image must be an integer >= 1, got {self.per_image!r}")
+        check_size(self.kernel_size)
+        if self.blur not in BLURS:
+            raise ValueError(f"blur must be one of {', '.join(BLURS)}, got {self.blur!r}")
+        if self.degradation.boundary != "valid":
+            raise ValueError(
+                f"datasets need boundary 'valid' (got {self.degradation.boundary!r}): other "
+                "boundaries invent content at the patch edges"
+            )
+
+    @property
+    def crop(self) -> int:
+        """Side of the sharp crop that one sample needs: ``P + K - 1``."""
+        return self.patch + self.kernel_size - 1
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable config, the kernel model resolved."""
+        values = asdict(self)
+        if self.blur == "motion":
+            values["motion"] = MotionModel().resolved(self.kernel_size)
+        return values
+
+
+def bundled_images() -> list[Path]:
+    """The CC0 / public-domain sample photos shipped with blurgen."""
+    folder = Path(__file__).resolve().parent / "data"
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def expand_sources(items: Iterable[str | os.PathLike]) -> list[Path]:
+    """Image paths from files, folders (recursive, by suffix) and ``.txt`` lists of paths.
+
+    Paths in a list are relative to the list's folder unless absolute; blank lines and lines
+    starting with ``#`` are ignored. Folders are expanded in sorted order.
+
+    Raises:
+        FileNotFoundError: an item does not exist (the message names it).
+    """
+    sources: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = (p for p in path.rglob("*") if p.is_file())
+            sources += sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file() and path.suffix.lower() == ".txt":
+            for line in path.read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    listed = Path(line)
+                    sources.append(listed if listed.is_absolute() else path.parent / listed)
+        elif path.is_file():
+            sources.append(path)
+        else:
+            raise FileNotFoundError(f"source '{path}' does not exist")
+    return sources
+
+
+def synthesise(
+    sources: Sequence[tuple[int, str]], config: DatasetConfig, root_seed: int
+) -> list[SourceSamples]:
+    """All samples of some sources (one worker's job), in source order.
+
+    Args:
+        sources: ``(j, path)`` pairs: the source's index in the dataset and its path.
+        config: the dataset config.
+        root_seed: the dataset's seed.
+
+    Returns:
+        One :class:`SourceSamples` per source, with ``skipped`` set for unusable images.
+    """
+    entries: list[tuple[int, np.ndarray | None, str]] = []
+    for j, path in sources:
+        try:
+            image = read_image(path)
+        except (OSError, ValueError) as exc:
+            entries.append((j, None, str(exc)))
+            continue
+        height, width = image.shape[:2]
+        if min(height, width) < config.crop:
+            reason = (f"'{path}': too small ({height}x{width}); patches of {config.patch} px "
+                      f"with {config.kernel_size} px kernels need {config.crop} px")  # fmt: skip
+            entries.append((j, None, reason))
+            continue
+        entries.append((j, image, ""))
+    per_image = config.per_image
+    rngs = [
+        np.random.default_rng([root_seed, j, i])
+        for j, image, _ in entries
+        if image is not None
+        for i in range(per_image)
+    ]
+    kernels = _kernels(rngs, config)
+    offset = valid_offset(config.kernel_size)
+    results, first = [], 0
+    for j, image, reason in entries:
+        if image is None:
+            results.append(SourceSamples.skip(j, reason))
+            continue
+        rows = range(first, first + per_image)
+        samples = [_one_sample(image, kernels[r], rngs[r], config, offset) for r in rows]
+        results.append(SourceSamples.of(j, samples, kernels[first : first + per_image], config))
+        first += per_image
+    return results
+
+
+def _kernels(rngs: list[np.random.Generator], config: DatasetConfig) -> np.ndarray:
+    if not rngs:
+        return np.zeros((0, config.kernel_size, config.kernel_size), np.float32)
+    if config.blur == "motion":
+        return motion_kernels_from(rngs, config.kernel_size, MotionModel())
+    return linear_kernels_from(rngs, config.kernel_size)
+
+
+def _one_sample(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    rng: np.random.Generator,
+    config: DatasetConfig,
+    offset: int,
+) -> tuple:
+    height, width = image.shape[:2]
+    y = int(rng.integers(0, height - config.crop + 1))
+    x = int(rng.integers(0, width - config.crop + 1))
+    crop = image[y : y + config.crop, x : x + config.crop]
+    flip = rng.random(2)
+    if config.flips and flip[0] < 0.5:
+        crop = crop[:, ::-1]
+    if config.flips and flip[1] < 0.5:
+        crop = crop[::-1]
+    crop = np.ascontiguousarray(crop)
+    blurred, params = config.degradation.apply(crop, kernel, rng)
+    sharp = crop[offset : offset + config.patch, offset : offset + config.patch]
+    return _to_uint8(sharp), _to_uint8(blurred), (y, x), (params.shot, params.read)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def make_dataset(
+    sources: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    config: DatasetConfig,
+    seed: int = 0,
+    *,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Write a ``blurgen-pairs/1`` dataset, resuming an interrupted run of the same job.
+
+    Args:
+        sources: image paths (see :func:`expand_sources`); their order fixes source indices.
+        output: the ``.h5`` file; written as ``<output>.partial`` and renamed when complete.
+        config: patches, kernels and degradation.
+        seed: root seed.
+        workers: processes synthesising samples; the file does not depend on it.
+        overwrite: replace an existing complete file.
+        progress: called with the number of sources finished after each job.
+
+    Returns:
+        Summary: ``pairs``, ``skipped`` (list of ``{"path", "reason"}``), ``sources``, ``path``.
+    """
+    paths = [str(p) for p in sources]
+    with PairsWriter(output, paths, config, seed, overwrite=overwrite) as writer:
+        remaining = list(enumerate(paths))[writer.next_source :]
+        if progress is not None and writer.next_source:
+            progress(writer.next_source)
+        jobs = [
+            (remaining[k : k + SOURCES_PER_JOB], config, seed)
+            for k in range(0, len(remaining), SOURCES_PER_JOB)
+        ]
+        try:
+            with interrupt_between_steps() as check_interrupt:
+                for results in ordered_map(synthesise, jobs, workers if len(jobs) > 1 else 1):
+                    writer.write(results)
+                    if progress is not None:
+                        progress(len(results))
+                    check_interrupt()
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"{writer.next_source} of {len(paths)} sources are in '{writer.temporary}'; "
+                "run the same command again to resume"
+            ) from None
+        writer.finish()
+    return {"path": str(output), "pairs": writer.pairs, "skipped": writer.skipped,
+            "sources": len(paths)}  # fmt: skip
+
+
+def plan(sources: Sequence[str | os.PathLike], config: DatasetConfig) -> dict:
+    """What a run would do, without reading pixels: sources, samples and bytes at most."""
+    pairs = len(sources) * config.per_image
+    per_pair = 2 * config.patch**2 * 3 + 4 * config.kernel_size**2 + 8 + 1 + 4 + 8 + 8
+    return {"sources": len(sources), "pairs": pairs, "bytes": pairs * per_pair,
+            "config": json.loads(json.dumps(config.to_dict()))}  # fmt: skip

@@ -1,0 +1,222 @@
+"""``blurgen make-dataset``, ``inspect``, ``preview`` and ``export``: paired HDF5 datasets."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+import cv2
+import numpy as np
+
+from blurgen.h5 import open_pairs, verify_pairs
+from blurgen.io import check_output_path, write_png
+from blurgen.pipeline import (
+    BLURS,
+    DatasetConfig,
+    bundled_images,
+    expand_sources,
+    make_dataset,
+    plan,
+)
+
+from .options import (
+    degradation_options,
+    overwrite_option,
+    progress_bar,
+    seed_option,
+    user_errors,
+    verbosity_option,
+    workers_option,
+)
+
+
+@click.command("make-dataset")
+@click.argument("sources", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HDF5 file to write (schema blurgen-pairs/1).",
+)
+@click.option(
+    "--patch",
+    type=click.IntRange(min=8),
+    default=256,
+    show_default=True,
+    help="Side of the square patches in px.",
+)
+@click.option(
+    "--per-image",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Pairs drawn from each source image.",
+)
+@click.option(
+    "--kernel-size",
+    type=click.IntRange(min=3),
+    default=31,
+    show_default=True,
+    help="Side of the blur kernels in px.",
+)
+@click.option(
+    "--blur",
+    type=click.Choice(BLURS),
+    default="motion",
+    show_default=True,
+    help="Kernel family: random camera shake or straight lines.",
+)
+@click.option(
+    "--flips/--no-flips",
+    default=True,
+    show_default=True,
+    help="Random horizontal and vertical flips.",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Use at most this many source images.")
+@seed_option
+@workers_option
+@degradation_options
+@overwrite_option
+@click.option("--dry-run", is_flag=True, help="Print the plan (sources, pairs, bytes) and stop.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@verbosity_option
+@user_errors
+def make_dataset_command(sources, output, patch, per_image, kernel_size, blur, flips, limit, seed,
+                         workers, degradation, overwrite, dry_run, as_json, verbosity):  # fmt: skip
+    """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
+
+    SOURCES are image files, folders (searched recursively) or .txt files listing paths; with
+    none, the sample photos bundled with blurgen. Each pair is a random crop, flips, a kernel and
+    the forward model (see the degradation options). The same sources, options and seed give
+    the same file whatever --workers. The file is written as OUTPUT.partial and renamed when
+    complete; after Ctrl-C or a crash the same command resumes. Unreadable, corrupt or too
+    small images are skipped and listed in the summary and the file's `skipped` attribute.
+
+    \b
+    Example:
+      blurgen make-dataset photos/ -o pairs.h5 --patch 256 --per-image 16 --read 0,0.01
+    """
+    paths = expand_sources(sources) if sources else bundled_images()
+    if limit is not None:
+        paths = paths[:limit]
+    if not paths:
+        raise click.UsageError("no images found in the given sources")
+    config = DatasetConfig(patch=patch, per_image=per_image, kernel_size=kernel_size, blur=blur,
+                           flips=flips, degradation=degradation)  # fmt: skip
+    if dry_run:
+        summary = plan(paths, config)
+        if as_json:
+            click.echo(json.dumps(summary))
+        else:
+            click.echo(f"{summary['sources']} source images, up to {summary['pairs']} pairs of "
+                       f"{patch}x{patch} px, about {summary['bytes'] / 1e6:.1f} MB")  # fmt: skip
+        return
+    check_output_path(output)
+    began = time.perf_counter()
+    with progress_bar(len(paths), "sources", verbosity) as advance:
+        summary = make_dataset(paths, output, config, seed, workers=workers, overwrite=overwrite,
+                               progress=advance)  # fmt: skip
+    seconds = time.perf_counter() - began
+    summary.update(seconds=round(seconds, 3), pairs_per_s=round(summary["pairs"] / seconds, 1),
+                   bytes=output.stat().st_size)  # fmt: skip
+    for skipped in summary["skipped"]:
+        click.echo(f"skipped: {skipped['reason']}", err=True)
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif verbosity:
+        click.echo(f"wrote {summary['pairs']} pairs from {len(paths) - len(summary['skipped'])} "
+                   f"images to {output} ({len(summary['skipped'])} skipped) in {seconds:.1f} s: "
+                   f"{summary['pairs_per_s']:.0f} pairs/s, {summary['bytes'] / 1e6:.1f} MB",
+                   err=True)  # fmt: skip
+
+
+@click.command("inspect")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@user_errors
+def inspect_command(path, as_json):
+    """Check a pairs file against its schema; exit 1 if something is wrong."""
+    info, problems = verify_pairs(path)
+    if as_json:
+        click.echo(json.dumps({**info, "problems": problems}))
+    else:
+        for key in ("schema", "pairs", "sources", "patch", "kernel_size", "root_seed",
+                    "blurgen_version", "complete"):  # fmt: skip
+            if key in info:
+                click.echo(f"{key:16s} {info[key]}")
+        if "skipped" in info:
+            click.echo(f"{'skipped':16s} {len(info['skipped'])}")
+        if "config" in info:
+            click.echo(f"{'config':16s} {json.dumps(info['config'])}")
+        for problem in problems:
+            click.echo(f"problem: {problem}", err=True)
+        click.echo("ok" if not problems else f"{len(problems)} problem(s)")
+    if problems:
+        sys.exit(1)
+
+
+@click.command("preview")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PNG to write.",
+)
+@click.option(
+    "-n",
+    "count",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Pairs to show (the first ones).",
+)
+@user_errors
+def preview_command(path, output, count):
+    """A picture of the first pairs: rows of sharp | blurred | kernel."""
+    with open_pairs(path) as f:
+        n = min(count, len(f["sharp"]))
+        if n == 0:
+            raise ValueError(f"'{path}' holds no pairs")
+        sharp, blurred, kernel = f["sharp"][:n], f["blurred"][:n], f["kernel"][:n]
+    side, gap = sharp.shape[1], 4
+    rows = []
+    for s, b, k in zip(sharp, blurred, kernel, strict=True):
+        peak = k.max() if k.max() > 0 else 1
+        tile = np.round(np.sqrt(k / peak) * 255).astype(np.uint8)
+        tile = cv2.resize(tile, (side, side), interpolation=cv2.INTER_NEAREST)
+        tile = cv2.cvtColor(cv2.applyColorMap(tile, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+        spacer = np.full((side, gap, 3), 255, np.uint8)
+        rows.append(np.concatenate([s, spacer, b, spacer, tile], axis=1))
+        rows.append(np.full((gap, rows[-1].shape[1], 3), 255, np.uint8))
+    write_png(output, np.concatenate(rows[:-1], axis=0))
+
+
+@click.command("export")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@overwrite_option
+@user_errors
+def export_command(path, outdir, overwrite):
+    """Write the pairs as PNGs in the GoPro layout: OUTDIR/blur/*.png and OUTDIR/sharp/*.png.
+
+    This is the layout that BasicSR, NAFNet, Restormer and DeblurGAN-v2 training code read.
+    """
+    with open_pairs(path) as f:
+        n = len(f["sharp"])
+        names = [f"{i:06d}.png" for i in range(n)]
+        for part in ("blur", "sharp"):
+            folder = outdir / part
+            if folder.exists() and any(folder.iterdir()) and not overwrite:
+                raise FileExistsError(f"'{folder}' is not empty; pass --overwrite to write into it")
+        for part in ("blur", "sharp"):
+            (outdir / part).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            write_png(outdir / "blur" / names[i], f["blurred"][i])
+            write_png(outdir / "sharp" / names[i], f["sharp"][i])
+    click.echo(f"wrote {n} pairs to {outdir}/blur and {outdir}/sharp", err=True)

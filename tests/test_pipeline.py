@@ -1,0 +1,205 @@
+"""make_dataset: schema, alignment, reproducibility across workers, resume, bad input, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from blurgen.cli.main import cli
+from blurgen.degradation import Degradation
+from blurgen.forward import valid_offset
+from blurgen.h5 import verify_pairs
+from blurgen.io import read_image
+from blurgen.kernels import MotionModel, motion_kernels_from
+from blurgen.pipeline import DatasetConfig, bundled_images, expand_sources, make_dataset
+
+SMALL = DatasetConfig(patch=32, per_image=3, kernel_size=9)
+
+
+def photos(folder, count=6, size=(60, 70)):
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        path = folder / f"p{i}.png"
+        cv2.imwrite(str(path), (rng.random((*size, 3)) * 255).astype(np.uint8))
+        paths.append(path)
+    return paths
+
+
+def arrays(path):
+    with h5py.File(path, "r") as f:
+        return {name: f[name][...] for name in f if name != "sources"}
+
+
+def test_schema_read_back_with_plain_h5py(tmp_path):
+    sources = photos(tmp_path / "in", count=2)
+    make_dataset(sources, tmp_path / "pairs.h5", SMALL, seed=4)
+    with h5py.File(tmp_path / "pairs.h5", "r") as f:
+        assert f.attrs["schema"] == "blurgen-pairs/1" and f.attrs["complete"]
+        assert f.attrs["root_seed"] == 4 and json.loads(f.attrs["skipped"]) == []
+        assert json.loads(f.attrs["config"])["patch"] == 32
+        assert "next_source" not in f.attrs
+        assert f["sharp"].dtype == np.uint8 and f["sharp"].shape == (6, 32, 32, 3)
+        assert f["blurred"].shape == (6, 32, 32, 3) and f["kernel"].shape == (6, 9, 9)
+        assert f["method"].dtype == np.uint8 and f["seed"].dtype == np.uint64
+        assert f["origin"].shape == (6, 2) and f["noise"].shape == (6, 2)
+        assert [s.decode() for s in f["sources"][...]] == [str(p) for p in sources]
+        np.testing.assert_array_equal(f["source"][...], [0, 0, 0, 1, 1, 1])
+        np.testing.assert_array_equal(f["seed"][...], [0, 1, 2, 0, 1, 2])
+    assert verify_pairs(tmp_path / "pairs.h5")[1] == []
+
+
+def test_a_sample_regenerates_alone_and_pairs_are_aligned(tmp_path):
+    sources = photos(tmp_path / "in", count=2)
+    config = DatasetConfig(patch=32, per_image=3, kernel_size=9, flips=False,
+                           degradation=Degradation(quantise=False))  # fmt: skip
+    make_dataset(sources, tmp_path / "pairs.h5", config, seed=7)
+    data = arrays(tmp_path / "pairs.h5")
+    n = 4  # source 1, sample 1
+    rng = np.random.default_rng([7, int(data["source"][n]), int(data["seed"][n])])
+    kernel = motion_kernels_from([rng], 9, MotionModel())[0]
+    np.testing.assert_array_equal(kernel, data["kernel"][n])
+    image = read_image(sources[1])
+    y, x = data["origin"][n]
+    crop = image[y : y + 40, x : x + 40]
+    o = valid_offset(9)
+    np.testing.assert_array_equal(data["sharp"][n], np.rint(crop[o : o + 32, o : o + 32] * 255))
+    blurred, _ = config.degradation.apply(crop, kernel, rng)
+    np.testing.assert_array_equal(data["blurred"][n], np.rint(np.clip(blurred, 0, 1) * 255))
+
+
+def test_same_dataset_with_one_and_two_workers(tmp_path):
+    sources = photos(tmp_path / "in", count=9)
+    config = DatasetConfig(
+        patch=24, per_image=2, kernel_size=7, degradation=Degradation(read=(0.0, 0.02))
+    )
+    make_dataset(sources, tmp_path / "one.h5", config, seed=1, workers=1)
+    make_dataset(sources, tmp_path / "two.h5", config, seed=1, workers=2)
+    one, two = arrays(tmp_path / "one.h5"), arrays(tmp_path / "two.h5")
+    for name in one:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+
+
+def test_resume_after_kill_9_ends_identical(tmp_path):
+    sources = photos(tmp_path / "in", count=12)
+    out = tmp_path / "pairs.h5"
+    child = f"""
+import os, signal
+from blurgen.pipeline import DatasetConfig, make_dataset
+done = []
+def progress(count):
+    done.append(count)
+    if len(done) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+make_dataset({[str(p) for p in sources]!r}, {str(out)!r},
+             DatasetConfig(patch=24, per_image=2, kernel_size=7), seed=3, progress=progress)
+"""
+    result = subprocess.run([sys.executable, "-c", child], capture_output=True)
+    assert result.returncode == -9, result.stderr.decode()
+    assert not out.exists()
+    with h5py.File(tmp_path / "pairs.h5.partial", "r") as f:
+        assert f.attrs["next_source"] == 8 and not f.attrs["complete"]
+    resumed = []
+    make_dataset(sources, out, DatasetConfig(patch=24, per_image=2, kernel_size=7), seed=3,
+                 progress=resumed.append)  # fmt: skip
+    assert resumed[0] == 8
+    make_dataset(
+        sources, tmp_path / "fresh.h5", DatasetConfig(patch=24, per_image=2, kernel_size=7), seed=3
+    )
+    fresh, again = arrays(tmp_path / "fresh.h5"), arrays(out)
+    for name in fresh:
+        np.testing.assert_array_equal(fresh[name], again[name], err_msg=name)
+
+
+def test_bad_inputs_are_converted_or_skipped(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(folder / "a_deep.png"), (rng.random((50, 50, 3)) * 65535).astype(np.uint16))
+    cv2.imwrite(str(folder / "b_grey.png"), (rng.random((50, 50)) * 255).astype(np.uint8))
+    cv2.imwrite(str(folder / "c_alpha.png"), (rng.random((50, 50, 4)) * 255).astype(np.uint8))
+    cv2.imwrite(str(folder / "d_small.png"), np.zeros((20, 90, 3), np.uint8))
+    (folder / "e_text.png").write_text("not an image")
+    good = cv2.imencode(".png", np.zeros((64, 64, 3), np.uint8))[1].tobytes()
+    (folder / "f_cut.png").write_bytes(good[: len(good) // 3])
+    summary = make_dataset(expand_sources([folder]), tmp_path / "pairs.h5", SMALL)
+    assert summary["pairs"] == 9  # 16-bit, grey and alpha converted
+    reasons = {json.dumps(s) for s in summary["skipped"]}
+    assert len(summary["skipped"]) == 3
+    assert any("d_small.png" in r and "too small" in r for r in reasons)
+    assert any("e_text.png" in r for r in reasons) and any("f_cut.png" in r for r in reasons)
+    with h5py.File(tmp_path / "pairs.h5", "r") as f:
+        assert len(json.loads(f.attrs["skipped"])) == 3
+
+
+def test_sources_and_outputs(tmp_path):
+    sources = photos(tmp_path / "in", count=2)
+    listing = tmp_path / "list.txt"
+    listing.write_text("# two photos\nin/p1.png\n\nin/p0.png\n")
+    assert expand_sources([listing]) == [sources[1], sources[0]]
+    with pytest.raises(FileNotFoundError, match="nope"):
+        expand_sources([tmp_path / "nope"])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        make_dataset(sources, tmp_path / "no" / "pairs.h5", SMALL)
+    make_dataset(sources, tmp_path / "pairs.h5", SMALL)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        make_dataset(sources, tmp_path / "pairs.h5", SMALL)
+    assert len(bundled_images()) >= 4
+
+
+def test_invalid_config_names_the_value():
+    with pytest.raises(ValueError, match="'reflect'"):
+        DatasetConfig(degradation=Degradation(boundary="reflect"))
+    with pytest.raises(ValueError, match="per_image"):
+        DatasetConfig(per_image=0)
+
+
+class TestCommands:
+    def run(self, *args):
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    def test_make_inspect_preview_export(self, tmp_path):
+        sources = photos(tmp_path / "in", count=3)
+        out = tmp_path / "pairs.h5"
+        result = self.run("make-dataset", tmp_path / "in", "-o", out, "--patch", 32,
+                          "--per-image", 2, "--kernel-size", 9, "--json", "-q")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.output)
+        assert summary["pairs"] == 6 and summary["skipped"] == [] and summary["bytes"] > 0
+        inspected = self.run("inspect", out)
+        assert inspected.exit_code == 0 and "ok" in inspected.output
+        assert self.run("preview", out, "-o", tmp_path / "p.png").exit_code == 0
+        assert cv2.imread(str(tmp_path / "p.png")).shape[1] == 3 * 32 + 2 * 4
+        assert self.run("export", out, tmp_path / "gopro").exit_code == 0
+        blur = sorted(p.name for p in (tmp_path / "gopro" / "blur").iterdir())
+        sharp = sorted(p.name for p in (tmp_path / "gopro" / "sharp").iterdir())
+        assert blur == sharp and len(blur) == 6
+        assert len(sources) == 3
+
+    def test_inspect_flags_an_unfinished_file(self, tmp_path):
+        photos(tmp_path / "in", count=2)
+        out = tmp_path / "pairs.h5"
+        self.run("make-dataset", tmp_path / "in", "-o", out, "--patch", 32, "-q")
+        with h5py.File(out, "a") as f:
+            f.attrs["complete"] = False
+        result = self.run("inspect", out)
+        assert result.exit_code == 1 and "complete flag" in result.output
+
+    def test_dry_run_and_errors(self, tmp_path):
+        photos(tmp_path / "in", count=2)
+        result = self.run("make-dataset", tmp_path / "in", "-o", tmp_path / "x.h5", "--dry-run")
+        assert result.exit_code == 0 and "2 source images" in result.output
+        assert not (tmp_path / "x.h5").exists()
+        missing = self.run("make-dataset", tmp_path / "gone", "-o", tmp_path / "x.h5")
+        assert missing.exit_code == 1 and "gone" in missing.output
+        assert "Traceback" not in missing.output
+        bad = self.run("make-dataset", "-o", tmp_path / "x.h5", "--boundary", "wrap")
+        assert bad.exit_code == 1 and "valid" in bad.output
