@@ -13,7 +13,7 @@
 
 Root attributes: ``schema``, ``blurgen_version``, ``config`` (JSON), ``root_seed``, ``complete``,
 ``skipped`` (JSON list of ``{"path", "reason"}``). While a file is being written (as
-``<name>.partial``) it also holds ``next_source`` and ``n_done``.
+``<name>.partial``) it also holds ``next_source``, ``next_sample`` and ``n_done``.
 """
 
 from __future__ import annotations
@@ -37,29 +37,31 @@ _PER_SAMPLE = ("sharp", "blurred", "kernel", "method", "seed", "source", "origin
 
 @dataclass
 class SourceSamples:
-    """The samples of one source image, or why it was skipped."""
+    """Samples ``first .. stop - 1`` of one source image, or why it was skipped."""
 
     source: int
+    first: int
+    stop: int
     skipped: str = ""
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def skip(cls, source: int, reason: str) -> SourceSamples:
-        """A source that yields no samples."""
-        return cls(source, skipped=reason)
+    def skip(cls, source: int, first: int, stop: int, reason: str) -> SourceSamples:
+        """A slice of a source that yields no samples."""
+        return cls(source, first, stop, skipped=reason)
 
     @classmethod
     def of(
-        cls, source: int, samples: list[tuple], kernels: np.ndarray, config: Any
+        cls, source: int, first: int, samples: list[tuple], kernels: np.ndarray, config: Any
     ) -> SourceSamples:
         """Stack ``(sharp, blurred, origin, noise)`` samples with their kernels."""
         sharp, blurred, origin, noise = zip(*samples, strict=True)
         count = len(samples)
-        return cls(source, arrays={
+        return cls(source, first, first + count, arrays={
             "sharp": np.stack(sharp), "blurred": np.stack(blurred),
             "kernel": np.asarray(kernels, np.float32),
             "method": np.full(count, METHODS[config.blur], np.uint8),
-            "seed": np.arange(count, dtype=np.uint64),
+            "seed": np.arange(first, first + count, dtype=np.uint64),
             "source": np.full(count, source, np.int32),
             "origin": np.asarray(origin, np.int32), "noise": np.asarray(noise, np.float32),
         })  # fmt: skip
@@ -86,6 +88,7 @@ class PairsWriter:
         self.config_json = json.dumps(config.to_dict(), sort_keys=True)
         self.seed = int(seed)
         self.next_source = 0
+        self.next_sample = 0
         self.pairs = 0
         self.skipped: list[dict] = []
         self.finished = False
@@ -122,6 +125,7 @@ class PairsWriter:
             return False
         self.file = f
         self.next_source = int(f.attrs["next_source"])
+        self.next_sample = int(f.attrs["next_sample"])
         self.pairs = int(f.attrs["n_done"])
         self.skipped = json.loads(f.attrs["skipped"])
         for name in _PER_SAMPLE:  # drop anything written after the last checkpoint
@@ -154,7 +158,9 @@ class PairsWriter:
         f = self.file
         for result in results:
             if result.skipped:
-                self.skipped.append({"path": self.sources[result.source], "reason": result.skipped})
+                if result.first == 0:  # once per source, not per slice
+                    path = self.sources[result.source]
+                    self.skipped.append({"path": path, "reason": result.skipped})
                 continue
             count = len(result.arrays["sharp"])
             for name in _PER_SAMPLE:
@@ -162,12 +168,16 @@ class PairsWriter:
                 f[name][self.pairs :] = result.arrays[name]
             self.pairs += count
         if results:
-            self.next_source = results[-1].source + 1
+            last = results[-1]
+            finished = last.stop == self.config.per_image
+            self.next_source = last.source + 1 if finished else last.source
+            self.next_sample = 0 if finished else last.stop
         self._checkpoint()
 
     def _checkpoint(self) -> None:
         f = self.file
         f.attrs["next_source"] = self.next_source
+        f.attrs["next_sample"] = self.next_sample
         f.attrs["n_done"] = self.pairs
         f.attrs["skipped"] = json.dumps(self.skipped)
         f.flush()
@@ -176,8 +186,8 @@ class PairsWriter:
         """Mark the file complete; it is renamed into place when the context exits."""
         f = self.file
         f.attrs["complete"] = True
-        del f.attrs["next_source"]
-        del f.attrs["n_done"]
+        for name in ("next_source", "next_sample", "n_done"):
+            del f.attrs[name]
         f.flush()
         self.finished = True
 

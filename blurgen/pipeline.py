@@ -27,8 +27,9 @@ from .parallel import ordered_map
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 BLURS = ("motion", "linear")
-# Sources per job sent to a worker: enough kernels to batch, small enough to keep order cheap.
-SOURCES_PER_JOB = 4
+# Samples per job sent to a worker: enough kernels to batch, few enough that memory stays
+# small and 2 workers have several jobs each on small runs.
+SAMPLES_PER_JOB = 32
 
 
 @dataclass(frozen=True)
@@ -114,51 +115,80 @@ def expand_sources(items: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def synthesise(
-    sources: Sequence[tuple[int, str]], config: DatasetConfig, root_seed: int
+    segments: Sequence[tuple[int, str, int, int]], config: DatasetConfig, root_seed: int
 ) -> list[SourceSamples]:
-    """All samples of some sources (one worker's job), in source order.
+    """The samples of some slices of sources (one worker's job), in order.
 
     Args:
-        sources: ``(j, path)`` pairs: the source's index in the dataset and its path.
+        segments: ``(j, path, first, stop)``: samples ``first .. stop - 1`` of source ``j``.
         config: the dataset config.
         root_seed: the dataset's seed.
 
     Returns:
-        One :class:`SourceSamples` per source, with ``skipped`` set for unusable images.
+        One :class:`SourceSamples` per segment, with ``skipped`` set for unusable images.
     """
-    entries: list[tuple[int, np.ndarray | None, str]] = []
-    for j, path in sources:
+    entries: list[tuple[int, int, int, np.ndarray | None, str]] = []
+    for j, path, first, stop in segments:
         try:
             image = read_image(path)
         except (OSError, ValueError) as exc:
-            entries.append((j, None, str(exc)))
+            entries.append((j, first, stop, None, str(exc)))
             continue
         height, width = image.shape[:2]
         if min(height, width) < config.crop:
             reason = (f"'{path}': too small ({height}x{width}); patches of {config.patch} px "
                       f"with {config.kernel_size} px kernels need {config.crop} px")  # fmt: skip
-            entries.append((j, None, reason))
+            entries.append((j, first, stop, None, reason))
             continue
-        entries.append((j, image, ""))
-    per_image = config.per_image
+        entries.append((j, first, stop, image, ""))
     rngs = [
         np.random.default_rng([root_seed, j, i])
-        for j, image, _ in entries
+        for j, first, stop, image, _ in entries
         if image is not None
-        for i in range(per_image)
+        for i in range(first, stop)
     ]
     kernels = _kernels(rngs, config)
     offset = valid_offset(config.kernel_size)
-    results, first = [], 0
-    for j, image, reason in entries:
+    results, row = [], 0
+    for j, first, stop, image, reason in entries:
         if image is None:
-            results.append(SourceSamples.skip(j, reason))
+            results.append(SourceSamples.skip(j, first, stop, reason))
             continue
-        rows = range(first, first + per_image)
+        rows = range(row, row + stop - first)
         samples = [_one_sample(image, kernels[r], rngs[r], config, offset) for r in rows]
-        results.append(SourceSamples.of(j, samples, kernels[first : first + per_image], config))
-        first += per_image
+        results.append(SourceSamples.of(j, first, samples, kernels[rows.start : rows.stop], config))
+        row = rows.stop
     return results
+
+
+def plan_jobs(
+    paths: Sequence[str], per_image: int, start: tuple[int, int] = (0, 0)
+) -> list[list[tuple[int, str, int, int]]]:
+    """Cut the remaining samples into jobs of about :data:`SAMPLES_PER_JOB` samples.
+
+    Args:
+        paths: the sources.
+        per_image: samples per source.
+        start: ``(source, sample)`` to begin at (after a resume).
+
+    Returns:
+        Jobs, each a list of ``(j, path, first, stop)`` segments, in dataset order.
+    """
+    jobs, job, size = [], [], 0
+    source, sample = start
+    for j in range(source, len(paths)):
+        first = sample if j == source else 0
+        while first < per_image:
+            stop = min(per_image, first + SAMPLES_PER_JOB - size)
+            job.append((j, paths[j], first, stop))
+            size += stop - first
+            first = stop
+            if size == SAMPLES_PER_JOB:
+                jobs.append(job)
+                job, size = [], 0
+    if job:
+        jobs.append(job)
+    return jobs
 
 
 def _kernels(rngs: list[np.random.Generator], config: DatasetConfig) -> np.ndarray:
@@ -214,26 +244,24 @@ def make_dataset(
         seed: root seed.
         workers: processes synthesising samples; the file does not depend on it.
         overwrite: replace an existing complete file.
-        progress: called with the number of sources finished after each job.
+        progress: called with the number of sources finished, as they finish.
 
     Returns:
         Summary: ``pairs``, ``skipped`` (list of ``{"path", "reason"}``), ``sources``, ``path``.
     """
     paths = [str(p) for p in sources]
     with PairsWriter(output, paths, config, seed, overwrite=overwrite) as writer:
-        remaining = list(enumerate(paths))[writer.next_source :]
         if progress is not None and writer.next_source:
             progress(writer.next_source)
-        jobs = [
-            (remaining[k : k + SOURCES_PER_JOB], config, seed)
-            for k in range(0, len(remaining), SOURCES_PER_JOB)
-        ]
+        start = (writer.next_source, writer.next_sample)
+        jobs = [(job, config, seed) for job in plan_jobs(paths, config.per_image, start)]
         try:
             with interrupt_between_steps() as check_interrupt:
                 for results in ordered_map(synthesise, jobs, workers if len(jobs) > 1 else 1):
+                    done = writer.next_source
                     writer.write(results)
-                    if progress is not None:
-                        progress(len(results))
+                    if progress is not None and writer.next_source > done:
+                        progress(writer.next_source - done)
                     check_interrupt()
         except KeyboardInterrupt:
             raise KeyboardInterrupt(

@@ -100,7 +100,7 @@ def progress(count):
     if len(done) == 2:
         os.kill(os.getpid(), signal.SIGKILL)
 make_dataset({[str(p) for p in sources]!r}, {str(out)!r},
-             DatasetConfig(patch=24, per_image=2, kernel_size=7), seed=3, progress=progress)
+             DatasetConfig(patch=24, per_image=8, kernel_size=7), seed=3, progress=progress)
 """
     result = subprocess.run([sys.executable, "-c", child], capture_output=True)
     assert result.returncode == -9, result.stderr.decode()
@@ -108,11 +108,11 @@ make_dataset({[str(p) for p in sources]!r}, {str(out)!r},
     with h5py.File(tmp_path / "pairs.h5.partial", "r") as f:
         assert f.attrs["next_source"] == 8 and not f.attrs["complete"]
     resumed = []
-    make_dataset(sources, out, DatasetConfig(patch=24, per_image=2, kernel_size=7), seed=3,
+    make_dataset(sources, out, DatasetConfig(patch=24, per_image=8, kernel_size=7), seed=3,
                  progress=resumed.append)  # fmt: skip
     assert resumed[0] == 8
     make_dataset(
-        sources, tmp_path / "fresh.h5", DatasetConfig(patch=24, per_image=2, kernel_size=7), seed=3
+        sources, tmp_path / "fresh.h5", DatasetConfig(patch=24, per_image=8, kernel_size=7), seed=3
     )
     fresh, again = arrays(tmp_path / "fresh.h5"), arrays(out)
     for name in fresh:
@@ -203,3 +203,24 @@ class TestCommands:
         assert "Traceback" not in missing.output
         bad = self.run("make-dataset", "-o", tmp_path / "x.h5", "--boundary", "wrap")
         assert bad.exit_code == 1 and "valid" in bad.output
+
+
+def test_sources_split_across_jobs_resume_mid_source(tmp_path):
+    # 40 samples per image are cut into jobs of 32: source 0 spans two jobs.
+    sources = photos(tmp_path / "in", count=2)
+    config = DatasetConfig(patch=16, per_image=40, kernel_size=5)
+    out = tmp_path / "pairs.h5"
+
+    def stop_after_first_source(count):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt, match="run the same command again"):
+        make_dataset(sources, out, config, seed=2, progress=stop_after_first_source)
+    with h5py.File(tmp_path / "pairs.h5.partial", "r") as f:
+        assert (f.attrs["next_source"], f.attrs["next_sample"], f.attrs["n_done"]) == (1, 24, 64)
+    make_dataset(sources, out, config, seed=2)
+    make_dataset(sources, tmp_path / "two.h5", config, seed=2, workers=2)
+    resumed, fresh = arrays(out), arrays(tmp_path / "two.h5")
+    for name in fresh:
+        np.testing.assert_array_equal(resumed[name], fresh[name], err_msg=name)
+    np.testing.assert_array_equal(resumed["seed"], [*range(40), *range(40)])

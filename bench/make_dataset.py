@@ -1,0 +1,150 @@
+"""Dataset speed and memory: blurgen make-dataset against a naive script of the same model.
+
+The naive baseline does what public scripts do, one pair at a time: a per-kernel Python loop
+for the trajectory (the scalar reference the tests use), per-channel
+scipy.signal.fftconvolve, and one PNG per image. Both run in this run, on the bundled photos.
+Peak memory is measured in fresh processes for two dataset sizes. Prints a table, writes JSON.
+
+    python bench/make_dataset.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import scipy.signal
+
+import blurgen
+from blurgen.io import read_image
+from blurgen.kernels import MotionModel
+from blurgen.kernels.trajectory import draw_trajectories
+from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from scalar_reference import reference_kernel  # noqa: E402
+
+RSS_CHILD = """
+import resource, sys
+from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
+if __name__ == "__main__":
+    pairs, patch, kernel, workers, out = map(str, sys.argv[1:])
+    sources = bundled_images()
+    per_image = -(-int(pairs) // len(sources))
+    config = DatasetConfig(patch=int(patch), per_image=per_image, kernel_size=int(kernel))
+    summary = make_dataset(sources, out, config, workers=int(workers))
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(summary["pairs"], own, workers_peak)
+"""
+
+
+def naive(sources: list[Path], pairs: int, patch: int, size: int, folder: Path) -> float:
+    """Seconds for ``pairs`` pairs made one at a time, the way public scripts do."""
+    began = time.perf_counter()
+    images = [read_image(p) for p in sources]
+    usable = [im for im in images if min(im.shape[:2]) >= patch + size - 1]
+    model = MotionModel()
+    for n in range(pairs):
+        rng = np.random.default_rng([0, n])
+        kernel = reference_kernel(draw_trajectories([rng], model, size), 0, size)
+        image = usable[n % len(usable)]
+        y = rng.integers(0, image.shape[0] - patch - size + 2)
+        x = rng.integers(0, image.shape[1] - patch - size + 2)
+        crop = image[y : y + patch + size - 1, x : x + patch + size - 1]
+        blurred = np.stack(
+            [scipy.signal.fftconvolve(crop[..., c], kernel, mode="valid") for c in range(3)], -1
+        )
+        o = size - 1 - size // 2
+        sharp = crop[o : o + patch, o : o + patch]
+        for name, image_out in (("blur", blurred), ("sharp", sharp)):
+            pixels = np.rint(np.clip(image_out, 0, 1) * 255).astype(np.uint8)[..., ::-1]
+            cv2.imwrite(str(folder / f"{name}_{n:06d}.png"), pixels)
+    return time.perf_counter() - began
+
+
+def peak_rss(pairs: int, patch: int, size: int, workers: int, folder: Path) -> tuple[int, int]:
+    """Peak RSS in MB of the writing process and of its busiest worker, for one dataset."""
+    out = folder / f"rss_{pairs}.h5"
+    command = [sys.executable, "-c", RSS_CHILD, *map(str, (pairs, patch, size, workers, out))]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    out.unlink()
+    _, own, children = result.stdout.split()
+    return int(own) // 1024, int(children) // 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=640, help="pairs for the blurgen row")
+    parser.add_argument("--naive-pairs", type=int, default=24, help="pairs for the baseline")
+    parser.add_argument("--patch", type=int, default=256)
+    parser.add_argument("--kernel-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rss-pairs", type=int, nargs=2, default=[1000, 10000])
+    parser.add_argument("--rss-patch", type=int, default=128, help="patch for the memory rows")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "make_dataset.json")
+    args = parser.parse_args()
+
+    sources = bundled_images()
+    usable = [
+        p for p in sources if min(read_image(p).shape[:2]) >= args.patch + args.kernel_size - 1
+    ]
+    per_image = -(-args.pairs // len(usable))
+    config = DatasetConfig(patch=args.patch, per_image=per_image, kernel_size=args.kernel_size)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        began = time.perf_counter()
+        summary = make_dataset(usable, folder / "pairs.h5", config, workers=args.workers)
+        seconds = time.perf_counter() - began
+        rows.append({"name": f"blurgen make-dataset, {args.workers} workers",
+                     "pairs": summary["pairs"], "seconds": seconds})  # fmt: skip
+        (folder / "naive").mkdir()
+        seconds = naive(usable, args.naive_pairs, args.patch, args.kernel_size, folder / "naive")
+        rows.append({"name": "naive script (one pair at a time)", "pairs": args.naive_pairs,
+                     "seconds": seconds})  # fmt: skip
+        memory = []
+        for pairs in args.rss_pairs:
+            own, worker = peak_rss(pairs, args.rss_patch, 31, args.workers, folder)
+            memory.append({"pairs": pairs, "patch": args.rss_patch, "kernel_size": 31,
+                           "writer_mb": own, "worker_mb": worker})  # fmt: skip
+
+    for row in rows:
+        row["pairs_per_s"] = row["pairs"] / row["seconds"]
+    speedup = rows[0]["pairs_per_s"] / rows[1]["pairs_per_s"]
+    print(f"P={args.patch}, K={args.kernel_size}, bundled photos, {os.cpu_count()} cores")
+    print(f"{'':40s} {'pairs':>6s} {'seconds':>8s} {'pairs/s':>8s}")
+    for row in rows:
+        print(
+            f"{row['name']:40s} {row['pairs']:6d} {row['seconds']:8.2f} {row['pairs_per_s']:8.1f}"
+        )
+    print(f"speed-up: {speedup:.0f}x")
+    for m in memory:
+        print(f"peak RSS, {m['pairs']} pairs of {m['patch']} px: writer {m['writer_mb']} MB, "
+              f"busiest worker {m['worker_mb']} MB")  # fmt: skip
+
+    result = {
+        "benchmark": "make_dataset",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "blurgen_version": blurgen.__version__,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "patch": args.patch, "kernel_size": args.kernel_size, "workers": args.workers,
+        "rows": rows, "speedup": speedup, "memory": memory,
+    }  # fmt: skip
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
