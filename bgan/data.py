@@ -1,0 +1,93 @@
+"""Torch datasets over blurgen files, for the deblur trainer and anyone's training code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from blurgen.h5 import open_pairs
+
+
+class PairsDataset(Dataset):
+    """Blurred/sharp pairs from one or more ``blurgen-pairs/1`` files.
+
+    Files are opened lazily, once per process, so the dataset works in DataLoader workers
+    (each opens its own handles). Augmentations use torch's generator, which DataLoader seeds
+    per worker, so runs are reproducible under ``torch.manual_seed``.
+
+    Args:
+        paths: pairs files, concatenated in order.
+        crop: side of a random crop taken from both images at the same place; None for the
+            whole patch.
+        flip: random horizontal and vertical flips, the same for both images.
+
+    Items are dicts: ``blurred`` and ``sharp`` as float32 (3, H, W) tensors in [0, 1], and
+    ``index``, the pair's position in the concatenation.
+    """
+
+    def __init__(
+        self, paths: Sequence[str | os.PathLike], *, crop: int | None = None, flip: bool = False
+    ) -> None:
+        self.paths = [str(p) for p in paths]
+        if not self.paths:
+            raise ValueError("PairsDataset needs at least one pairs file")
+        lengths, sides = [], set()
+        for path in self.paths:
+            with open_pairs(path) as f:
+                if not f.attrs.get("complete"):
+                    raise ValueError(f"'{path}' is not complete (an interrupted run?)")
+                lengths.append(len(f["sharp"]))
+                sides.add(f["sharp"].shape[1])
+        if crop is not None and crop > min(sides):
+            raise ValueError(f"crop {crop} is larger than the {min(sides)} px patches")
+        self.crop = crop
+        self.flip = flip
+        self.ends = np.cumsum(lengths)
+        self._handles: dict[int, h5py.File] = {}
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return int(self.ends[-1])
+
+    def __getstate__(self) -> dict:
+        # Open HDF5 handles cannot cross into worker processes; each reopens its own.
+        state = self.__dict__.copy()
+        state["_handles"] = {}
+        return state
+
+    def _file(self, number: int) -> h5py.File:
+        if os.getpid() != self._pid:  # a forked worker: the parent's handles are not ours
+            self._handles, self._pid = {}, os.getpid()
+        if number not in self._handles:
+            self._handles[number] = h5py.File(self.paths[number], "r")
+        return self._handles[number]
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"pair {index} out of range for {len(self)} pairs")
+        number = int(np.searchsorted(self.ends, index, side="right"))
+        row = index - (int(self.ends[number - 1]) if number else 0)
+        f = self._file(number)
+        blurred, sharp = f["blurred"][row], f["sharp"][row]
+        if self.crop is not None:
+            side = sharp.shape[0]
+            y, x = (int(v) for v in torch.randint(0, side - self.crop + 1, (2,)))
+            blurred = blurred[y : y + self.crop, x : x + self.crop]
+            sharp = sharp[y : y + self.crop, x : x + self.crop]
+        if self.flip:
+            horizontal, vertical = (bool(v) for v in torch.rand(2) < 0.5)
+            if horizontal:
+                blurred, sharp = blurred[:, ::-1], sharp[:, ::-1]
+            if vertical:
+                blurred, sharp = blurred[::-1], sharp[::-1]
+        return {"blurred": _tensor(blurred), "sharp": _tensor(sharp), "index": index}
+
+
+def _tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 to a (3, H, W) float32 tensor in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
