@@ -233,6 +233,7 @@ def make_dataset(
     *,
     workers: int = 1,
     overwrite: bool = False,
+    strict: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Write a ``blurgen-pairs/1`` dataset, resuming an interrupted run of the same job.
@@ -244,6 +245,8 @@ def make_dataset(
         seed: root seed.
         workers: processes synthesising samples; the file does not depend on it.
         overwrite: replace an existing complete file.
+        strict: stop with ValueError at the first unusable image instead of skipping it (the
+            partial file keeps what was written before it).
         progress: called with the number of sources finished, as they finish.
 
     Returns:
@@ -258,6 +261,9 @@ def make_dataset(
         try:
             with interrupt_between_steps() as check_interrupt:
                 for results in ordered_map(synthesise, jobs, workers if len(jobs) > 1 else 1):
+                    bad = [r.skipped for r in results if r.skipped]
+                    if strict and bad:
+                        raise ValueError(f"{bad[0]} (stopped: --strict)")
                     done = writer.next_source
                     writer.write(results)
                     if progress is not None and writer.next_source > done:

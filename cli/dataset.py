@@ -23,6 +23,7 @@ from blurgen.pipeline import (
 )
 
 from .options import (
+    config_option,
     degradation_options,
     overwrite_option,
     progress_bar,
@@ -77,16 +78,22 @@ from .options import (
     help="Random horizontal and vertical flips.",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Use at most this many source images.")
+@click.option(
+    "--strict", is_flag=True, help="Stop at the first unusable image instead of skipping it."
+)
 @seed_option
 @workers_option
 @degradation_options
 @overwrite_option
 @click.option("--dry-run", is_flag=True, help="Print the plan (sources, pairs, bytes) and stop.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@config_option
 @verbosity_option
 @user_errors
-def make_dataset_command(sources, output, patch, per_image, kernel_size, blur, flips, limit, seed,
-                         workers, degradation, overwrite, dry_run, as_json, verbosity):  # fmt: skip
+def make_dataset_command(
+    sources, output, patch, per_image, kernel_size, blur, flips, limit, strict, seed, workers,
+    degradation, overwrite, dry_run, as_json, verbosity,
+):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
 
     SOURCES are image files, folders (searched recursively) or .txt files listing paths; with
@@ -119,7 +126,7 @@ def make_dataset_command(sources, output, patch, per_image, kernel_size, blur, f
     began = time.perf_counter()
     with progress_bar(len(paths), "sources", verbosity) as advance:
         summary = make_dataset(paths, output, config, seed, workers=workers, overwrite=overwrite,
-                               progress=advance)  # fmt: skip
+                               strict=strict, progress=advance)  # fmt: skip
     seconds = time.perf_counter() - began
     summary.update(seconds=round(seconds, 3), pairs_per_s=round(summary["pairs"] / seconds, 1),
                    bytes=output.stat().st_size)  # fmt: skip

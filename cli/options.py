@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from blurgen.backend import DEVICES, BackendUnavailable
 from blurgen.degradation import SPACES, Degradation
@@ -150,6 +153,43 @@ def parse_pair(text: str | None, name: str) -> tuple[float, float] | None:
     if value is None or isinstance(value, tuple):
         return value
     return (value, value)
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """Make a YAML or JSON file's settings the defaults, so that flags still override them."""
+    if value is None:
+        return
+    try:
+        text = Path(value).read_text()
+        data = (
+            yaml.safe_load(text) if value.suffix.lower() in (".yaml", ".yml") else json.loads(text)
+        )
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise click.BadParameter(f"cannot read '{value}': {exc}", param=param) from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"'{value}' must hold a mapping of option names to values")
+    names = {p.name for p in ctx.command.params if p.name != "config"}
+    settings = {str(key).replace("-", "_"): item for key, item in data.items()}
+    unknown = sorted(set(settings) - names)
+    if unknown:
+        raise click.BadParameter(f"'{value}' has unknown settings: {', '.join(unknown)}")
+    # Ranges may be written as lists; the flags take them as LOW,HIGH.
+    settings = {
+        key: ",".join(str(v) for v in item) if isinstance(item, list) else item
+        for key, item in settings.items()
+    }
+    ctx.default_map = {**(ctx.default_map or {}), **settings}
+
+
+config_option = click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    is_eager=True,
+    expose_value=False,
+    callback=_load_config,
+    help="YAML or JSON file of option values (names as the flags, e.g. per_image: 16); "
+    "flags given on the command line override it.",
+)
 
 
 def verbosity_option(command: Callable) -> Callable:

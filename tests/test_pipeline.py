@@ -224,3 +224,31 @@ def test_sources_split_across_jobs_resume_mid_source(tmp_path):
     for name in fresh:
         np.testing.assert_array_equal(resumed[name], fresh[name], err_msg=name)
     np.testing.assert_array_equal(resumed["seed"], [*range(40), *range(40)])
+
+
+class TestConfigAndStrict:
+    def run(self, *args):
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    def test_config_file_with_flags_overriding(self, tmp_path):
+        photos(tmp_path / "in", count=2)
+        config = tmp_path / "job.yaml"
+        config.write_text("patch: 24\nper-image: 3\nkernel_size: 7\nread: [0.0, 0.01]\n")
+        out = tmp_path / "pairs.h5"
+        args = ["make-dataset", tmp_path / "in", "-o", out, "--config", config, "-q"]
+        assert self.run(*args, "--per-image", 2).exit_code == 0
+        with h5py.File(out, "r") as f:
+            saved = json.loads(f.attrs["config"])
+            assert f["sharp"].shape == (4, 24, 24, 3)  # per-image from the flag
+        assert saved["kernel_size"] == 7 and saved["degradation"]["read"] == [0.0, 0.01]
+        (tmp_path / "job.json").write_text(json.dumps({"patch": 24, "wobble": 1}))
+        bad = self.run("make-dataset", "-o", tmp_path / "x.h5", "--config", tmp_path / "job.json")
+        assert bad.exit_code == 2 and "wobble" in bad.output
+
+    def test_strict_stops_at_the_first_bad_image(self, tmp_path):
+        photos(tmp_path / "in", count=2)
+        (tmp_path / "in" / "p1.png").write_text("broken")
+        result = self.run("make-dataset", tmp_path / "in", "-o", tmp_path / "s.h5", "--patch", 24,
+                          "--kernel-size", 7, "--strict")  # fmt: skip
+        assert result.exit_code == 1 and "p1.png" in result.output and "--strict" in result.output
+        assert not (tmp_path / "s.h5").exists()
