@@ -13,9 +13,11 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from blurgen.backend import check_device, get_xp, to_numpy
 from blurgen.kernels import MotionModel, linear_kernels_from, motion_kernels_from
 from blurgen.kernels.motion import check_size
 
@@ -115,7 +117,10 @@ def expand_sources(items: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def synthesise(
-    segments: Sequence[tuple[int, str, int, int]], config: DatasetConfig, root_seed: int
+    segments: Sequence[tuple[int, str, int, int]],
+    config: DatasetConfig,
+    root_seed: int,
+    device: str = "cpu",
 ) -> list[SourceSamples]:
     """The samples of some slices of sources (one worker's job), in order.
 
@@ -123,6 +128,7 @@ def synthesise(
         segments: ``(j, path, first, stop)``: samples ``first .. stop - 1`` of source ``j``.
         config: the dataset config.
         root_seed: the dataset's seed.
+        device: where kernels and the forward model run (randomness stays on the host).
 
     Returns:
         One :class:`SourceSamples` per segment, with ``skipped`` set for unusable images.
@@ -147,7 +153,7 @@ def synthesise(
         if image is not None
         for i in range(first, stop)
     ]
-    kernels = _kernels(rngs, config)
+    kernels = _kernels(rngs, config, device)
     offset = valid_offset(config.kernel_size)
     results, row = [], 0
     for j, first, stop, image, reason in entries:
@@ -156,7 +162,8 @@ def synthesise(
             continue
         rows = range(row, row + stop - first)
         samples = [_one_sample(image, kernels[r], rngs[r], config, offset) for r in rows]
-        results.append(SourceSamples.of(j, first, samples, kernels[rows.start : rows.stop], config))
+        chosen = to_numpy(kernels[rows.start : rows.stop])
+        results.append(SourceSamples.of(j, first, samples, chosen, config))
         row = rows.stop
     return results
 
@@ -191,12 +198,12 @@ def plan_jobs(
     return jobs
 
 
-def _kernels(rngs: list[np.random.Generator], config: DatasetConfig) -> np.ndarray:
+def _kernels(rngs: list[np.random.Generator], config: DatasetConfig, device: str) -> Any:
     if not rngs:
         return np.zeros((0, config.kernel_size, config.kernel_size), np.float32)
     if config.blur == "motion":
-        return motion_kernels_from(rngs, config.kernel_size, MotionModel())
-    return linear_kernels_from(rngs, config.kernel_size)
+        return motion_kernels_from(rngs, config.kernel_size, MotionModel(), device=device)
+    return linear_kernels_from(rngs, config.kernel_size, device=device)
 
 
 def _one_sample(
@@ -216,7 +223,8 @@ def _one_sample(
     if config.flips and flip[1] < 0.5:
         crop = crop[::-1]
     crop = np.ascontiguousarray(crop)
-    blurred, params = config.degradation.apply(crop, kernel, rng)
+    blurred, params = config.degradation.apply(get_xp(kernel).asarray(crop), kernel, rng)
+    blurred = to_numpy(blurred)
     sharp = crop[offset : offset + config.patch, offset : offset + config.patch]
     return _to_uint8(sharp), _to_uint8(blurred), (y, x), (params.shot, params.read)
 
@@ -232,6 +240,7 @@ def make_dataset(
     seed: int = 0,
     *,
     workers: int = 1,
+    device: str = "cpu",
     overwrite: bool = False,
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
@@ -243,7 +252,9 @@ def make_dataset(
         output: the ``.h5`` file; written as ``<output>.partial`` and renamed when complete.
         config: patches, kernels and degradation.
         seed: root seed.
-        workers: processes synthesising samples; the file does not depend on it.
+        workers: processes synthesising samples on the CPU; the file does not depend on it.
+        device: ``"cpu"`` or ``"cuda"`` for kernels and the forward model. On CUDA, FFT
+            rounding differs from the CPU's, so a few 8-bit values may differ by one.
         overwrite: replace an existing complete file.
         strict: stop with ValueError at the first unusable image instead of skipping it (the
             partial file keeps what was written before it).
@@ -253,14 +264,17 @@ def make_dataset(
         Summary: ``pairs``, ``skipped`` (list of ``{"path", "reason"}``), ``sources``, ``path``.
     """
     paths = [str(p) for p in sources]
+    device = check_device(device)
     with PairsWriter(output, paths, config, seed, overwrite=overwrite) as writer:
         if progress is not None and writer.next_source:
             progress(writer.next_source)
         start = (writer.next_source, writer.next_sample)
-        jobs = [(job, config, seed) for job in plan_jobs(paths, config.per_image, start)]
+        jobs = [(job, config, seed, device) for job in plan_jobs(paths, config.per_image, start)]
+        # One GPU is used from this process; worker processes are for the CPU.
+        workers = workers if device == "cpu" and len(jobs) > 1 else 1
         try:
             with interrupt_between_steps() as check_interrupt:
-                for results in ordered_map(synthesise, jobs, workers if len(jobs) > 1 else 1):
+                for results in ordered_map(synthesise, jobs, workers):
                     bad = [r.skipped for r in results if r.skipped]
                     if strict and bad:
                         raise ValueError(f"{bad[0]} (stopped: --strict)")

@@ -25,6 +25,7 @@ from blurgen.pipeline import (
 from .options import (
     config_option,
     degradation_options,
+    device_option,
     overwrite_option,
     progress_bar,
     seed_option,
@@ -82,6 +83,7 @@ from .options import (
     "--strict", is_flag=True, help="Stop at the first unusable image instead of skipping it."
 )
 @seed_option
+@device_option
 @workers_option
 @degradation_options
 @overwrite_option
@@ -91,8 +93,8 @@ from .options import (
 @verbosity_option
 @user_errors
 def make_dataset_command(
-    sources, output, patch, per_image, kernel_size, blur, flips, limit, strict, seed, workers,
-    degradation, overwrite, dry_run, as_json, verbosity,
+    sources, output, patch, per_image, kernel_size, blur, flips, limit, strict, seed, device,
+    workers, degradation, overwrite, dry_run, as_json, verbosity,
 ):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
 
@@ -125,8 +127,8 @@ def make_dataset_command(
     check_output_path(output)
     began = time.perf_counter()
     with progress_bar(len(paths), "sources", verbosity) as advance:
-        summary = make_dataset(paths, output, config, seed, workers=workers, overwrite=overwrite,
-                               strict=strict, progress=advance)  # fmt: skip
+        summary = make_dataset(paths, output, config, seed, workers=workers, device=device,
+                               overwrite=overwrite, strict=strict, progress=advance)  # fmt: skip
     seconds = time.perf_counter() - began
     summary.update(seconds=round(seconds, 3), pairs_per_s=round(summary["pairs"] / seconds, 1),
                    bytes=output.stat().st_size)  # fmt: skip

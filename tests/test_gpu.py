@@ -55,3 +55,24 @@ def test_srgb_cpu_cuda_parity():
     x = np.linspace(0, 1, 1001, dtype=np.float32)
     assert np.abs(to_numpy(srgb_to_linear(cupy.asarray(x))) - srgb_to_linear(x)).max() <= 1e-6
     assert np.abs(to_numpy(linear_to_srgb(cupy.asarray(x))) - linear_to_srgb(x)).max() <= 1e-6
+
+
+def test_make_dataset_cuda_close_to_cpu(tmp_path):
+    import cv2
+    import h5py
+
+    from blurgen.pipeline import DatasetConfig, make_dataset
+
+    paths = []
+    for i in range(2):
+        paths.append(tmp_path / f"p{i}.png")
+        pixels = (np.random.default_rng(i).random((60, 60, 3)) * 255).astype(np.uint8)
+        cv2.imwrite(str(paths[-1]), pixels)
+    config = DatasetConfig(patch=32, per_image=3, kernel_size=9)
+    make_dataset(paths, tmp_path / "cpu.h5", config, seed=1)
+    make_dataset(paths, tmp_path / "gpu.h5", config, seed=1, device="cuda")
+    with h5py.File(tmp_path / "cpu.h5") as a, h5py.File(tmp_path / "gpu.h5") as b:
+        np.testing.assert_array_equal(a["sharp"][...], b["sharp"][...])
+        assert np.abs(a["kernel"][...] - b["kernel"][...]).max() <= 1e-6
+        diff = np.abs(a["blurred"][...].astype(int) - b["blurred"][...].astype(int))
+        assert diff.max() <= 1
