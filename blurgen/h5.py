@@ -70,9 +70,10 @@ class SourceSamples:
 class PairsWriter:
     """Appends samples to ``<path>.partial`` and renames it to ``path`` once complete.
 
-    A partial file of the same sources, config and seed is resumed where it ends; anything
-    else in its place is started afresh. Use as a context manager; call :meth:`finish` when the
-    last source is written, or the file stays partial (and resumable).
+    A partial file of the same sources, config and seed is resumed where it ends (unless
+    ``overwrite``); anything else in its place is started afresh. Use as a context manager;
+    call :meth:`finish` when the last source is written, or the file stays partial (and
+    resumable).
     """
 
     def __init__(
@@ -92,10 +93,11 @@ class PairsWriter:
         self.pairs = 0
         self.skipped: list[dict] = []
         self.finished = False
+        self.overwrite = overwrite
         self.file: h5py.File | None = None
 
     def __enter__(self) -> PairsWriter:
-        if not self._resume():
+        if self.overwrite or not self._resume():
             self._create()
         return self
 

@@ -255,7 +255,7 @@ def make_dataset(
         workers: processes synthesising samples on the CPU; the file does not depend on it.
         device: ``"cpu"`` or ``"cuda"`` for kernels and the forward model. On CUDA, FFT
             rounding differs from the CPU's, so a few 8-bit values may differ by one.
-        overwrite: replace an existing complete file.
+        overwrite: start afresh, ignoring a partial file, and replace an existing output.
         strict: stop with ValueError at the first unusable image instead of skipping it (the
             partial file keeps what was written before it).
         progress: called with the number of sources finished, as they finish.

@@ -86,7 +86,13 @@ from .options import (
 @device_option
 @workers_option
 @degradation_options
-@overwrite_option
+@click.option(
+    "--resume/--overwrite",
+    default=True,
+    show_default=True,
+    help="Continue an interrupted run of the same job, or start afresh and replace "
+    "an existing output.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan (sources, pairs, bytes) and stop.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @config_option
@@ -94,7 +100,7 @@ from .options import (
 @user_errors
 def make_dataset_command(
     sources, output, patch, per_image, kernel_size, blur, flips, limit, strict, seed, device,
-    workers, degradation, overwrite, dry_run, as_json, verbosity,
+    workers, degradation, resume, dry_run, as_json, verbosity,
 ):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
 
@@ -128,7 +134,7 @@ def make_dataset_command(
     began = time.perf_counter()
     with progress_bar(len(paths), "sources", verbosity) as advance:
         summary = make_dataset(paths, output, config, seed, workers=workers, device=device,
-                               overwrite=overwrite, strict=strict, progress=advance)  # fmt: skip
+                               overwrite=not resume, strict=strict, progress=advance)  # fmt: skip
     seconds = time.perf_counter() - began
     summary.update(seconds=round(seconds, 3), pairs_per_s=round(summary["pairs"] / seconds, 1),
                    bytes=output.stat().st_size)  # fmt: skip

@@ -252,3 +252,32 @@ class TestConfigAndStrict:
                           "--kernel-size", 7, "--strict")  # fmt: skip
         assert result.exit_code == 1 and "p1.png" in result.output and "--strict" in result.output
         assert not (tmp_path / "s.h5").exists()
+
+
+def test_full_disk_is_one_line_and_leaves_no_complete_file(tmp_path, monkeypatch):
+    import errno
+
+    from blurgen.h5 import PairsWriter
+
+    photos(tmp_path / "in", count=2)
+
+    def no_space(self, results):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PairsWriter, "write", no_space)
+    result = CliRunner().invoke(cli, ["make-dataset", str(tmp_path / "in"), "-o",
+                                      str(tmp_path / "pairs.h5"), "--patch", "24"])  # fmt: skip
+    assert result.exit_code == 1 and "No space left on device" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "pairs.h5").exists()
+    with h5py.File(tmp_path / "pairs.h5.partial", "r") as f:
+        assert not f.attrs["complete"] and f.attrs["n_done"] == 0
+
+
+def test_overwrite_starts_afresh(tmp_path):
+    sources = photos(tmp_path / "in", count=2)
+    out = tmp_path / "pairs.h5"
+    make_dataset(sources, out, SMALL, seed=1)
+    make_dataset(sources, out, SMALL, seed=2, overwrite=True)
+    with h5py.File(out, "r") as f:
+        assert f.attrs["root_seed"] == 2
