@@ -1,0 +1,43 @@
+"""Losses of BGAN and DBGAN: perceptual, content, and relativistic-average least squares.
+
+The relativistic average discriminator judges whether a real image looks more real than the
+generated ones on average (and vice versa); the least-squares form pushes that difference to
++1 or -1. Gradients of the generator's loss flow through the generated images' logits, so the
+discriminator's output on them must not be detached when training the generator.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def perceptual_loss(
+    features: nn.Module, output: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """Mean squared distance between VGG features of ``output`` and ``target`` (N, 3, H, W)."""
+    return F.mse_loss(features(output), features(target))
+
+
+def content_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Pixel mean squared error."""
+    return F.mse_loss(output, target)
+
+
+def ralsgan_discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Relativistic-average LSGAN loss of the discriminator.
+
+    Args:
+        real: (N,) logits on real images.
+        fake: (M,) logits on generated images (detached from the generator here is fine).
+    """
+    return 0.5 * (((real - fake.mean() - 1) ** 2).mean() + ((fake - real.mean() + 1) ** 2).mean())
+
+
+def ralsgan_generator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Relativistic-average LSGAN loss of the generator: the roles of real and fake swapped.
+
+    ``fake`` must carry the generator's graph; ``real`` may be detached.
+    """
+    return 0.5 * (((fake - real.mean() - 1) ** 2).mean() + ((real - fake.mean() + 1) ** 2).mean())

@@ -1,0 +1,107 @@
+"""Networks of "Deblurring by Realistic Blurring" (Zhang et al., CVPR 2020).
+
+The blur generator (BGAN) takes a sharp image and a noise map: a 4-vector ``z ~ N(0, 1)``
+repeated over every pixel, so one sharp image blurs in many ways. It has three standalone 3x3
+convolutions around nine residual blocks of five 3x3 convolutions and four ReLUs each, 64
+channels. The discriminator is VGG-style: strided conv + LeakyReLU stages and a dense head.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NOISE_CHANNELS = 4
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    """A 3x3 convolution that keeps the size (at stride 1)."""
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
+
+
+class ResidualBlock(nn.Module):
+    """Five 3x3 convolutions with a ReLU between each pair (four), plus the input."""
+
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(5):
+            layers.append(conv3x3(channels, channels))
+            if i < 4:
+                layers.append(nn.ReLU(inplace=True))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class BlurGenerator(nn.Module):
+    """BGAN: sharp RGB + noise vector -> blurred RGB.
+
+    Args:
+        channels: feature channels (64 in the paper).
+        blocks: residual blocks (9 in the paper).
+
+    Shape:
+        sharp (N, 3, H, W) in [0, 1]; z (N, 4); output (N, 3, H, W) in [0, 1].
+    """
+
+    def __init__(self, channels: int = 64, blocks: int = 9) -> None:
+        super().__init__()
+        self.head = nn.Sequential(conv3x3(3 + NOISE_CHANNELS, channels), nn.ReLU(inplace=True))
+        self.blocks = nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
+        self.tail = nn.Sequential(
+            conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, 3)
+        )
+        self.config = {"channels": channels, "blocks": blocks}
+
+    def forward(self, sharp: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        n, _, height, width = sharp.shape
+        if z.shape != (n, NOISE_CHANNELS):
+            raise ValueError(f"z must be ({n}, {NOISE_CHANNELS}), got {tuple(z.shape)}")
+        noise = z.to(sharp.dtype)[:, :, None, None].expand(n, NOISE_CHANNELS, height, width)
+        x = self.head(torch.cat([sharp, noise], dim=1))
+        return torch.sigmoid(self.tail(self.blocks(x)))
+
+
+class Discriminator(nn.Module):
+    """VGG-style discriminator: a real-vs-generated score per image.
+
+    Stages of conv 3x3 + LeakyReLU(0.2), the second of each pair strided, doubling channels
+    from ``channels`` up to 8x; then average pooling to 4x4 and a dense head. Designed for
+    128 px patches (any size of at least 32 px works).
+
+    Shape:
+        x (N, 3, H, W) in [0, 1]; output (N,) logits.
+    """
+
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [conv3x3(3, channels), nn.LeakyReLU(0.2, inplace=True)]
+        width = channels
+        for stage in range(4):
+            out = channels * min(2 ** (stage + 1), 8)
+            layers += [conv3x3(width, width, stride=2), nn.LeakyReLU(0.2, inplace=True),
+                       conv3x3(width, out), nn.LeakyReLU(0.2, inplace=True)]  # fmt: skip
+            width = out
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(4)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(width * 16, 100), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(100, 1),
+        )  # fmt: skip
+        self.config = {"channels": channels}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x)))[:, 0]
+
+
+def gaussian_init(module: nn.Module, std: float = 0.01) -> nn.Module:
+    """Initialise every conv and linear layer with N(0, std) weights and zero biases (the
+    paper's initialisation); returns the module."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.normal_(layer.weight, 0.0, std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return module

@@ -1,0 +1,137 @@
+"""BGAN networks, VGG-19 features and losses: shapes, names, loading, closed forms, gradients."""
+
+from __future__ import annotations
+
+import urllib.error
+
+import pytest
+import torch
+
+from blurgen.bgan.losses import (
+    content_loss,
+    perceptual_loss,
+    ralsgan_discriminator_loss,
+    ralsgan_generator_loss,
+)
+from blurgen.bgan.nets import BlurGenerator, Discriminator, ResidualBlock, gaussian_init
+from blurgen.bgan.vgg import LAYERS, VGG19Features, load_vgg19
+
+TORCHVISION_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+
+
+class TestGenerator:
+    def test_paper_structure(self):
+        g = BlurGenerator()
+        convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert len(convs) == 3 + 9 * 5
+        assert convs[0].in_channels == 7 and convs[-1].out_channels == 3
+        block = g.blocks[0]
+        assert isinstance(block, ResidualBlock)
+        assert sum(isinstance(m, torch.nn.ReLU) for m in block.modules()) == 4
+
+    def test_output_range_and_noise_matters(self):
+        torch.manual_seed(0)
+        g = BlurGenerator(channels=8, blocks=2)
+        sharp = torch.rand(2, 3, 20, 24)
+        a = g(sharp, torch.randn(2, 4))
+        b = g(sharp, torch.randn(2, 4))
+        assert a.shape == (2, 3, 20, 24) and 0 <= a.min() and a.max() <= 1
+        assert not torch.allclose(a, b)
+
+    def test_bad_noise_shape(self):
+        with pytest.raises(ValueError, match=r"z must be \(1, 4\)"):
+            BlurGenerator(channels=8, blocks=1)(torch.rand(1, 3, 8, 8), torch.randn(1, 3))
+
+    def test_gaussian_init(self):
+        g = gaussian_init(BlurGenerator(channels=8, blocks=1), std=0.01)
+        weights = torch.cat(
+            [m.weight.flatten() for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
+        )
+        assert weights.std().item() == pytest.approx(0.01, rel=0.1)
+        assert all(m.bias.abs().max() == 0 for m in g.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_discriminator_shapes():
+    d = Discriminator(channels=8)
+    assert d(torch.rand(3, 3, 128, 128)).shape == (3,)
+    assert d(torch.rand(2, 3, 64, 48)).shape == (2,)
+
+
+class TestVGG:
+    def test_torchvision_parameter_names(self):
+        full = VGG19Features("conv5_4")
+        names = {n for n, _ in full.named_parameters()}
+        assert names == {
+            f"features.{i}.{p}" for i in TORCHVISION_CONV_INDICES for p in ("weight", "bias")
+        }
+        assert LAYERS["conv3_3"] == 14 and len(VGG19Features("conv3_3").features) == 15
+
+    def test_frozen_and_normalised(self):
+        vgg = VGG19Features("relu1_1").train()
+        assert not vgg.training and not any(p.requires_grad for p in vgg.parameters())
+        with torch.no_grad():
+            vgg.features[0].weight.zero_()
+            vgg.features[0].weight[0, 0, 1, 1] = 1  # picks the normalised red channel
+            vgg.features[0].bias.zero_()
+        out = vgg(torch.full((1, 3, 4, 4), 0.485))
+        assert out[0, 0].abs().max() == 0  # the ImageNet mean maps to 0
+
+    def test_load_from_files(self, tmp_path):
+        source = VGG19Features("conv5_4")
+        state = {k: torch.randn_like(v) for k, v in source.state_dict().items()}
+        state["classifier.0.weight"] = torch.zeros(2, 2)  # a whole vgg19 state dict has these
+        torch.save(state, tmp_path / "vgg19.pth")
+        loaded = load_vgg19("conv3_3", tmp_path / "vgg19.pth")
+        torch.testing.assert_close(loaded.features[14].weight, state["features.14.weight"])
+        features_only = {k: v for k, v in state.items() if k.startswith("features.")}
+        torch.save(features_only, tmp_path / "features.pth")
+        again = load_vgg19("conv3_3", tmp_path / "features.pth")
+        torch.testing.assert_close(again.features[0].bias, state["features.0.bias"])
+        torch.save({"something": torch.zeros(1)}, tmp_path / "other.pth")
+        with pytest.raises(ValueError, match="torchvision's format"):
+            load_vgg19("conv3_3", tmp_path / "other.pth")
+        with pytest.raises(FileNotFoundError, match="nope.pth"):
+            load_vgg19("conv3_3", tmp_path / "nope.pth")
+
+    def test_no_network_is_a_clear_error(self, monkeypatch):
+        def offline(*args, **kwargs):
+            raise urllib.error.URLError("no network")
+
+        monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+        with pytest.raises(RuntimeError, match="--vgg-weights") as info:
+            load_vgg19()
+        assert "torch.hub" in str(info.value) and "vgg19-dcbb9e9d.pth" in str(info.value)
+
+    def test_unknown_layer(self):
+        with pytest.raises(ValueError, match="conv9_9"):
+            VGG19Features("conv9_9")
+
+
+class TestLosses:
+    def test_relativistic_closed_form(self):
+        real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.0])
+        # mean(fake) = 1, mean(real) = 2
+        d = 0.5 * (((real - 1 - 1) ** 2).mean() + ((fake - 2 + 1) ** 2).mean())
+        g = 0.5 * (((fake - 2 - 1) ** 2).mean() + ((real - 1 + 1) ** 2).mean())
+        assert ralsgan_discriminator_loss(real, fake).item() == pytest.approx(d.item())
+        assert ralsgan_generator_loss(real, fake).item() == pytest.approx(g.item())
+        # At the discriminator's optimum (real - mean(fake) = 1, fake - mean(real) = -1): zero.
+        assert ralsgan_discriminator_loss(torch.tensor([1.0]), torch.tensor([0.0])).item() == 0
+
+    def test_gradients_reach_the_generator(self):
+        torch.manual_seed(0)
+        g, d = BlurGenerator(channels=8, blocks=1), Discriminator(channels=8)
+        vgg = VGG19Features("conv2_2")
+        sharp, real = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+        fake = g(sharp, torch.randn(2, 4))
+        loss = perceptual_loss(vgg, fake, sharp) + 0.005 * ralsgan_generator_loss(
+            d(real).detach(), d(fake)
+        )
+        loss.backward()
+        assert g.head[0].weight.grad is not None and g.head[0].weight.grad.abs().sum() > 0
+        assert all(p.grad is None for p in vgg.parameters())
+
+    def test_content_and_perceptual_zero_on_equal_inputs(self):
+        x = torch.rand(1, 3, 16, 16)
+        assert content_loss(x, x).item() == 0
+        assert perceptual_loss(VGG19Features("conv1_2"), x, x).item() == 0
