@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
@@ -91,3 +92,52 @@ class PairsDataset(Dataset):
 def _tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 to a (3, H, W) float32 tensor in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
+
+
+class ImagePatches:
+    """Random patches from a folder of photos, for unpaired training (held in memory).
+
+    Images that cannot be read, or are smaller than a patch, are skipped with a warning naming
+    them. Crops and flips come from the generator passed to :meth:`sample`.
+
+    Args:
+        folder: a folder (searched recursively), an image file, or a ``.txt`` list of paths.
+        patch: side of the square patches in pixels.
+    """
+
+    def __init__(self, folder: str | os.PathLike, patch: int) -> None:
+        from blurgen.io import read_image
+        from blurgen.pipeline import expand_sources
+
+        self.patch = patch
+        self.images: list[np.ndarray] = []
+        self.skipped: list[str] = []
+        for path in expand_sources([folder]):
+            try:
+                image = read_image(path)
+            except (OSError, ValueError) as exc:
+                self._skip(str(exc))
+                continue
+            if min(image.shape[:2]) < patch:
+                self._skip(f"'{path}': smaller than a {patch} px patch {image.shape[:2]}")
+                continue
+            self.images.append(image)
+        if not self.images:
+            raise ValueError(f"no usable images of at least {patch} px in '{folder}'")
+
+    def _skip(self, reason: str) -> None:
+        self.skipped.append(reason)
+        logging.getLogger("blurgen").warning("skipped %s", reason)
+
+    def sample(self, count: int, rng: np.random.Generator) -> torch.Tensor:
+        """(count, 3, patch, patch) float32 tensor in [0, 1]: random images, crops and flips."""
+        out = np.empty((count, self.patch, self.patch, 3), np.float32)
+        for k in range(count):
+            image = self.images[int(rng.integers(len(self.images)))]
+            y = int(rng.integers(image.shape[0] - self.patch + 1))
+            x = int(rng.integers(image.shape[1] - self.patch + 1))
+            crop = image[y : y + self.patch, x : x + self.patch]
+            flips = rng.random(2) < 0.5
+            crop = crop[:, ::-1] if flips[0] else crop
+            out[k] = crop[::-1] if flips[1] else crop
+        return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 import blurgen
@@ -10,6 +12,7 @@ from .blur import blur_command
 from .dataset import export_command, inspect_command, make_dataset_command, preview_command
 from .info import info_command
 from .kernels import kernels_command
+from .train import train_bgan_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,10 +30,12 @@ cli.add_command(inspect_command)
 cli.add_command(preview_command)
 cli.add_command(export_command)
 cli.add_command(kernels_command)
+cli.add_command(train_bgan_command)
 cli.add_command(blur_command)
 cli.add_command(info_command)
 
 
 def main() -> None:
     """Console-script entry point."""
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
     cli()

@@ -1,0 +1,66 @@
+"""Using trained networks: blur sharp images with a BGAN checkpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .nets import NOISE_CHANNELS, BlurGenerator
+
+
+class BlurGAN:
+    """A trained blur generator.
+
+    Example:
+        >>> gan = BlurGAN.load("run/checkpoints/latest.pt")          # doctest: +SKIP
+        >>> blurred = gan.blur(sharp, seed=3)                        # doctest: +SKIP
+    """
+
+    def __init__(self, generator: BlurGenerator, device: str = "cpu") -> None:
+        self.generator = generator.to(device).eval()
+        self.device = torch.device(device)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "cpu") -> BlurGAN:
+        """The generator of a BGAN training checkpoint (``.pt``).
+
+        Raises:
+            FileNotFoundError, ValueError: no such file, or not a BGAN checkpoint.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"BGAN checkpoint '{path}' not found")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if (
+            not isinstance(state, dict)
+            or "generator" not in state
+            or "generator_config" not in state
+        ):
+            raise ValueError(f"'{path}' is not a BGAN checkpoint")
+        generator = BlurGenerator(**state["generator_config"])
+        generator.load_state_dict(state["generator"])
+        return cls(generator, device)
+
+    @torch.no_grad()
+    def blur(self, sharp: np.ndarray, seed: int = 0) -> np.ndarray:
+        """Blur sharp images; image ``i`` gets ``z`` from ``default_rng([seed, i])``.
+
+        Args:
+            sharp: (H, W, 3) or (N, H, W, 3) float RGB in [0, 1].
+            seed: non-negative integer.
+
+        Returns:
+            float32 array of the same shape, in [0, 1].
+        """
+        images = np.asarray(sharp, np.float32)
+        single = images.ndim == 3
+        batch = images[None] if single else images
+        z = np.stack([np.random.default_rng([seed, i]).standard_normal(NOISE_CHANNELS)
+                      for i in range(len(batch))])  # fmt: skip
+        x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).to(self.device)
+        out = self.generator(x, torch.from_numpy(z).float().to(self.device))
+        result = out.permute(0, 2, 3, 1).float().cpu().numpy()
+        return result[0] if single else result

@@ -1,0 +1,88 @@
+"""``blurgen train-bgan``: learn realistic blur from unpaired sharp and blurry photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from blurgen.backend import check_device
+
+from .options import device_option, progress_bar, seed_option, user_errors, verbosity_option
+
+
+@click.command("train-bgan")
+@click.option(
+    "--sharp",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Folder (or list) of sharp photos.",
+)
+@click.option(
+    "--blurry",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Folder (or list) of real blurry photos; need not match the sharp ones.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "run",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder: config, log.jsonl, checkpoints/, samples/.",
+)
+@click.option("--iters", type=click.IntRange(min=1), default=10000, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--patch", type=click.IntRange(min=32), default=128, show_default=True)
+@click.option(
+    "--lr",
+    type=float,
+    default=1e-4,
+    show_default=True,
+    help="Adam learning rate; decays linearly to 0 over the second half.",
+)
+@click.option("--perceptual-weight", type=float, default=1.0, show_default=True)
+@click.option("--adversarial-weight", type=float, default=0.005, show_default=True)
+@click.option(
+    "--vgg-layer", default="conv3_3", show_default=True, help="VGG-19 layer of the perceptual loss."
+)
+@click.option(
+    "--vgg-weights",
+    type=click.Path(exists=True, dir_okay=False),
+    help="torchvision vgg19 weights file; without it torch.hub downloads and caches them.",
+)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--sample-every", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the run in the output folder.")
+@seed_option
+@device_option
+@verbosity_option
+@user_errors
+def train_bgan_command(sharp, blurry, run, iters, batch, patch, lr, perceptual_weight,
+                       adversarial_weight, vgg_layer, vgg_weights, checkpoint_every, sample_every,
+                       resume, seed, device, verbosity):  # fmt: skip
+    """Train the blur generator (BGAN) of "Deblurring by Realistic Blurring".
+
+    The generator takes a sharp image and a random 4-vector and learns to blur like the
+    camera of the blurry photos; the losses are a VGG-19 perceptual loss to the sharp input
+    and a relativistic-average least-squares adversarial loss against the real blurry photos.
+    Checkpoints are written every --checkpoint-every steps and on Ctrl-C.
+    """
+    from blurgen.bgan.train import BganConfig, BganTrainer
+
+    config = BganConfig(
+        sharp=str(sharp), blurry=str(blurry), iters=iters, batch=batch, patch=patch, lr=lr,
+        seed=seed, perceptual_weight=perceptual_weight, adversarial_weight=adversarial_weight,
+        vgg_layer=vgg_layer, vgg_weights=vgg_weights, checkpoint_every=checkpoint_every,
+        sample_every=sample_every,
+    )  # fmt: skip
+    trainer = BganTrainer(config, run, device=check_device(device), resume=resume)
+    remaining = config.iters - trainer.step
+    with progress_bar(remaining, "steps", verbosity) as advance:
+        last = trainer.train(progress=advance)
+    if verbosity and last:
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step")
+        click.echo(f"step {last['step']}: {losses}; checkpoint in {run}/checkpoints", err=True)
+    elif verbosity:
+        click.echo(f"nothing to do: the run in {run} is at step {trainer.step}", err=True)

@@ -1,0 +1,112 @@
+"""BGAN training runs: files of a run, resume equals an uninterrupted run, generation, CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from blurgen.bgan.infer import BlurGAN
+from blurgen.bgan.train import BganConfig, BganTrainer
+from blurgen.bgan.vgg import VGG19Features
+from blurgen.cli.main import cli
+
+
+@pytest.fixture
+def folders(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("sharp", "blurry"):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            image = (rng.random((48, 56, 3)) * 255).astype(np.uint8)
+            if name == "blurry":
+                image = cv2.blur(image, (7, 1))
+            cv2.imwrite(str(tmp_path / name / f"{i}.png"), image)
+    (tmp_path / "blurry" / "broken.png").write_text("not an image")
+    torch.manual_seed(0)
+    torch.save(VGG19Features("conv5_4").state_dict(), tmp_path / "vgg19.pth")
+    return tmp_path
+
+
+def tiny(folders, **changes):
+    settings = dict(sharp=str(folders / "sharp"), blurry=str(folders / "blurry"), iters=4,
+                    batch=2, patch=32, channels=8, blocks=1, disc_channels=8, vgg_layer="conv2_2",
+                    vgg_weights=str(folders / "vgg19.pth"), checkpoint_every=2, sample_every=2,
+                    log_every=1)  # fmt: skip
+    settings.update(changes)
+    return BganConfig(**settings)
+
+
+def test_run_files_and_skipped_images(folders, caplog):
+    with caplog.at_level(logging.WARNING, logger="blurgen"):
+        trainer = BganTrainer(tiny(folders), folders / "run")
+    assert any("broken.png" in message for message in caplog.messages)
+    last = trainer.train()
+    run = folders / "run"
+    assert last["step"] == 4 and np.isfinite([last["loss_g"], last["loss_d"]]).all()
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    assert lines[-1]["lr"] < lines[0]["lr"]  # linear decay over the second half
+    assert json.loads((run / "config.json").read_text())["iters"] == 4
+    for name in ("step_0000002.pt", "step_0000004.pt", "latest.pt"):
+        assert (run / "checkpoints" / name).exists()
+    grid = cv2.imread(str(run / "samples" / "step_0000004.png"))
+    assert grid.shape == (2 * 32, 3 * 32, 3)
+
+
+def test_resume_gives_the_uninterrupted_weights(folders):
+    straight = BganTrainer(tiny(folders), folders / "a")
+    straight.train()
+
+    seen = []
+
+    def stop_at_two(count):
+        seen.append(count)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    interrupted = BganTrainer(tiny(folders), folders / "b")
+    with pytest.raises(KeyboardInterrupt, match="--resume"):
+        interrupted.train(progress=stop_at_two)
+    with pytest.raises(FileExistsError, match="--resume"):
+        BganTrainer(tiny(folders), folders / "b")
+    resumed = BganTrainer(tiny(folders), folders / "b", resume=True)
+    assert resumed.step == 2
+    resumed.train()
+    for (name, a), (_, b) in zip(straight.generator.state_dict().items(),
+                                 resumed.generator.state_dict().items(), strict=True):  # fmt: skip
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    with pytest.raises(ValueError, match="batch"):
+        BganTrainer(tiny(folders, batch=3), folders / "b", resume=True)
+
+
+def test_generation_from_a_checkpoint(folders, tmp_path):
+    BganTrainer(tiny(folders), folders / "run").train()
+    gan = BlurGAN.load(folders / "run" / "checkpoints" / "latest.pt")
+    sharp = np.random.default_rng(1).random((40, 44, 3)).astype(np.float32)
+    a, b, c = gan.blur(sharp, seed=3), gan.blur(sharp, seed=3), gan.blur(sharp, seed=4)
+    assert a.shape == sharp.shape and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert gan.blur(sharp[None], seed=3).shape == (1, 40, 44, 3)
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a BGAN checkpoint"):
+        BlurGAN.load(tmp_path / "other.pt")
+
+
+def test_train_bgan_command(folders):
+    result = CliRunner().invoke(cli, [
+        "train-bgan", "--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry"),
+        "-o", str(folders / "cli"), "--iters", "2", "--batch", "1", "--patch", "32",
+        "--vgg-layer", "conv1_2", "--vgg-weights", str(folders / "vgg19.pth"),
+    ], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (folders / "cli" / "checkpoints" / "latest.pt").exists()
+    folders_args = ["--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry")]
+    again = CliRunner().invoke(cli, ["train-bgan", *folders_args, "-o", str(folders / "cli")])
+    assert again.exit_code == 1 and "--resume" in again.output
