@@ -58,9 +58,43 @@ class BlurGAN:
         images = np.asarray(sharp, np.float32)
         single = images.ndim == 3
         batch = images[None] if single else images
-        z = np.stack([np.random.default_rng([seed, i]).standard_normal(NOISE_CHANNELS)
-                      for i in range(len(batch))])  # fmt: skip
-        x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).to(self.device)
-        out = self.generator(x, torch.from_numpy(z).float().to(self.device))
-        result = out.permute(0, 2, 3, 1).float().cpu().numpy()
+        z = np.stack(
+            [
+                np.random.default_rng([seed, i]).standard_normal(NOISE_CHANNELS)
+                for i in range(len(batch))
+            ]
+        )
+        result = self.blur_with(batch, z)
         return result[0] if single else result
+
+    @torch.no_grad()
+    def blur_with(self, sharp: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Blur (N, H, W, 3) float images in [0, 1] with given noise vectors z (N, 4)."""
+        x = torch.from_numpy(np.ascontiguousarray(sharp, np.float32)).permute(0, 3, 1, 2)
+        out = self.generator(
+            x.to(self.device), torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        )
+        return out.permute(0, 2, 3, 1).float().cpu().numpy()
+
+
+class BganBlur:
+    """A picklable learned blur for dataset workers: loads its checkpoint on first use.
+
+    Calling it with (N, P, P, 3) float patches in [0, 1] and (N, 4) noise vectors returns the
+    blurred patches, float32 in [0, 1].
+    """
+
+    def __init__(self, path: str | os.PathLike, device: str = "cpu") -> None:
+        self.path, self.device = str(path), device
+        self._gan: BlurGAN | None = None
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"BGAN checkpoint '{path}' not found")
+
+    def __getstate__(self) -> dict:
+        # Workers reload the checkpoint rather than receive the network.
+        return {"path": self.path, "device": self.device, "_gan": None}
+
+    def __call__(self, patches: np.ndarray, z: np.ndarray) -> np.ndarray:
+        if self._gan is None:
+            self._gan = BlurGAN.load(self.path, self.device)
+        return self._gan.blur_with(patches, z)

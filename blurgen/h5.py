@@ -52,15 +52,15 @@ class SourceSamples:
 
     @classmethod
     def of(
-        cls, source: int, first: int, samples: list[tuple], kernels: np.ndarray, config: Any
+        cls, source: int, first: int, samples: list[tuple], kernels: np.ndarray, methods: list[str]
     ) -> SourceSamples:
-        """Stack ``(sharp, blurred, origin, noise)`` samples with their kernels."""
+        """Stack ``(sharp, blurred, origin, noise)`` samples with their kernels and methods."""
         sharp, blurred, origin, noise = zip(*samples, strict=True)
         count = len(samples)
         return cls(source, first, first + count, arrays={
             "sharp": np.stack(sharp), "blurred": np.stack(blurred),
             "kernel": np.asarray(kernels, np.float32),
-            "method": np.full(count, METHODS[config.blur], np.uint8),
+            "method": np.array([METHODS[m] for m in methods], np.uint8),
             "seed": np.arange(first, first + count, dtype=np.uint64),
             "source": np.full(count, source, np.int32),
             "origin": np.asarray(origin, np.int32), "noise": np.asarray(noise, np.float32),

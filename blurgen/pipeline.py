@@ -1,9 +1,11 @@
 """``make_dataset``: plan the samples, synthesise them (in worker processes), write one HDF5 file.
 
 Sample ``i`` of source ``j`` draws everything from ``numpy.random.default_rng([root_seed, j, i])``,
-in this order: its kernel (trajectory or line), the crop's top-left corner, two flips, then the
-degradation's parameters and noise. A dataset therefore depends only on the sources, the config
-and the seed, never on the number of workers, and any sample can be regenerated alone.
+in this order: its blur method (one uniform, only when mixing methods), its kernel (trajectory
+or line) or a learned blur's noise vector (4 normals), the crop's top-left corner, two flips,
+then the degradation's parameters and noise (kernel methods only). A dataset therefore depends
+only on the sources, the config and the seed, never on the number of workers, and any sample can
+be regenerated alone.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from .io import interrupt_between_steps, read_image
 from .parallel import ordered_map
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-BLURS = ("motion", "linear")
+BLURS = ("motion", "linear", "bgan")
+KERNEL_BLURS = ("motion", "linear")
+# A learned blur: (N, P, P, 3) float patches in [0, 1] and (N, 4) noise vectors -> blurred.
+LearnedBlur = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # Samples per job sent to a worker: enough kernels to batch, few enough that memory stays
 # small and 2 workers have several jobs each on small runs.
 SAMPLES_PER_JOB = 32
@@ -42,7 +47,12 @@ class DatasetConfig:
         patch: side P of the square patches in pixels (>= 8).
         per_image: samples drawn from each source image (>= 1).
         kernel_size: side K of the blur kernels in pixels (>= 3).
-        blur: kernel family, ``"motion"`` or ``"linear"``.
+        blur: ``"motion"`` (camera-shake kernels), ``"linear"`` (straight streaks) or
+            ``"bgan"`` (a trained blur generator: no kernel, no added noise).
+        mix: ``(method, weight)`` pairs; when given, each sample draws its method with these
+            probabilities (normalised) instead of using ``blur``.
+        bgan: the BGAN checkpoint used for ``"bgan"`` samples (recorded; the generator itself
+            is passed to :func:`make_dataset`).
         flips: random horizontal and vertical flips.
         degradation: the forward model; its boundary must be ``"valid"`` so that every blurred
             pixel comes from real image content.
@@ -52,6 +62,8 @@ class DatasetConfig:
     per_image: int = 8
     kernel_size: int = 31
     blur: str = "motion"
+    mix: tuple[tuple[str, float], ...] = ()
+    bgan: str | None = None
     flips: bool = True
     degradation: Degradation = field(default_factory=Degradation)
 
@@ -63,11 +75,35 @@ class DatasetConfig:
         check_size(self.kernel_size)
         if self.blur not in BLURS:
             raise ValueError(f"blur must be one of {', '.join(BLURS)}, got {self.blur!r}")
+        mix = tuple((str(m), float(w)) for m, w in self.mix)
+        object.__setattr__(self, "mix", mix)
+        for method, weight in mix:
+            if method not in BLURS or not weight >= 0:
+                raise ValueError(f"mix entries are METHOD=WEIGHT with a method of {BLURS}, "
+                                 f"got {method}={weight}")  # fmt: skip
+        if mix and sum(w for _, w in mix) <= 0:
+            raise ValueError(f"mix weights must not all be zero, got {mix!r}")
+        if "bgan" in self.methods() and not self.bgan:
+            raise ValueError("samples blurred by a BGAN need its checkpoint (--bgan CKPT)")
         if self.degradation.boundary != "valid":
             raise ValueError(
                 f"datasets need boundary 'valid' (got {self.degradation.boundary!r}): other "
                 "boundaries invent content at the patch edges"
             )
+
+    def methods(self) -> list[str]:
+        """The blur methods samples may use."""
+        return [m for m, w in self.mix if w > 0] if self.mix else [self.blur]
+
+    def draw_method(self, rng: np.random.Generator) -> str:
+        """A sample's method: ``blur``, or one drawn from ``mix`` (one uniform)."""
+        if not self.mix:
+            return self.blur
+        weights = np.array([w for _, w in self.mix])
+        u = rng.random() * weights.sum()
+        return self.mix[
+            min(int(np.searchsorted(np.cumsum(weights), u, side="right")), len(weights) - 1)
+        ][0]
 
     @property
     def crop(self) -> int:
@@ -77,7 +113,8 @@ class DatasetConfig:
     def to_dict(self) -> dict:
         """JSON-serialisable config, the kernel model resolved."""
         values = asdict(self)
-        if self.blur == "motion":
+        values["mix"] = [list(pair) for pair in self.mix]
+        if "motion" in self.methods():
             values["motion"] = MotionModel().resolved(self.kernel_size)
         return values
 
@@ -121,6 +158,7 @@ def synthesise(
     config: DatasetConfig,
     root_seed: int,
     device: str = "cpu",
+    learned: LearnedBlur | None = None,
 ) -> list[SourceSamples]:
     """The samples of some slices of sources (one worker's job), in order.
 
@@ -129,6 +167,7 @@ def synthesise(
         config: the dataset config.
         root_seed: the dataset's seed.
         device: where kernels and the forward model run (randomness stays on the host).
+        learned: the learned blur, for ``"bgan"`` samples.
 
     Returns:
         One :class:`SourceSamples` per segment, with ``skipped`` set for unusable images.
@@ -153,7 +192,8 @@ def synthesise(
         if image is not None
         for i in range(first, stop)
     ]
-    kernels = _kernels(rngs, config, device)
+    methods = [config.draw_method(rng) for rng in rngs]
+    kernels = _kernels(rngs, methods, config, device)
     offset = valid_offset(config.kernel_size)
     results, row = [], 0
     for j, first, stop, image, reason in entries:
@@ -161,9 +201,15 @@ def synthesise(
             results.append(SourceSamples.skip(j, first, stop, reason))
             continue
         rows = range(row, row + stop - first)
-        samples = [_one_sample(image, kernels[r], rngs[r], config, offset) for r in rows]
-        chosen = to_numpy(kernels[rows.start : rows.stop])
-        results.append(SourceSamples.of(j, first, samples, chosen, config))
+        samples = [
+            _one_sample(image, kernels[r], methods[r], rngs[r], config, offset, learned)
+            for r in rows
+        ]
+        empty = np.zeros((config.kernel_size,) * 2, np.float32)
+        chosen = np.stack(
+            [to_numpy(kernels[r]) if methods[r] in KERNEL_BLURS else empty for r in rows]
+        )
+        results.append(SourceSamples.of(j, first, samples, chosen, methods[rows.start : rows.stop]))
         row = rows.stop
     return results
 
@@ -198,20 +244,33 @@ def plan_jobs(
     return jobs
 
 
-def _kernels(rngs: list[np.random.Generator], config: DatasetConfig, device: str) -> Any:
-    if not rngs:
-        return np.zeros((0, config.kernel_size, config.kernel_size), np.float32)
-    if config.blur == "motion":
-        return motion_kernels_from(rngs, config.kernel_size, MotionModel(), device=device)
-    return linear_kernels_from(rngs, config.kernel_size, device=device)
+def _kernels(
+    rngs: list[np.random.Generator], methods: list[str], config: DatasetConfig, device: str
+) -> list[Any]:
+    """Per sample: its kernel (kernel methods, drawn in batches) or its noise vector (BGAN)."""
+    out: list[Any] = [None] * len(rngs)
+    for method in set(methods):
+        chosen = [k for k, m in enumerate(methods) if m == method]
+        group = [rngs[k] for k in chosen]
+        if method == "motion":
+            drawn = motion_kernels_from(group, config.kernel_size, MotionModel(), device=device)
+        elif method == "linear":
+            drawn = linear_kernels_from(group, config.kernel_size, device=device)
+        else:
+            drawn = [rng.standard_normal(4) for rng in group]
+        for k, item in zip(chosen, drawn, strict=True):
+            out[k] = item
+    return out
 
 
 def _one_sample(
     image: np.ndarray,
-    kernel: np.ndarray,
+    kernel: Any,
+    method: str,
     rng: np.random.Generator,
     config: DatasetConfig,
     offset: int,
+    learned: LearnedBlur | None,
 ) -> tuple:
     height, width = image.shape[:2]
     y = int(rng.integers(0, height - config.crop + 1))
@@ -223,10 +282,12 @@ def _one_sample(
     if config.flips and flip[1] < 0.5:
         crop = crop[::-1]
     crop = np.ascontiguousarray(crop)
-    blurred, params = config.degradation.apply(get_xp(kernel).asarray(crop), kernel, rng)
-    blurred = to_numpy(blurred)
     sharp = crop[offset : offset + config.patch, offset : offset + config.patch]
-    return _to_uint8(sharp), _to_uint8(blurred), (y, x), (params.shot, params.read)
+    if method not in KERNEL_BLURS:
+        blurred = learned(sharp[None], np.asarray(kernel)[None])[0]
+        return _to_uint8(sharp), _to_uint8(blurred), (y, x), (0.0, 0.0)
+    blurred, params = config.degradation.apply(get_xp(kernel).asarray(crop), kernel, rng)
+    return _to_uint8(sharp), _to_uint8(to_numpy(blurred)), (y, x), (params.shot, params.read)
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -241,6 +302,7 @@ def make_dataset(
     *,
     workers: int = 1,
     device: str = "cpu",
+    learned: LearnedBlur | None = None,
     overwrite: bool = False,
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
@@ -255,6 +317,8 @@ def make_dataset(
         workers: processes synthesising samples on the CPU; the file does not depend on it.
         device: ``"cpu"`` or ``"cuda"`` for kernels and the forward model. On CUDA, FFT
             rounding differs from the CPU's, so a few 8-bit values may differ by one.
+        learned: the learned blur for ``"bgan"`` samples (e.g. ``blurgen.bgan.infer.BganBlur``;
+            it must pickle for worker processes).
         overwrite: start afresh, ignoring a partial file, and replace an existing output.
         strict: stop with ValueError at the first unusable image instead of skipping it (the
             partial file keeps what was written before it).
@@ -265,11 +329,16 @@ def make_dataset(
     """
     paths = [str(p) for p in sources]
     device = check_device(device)
+    if "bgan" in config.methods() and learned is None:
+        raise ValueError("this config blurs with a BGAN: pass its generator as learned=")
     with PairsWriter(output, paths, config, seed, overwrite=overwrite) as writer:
         if progress is not None and writer.next_source:
             progress(writer.next_source)
         start = (writer.next_source, writer.next_sample)
-        jobs = [(job, config, seed, device) for job in plan_jobs(paths, config.per_image, start)]
+        jobs = [
+            (job, config, seed, device, learned)
+            for job in plan_jobs(paths, config.per_image, start)
+        ]
         # One GPU is used from this process; worker processes are for the CPU.
         workers = workers if device == "cpu" and len(jobs) > 1 else 1
         try:

@@ -48,18 +48,23 @@ from .options import (
     show_default=True,
     help="Size of drawn kernels in px.",
 )
+@click.option(
+    "--bgan",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Blur with this trained BGAN (noise vector from the seed) instead of kernels.",
+)
 @seed_option
 @device_option
 @degradation_options
 @overwrite_option
 @verbosity_option
 @user_errors
-def blur_command(images, outdir, bank, size, seed, device, degradation, overwrite, verbosity):
+def blur_command(images, outdir, bank, size, bgan, seed, device, degradation, overwrite, verbosity):
     """Blur IMAGES with random camera shake and the forward model; write PNGs to look at.
 
     Image i uses numpy.random.default_rng([seed, i]) for its kernel (unless --kernels is given)
-    and its noise, so a run is reproducible. Unreadable images are reported by name and
-    skipped; the exit status is then 1.
+    and its noise, or for the BGAN's noise vector with --bgan, so a run is reproducible.
+    Unreadable images are reported by name and skipped; the exit status is then 1.
 
     \b
     Example:
@@ -74,16 +79,29 @@ def blur_command(images, outdir, bank, size, seed, device, degradation, overwrit
     stems = [path.stem for path in images]
     if len(set(stems)) != len(stems):
         raise click.UsageError("two inputs have the same file name; blur them separately")
-    targets = [outdir / f"{stem}_{part}.png" for stem in stems for part in ("blurred", "kernel")]
+    parts = ("blurred",) if bgan is not None else ("blurred", "kernel")
+    targets = [outdir / f"{stem}_{part}.png" for stem in stems for part in parts]
     existing = [str(t) for t in [*targets, outdir / "blur.json"] if t.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]} already exists; pass --overwrite to replace it")
 
+    gan = None
+    if bgan is not None:
+        from blurgen.bgan.infer import BlurGAN
+
+        gan = BlurGAN.load(bgan, device)
     report, failed = [], 0
     for i, path in enumerate(images):
         rng = np.random.default_rng([seed, i])
         try:
             sharp = read_image(path)
+            if gan is not None:
+                z = rng.standard_normal(4)
+                write_png(
+                    outdir / f"{path.stem}_blurred.png", gan.blur_with(sharp[None], z[None])[0]
+                )
+                report.append({"image": str(path), "bgan": str(bgan), "z": z.tolist()})
+                continue
             if bank_kernels is not None:
                 kernel = xp.asarray(bank_kernels[i % len(bank_kernels)])
             else:

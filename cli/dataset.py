@@ -70,7 +70,17 @@ from .options import (
     type=click.Choice(BLURS),
     default="motion",
     show_default=True,
-    help="Kernel family: random camera shake or straight lines.",
+    help="Random camera-shake kernels, straight lines, or a trained BGAN (--bgan).",
+)
+@click.option(
+    "--bgan",
+    type=click.Path(exists=True, dir_okay=False),
+    help="BGAN checkpoint (from train-bgan) for --blur bgan or --mix.",
+)
+@click.option(
+    "--mix",
+    metavar="METHOD=W,...",
+    help="Draw each sample's blur from these weights, e.g. motion=0.5,bgan=0.5.",
 )
 @click.option(
     "--flips/--no-flips",
@@ -99,8 +109,8 @@ from .options import (
 @verbosity_option
 @user_errors
 def make_dataset_command(
-    sources, output, patch, per_image, kernel_size, blur, flips, limit, strict, seed, device,
-    workers, degradation, resume, dry_run, as_json, verbosity,
+    sources, output, patch, per_image, kernel_size, blur, bgan, mix, flips, limit, strict, seed,
+    device, workers, degradation, resume, dry_run, as_json, verbosity,
 ):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
 
@@ -121,7 +131,13 @@ def make_dataset_command(
     if not paths:
         raise click.UsageError("no images found in the given sources")
     config = DatasetConfig(patch=patch, per_image=per_image, kernel_size=kernel_size, blur=blur,
-                           flips=flips, degradation=degradation)  # fmt: skip
+                           mix=_parse_mix(mix), bgan=bgan, flips=flips,
+                           degradation=degradation)  # fmt: skip
+    learned = None
+    if "bgan" in config.methods():
+        from blurgen.bgan.infer import BganBlur
+
+        learned = BganBlur(bgan)
     if dry_run:
         summary = plan(paths, config)
         if as_json:
@@ -134,7 +150,8 @@ def make_dataset_command(
     began = time.perf_counter()
     with progress_bar(len(paths), "sources", verbosity) as advance:
         summary = make_dataset(paths, output, config, seed, workers=workers, device=device,
-                               overwrite=not resume, strict=strict, progress=advance)  # fmt: skip
+                               learned=learned, overwrite=not resume, strict=strict,
+                               progress=advance)  # fmt: skip
     seconds = time.perf_counter() - began
     summary.update(seconds=round(seconds, 3), pairs_per_s=round(summary["pairs"] / seconds, 1),
                    bytes=output.stat().st_size)  # fmt: skip
@@ -147,6 +164,20 @@ def make_dataset_command(
                    f"images to {output} ({len(summary['skipped'])} skipped) in {seconds:.1f} s: "
                    f"{summary['pairs_per_s']:.0f} pairs/s, {summary['bytes'] / 1e6:.1f} MB",
                    err=True)  # fmt: skip
+
+
+def _parse_mix(text: str | None) -> tuple[tuple[str, float], ...]:
+    if not text:
+        return ()
+    pairs = []
+    for part in text.split(","):
+        method, _, weight = part.partition("=")
+        try:
+            pairs.append((method.strip(), float(weight)))
+        except ValueError:
+            message = f"expected METHOD=WEIGHT, got {part!r}"
+            raise click.BadParameter(message, param_hint="--mix") from None
+    return tuple(pairs)
 
 
 @click.command("inspect")

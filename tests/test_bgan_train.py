@@ -110,3 +110,35 @@ def test_train_bgan_command(folders):
     folders_args = ["--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry")]
     again = CliRunner().invoke(cli, ["train-bgan", *folders_args, "-o", str(folders / "cli")])
     assert again.exit_code == 1 and "--resume" in again.output
+
+
+def test_datasets_and_blur_command_with_a_trained_bgan(folders):
+    import h5py
+
+    from blurgen.bgan.infer import BganBlur
+    from blurgen.h5 import verify_pairs
+    from blurgen.pipeline import DatasetConfig, make_dataset
+
+    BganTrainer(tiny(folders), folders / "run").train()
+    checkpoint = folders / "run" / "checkpoints" / "latest.pt"
+    sources = sorted((folders / "sharp").glob("*.png"))
+    config = DatasetConfig(patch=24, per_image=12, kernel_size=5, bgan=str(checkpoint),
+                           mix=(("motion", 0.5), ("bgan", 0.5)))  # fmt: skip
+    with pytest.raises(ValueError, match="learned="):
+        make_dataset(sources, folders / "x.h5", config)
+    make_dataset(sources, folders / "one.h5", config, learned=BganBlur(checkpoint))
+    make_dataset(sources, folders / "two.h5", config, learned=BganBlur(checkpoint), workers=2)
+    assert verify_pairs(folders / "one.h5")[1] == []
+    with h5py.File(folders / "one.h5") as a, h5py.File(folders / "two.h5") as b:
+        method = a["method"][...]
+        assert set(method.tolist()) == {0, 2}
+        assert np.all(a["kernel"][...][method == 2] == 0)
+        assert np.all(a["noise"][...][method == 2] == 0)
+        for name in ("sharp", "blurred", "kernel", "method"):
+            np.testing.assert_array_equal(a[name][...], b[name][...])
+    result = CliRunner().invoke(cli, ["blur", str(sources[0]), "-o", str(folders / "blurred"),
+                                      "--bgan", str(checkpoint)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(folders / "blurred" / "0_blurred.png")).shape == (48, 56, 3)
+    with pytest.raises(ValueError, match="--bgan"):
+        DatasetConfig(blur="bgan")
