@@ -24,7 +24,12 @@ import blurgen
 from blurgen.io import atomic_path, interrupt_between_steps, write_png
 
 from .data import ImagePatches
-from .losses import perceptual_loss, ralsgan_discriminator_loss, ralsgan_generator_loss
+from .losses import (
+    content_loss,
+    perceptual_loss,
+    ralsgan_discriminator_loss,
+    ralsgan_generator_loss,
+)
 from .nets import NOISE_CHANNELS, BlurGenerator, Discriminator, gaussian_init
 from .vgg import load_vgg19
 
@@ -41,10 +46,15 @@ class BganConfig:
         lr: Adam learning rate; it decays linearly to 0 from ``decay_start * iters`` on.
         seed: seeds torch and the patch sampler.
         perceptual_weight, adversarial_weight: loss weights (the paper: 1 and 0.005).
+        content_weight: weight of a pixel MSE to the sharp input (0 in the paper). It anchors
+            colour and brightness when the VGG-19 is not pretrained.
         vgg_layer: VGG-19 layer of the perceptual loss. vgg_weights: file of torchvision
             ``vgg19`` weights; None means torch.hub's download and cache.
         channels, blocks, disc_channels: network widths and depth.
-        init_std: std of the Gaussian initialisation (the paper: 0.01); None for PyTorch's.
+        init_std: std of a Gaussian initialisation of both networks (the paper: 0.01), or None
+            for PyTorch's default (the default here: with N(0, 0.01) the 11-layer
+            discriminator shrinks its input ~1e7-fold, and the generator gets no adversarial
+            gradient; measured with bench/bgan_learns.py).
         checkpoint_every, sample_every, log_every: in steps.
     """
 
@@ -58,12 +68,13 @@ class BganConfig:
     seed: int = 0
     perceptual_weight: float = 1.0
     adversarial_weight: float = 0.005
+    content_weight: float = 0.0
     vgg_layer: str = "conv3_3"
     vgg_weights: str | None = None
     channels: int = 64
     blocks: int = 9
     disc_channels: int = 64
-    init_std: float | None = 0.01
+    init_std: float | None = None
     checkpoint_every: int = 1000
     sample_every: int = 500
     log_every: int = 10
@@ -181,6 +192,8 @@ class BganTrainer:
             adversarial = ralsgan_generator_loss(real_logits, self.discriminator(fake).float())
             perceptual = perceptual_loss(self.vgg, fake.float(), sharp)
             loss_g = config.perceptual_weight * perceptual + config.adversarial_weight * adversarial
+            if config.content_weight:
+                loss_g = loss_g + config.content_weight * content_loss(fake.float(), sharp)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
