@@ -142,3 +142,18 @@ def test_datasets_and_blur_command_with_a_trained_bgan(folders):
     assert cv2.imread(str(folders / "blurred" / "0_blurred.png")).shape == (48, 56, 3)
     with pytest.raises(ValueError, match="--bgan"):
         DatasetConfig(blur="bgan")
+
+
+def test_smoke_training_on_real_camera_shake(shared_data, tmp_path):
+    from blurgen.pipeline import bundled_images
+
+    torch.manual_seed(0)
+    torch.save(VGG19Features("conv5_4").state_dict(), tmp_path / "vgg19.pth")
+    config = BganConfig(sharp=str(bundled_images()[0].parent),
+                        blurry=str(shared_data / "blurry" / "lai2016_real"), iters=3, batch=2,
+                        patch=64, channels=8, blocks=1, disc_channels=8, vgg_layer="conv2_2",
+                        vgg_weights=str(tmp_path / "vgg19.pth"), log_every=1)  # fmt: skip
+    trainer = BganTrainer(config, tmp_path / "run")
+    assert len(trainer.blurry.images) >= 60
+    last = trainer.train()
+    assert last["step"] == 3 and np.isfinite(last["loss_g"]) and np.isfinite(last["loss_d"])
