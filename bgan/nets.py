@@ -64,6 +64,29 @@ class BlurGenerator(nn.Module):
         return torch.sigmoid(self.tail(self.blocks(x)))
 
 
+class DeblurGenerator(nn.Module):
+    """DBGAN's deblurring generator: blurred RGB -> sharp RGB, with a global skip.
+
+    Three standalone 3x3 convolutions around sixteen residual blocks (five convolutions and
+    four ReLUs each); the network predicts a residual added to its input, clamped to [0, 1].
+
+    Shape:
+        blurred (N, 3, H, W) in [0, 1]; output (N, 3, H, W) in [0, 1].
+    """
+
+    def __init__(self, channels: int = 64, blocks: int = 16) -> None:
+        super().__init__()
+        self.head = nn.Sequential(conv3x3(3, channels), nn.ReLU(inplace=True))
+        self.blocks = nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
+        self.tail = nn.Sequential(
+            conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, 3)
+        )
+        self.config = {"channels": channels, "blocks": blocks}
+
+    def forward(self, blurred: torch.Tensor) -> torch.Tensor:
+        return (blurred + self.tail(self.blocks(self.head(blurred)))).clamp(0, 1)
+
+
 class Discriminator(nn.Module):
     """VGG-style discriminator: a real-vs-generated score per image.
 
