@@ -98,3 +98,70 @@ class BganBlur:
         if self._gan is None:
             self._gan = BlurGAN.load(self.path, self.device)
         return self._gan.blur_with(patches, z)
+
+
+class Deblurrer:
+    """A trained deblurring generator, applied in overlapping tiles so memory stays bounded.
+
+    Each tile contributes only its centre (``overlap // 2`` px are dropped on sides that touch
+    another tile), so the result equals running on the whole image whenever the network's
+    receptive field is under ``overlap // 2`` px, and stays close otherwise.
+
+    Args:
+        generator: a :class:`~blurgen.bgan.nets.DeblurGenerator`.
+        device: ``"cpu"`` or ``"cuda"``.
+        tile: tile side in pixels. overlap: pixels shared by neighbouring tiles (even, < tile).
+    """
+
+    def __init__(self, generator: torch.nn.Module, device: str = "cpu", tile: int = 512,
+                 overlap: int = 64) -> None:  # fmt: skip
+        if not 0 <= overlap < tile or overlap % 2:
+            raise ValueError(f"overlap must be even and smaller than the tile, got {overlap}")
+        self.generator = generator.to(device).eval()
+        self.device, self.tile, self.overlap = torch.device(device), tile, overlap
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "cpu", **tiling: int) -> Deblurrer:
+        """The generator of a deblurring checkpoint (``kind`` ``"dbgan"``)."""
+        from .nets import DeblurGenerator
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint '{path}' not found")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(state, dict) or state.get("kind") != "dbgan":
+            raise ValueError(f"'{path}' is not a deblurring (DBGAN) checkpoint")
+        generator = DeblurGenerator(**state["generator_config"])
+        generator.load_state_dict(state["generator"])
+        return cls(generator, device, **tiling)
+
+    @torch.no_grad()
+    def deblur(self, image: np.ndarray) -> np.ndarray:
+        """Deblur one (H, W, 3) float image in [0, 1]; returns float32 of the same shape."""
+        height, width = image.shape[:2]
+        out = np.empty((height, width, 3), np.float32)
+        for y0, y1, keep_y in _spans(height, self.tile, self.overlap):
+            for x0, x1, keep_x in _spans(width, self.tile, self.overlap):
+                tile = torch.from_numpy(np.ascontiguousarray(image[y0:y1, x0:x1], np.float32))
+                result = self.generator(tile.permute(2, 0, 1)[None].to(self.device))
+                result = result[0].permute(1, 2, 0).float().cpu().numpy()
+                (a, b), (c, d) = keep_y, keep_x
+                out[y0 + a : y0 + b, x0 + c : x0 + d] = result[a:b, c:d]
+        return out
+
+
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, tuple[int, int]]]:
+    """Tile spans ``(start, stop, (keep_from, keep_to))`` covering ``range(length)`` once.
+
+    Kept regions drop ``overlap // 2`` px where a tile meets a neighbour, and meet exactly.
+    """
+    tile = min(tile, length)
+    if tile == length:
+        return [(0, length, (0, length))]
+    starts = list(range(0, length - tile, tile - overlap)) + [length - tile]
+    spans = []
+    for k, start in enumerate(starts):
+        keep_from = 0 if k == 0 else (starts[k - 1] + tile + start) // 2 - start
+        keep_to = tile if k == len(starts) - 1 else (start + tile + starts[k + 1]) // 2 - start
+        spans.append((start, start + tile, (keep_from, keep_to)))
+    return spans

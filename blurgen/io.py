@@ -86,13 +86,19 @@ def interrupt_between_steps() -> Iterator[Callable[[], None]]:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB float32 in [0, 1]; :func:`load_image` without the bit depth."""
+    return load_image(path)[0]
+
+
+def load_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read an image file as RGB float32 in [0, 1] (sRGB-encoded values as stored).
 
     8- and 16-bit files are scaled by their maximum; grey images are repeated to RGB; an alpha
     channel is dropped (colours are kept as stored, not composited).
 
     Returns:
-        (H, W, 3) float32, RGB order.
+        ``(image, bits)``: (H, W, 3) float32 in RGB order, and the file's bits per channel
+        (8, 16, or 32 for float files).
 
     Raises:
         FileNotFoundError: no such file.
@@ -106,36 +112,38 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if raw is None:
         raise ValueError(f"'{path}': not an image OpenCV can read, or corrupt")
     if raw.dtype == np.uint8:
-        image = raw.astype(np.float32) / 255
+        image, bits = raw.astype(np.float32) / 255, 8
     elif raw.dtype == np.uint16:
-        image = raw.astype(np.float32) / 65535
+        image, bits = raw.astype(np.float32) / 65535, 16
     elif raw.dtype == np.float32:
-        image = np.clip(raw, 0, 1)
+        image, bits = np.clip(raw, 0, 1), 32
     else:
         raise ValueError(f"'{path}': unsupported pixel type {raw.dtype}")
     if image.ndim == 2:
-        return np.repeat(image[..., None], 3, axis=2)
+        return np.repeat(image[..., None], 3, axis=2), bits
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
         raise ValueError(f"'{path}': unsupported layout {raw.shape}")
     if image.shape[2] == 1:
-        return np.repeat(image, 3, axis=2)
-    return np.ascontiguousarray(image[..., 2::-1])
+        return np.repeat(image, 3, axis=2), bits
+    return np.ascontiguousarray(image[..., 2::-1]), bits
 
 
-def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
-    """Write an 8-bit RGB (H, W, 3) or grey (H, W) image as PNG, atomically.
+def write_png(path: str | os.PathLike, rgb: np.ndarray, bits: int = 8) -> Path:
+    """Write an RGB (H, W, 3) or grey (H, W) image as PNG, atomically.
 
     Args:
         path: destination file.
-        rgb: uint8 array in RGB channel order (not OpenCV's BGR), or float in [0, 1], which is
-            rounded to 8 bits.
+        rgb: uint8 or uint16 array in RGB channel order (not OpenCV's BGR), or float in [0, 1],
+            which is rounded to ``bits`` (8 or 16) per channel.
+        bits: depth for float input.
     """
     image = np.asarray(rgb)
     if image.dtype.kind == "f":
-        image = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
-    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        top, dtype = (65535, np.uint16) if bits == 16 else (255, np.uint8)
+        image = np.rint(np.clip(image, 0, 1) * top).astype(dtype)
+    if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
         raise ValueError(
-            f"expected a uint8 (H, W) or (H, W, 3) image, got {image.dtype} {image.shape}"
+            f"expected an 8/16-bit (H, W) or (H, W, 3) image, got {image.dtype} {image.shape}"
         )
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)

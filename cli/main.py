@@ -10,6 +10,7 @@ import blurgen
 
 from .blur import blur_command
 from .dataset import export_command, inspect_command, make_dataset_command, preview_command
+from .deblur import deblur_command, evaluate_command
 from .info import info_command
 from .kernels import kernels_command
 from .train import train_bgan_command
@@ -31,6 +32,8 @@ cli.add_command(preview_command)
 cli.add_command(export_command)
 cli.add_command(kernels_command)
 cli.add_command(train_bgan_command)
+cli.add_command(deblur_command)
+cli.add_command(evaluate_command)
 cli.add_command(blur_command)
 cli.add_command(info_command)
 

@@ -1,0 +1,154 @@
+"""``blurgen deblur`` and ``blurgen evaluate``: apply and score a deblurring checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from blurgen.backend import check_device
+from blurgen.io import load_image, read_image, write_png
+
+from .options import device_option, overwrite_option, user_errors, verbosity_option
+
+checkpoint_option = click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Deblurring (DBGAN) checkpoint.",
+)
+tile_option = click.option(
+    "--tile",
+    type=click.IntRange(min=32),
+    default=512,
+    show_default=True,
+    help="Tile side in px: memory stays bounded whatever the image size.",
+)
+
+
+@click.command("deblur")
+@checkpoint_option
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the deblurred PNGs (same names, size and bit depth).",
+)
+@tile_option
+@device_option
+@overwrite_option
+@verbosity_option
+@user_errors
+def deblur_command(checkpoint, images, outdir, tile, device, overwrite, verbosity):
+    """Deblur IMAGES of any size, in overlapping tiles; unreadable ones are reported by name."""
+    model = _model(checkpoint, device, tile)
+    if not outdir.parent.is_dir():
+        raise FileNotFoundError(f"output folder's parent '{outdir.parent}' does not exist")
+    outdir.mkdir(exist_ok=True)
+    failed = 0
+    for path in images:
+        target = outdir / f"{path.stem}.png"
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"'{target}' already exists; pass --overwrite to replace it")
+        try:
+            image, bits = load_image(path)
+        except (OSError, ValueError) as exc:
+            failed += 1
+            click.echo(f"skipped: {exc}", err=True)
+            continue
+        write_png(target, model.deblur(image), bits=16 if bits > 8 else 8)
+        if verbosity:
+            click.echo(f"{path} -> {target}", err=True)
+    if failed:
+        raise SystemExit(1)
+
+
+@click.command("evaluate")
+@checkpoint_option
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A pairs file from make-dataset.",
+)
+@click.option(
+    "--pairs",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder in the GoPro layout: blur/ and sharp/ with matching names.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the per-image scores and means as JSON here.",
+)
+@tile_option
+@device_option
+@user_errors
+def evaluate_command(checkpoint, data, pairs, json_path, tile, device):
+    """PSNR and SSIM of the blurred input and of the deblurred output, per image and mean."""
+    from blurgen.bgan.metrics import psnr, ssim
+
+    if (data is None) == (pairs is None):
+        raise click.UsageError("give exactly one of --data and --pairs")
+    model = _model(checkpoint, device, tile)
+    rows = []
+    for name, blurred, sharp in _pairs(data, pairs):
+        output = model.deblur(blurred)
+        rows.append(
+            {
+                "name": name,
+                "psnr_input": psnr(blurred, sharp),
+                "ssim_input": ssim(blurred, sharp),
+                "psnr_output": psnr(output, sharp),
+                "ssim_output": ssim(output, sharp),
+            }
+        )
+    if not rows:
+        raise ValueError("no pairs to evaluate")
+    keys = ("psnr_input", "ssim_input", "psnr_output", "ssim_output")
+    means = {key: float(np.mean([row[key] for row in rows])) for key in keys}
+    click.echo(f"{'pair':24s} {'PSNR in':>8s} {'SSIM in':>8s} {'PSNR out':>9s} {'SSIM out':>9s}")
+    for row in [*rows, {"name": "mean", **means}]:
+        click.echo(
+            f"{row['name'][:24]:24s} {row['psnr_input']:8.2f} {row['ssim_input']:8.4f} "
+            f"{row['psnr_output']:9.2f} {row['ssim_output']:9.4f}"
+        )
+    if json_path is not None:
+        json_path.write_text(json.dumps({"pairs": rows, "mean": means}, indent=2) + "\n")
+
+
+def _model(checkpoint: Path, device: str, tile: int):
+    """The checkpoint's deblurrer, with tiles overlapping by a quarter of a tile (at most 64 px)."""
+    from blurgen.bgan.infer import Deblurrer
+
+    return Deblurrer.load(
+        checkpoint, check_device(device), tile=tile, overlap=min(64, tile // 4 * 2)
+    )
+
+
+def _pairs(data: Path | None, folder: Path | None):
+    """(name, blurred, sharp) float images from a pairs file or a GoPro-layout folder."""
+    if data is not None:
+        from blurgen.h5 import open_pairs
+
+        with open_pairs(data) as f:
+            for i in range(len(f["sharp"])):
+                yield (
+                    f"{i:06d}",
+                    f["blurred"][i].astype(np.float32) / 255,
+                    f["sharp"][i].astype(np.float32) / 255,
+                )
+        return
+    blur_dir, sharp_dir = folder / "blur", folder / "sharp"
+    if not blur_dir.is_dir() or not sharp_dir.is_dir():
+        raise FileNotFoundError(f"'{folder}' needs blur/ and sharp/ folders (the GoPro layout)")
+    for path in sorted(p for p in blur_dir.iterdir() if p.is_file()):
+        counterpart = sharp_dir / path.name
+        if not counterpart.is_file():
+            raise FileNotFoundError(f"'{path}' has no sharp counterpart '{counterpart}'")
+        yield path.name, read_image(path), read_image(counterpart)

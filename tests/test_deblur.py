@@ -1,0 +1,96 @@
+"""Tiled deblurring and evaluation with checkpoints the tests make."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from blurgen.bgan.infer import Deblurrer, _spans
+from blurgen.bgan.nets import DeblurGenerator
+from blurgen.cli.main import cli
+
+
+def checkpoint(path, identity=False, seed=0):
+    torch.manual_seed(seed)
+    generator = DeblurGenerator(channels=4, blocks=1)
+    if identity:
+        torch.nn.init.zeros_(generator.tail[-1].weight)
+        torch.nn.init.zeros_(generator.tail[-1].bias)
+    torch.save({"kind": "dbgan", "generator": generator.state_dict(),
+                "generator_config": generator.config}, path)  # fmt: skip
+    return path
+
+
+def test_spans_cover_each_pixel_once():
+    for length, tile, overlap in ((100, 48, 8), (130, 48, 24), (40, 48, 8), (97, 32, 0)):
+        covered = np.zeros(length, int)
+        for start, stop, (a, b) in _spans(length, tile, overlap):
+            assert stop - start == min(tile, length)
+            covered[start + a : start + b] += 1
+        assert np.all(covered == 1)
+
+
+def test_tiles_equal_the_whole_image(tmp_path):
+    # The network sees 8 px around a pixel; tiles drop 12 px where they meet.
+    model = Deblurrer.load(checkpoint(tmp_path / "c.pt"), tile=48, overlap=24)
+    image = np.random.default_rng(0).random((100, 130, 3)).astype(np.float32)
+    whole = Deblurrer(model.generator, tile=512, overlap=0).deblur(image)
+    np.testing.assert_allclose(model.deblur(image), whole, atol=1e-5)
+
+
+def test_deblur_command_keeps_size_and_bit_depth(tmp_path):
+    ckpt = checkpoint(tmp_path / "c.pt", identity=True)
+    rng = np.random.default_rng(1)
+    deep = (rng.random((70, 90, 3)) * 65535).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    cv2.imwrite(str(tmp_path / "plain.jpg"), (rng.random((50, 60, 3)) * 255).astype(np.uint8))
+    (tmp_path / "bad.png").write_text("nope")
+    inputs = [str(tmp_path / name) for name in ("deep.png", "plain.jpg", "bad.png")]
+    result = CliRunner().invoke(
+        cli,
+        ["deblur", "--checkpoint", str(ckpt), *inputs, "-o", str(tmp_path / "out"), "--tile", "32"],
+    )
+    assert result.exit_code == 1 and "bad.png" in result.output
+    back = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint16 and back.shape == deep.shape
+    np.testing.assert_array_equal(back, deep)  # an identity network gives the input back
+    plain = cv2.imread(str(tmp_path / "out" / "plain.png"), cv2.IMREAD_UNCHANGED)
+    assert plain.dtype == np.uint8 and plain.shape == (50, 60, 3)
+
+
+def test_evaluate_on_a_dataset_and_a_gopro_folder(tmp_path):
+    from blurgen.pipeline import DatasetConfig, make_dataset
+
+    for i in range(2):
+        pixels = (np.random.default_rng(i).random((60, 60, 3)) * 255).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / f"p{i}.png"), pixels)
+    data = tmp_path / "pairs.h5"
+    make_dataset([tmp_path / "p0.png", tmp_path / "p1.png"], data,
+                 DatasetConfig(patch=32, per_image=2, kernel_size=7))  # fmt: skip
+    ckpt = checkpoint(tmp_path / "c.pt", identity=True)
+    out = tmp_path / "scores.json"
+    result = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(ckpt), "--data", str(data),
+                                      "--json", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads(out.read_text())
+    assert len(scores["pairs"]) == 4 and "mean" in result.output
+    # An identity network scores exactly what its input scores.
+    assert scores["mean"]["psnr_output"] == pytest.approx(scores["mean"]["psnr_input"])
+    assert scores["mean"]["ssim_input"] < 1
+    CliRunner().invoke(cli, ["export", str(data), str(tmp_path / "gopro")])
+    folder = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(ckpt), "--pairs",
+                                      str(tmp_path / "gopro")])  # fmt: skip
+    assert folder.exit_code == 0 and "000003.png" in folder.output
+    both = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(ckpt)])
+    assert both.exit_code == 2 and "exactly one" in both.output
+
+
+def test_not_a_deblurring_checkpoint(tmp_path):
+    torch.save({"kind": "bgan"}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="not a deblurring"):
+        Deblurrer.load(tmp_path / "x.pt")
