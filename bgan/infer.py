@@ -34,11 +34,7 @@ class BlurGAN:
         if not path.is_file():
             raise FileNotFoundError(f"BGAN checkpoint '{path}' not found")
         state = torch.load(path, map_location="cpu", weights_only=False)
-        if (
-            not isinstance(state, dict)
-            or "generator" not in state
-            or "generator_config" not in state
-        ):
+        if not isinstance(state, dict) or state.get("kind") != "bgan":
             raise ValueError(f"'{path}' is not a BGAN checkpoint")
         generator = BlurGenerator(**state["generator_config"])
         generator.load_state_dict(state["generator"])

@@ -1,27 +1,15 @@
 """Training the blur generator (BGAN) on unpaired sharp and real blurry photos.
 
-A run folder holds everything a run needs to be understood and continued:
-``config.json`` (the resolved config), ``log.jsonl`` (losses per logged step),
-``checkpoints/latest.pt`` and ``checkpoints/step_<N>.pt`` (both networks, both optimisers,
-the step, every random state and the config), and ``samples/step_<N>.png`` (rows of
-sharp | generated | real blurry). A checkpoint is also written on Ctrl-C; ``resume`` continues
-from ``latest.pt`` and gives the same weights as an uninterrupted run on the CPU.
+The run folder is described in :mod:`blurgen.bgan.run`; its sample grids show rows of
+sharp | generated | real blurry.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
-import numpy as np
 import torch
-
-import blurgen
-from blurgen.io import atomic_path, interrupt_between_steps, write_png
 
 from .data import ImagePatches
 from .losses import (
@@ -31,9 +19,8 @@ from .losses import (
     ralsgan_generator_loss,
 )
 from .nets import NOISE_CHANNELS, BlurGenerator, Discriminator, gaussian_init
+from .run import GanRun, check_schedule
 from .vgg import load_vgg19
-
-log = logging.getLogger("blurgen")
 
 
 @dataclass(frozen=True)
@@ -80,16 +67,10 @@ class BganConfig:
     log_every: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("iters", "batch", "patch", "checkpoint_every", "sample_every", "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if not 0 <= self.decay_start <= 1:
-            raise ValueError(f"decay_start must be in [0, 1], got {self.decay_start!r}")
+        check_schedule(self)
 
 
-class BganTrainer:
+class BganTrainer(GanRun):
     """One BGAN run in a run folder; :meth:`train` runs (or continues) it.
 
     Args:
@@ -99,16 +80,11 @@ class BganTrainer:
         resume: continue from ``run/checkpoints/latest.pt`` if there is one.
     """
 
+    kind = "bgan"
+
     def __init__(self, config: BganConfig, run: str | os.PathLike, device: str = "cpu",
                  resume: bool = False) -> None:  # fmt: skip
-        self.config, self.run, self.device = config, Path(run), torch.device(device)
-        if not self.run.parent.is_dir():
-            raise FileNotFoundError(f"folder '{self.run.parent}' does not exist")
-        latest = self.run / "checkpoints" / "latest.pt"
-        if latest.exists() and not resume:
-            raise FileExistsError(f"'{self.run}' holds a run; pass --resume to continue it")
-        torch.manual_seed(config.seed)
-        self.rng = np.random.default_rng(config.seed)
+        self._open(config, run, device, resume)
         self.sharp = ImagePatches(config.sharp, config.patch)
         self.blurry = ImagePatches(config.blurry, config.patch)
         self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
@@ -119,64 +95,19 @@ class BganTrainer:
             gaussian_init(self.discriminator, config.init_std)
         self.generator.to(self.device)
         self.discriminator.to(self.device)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), config.lr, betas=(0.9, 0.999))
-        self.opt_d = torch.optim.Adam(
-            self.discriminator.parameters(), config.lr, betas=(0.9, 0.999)
-        )
-        self.step = 0
-        if resume and latest.exists():
-            self._load(latest)
-        for folder in ("checkpoints", "samples"):
-            (self.run / folder).mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.run / "config.json") as temporary:
-            temporary.write_text(json.dumps(asdict(config), indent=2) + "\n")
-
-    def _lr(self, step: int) -> float:
-        start = self.config.decay_start * self.config.iters
-        if step < start:
-            return self.config.lr
-        return self.config.lr * max(0.0, 1 - (step - start) / max(1, self.config.iters - start))
-
-    def train(self, progress: Callable[[int], None] | None = None) -> dict:
-        """Run the remaining steps; returns the last step's losses.
-
-        Raises:
-            KeyboardInterrupt: after saving a checkpoint, with how to resume.
-        """
-        config, last = self.config, {}
-        try:
-            with interrupt_between_steps() as check_interrupt:
-                while self.step < config.iters:
-                    last = self._one_step()
-                    end = self.step == config.iters
-                    if self.step % config.log_every == 0 or end:
-                        with open(self.run / "log.jsonl", "a") as f:
-                            f.write(json.dumps(last) + "\n")
-                    if self.step % config.checkpoint_every == 0 or end:
-                        self.save()
-                    if progress is not None:
-                        progress(1)
-                    check_interrupt()
-        except KeyboardInterrupt:
-            self.save()
-            raise KeyboardInterrupt(
-                f"stopped at step {self.step}; checkpoint saved in '{self.run}'; "
-                "run again with --resume to continue"
-            ) from None
-        return last
+        adam = {"lr": config.lr, "betas": (0.9, 0.999)}
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
+        self._ready(resume)
 
     def _one_step(self) -> dict:
         """One discriminator and one generator update; returns the losses."""
         config = self.config
-        lr = self._lr(self.step)
-        for optimiser in (self.opt_g, self.opt_d):
-            for group in optimiser.param_groups:
-                group["lr"] = lr
+        lr = self._set_lr()
         sharp = self.sharp.sample(config.batch, self.rng).to(self.device)
         real = self.blurry.sample(config.batch, self.rng).to(self.device)
         z = torch.randn(config.batch, NOISE_CHANNELS, device=self.device)
-        bf16 = torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda")
-        with bf16:
+        with self._autocast():
             fake = self.generator(sharp, z)
             real_logits = self.discriminator(real).float()
             loss_d = ralsgan_discriminator_loss(
@@ -185,7 +116,7 @@ class BganTrainer:
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
-        with bf16:
+        with self._autocast():
             # The real logits come from the updated discriminator; the fake ones carry the
             # generator's graph so the adversarial term trains it.
             real_logits = self.discriminator(real).float().detach()
@@ -199,7 +130,7 @@ class BganTrainer:
         self.opt_g.step()
         self.step += 1
         if self.step % config.sample_every == 0 or self.step == config.iters:
-            self._sample_grid(sharp, fake, real)
+            self._write_grid(sharp, fake.detach(), real)
         return {
             "step": self.step,
             "loss_g": loss_g.item(),
@@ -208,50 +139,3 @@ class BganTrainer:
             "loss_d": loss_d.item(),
             "lr": lr,
         }
-
-    def _sample_grid(self, sharp: torch.Tensor, fake: torch.Tensor, real: torch.Tensor) -> None:
-        rows = [
-            torch.cat([s, f, r], dim=2)
-            for s, f, r in zip(sharp, fake.detach().float(), real, strict=True)
-        ]
-        grid = torch.cat(rows[:4], dim=1).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-        write_png(self.run / "samples" / f"step_{self.step:07d}.png", grid)
-
-    def save(self) -> Path:
-        """Write ``step_<N>.pt`` and ``latest.pt`` (atomically); returns the latter."""
-        state = {
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "step": self.step,
-            "config": asdict(self.config),
-            "generator_config": self.generator.config,
-            "torch_rng": torch.get_rng_state(),
-            "sampler_rng": self.rng.bit_generator.state,
-            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-            "blurgen_version": blurgen.__version__,
-        }
-        folder = self.run / "checkpoints"
-        for name in (f"step_{self.step:07d}.pt", "latest.pt"):
-            with atomic_path(folder / name) as temporary:
-                torch.save(state, temporary)
-        return folder / "latest.pt"
-
-    def _load(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if state["config"] != asdict(self.config):
-            changed = sorted(
-                k for k in state["config"] if state["config"][k] != asdict(self.config).get(k)
-            )
-            raise ValueError(f"'{path}' was made with other settings ({', '.join(changed)})")
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.step = int(state["step"])
-        torch.set_rng_state(state["torch_rng"])
-        self.rng.bit_generator.state = state["sampler_rng"]
-        if state.get("cuda_rng") is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        log.info("resumed %s at step %d", path, self.step)

@@ -1,0 +1,173 @@
+"""What both GAN trainings share: a run folder, the learning-rate schedule, the loop with its
+log, checkpoints and Ctrl-C handling, and saving and resuming every state.
+
+A run folder holds ``config.json`` (the resolved config), ``log.jsonl`` (losses per logged
+step), ``checkpoints/latest.pt`` and ``checkpoints/step_<N>.pt`` (both networks, both
+optimisers, the step, every random state and the config) and ``samples/step_<N>.png``. A
+checkpoint is also written on Ctrl-C; resuming from ``latest.pt`` gives the same weights as an
+uninterrupted run on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import blurgen
+from blurgen.io import atomic_path, interrupt_between_steps, write_png
+
+log = logging.getLogger("blurgen")
+
+
+def check_schedule(config: Any) -> None:
+    """Validate the fields every training config has; errors name the value."""
+    for name in ("iters", "batch", "patch", "checkpoint_every", "sample_every", "log_every"):
+        if int(getattr(config, name)) < 1:
+            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)!r}")
+    if not config.lr > 0:
+        raise ValueError(f"lr must be positive, got {config.lr!r}")
+    if not 0 <= config.decay_start <= 1:
+        raise ValueError(f"decay_start must be in [0, 1], got {config.decay_start!r}")
+
+
+class GanRun:
+    """Base of the trainers. Subclasses build ``generator``, ``discriminator``, ``opt_g`` and
+    ``opt_d`` between :meth:`_open` and :meth:`_ready`, and implement :meth:`_one_step`."""
+
+    kind = ""
+    config: Any
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+    def _open(self, config: Any, run: str | os.PathLike, device: str, resume: bool) -> None:
+        self.config, self.run, self.device = config, Path(run), torch.device(device)
+        if not self.run.parent.is_dir():
+            raise FileNotFoundError(f"folder '{self.run.parent}' does not exist")
+        self.latest = self.run / "checkpoints" / "latest.pt"
+        if self.latest.exists() and not resume:
+            raise FileExistsError(f"'{self.run}' holds a run; pass --resume to continue it")
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.step = 0
+
+    def _ready(self, resume: bool) -> None:
+        if resume and self.latest.exists():
+            self._load(self.latest)
+        for folder in ("checkpoints", "samples"):
+            (self.run / folder).mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.run / "config.json") as temporary:
+            temporary.write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+
+    def _autocast(self) -> Any:
+        """bf16 autocast on CUDA, nothing on the CPU."""
+        return torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda")
+
+    def _set_lr(self) -> float:
+        """Set and return this step's learning rate: constant, then linear decay to 0."""
+        config = self.config
+        start = config.decay_start * config.iters
+        lr = config.lr
+        if self.step >= start:
+            lr *= max(0.0, 1 - (self.step - start) / max(1, config.iters - start))
+        for optimiser in (self.opt_g, self.opt_d):
+            for group in optimiser.param_groups:
+                group["lr"] = lr
+        return lr
+
+    def _one_step(self) -> dict:
+        raise NotImplementedError
+
+    def _after_step(self, losses: dict) -> None:
+        """Hook after each step is logged (validation, for example)."""
+
+    def train(self, progress: Callable[[int], None] | None = None) -> dict:
+        """Run the remaining steps; returns the last step's losses.
+
+        Raises:
+            KeyboardInterrupt: after saving a checkpoint, with how to resume.
+        """
+        config, last = self.config, {}
+        try:
+            with interrupt_between_steps() as check_interrupt:
+                while self.step < config.iters:
+                    last = self._one_step()
+                    end = self.step == config.iters
+                    if self.step % config.log_every == 0 or end:
+                        with open(self.run / "log.jsonl", "a") as f:
+                            f.write(json.dumps(last) + "\n")
+                    self._after_step(last)
+                    if self.step % config.checkpoint_every == 0 or end:
+                        self.save()
+                    if progress is not None:
+                        progress(1)
+                    check_interrupt()
+        except KeyboardInterrupt:
+            self.save()
+            raise KeyboardInterrupt(
+                f"stopped at step {self.step}; checkpoint saved in '{self.run}'; "
+                "run again with --resume to continue"
+            ) from None
+        return last
+
+    def _write_grid(self, *columns: torch.Tensor) -> None:
+        """Rows of up to 4 examples, one column per tensor (each (N, 3, H, W) in [0, 1])."""
+        rows = [torch.cat(images, dim=2) for images in zip(*columns, strict=True)]
+        grid = torch.cat(rows[:4], dim=1).float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        write_png(self.run / "samples" / f"step_{self.step:07d}.png", grid)
+
+    def _state(self) -> dict:
+        return {
+            "kind": self.kind,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "step": self.step,
+            "config": asdict(self.config),
+            "generator_config": self.generator.config,
+            "torch_rng": torch.get_rng_state(),
+            "sampler_rng": self.rng.bit_generator.state,
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            "blurgen_version": blurgen.__version__,
+        }
+
+    def save(self, *names: str) -> Path:
+        """Write ``step_<N>.pt``, ``latest.pt`` and any other ``names``, atomically; returns
+        the path of ``latest.pt``."""
+        state = self._state()
+        folder = self.run / "checkpoints"
+        for name in (f"step_{self.step:07d}.pt", "latest.pt", *names):
+            with atomic_path(folder / name) as temporary:
+                torch.save(state, temporary)
+        return folder / "latest.pt"
+
+    def _load(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        ours = asdict(self.config)
+        if state["config"] != ours:
+            changed = sorted(k for k in state["config"] if state["config"][k] != ours.get(k))
+            raise ValueError(f"'{path}' was made with other settings ({', '.join(changed)})")
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.step = int(state["step"])
+        torch.set_rng_state(state["torch_rng"])
+        self.rng.bit_generator.state = state["sampler_rng"]
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self._restore(state)
+        log.info("resumed %s at step %d", path, self.step)
+
+    def _restore(self, state: dict) -> None:
+        """Hook for subclass-specific state in a checkpoint."""
