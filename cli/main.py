@@ -13,7 +13,7 @@ from .dataset import export_command, inspect_command, make_dataset_command, prev
 from .deblur import deblur_command, evaluate_command
 from .info import info_command
 from .kernels import kernels_command
-from .train import train_bgan_command
+from .train import train_bgan_command, train_deblur_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,6 +32,7 @@ cli.add_command(preview_command)
 cli.add_command(export_command)
 cli.add_command(kernels_command)
 cli.add_command(train_bgan_command)
+cli.add_command(train_deblur_command)
 cli.add_command(deblur_command)
 cli.add_command(evaluate_command)
 cli.add_command(blur_command)

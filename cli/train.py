@@ -59,9 +59,25 @@ from .options import device_option, progress_bar, seed_option, user_errors, verb
 @device_option
 @verbosity_option
 @user_errors
-def train_bgan_command(sharp, blurry, run, iters, batch, patch, lr, perceptual_weight,
-                       adversarial_weight, vgg_layer, vgg_weights, checkpoint_every, sample_every,
-                       resume, seed, device, verbosity):  # fmt: skip
+def train_bgan_command(
+    sharp,
+    blurry,
+    run,
+    iters,
+    batch,
+    patch,
+    lr,
+    perceptual_weight,
+    adversarial_weight,
+    vgg_layer,
+    vgg_weights,
+    checkpoint_every,
+    sample_every,
+    resume,
+    seed,
+    device,
+    verbosity,
+):
     """Train the blur generator (BGAN) of "Deblurring by Realistic Blurring".
 
     The generator takes a sharp image and a random 4-vector and learns to blur like the
@@ -72,11 +88,20 @@ def train_bgan_command(sharp, blurry, run, iters, batch, patch, lr, perceptual_w
     from blurgen.bgan.train import BganConfig, BganTrainer
 
     config = BganConfig(
-        sharp=str(sharp), blurry=str(blurry), iters=iters, batch=batch, patch=patch, lr=lr,
-        seed=seed, perceptual_weight=perceptual_weight, adversarial_weight=adversarial_weight,
-        vgg_layer=vgg_layer, vgg_weights=vgg_weights, checkpoint_every=checkpoint_every,
+        sharp=str(sharp),
+        blurry=str(blurry),
+        iters=iters,
+        batch=batch,
+        patch=patch,
+        lr=lr,
+        seed=seed,
+        perceptual_weight=perceptual_weight,
+        adversarial_weight=adversarial_weight,
+        vgg_layer=vgg_layer,
+        vgg_weights=vgg_weights,
+        checkpoint_every=checkpoint_every,
         sample_every=sample_every,
-    )  # fmt: skip
+    )
     trainer = BganTrainer(config, run, device=check_device(device), resume=resume)
     remaining = config.iters - trainer.step
     with progress_bar(remaining, "steps", verbosity) as advance:
@@ -86,3 +111,100 @@ def train_bgan_command(sharp, blurry, run, iters, batch, patch, lr, perceptual_w
         click.echo(f"step {last['step']}: {losses}; checkpoint in {run}/checkpoints", err=True)
     elif verbosity:
         click.echo(f"nothing to do: the run in {run} is at step {trainer.step}", err=True)
+
+
+@click.command("train-deblur")
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Pairs file from make-dataset (repeat for more).",
+)
+@click.option(
+    "--val",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Pairs file to validate on (repeatable); default: hold out --val-split.",
+)
+@click.option("--val-split", type=float, default=0.05, show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    "run",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder: config, log.jsonl, checkpoints/ (best.pt by validation PSNR), samples/.",
+)
+@click.option("--iters", type=click.IntRange(min=1), default=20000, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--patch", type=click.IntRange(min=16), default=128, show_default=True)
+@click.option("--lr", type=float, default=1e-4, show_default=True)
+@click.option("--no-gan", is_flag=True, help="Train on content + perceptual losses only.")
+@click.option("--adversarial-weight", type=float, default=0.01, show_default=True)
+@click.option("--channels", type=click.IntRange(min=4), default=64, show_default=True)
+@click.option("--blocks", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--vgg-layer", default="conv3_3", show_default=True)
+@click.option(
+    "--vgg-weights",
+    type=click.Path(exists=True, dir_okay=False),
+    help="torchvision vgg19 weights file; without it torch.hub downloads and caches them.",
+)
+@click.option("--val-every", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the run in the output folder.")
+@seed_option
+@device_option
+@verbosity_option
+@user_errors
+def train_deblur_command(
+    data,
+    val,
+    val_split,
+    run,
+    iters,
+    batch,
+    patch,
+    lr,
+    no_gan,
+    adversarial_weight,
+    channels,
+    blocks,
+    vgg_layer,
+    vgg_weights,
+    val_every,
+    checkpoint_every,
+    resume,
+    seed,
+    device,
+    verbosity,
+):
+    """Train the deblurring network (DBGAN) on pairs files from make-dataset."""
+    from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
+
+    config = DeblurConfig(
+        data=tuple(map(str, data)),
+        val=tuple(map(str, val)),
+        val_split=val_split,
+        iters=iters,
+        batch=batch,
+        patch=patch,
+        lr=lr,
+        seed=seed,
+        gan=not no_gan,
+        adversarial_weight=adversarial_weight,
+        channels=channels,
+        blocks=blocks,
+        vgg_layer=vgg_layer,
+        vgg_weights=vgg_weights,
+        val_every=val_every,
+        checkpoint_every=checkpoint_every,
+    )
+    trainer = DeblurTrainer(config, run, device=check_device(device), resume=resume)
+    with progress_bar(config.iters - trainer.step, "steps", verbosity) as advance:
+        trainer.train(progress=advance)
+    if verbosity:
+        click.echo(
+            f"best validation PSNR {trainer.best_psnr:.2f} dB; {run}/checkpoints/best.pt", err=True
+        )

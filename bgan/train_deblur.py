@@ -1,0 +1,201 @@
+"""Training the deblurring network (DBGAN) on blurgen pairs files.
+
+Losses: content MSE + VGG-19 perceptual + relativistic-average least-squares adversarial
+(weight 0.01, the paper's relativistic deblur loss); ``gan=False`` trains on content and
+perceptual only. Validation PSNR and SSIM are computed every ``val_every`` steps on held-out
+pairs (a fraction of the data, or separate files) and the best checkpoint is kept as
+``checkpoints/best.pt``. The run folder is described in :mod:`blurgen.bgan.run`; sample grids
+show rows of blurred | deblurred | sharp.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import PairsDataset
+from .losses import (
+    content_loss,
+    perceptual_loss,
+    ralsgan_discriminator_loss,
+    ralsgan_generator_loss,
+)
+from .metrics import psnr, ssim
+from .nets import DeblurGenerator, Discriminator, gaussian_init
+from .run import GanRun, check_schedule
+from .vgg import load_vgg19
+
+
+@dataclass(frozen=True)
+class DeblurConfig:
+    """Everything that defines a deblur training run.
+
+    Attributes:
+        data: pairs files to train on. val: pairs files to validate on; when empty, a
+            ``val_split`` fraction of ``data`` (chosen by the seed) is held out.
+        iters, batch, patch, lr, decay_start, seed: as for BGAN (random crops of ``patch``).
+        content_weight, perceptual_weight, adversarial_weight: loss weights.
+        gan: train with the adversarial loss (False: content + perceptual only).
+        vgg_layer, vgg_weights: the perceptual loss's VGG-19 (see :func:`load_vgg19`).
+        channels, blocks, disc_channels, init_std: networks (the paper: 64 channels, 16 blocks).
+        checkpoint_every, sample_every, log_every, val_every: in steps.
+    """
+
+    data: tuple[str, ...]
+    val: tuple[str, ...] = ()
+    val_split: float = 0.05
+    iters: int = 20000
+    batch: int = 4
+    patch: int = 128
+    lr: float = 1e-4
+    decay_start: float = 0.5
+    seed: int = 0
+    content_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    adversarial_weight: float = 0.01
+    gan: bool = True
+    vgg_layer: str = "conv3_3"
+    vgg_weights: str | None = None
+    channels: int = 64
+    blocks: int = 16
+    disc_channels: int = 64
+    init_std: float | None = None
+    checkpoint_every: int = 1000
+    sample_every: int = 500
+    log_every: int = 10
+    val_every: int = 500
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", tuple(str(p) for p in self.data))
+        object.__setattr__(self, "val", tuple(str(p) for p in self.val))
+        check_schedule(self)
+        if not self.data:
+            raise ValueError("give at least one pairs file to train on")
+        if not self.val and not 0 < self.val_split < 1:
+            raise ValueError(f"val_split must be in (0, 1), got {self.val_split!r}")
+
+
+class DeblurTrainer(GanRun):
+    """One DBGAN run in a run folder; :meth:`train` runs (or continues) it.
+
+    Args:
+        config: the run's config.
+        run: the run folder (created if missing; its parent must exist).
+        device: ``"cpu"`` or ``"cuda"`` (bf16 autocast on CUDA).
+        resume: continue from ``run/checkpoints/latest.pt`` if there is one.
+    """
+
+    kind = "dbgan"
+
+    def __init__(self, config: DeblurConfig, run: str | os.PathLike, device: str = "cpu",
+                 resume: bool = False) -> None:  # fmt: skip
+        self._open(config, run, device, resume)
+        self.train_data = PairsDataset(config.data, crop=config.patch, flip=True)
+        if config.val:
+            self.val_data = PairsDataset(config.val)
+            self.train_index = np.arange(len(self.train_data))
+            self.val_index = np.arange(len(self.val_data))
+        else:
+            self.val_data = PairsDataset(config.data)
+            order = np.random.default_rng([config.seed, 1]).permutation(len(self.train_data))
+            held = max(1, math.ceil(config.val_split * len(order)))
+            if held >= len(order):
+                raise ValueError(
+                    f"{len(order)} pairs are too few to hold out {held} for validation"
+                )
+            self.val_index, self.train_index = np.sort(order[:held]), order[held:]
+        self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
+        self.generator = DeblurGenerator(config.channels, config.blocks)
+        self.discriminator = Discriminator(config.disc_channels)
+        if config.init_std is not None:
+            gaussian_init(self.generator, config.init_std)
+            gaussian_init(self.discriminator, config.init_std)
+        self.generator.to(self.device)
+        self.discriminator.to(self.device)
+        adam = {"lr": config.lr, "betas": (0.9, 0.999)}
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
+        self.best_psnr = -math.inf
+        self._ready(resume)
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        picks = self.rng.choice(self.train_index, size=self.config.batch)
+        items = [self.train_data[int(i)] for i in picks]
+        blurred = torch.stack([item["blurred"] for item in items]).to(self.device)
+        sharp = torch.stack([item["sharp"] for item in items]).to(self.device)
+        return blurred, sharp
+
+    def _one_step(self) -> dict:
+        """One discriminator update (with the GAN) and one generator update."""
+        config = self.config
+        lr = self._set_lr()
+        blurred, sharp = self._batch()
+        losses: dict = {"step": self.step + 1}
+        with self._autocast():
+            output = self.generator(blurred)
+        if config.gan:
+            with self._autocast():
+                loss_d = ralsgan_discriminator_loss(
+                    self.discriminator(sharp).float(), self.discriminator(output.detach()).float()
+                )
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            losses["loss_d"] = loss_d.item()
+        with self._autocast():
+            content = content_loss(output.float(), sharp)
+            perceptual = perceptual_loss(self.vgg, output.float(), sharp)
+            loss_g = config.content_weight * content + config.perceptual_weight * perceptual
+            if config.gan:
+                real_logits = self.discriminator(sharp).float().detach()
+                adversarial = ralsgan_generator_loss(
+                    real_logits, self.discriminator(output).float()
+                )
+                loss_g = loss_g + config.adversarial_weight * adversarial
+                losses["adversarial"] = adversarial.item()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.step += 1
+        if self.step % config.sample_every == 0 or self.step == config.iters:
+            self._write_grid(blurred, output.detach(), sharp)
+        losses.update(loss_g=loss_g.item(), content=content.item(), perceptual=perceptual.item(),
+                      lr=lr)  # fmt: skip
+        return losses
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Mean PSNR and SSIM of the input and of the output on the validation pairs."""
+        self.generator.eval()
+        scores = []
+        for i in self.val_index:
+            item = self.val_data[int(i)]
+            output = self.generator(item["blurred"][None].to(self.device))[0]
+            blurred, sharp = (item[k].permute(1, 2, 0).numpy() for k in ("blurred", "sharp"))
+            out = output.float().permute(1, 2, 0).cpu().numpy()
+            scores.append((psnr(blurred, sharp), psnr(out, sharp), ssim(out, sharp)))
+        self.generator.train()
+        mean = np.mean(scores, axis=0)
+        return {"step": self.step, "val_psnr_input": float(mean[0]),
+                "val_psnr": float(mean[1]), "val_ssim": float(mean[2])}  # fmt: skip
+
+    def _after_step(self, losses: dict) -> None:
+        if self.step % self.config.val_every and self.step != self.config.iters:
+            return
+        scores = self.validate()
+        with open(self.run / "log.jsonl", "a") as f:
+            f.write(json.dumps(scores) + "\n")
+        if scores["val_psnr"] > self.best_psnr:
+            self.best_psnr = scores["val_psnr"]
+            self.save("best.pt")
+
+    def _state(self) -> dict:
+        return {**super()._state(), "best_psnr": self.best_psnr}
+
+    def _restore(self, state: dict) -> None:
+        self.best_psnr = float(state.get("best_psnr", -math.inf))
