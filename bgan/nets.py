@@ -81,6 +81,10 @@ class DeblurGenerator(nn.Module):
         self.tail = nn.Sequential(
             conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, 3)
         )
+        # Start as the identity: the residual's last layer is zero, so training begins from
+        # the blurred input rather than from noise added to it.
+        nn.init.zeros_(self.tail[-1].weight)
+        nn.init.zeros_(self.tail[-1].bias)
         self.config = {"channels": channels, "blocks": blocks}
 
     def forward(self, blurred: torch.Tensor) -> torch.Tensor:
