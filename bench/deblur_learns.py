@@ -30,7 +30,8 @@ HERE = Path(__file__).resolve().parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=600)
-    parser.add_argument("--kernel-size", type=int, default=9)
+    parser.add_argument("--kernel-size", type=int, default=25)
+    parser.add_argument("--perceptual-weight", type=float, default=0.1)
     parser.add_argument("--json", type=Path, default=HERE / "results" / "deblur_learns.json")
     args = parser.parse_args()
 
@@ -46,7 +47,8 @@ def main() -> None:
         torch.save(VGG19Features("conv5_4").state_dict(), folder / "vgg.pth")
         config = DeblurConfig(
             data=(str(folder / "train.h5"),), val=(str(folder / "val.h5"),), iters=args.iters,
-            batch=8, patch=48, lr=2e-4, gan=False, perceptual_weight=0.1, channels=32, blocks=4,
+            batch=8, patch=48, lr=2e-4, gan=False, perceptual_weight=args.perceptual_weight,
+            channels=32, blocks=4,
             vgg_layer="conv2_2", vgg_weights=str(folder / "vgg.pth"),
             checkpoint_every=args.iters, sample_every=args.iters, log_every=50,
             val_every=args.iters,
@@ -63,7 +65,7 @@ def main() -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "blurgen_version": blurgen.__version__,
         "iters": args.iters, "seconds": seconds, "steps_per_s": args.iters / seconds,
-        "kernel_size": args.kernel_size,
+        "kernel_size": args.kernel_size, "perceptual_weight": args.perceptual_weight,
         "vgg": "randomly initialised (no pretrained weights can be downloaded here)",
         "held_out_psnr_input": after["val_psnr_input"],
         "held_out_psnr_before_training": before["val_psnr"],
