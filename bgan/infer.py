@@ -8,7 +8,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .nets import NOISE_CHANNELS, BlurGenerator
+from .nets import NOISE_CHANNELS, BlurGenerator, DeblurGenerator
+
+KINDS = {"bgan": "a BGAN", "dbgan": "a deblurring (DBGAN)"}
+
+
+def load_generator(path: str | os.PathLike, kind: str, network: type) -> torch.nn.Module:
+    """The generator saved in a training checkpoint of ``kind`` (``"bgan"`` or ``"dbgan"``).
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a checkpoint of that kind.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint '{path}' not found")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or state.get("kind") != kind:
+        raise ValueError(f"'{path}' is not {KINDS[kind]} checkpoint")
+    generator = network(**state["generator_config"])
+    generator.load_state_dict(state["generator"])
+    return generator
 
 
 class BlurGAN:
@@ -30,15 +49,7 @@ class BlurGAN:
         Raises:
             FileNotFoundError, ValueError: no such file, or not a BGAN checkpoint.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"BGAN checkpoint '{path}' not found")
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(state, dict) or state.get("kind") != "bgan":
-            raise ValueError(f"'{path}' is not a BGAN checkpoint")
-        generator = BlurGenerator(**state["generator_config"])
-        generator.load_state_dict(state["generator"])
-        return cls(generator, device)
+        return cls(load_generator(path, "bgan", BlurGenerator), device)
 
     @torch.no_grad()
     def blur(self, sharp: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -119,17 +130,7 @@ class Deblurrer:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu", **tiling: int) -> Deblurrer:
         """The generator of a deblurring checkpoint (``kind`` ``"dbgan"``)."""
-        from .nets import DeblurGenerator
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint '{path}' not found")
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(state, dict) or state.get("kind") != "dbgan":
-            raise ValueError(f"'{path}' is not a deblurring (DBGAN) checkpoint")
-        generator = DeblurGenerator(**state["generator_config"])
-        generator.load_state_dict(state["generator"])
-        return cls(generator, device, **tiling)
+        return cls(load_generator(path, "dbgan", DeblurGenerator), device, **tiling)
 
     @torch.no_grad()
     def deblur(self, image: np.ndarray) -> np.ndarray:

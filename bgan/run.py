@@ -24,6 +24,9 @@ import torch
 import blurgen
 from blurgen.io import atomic_path, interrupt_between_steps, write_png
 
+from .nets import Discriminator, gaussian_init
+from .vgg import load_vgg19
+
 log = logging.getLogger("blurgen")
 
 
@@ -39,8 +42,8 @@ def check_schedule(config: Any) -> None:
 
 
 class GanRun:
-    """Base of the trainers. Subclasses build ``generator``, ``discriminator``, ``opt_g`` and
-    ``opt_d`` between :meth:`_open` and :meth:`_ready`, and implement :meth:`_one_step`."""
+    """Base of the trainers. Subclasses call :meth:`_open`, load their data, :meth:`_build`
+    with their generator, then :meth:`_ready`, and implement :meth:`_one_step`."""
 
     kind = ""
     config: Any
@@ -59,6 +62,22 @@ class GanRun:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.step = 0
+
+    def _build(self, generator: torch.nn.Module) -> None:
+        """Set up the perceptual VGG-19, ``generator``, the discriminator and both optimisers
+        from the config (VGG layer and weights, discriminator width, initialisation, lr)."""
+        config = self.config
+        self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
+        self.generator = generator
+        self.discriminator = Discriminator(config.disc_channels)
+        if config.init_std is not None:
+            gaussian_init(self.generator, config.init_std)
+            gaussian_init(self.discriminator, config.init_std)
+        self.generator.to(self.device)
+        self.discriminator.to(self.device)
+        adam = {"lr": config.lr, "betas": (0.9, 0.999)}
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
 
     def _ready(self, resume: bool) -> None:
         if resume and self.latest.exists():

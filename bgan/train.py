@@ -18,9 +18,8 @@ from .losses import (
     ralsgan_discriminator_loss,
     ralsgan_generator_loss,
 )
-from .nets import NOISE_CHANNELS, BlurGenerator, Discriminator, gaussian_init
+from .nets import NOISE_CHANNELS, BlurGenerator
 from .run import GanRun, check_schedule
-from .vgg import load_vgg19
 
 
 @dataclass(frozen=True)
@@ -87,17 +86,7 @@ class BganTrainer(GanRun):
         self._open(config, run, device, resume)
         self.sharp = ImagePatches(config.sharp, config.patch)
         self.blurry = ImagePatches(config.blurry, config.patch)
-        self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
-        self.generator = BlurGenerator(config.channels, config.blocks)
-        self.discriminator = Discriminator(config.disc_channels)
-        if config.init_std is not None:
-            gaussian_init(self.generator, config.init_std)
-            gaussian_init(self.discriminator, config.init_std)
-        self.generator.to(self.device)
-        self.discriminator.to(self.device)
-        adam = {"lr": config.lr, "betas": (0.9, 0.999)}
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
+        self._build(BlurGenerator(config.channels, config.blocks))
         self._ready(resume)
 
     def _one_step(self) -> dict:

@@ -26,9 +26,8 @@ from .losses import (
     ralsgan_generator_loss,
 )
 from .metrics import psnr, ssim
-from .nets import DeblurGenerator, Discriminator, gaussian_init
+from .nets import DeblurGenerator
 from .run import GanRun, check_schedule
-from .vgg import load_vgg19
 
 
 @dataclass(frozen=True)
@@ -109,17 +108,7 @@ class DeblurTrainer(GanRun):
                     f"{len(order)} pairs are too few to hold out {held} for validation"
                 )
             self.val_index, self.train_index = np.sort(order[:held]), order[held:]
-        self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
-        self.generator = DeblurGenerator(config.channels, config.blocks)
-        self.discriminator = Discriminator(config.disc_channels)
-        if config.init_std is not None:
-            gaussian_init(self.generator, config.init_std)
-            gaussian_init(self.discriminator, config.init_std)
-        self.generator.to(self.device)
-        self.discriminator.to(self.device)
-        adam = {"lr": config.lr, "betas": (0.9, 0.999)}
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
+        self._build(DeblurGenerator(config.channels, config.blocks))
         self.best_psnr = -math.inf
         self._ready(resume)
 

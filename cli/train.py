@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -9,6 +10,31 @@ import click
 from blurgen.backend import check_device
 
 from .options import device_option, progress_bar, seed_option, user_errors, verbosity_option
+
+
+def vgg_options(command: Callable) -> Callable:
+    """``--vgg-layer`` and ``--vgg-weights``, the perceptual loss's network."""
+    command = click.option(
+        "--vgg-weights",
+        type=click.Path(exists=True, dir_okay=False),
+        help="torchvision vgg19 weights file; without it torch.hub downloads and caches them.",
+    )(command)
+    return click.option(
+        "--vgg-layer",
+        default="conv3_3",
+        show_default=True,
+        help="VGG-19 layer of the perceptual loss.",
+    )(command)
+
+
+def run_options(command: Callable) -> Callable:
+    """``--checkpoint-every`` and ``--resume``, for a run folder."""
+    command = click.option("--resume", is_flag=True, help="Continue the run in the output folder.")(
+        command
+    )
+    return click.option(
+        "--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True
+    )(command)
 
 
 @click.command("train-bgan")
@@ -44,17 +70,9 @@ from .options import device_option, progress_bar, seed_option, user_errors, verb
 )
 @click.option("--perceptual-weight", type=float, default=1.0, show_default=True)
 @click.option("--adversarial-weight", type=float, default=0.005, show_default=True)
-@click.option(
-    "--vgg-layer", default="conv3_3", show_default=True, help="VGG-19 layer of the perceptual loss."
-)
-@click.option(
-    "--vgg-weights",
-    type=click.Path(exists=True, dir_okay=False),
-    help="torchvision vgg19 weights file; without it torch.hub downloads and caches them.",
-)
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)
+@vgg_options
 @click.option("--sample-every", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue the run in the output folder.")
+@run_options
 @seed_option
 @device_option
 @verbosity_option
@@ -145,15 +163,9 @@ def train_bgan_command(
 @click.option("--adversarial-weight", type=float, default=0.01, show_default=True)
 @click.option("--channels", type=click.IntRange(min=4), default=64, show_default=True)
 @click.option("--blocks", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--vgg-layer", default="conv3_3", show_default=True)
-@click.option(
-    "--vgg-weights",
-    type=click.Path(exists=True, dir_okay=False),
-    help="torchvision vgg19 weights file; without it torch.hub downloads and caches them.",
-)
+@vgg_options
 @click.option("--val-every", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue the run in the output folder.")
+@run_options
 @seed_option
 @device_option
 @verbosity_option
