@@ -94,7 +94,8 @@ def load_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read an image file as RGB float32 in [0, 1] (sRGB-encoded values as stored).
 
     8- and 16-bit files are scaled by their maximum; grey images are repeated to RGB; an alpha
-    channel is dropped (colours are kept as stored, not composited).
+    channel is dropped (colours are kept as stored, not composited); CMYK files arrive as RGB
+    through OpenCV's own conversion.
 
     Returns:
         ``(image, bits)``: (H, W, 3) float32 in RGB order, and the file's bits per channel

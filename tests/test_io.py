@@ -8,6 +8,8 @@ import pytest
 
 from blurgen.io import read_image, write_png
 
+from cmyk_tiff import write_cmyk_tiff
+
 
 def test_rgb_order_and_8_bit(tmp_path):
     bgr = np.zeros((4, 5, 3), np.uint8)
@@ -29,6 +31,17 @@ def test_16_bit_grey_and_alpha(tmp_path):
     cv2.imwrite(str(tmp_path / "alpha.png"), bgra)
     rgb = read_image(tmp_path / "alpha.png")
     assert rgb.shape == (3, 3, 3) and rgb[..., 2].min() == 1 and rgb[..., :2].max() == 0
+
+
+def test_cmyk_is_converted_to_rgb(tmp_path):
+    inks = np.array(  # C, M, Y, K per pixel, and the RGB each must read as
+        [[255, 0, 0, 0], [0, 255, 0, 0], [0, 0, 255, 0], [0, 0, 0, 255], [0, 0, 0, 0]], np.uint8
+    )
+    expected = np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0], [0, 0, 0], [1, 1, 1]], np.float32)
+    write_cmyk_tiff(tmp_path / "print.tif", np.repeat(inks[None], 3, axis=0))
+    rgb = read_image(tmp_path / "print.tif")
+    assert rgb.shape == (3, 5, 3)
+    np.testing.assert_array_equal(rgb[1], expected)
 
 
 def test_errors_name_the_file(tmp_path):

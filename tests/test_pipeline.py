@@ -20,6 +20,8 @@ from blurgen.io import read_image
 from blurgen.kernels import MotionModel, motion_kernels_from
 from blurgen.pipeline import DatasetConfig, bundled_images, expand_sources, make_dataset
 
+from cmyk_tiff import write_cmyk_tiff
+
 SMALL = DatasetConfig(patch=32, per_image=3, kernel_size=9)
 
 
@@ -126,12 +128,13 @@ def test_bad_inputs_are_converted_or_skipped(tmp_path):
     cv2.imwrite(str(folder / "a_deep.png"), (rng.random((50, 50, 3)) * 65535).astype(np.uint16))
     cv2.imwrite(str(folder / "b_grey.png"), (rng.random((50, 50)) * 255).astype(np.uint8))
     cv2.imwrite(str(folder / "c_alpha.png"), (rng.random((50, 50, 4)) * 255).astype(np.uint8))
+    write_cmyk_tiff(folder / "c_print.tif", (rng.random((50, 50, 4)) * 255).astype(np.uint8))
     cv2.imwrite(str(folder / "d_small.png"), np.zeros((20, 90, 3), np.uint8))
     (folder / "e_text.png").write_text("not an image")
     good = cv2.imencode(".png", np.zeros((64, 64, 3), np.uint8))[1].tobytes()
     (folder / "f_cut.png").write_bytes(good[: len(good) // 3])
     summary = make_dataset(expand_sources([folder]), tmp_path / "pairs.h5", SMALL)
-    assert summary["pairs"] == 9  # 16-bit, grey and alpha converted
+    assert summary["pairs"] == 12  # 16-bit, grey, alpha and CMYK converted
     reasons = {json.dumps(s) for s in summary["skipped"]}
     assert len(summary["skipped"]) == 3
     assert any("d_small.png" in r and "too small" in r for r in reasons)
