@@ -29,9 +29,13 @@ class TestGenerator:
         assert isinstance(block, ResidualBlock)
         assert sum(isinstance(m, torch.nn.ReLU) for m in block.modules()) == 4
 
+    def test_starts_as_the_identity(self):
+        sharp = torch.rand(2, 3, 20, 24)
+        assert torch.equal(BlurGenerator(channels=8, blocks=2)(sharp, torch.randn(2, 4)), sharp)
+
     def test_output_range_and_noise_matters(self):
         torch.manual_seed(0)
-        g = BlurGenerator(channels=8, blocks=2)
+        g = gaussian_init(BlurGenerator(channels=8, blocks=2), std=0.2)
         sharp = torch.rand(2, 3, 20, 24)
         a = g(sharp, torch.randn(2, 4))
         b = g(sharp, torch.randn(2, 4))
@@ -120,7 +124,9 @@ class TestLosses:
 
     def test_gradients_reach_the_generator(self):
         torch.manual_seed(0)
-        g, d = BlurGenerator(channels=8, blocks=1), Discriminator(channels=8)
+        # Away from the identity start, where only the last layer has a gradient.
+        g = gaussian_init(BlurGenerator(channels=8, blocks=1), std=0.1)
+        d = Discriminator(channels=8)
         vgg = VGG19Features("conv2_2")
         sharp, real = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
         fake = g(sharp, torch.randn(2, 4))
