@@ -1,7 +1,7 @@
 """Does BGAN learn a blur from unpaired photos? A CPU experiment with a known target blur.
 
-The "real blurry" domain is made of halves of bundled photos blurred by long horizontal streaks;
-the generator sees the other halves. Horizontal blur removes horizontal gradients, so the ratio of
+The "real blurry" domain is made of tiles of bundled photos blurred by long horizontal streaks;
+the generator sees the other tiles. Horizontal blur removes horizontal gradients, so the ratio of
 horizontal to vertical gradient energy drops well below that of sharp photos. After training,
 the generator's output on a held-out photo should move from the sharp ratio toward the
 target's. No pretrained VGG-19 can be downloaded here, so the perceptual loss uses a randomly
@@ -41,22 +41,29 @@ def gradient_ratio(image: np.ndarray) -> float:
     return float((np.diff(grey, axis=1) ** 2).mean() / (np.diff(grey, axis=0) ** 2).mean())
 
 
-def prepare(folder: Path, streak: float) -> tuple[Path, Path, np.ndarray]:
+def prepare(folder: Path, streak: float, tile: int = 96) -> tuple[Path, Path, np.ndarray]:
     """Sharp folder, target-blur folder, and a held-out sharp image.
 
-    Four photos are cut in two: the left halves go, sharp, to the generator's input, and the
-    right halves, blurred, to the target domain. The two domains then differ in content but
-    not in colour and texture statistics, so a discriminator has to judge the blur rather than
-    recognise which photo a patch came from. The fifth photo is held out.
+    Four photos are cut into tiles dealt out like a chessboard: the white squares go, sharp,
+    to the generator's input and the black ones, blurred, to the target domain. The domains then
+    hold different content with the same colour, brightness and texture statistics, so a
+    discriminator has to judge the blur rather than recognise where a patch came from. The
+    fifth photo is held out.
     """
     photos = {p.stem: read_image(p) for p in bundled_images()}
     (folder / "sharp").mkdir()
     (folder / "blurry").mkdir()
     kernel = line_kernel(streak, 0.0, 31)
     for name in ("astronaut", "coffee", "rocket", "camera"):
-        half = photos[name].shape[1] // 2
-        write_png(folder / "sharp" / f"{name}.png", photos[name][:, :half])
-        write_png(folder / "blurry" / f"{name}.png", blur(photos[name][:, half:], kernel))
+        sharp = photos[name]
+        blurred = blur(sharp, kernel)
+        for row in range(sharp.shape[0] // tile):
+            for col in range(sharp.shape[1] // tile):
+                where = np.s_[row * tile : (row + 1) * tile, col * tile : (col + 1) * tile]
+                if (row + col) % 2:
+                    write_png(folder / "blurry" / f"{name}_{row}_{col}.png", blurred[where])
+                else:
+                    write_png(folder / "sharp" / f"{name}_{row}_{col}.png", sharp[where])
     return folder / "sharp", folder / "blurry", photos["chelsea"]
 
 

@@ -54,6 +54,8 @@ class DatasetConfig:
         bgan: the BGAN checkpoint used for ``"bgan"`` samples (recorded; the generator itself
             is passed to :func:`make_dataset`).
         flips: random horizontal and vertical flips.
+        motion: the camera-shake model of ``"motion"`` samples (exposure fractions, path
+            length, ...); its path length defaults to 60/64 of ``kernel_size``.
         degradation: the forward model; its boundary must be ``"valid"`` so that every blurred
             pixel comes from real image content.
     """
@@ -65,6 +67,7 @@ class DatasetConfig:
     mix: tuple[tuple[str, float], ...] = ()
     bgan: str | None = None
     flips: bool = True
+    motion: MotionModel = field(default_factory=MotionModel)
     degradation: Degradation = field(default_factory=Degradation)
 
     def __post_init__(self) -> None:
@@ -115,7 +118,9 @@ class DatasetConfig:
         values = asdict(self)
         values["mix"] = [list(pair) for pair in self.mix]
         if "motion" in self.methods():
-            values["motion"] = MotionModel().resolved(self.kernel_size)
+            values["motion"] = self.motion.resolved(self.kernel_size)
+        else:
+            del values["motion"]
         return values
 
 
@@ -253,7 +258,7 @@ def _kernels(
         chosen = [k for k, m in enumerate(methods) if m == method]
         group = [rngs[k] for k in chosen]
         if method == "motion":
-            drawn = motion_kernels_from(group, config.kernel_size, MotionModel(), device=device)
+            drawn = motion_kernels_from(group, config.kernel_size, config.motion, device=device)
         elif method == "linear":
             drawn = linear_kernels_from(group, config.kernel_size, device=device)
         else:

@@ -13,6 +13,7 @@ import numpy as np
 
 from blurgen.h5 import open_pairs, verify_pairs
 from blurgen.io import check_output_path, write_png
+from blurgen.kernels import MotionModel
 from blurgen.pipeline import (
     BLURS,
     DatasetConfig,
@@ -26,6 +27,7 @@ from .options import (
     config_option,
     degradation_options,
     device_option,
+    motion_options,
     overwrite_option,
     progress_bar,
     seed_option,
@@ -92,6 +94,7 @@ from .options import (
 @click.option(
     "--strict", is_flag=True, help="Stop at the first unusable image instead of skipping it."
 )
+@motion_options
 @seed_option
 @device_option
 @workers_option
@@ -109,8 +112,8 @@ from .options import (
 @verbosity_option
 @user_errors
 def make_dataset_command(
-    sources, output, patch, per_image, kernel_size, blur, bgan, mix, flips, limit, strict, seed,
-    device, workers, degradation, resume, dry_run, as_json, verbosity,
+    sources, output, patch, per_image, kernel_size, blur, bgan, mix, flips, limit, strict,
+    motion, seed, device, workers, degradation, resume, dry_run, as_json, verbosity,
 ):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
 
@@ -132,7 +135,10 @@ def make_dataset_command(
         raise click.UsageError("no images found in the given sources")
     config = DatasetConfig(patch=patch, per_image=per_image, kernel_size=kernel_size, blur=blur,
                            mix=_parse_mix(mix), bgan=bgan, flips=flips,
-                           degradation=degradation)  # fmt: skip
+                           motion=MotionModel(**motion), degradation=degradation)  # fmt: skip
+    if motion and "motion" not in config.methods():
+        flags = ", ".join("--" + name.replace("_", "-") for name in motion)
+        raise click.UsageError(f"{flags} only apply to motion blur (--blur motion or --mix)")
     learned = None
     if "bgan" in config.methods():
         from blurgen.bgan.infer import BganBlur

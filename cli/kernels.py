@@ -19,8 +19,8 @@ from blurgen.kernels.bank import (
 
 from .options import (
     device_option,
+    motion_options,
     overwrite_option,
-    parse_floats,
     parse_range,
     progress_bar,
     seed_option,
@@ -70,17 +70,7 @@ PREVIEW_COUNT = 64
     help=f"PNG grid of the first {PREVIEW_COUNT} kernels.",
 )
 @overwrite_option
-@click.option("--iters", type=click.IntRange(min=2), help="motion: points per trajectory [2000].")
-@click.option(
-    "--max-len",
-    type=float,
-    help="motion: path length of the whole exposure in px [60/64 of --size].",
-)
-@click.option(
-    "--expl",
-    help="motion: explosiveness values, one drawn per kernel [0.003,0.005,0.007,0.008,0.009,0.01].",
-)
-@click.option("--fractions", help="motion: exposure fractions, one drawn per kernel [0.1,0.5,1].")
+@motion_options
 @click.option(
     "--length",
     help="linear: length in px, fixed (L) or drawn (LOW,HIGH) [1 to the longest that fits].",
@@ -101,10 +91,7 @@ def kernels_command(
     output,
     preview,
     overwrite,
-    iters,
-    max_len,
-    expl,
-    fractions,
+    motion,
     length,
     angle,
     verbosity,
@@ -122,7 +109,7 @@ def kernels_command(
     """
     if output is None and preview is None:
         raise click.UsageError("nothing to write: give -o/--output, --preview, or both")
-    params = _family_params(family, iters, max_len, expl, fractions, length, angle)
+    params = _family_params(family, motion, length, angle)
     config = BankConfig(family=family, n=count, size=size, params=params)
     device = check_device(device)
     if verbosity > 1:
@@ -158,17 +145,11 @@ def kernels_command(
         click.echo(f"wrote a preview of {min(count, PREVIEW_COUNT)} kernels to {preview}", err=True)
 
 
-def _family_params(family, iters, max_len, expl, fractions, length, angle) -> dict:
-    motion = {
-        "iters": iters,
-        "max_len": max_len,
-        "expl": parse_floats(expl, "--expl"),
-        "fractions": parse_floats(fractions, "--fractions"),
-    }
+def _family_params(family: str, motion: dict, length, angle) -> dict:
     linear = {"length": parse_range(length, "--length"), "angle": parse_range(angle, "--angle")}
+    linear = {name: value for name, value in linear.items() if value is not None}
     chosen, other = (motion, linear) if family == "motion" else (linear, motion)
-    misplaced = [name for name, value in other.items() if value is not None]
-    if misplaced:
-        flags = ", ".join("--" + name.replace("_", "-") for name in misplaced)
+    if other:
+        flags = ", ".join("--" + name.replace("_", "-") for name in other)
         raise click.UsageError(f"{flags} do(es) not apply to --family {family}")
-    return {name: value for name, value in chosen.items() if value is not None}
+    return chosen

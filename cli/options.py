@@ -133,6 +133,36 @@ def degradation_options(command: Callable) -> Callable:
     return wrapper
 
 
+def motion_options(command: Callable) -> Callable:
+    """The camera-shake model's options, combined into one ``motion`` argument: a dict of the
+    :class:`~blurgen.kernels.MotionModel` fields that were given (the rest keep defaults)."""
+    options = [
+        click.option("--iters", type=click.IntRange(min=2), help="motion: points per trajectory "
+                     "[2000]."),
+        click.option("--max-len", type=float, help="motion: path length of the whole exposure in "
+                     "px [60/64 of the kernel size]."),
+        click.option("--expl", help="motion: explosiveness values, one drawn per kernel "
+                     "[0.003,0.005,0.007,0.008,0.009,0.01]."),
+        click.option("--fractions", help="motion: exposure fractions, one drawn per kernel "
+                     "[0.1,0.5,1]; 1 alone gives every kernel the full path length."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        motion = {
+            "iters": kwargs.pop("iters"),
+            "max_len": kwargs.pop("max_len"),
+            "expl": parse_floats(kwargs.pop("expl"), "--expl"),
+            "fractions": parse_floats(kwargs.pop("fractions"), "--fractions"),
+        }
+        given = {name: value for name, value in motion.items() if value is not None}
+        return command(*args, motion=given, **kwargs)
+
+    return wrapper
+
+
 def _degradation(values: dict) -> Degradation:
     return Degradation(
         space=values["space"],

@@ -248,6 +248,25 @@ class TestConfigAndStrict:
         bad = self.run("make-dataset", "-o", tmp_path / "x.h5", "--config", tmp_path / "job.json")
         assert bad.exit_code == 2 and "wobble" in bad.output
 
+    def test_motion_model_options_are_used_and_recorded(self, tmp_path):
+        photos(tmp_path / "in", count=1)
+        out = tmp_path / "pairs.h5"
+        args = ["make-dataset", tmp_path / "in", "-o", out, "--patch", 16, "--per-image", 2]
+        assert (
+            self.run(*args, "--kernel-size", 9, "--fractions", 1, "--max-len", 6, "-q").exit_code
+            == 0
+        )
+        with h5py.File(out, "r") as f:
+            motion = json.loads(f.attrs["config"])["motion"]
+            kernels, seeds = f["kernel"][:], f["seed"][:]
+        assert motion["fractions"] == [1.0] and motion["max_len"] == 6
+        model = MotionModel(fractions=(1.0,), max_len=6.0)
+        for kernel, seed in zip(kernels, seeds, strict=True):
+            rng = np.random.default_rng([0, 0, int(seed)])
+            np.testing.assert_array_equal(kernel, motion_kernels_from([rng], 9, model)[0])
+        linear = self.run(*args, "--blur", "linear", "--fractions", 1, "--overwrite")
+        assert linear.exit_code == 2 and "--fractions only apply to motion blur" in linear.output
+
     def test_strict_stops_at_the_first_bad_image(self, tmp_path):
         photos(tmp_path / "in", count=2)
         (tmp_path / "in" / "p1.png").write_text("broken")
