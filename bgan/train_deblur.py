@@ -138,8 +138,11 @@ class DeblurTrainer(GanRun):
             losses["loss_d"] = loss_d.item()
         with self._autocast():
             content = content_loss(output.float(), sharp)
-            perceptual = perceptual_loss(self.vgg, output.float(), sharp)
-            loss_g = config.content_weight * content + config.perceptual_weight * perceptual
+            loss_g = config.content_weight * content
+            if config.perceptual_weight:
+                perceptual = perceptual_loss(self.vgg, output.float(), sharp)
+                loss_g = loss_g + config.perceptual_weight * perceptual
+                losses["perceptual"] = perceptual.item()
             if config.gan:
                 real_logits = self.discriminator(sharp).float().detach()
                 adversarial = ralsgan_generator_loss(
@@ -153,8 +156,7 @@ class DeblurTrainer(GanRun):
         self.step += 1
         if self.step % config.sample_every == 0 or self.step == config.iters:
             self._write_grid(blurred, output.detach(), sharp)
-        losses.update(loss_g=loss_g.item(), content=content.item(), perceptual=perceptual.item(),
-                      lr=lr)  # fmt: skip
+        losses.update(loss_g=loss_g.item(), content=content.item(), lr=lr)
         return losses
 
     @torch.no_grad()
