@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -206,6 +207,19 @@ class TestCommands:
         assert "Traceback" not in missing.output
         bad = self.run("make-dataset", "-o", tmp_path / "x.h5", "--boundary", "wrap")
         assert bad.exit_code == 1 and "valid" in bad.output
+
+    def test_read_only_output_folder(self, tmp_path, monkeypatch):
+        photos(tmp_path / "in", count=1)
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        if os.access(locked, os.W_OK):
+            # Root writes through permission bits, so there the folder only reads as locked.
+            access = os.access
+            monkeypatch.setattr(os, "access", lambda p, mode: access(p, mode) and p != locked)
+        result = self.run("make-dataset", tmp_path / "in", "-o", locked / "x.h5", "--patch", 32)
+        assert result.exit_code == 1 and "not writable" in result.output
+        assert "Traceback" not in result.output and list(locked.iterdir()) == []
 
 
 def test_sources_split_across_jobs_resume_mid_source(tmp_path):
