@@ -1,0 +1,97 @@
+"""Memory and time of ``blurgen deblur`` on a large photo: tiles keep memory bounded.
+
+The full-width deblurring generator (64 channels, 16 blocks; weights drawn at random with a
+fixed seed: memory and time do not depend on their values) deblurs a bundled photo scaled to a
+small and to a large size, each in a fresh ``blurgen deblur`` process on the CPU. The peak
+resident memory of each process is read from the kernel (``wait4``); the small image is the
+baseline the large one is compared with. Prints a table, writes JSON.
+
+    python bench/deblur_memory.py          # about 15 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import torch
+
+import blurgen
+from blurgen.bgan.nets import DeblurGenerator
+from blurgen.io import read_image, write_png
+from blurgen.pipeline import bundled_images
+
+HERE = Path(__file__).resolve().parent
+
+
+def deblur_in_child(checkpoint: Path, image: Path, outdir: Path, tile: int) -> dict:
+    """Run ``blurgen deblur`` on one image in a fresh process; its seconds and peak RSS (MB)."""
+    command = [sys.executable, "-c", "from blurgen.cli.main import main; main()", "deblur",
+               "--checkpoint", str(checkpoint), str(image), "-o", str(outdir),
+               "--tile", str(tile), "-q"]  # fmt: skip
+    began = time.perf_counter()
+    child = subprocess.Popen(command)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"blurgen deblur exited with {child.returncode} on '{image}'")
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", type=int, nargs=2, default=(4000, 3000), metavar=("W", "H"))
+    parser.add_argument("--small", type=int, nargs=2, default=(1000, 750), metavar=("W", "H"))
+    parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "deblur_memory.json")
+    args = parser.parse_args()
+
+    photo = read_image(next(p for p in bundled_images() if p.stem == "chelsea"))
+    torch.manual_seed(0)
+    generator = DeblurGenerator()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        checkpoint = folder / "dbgan.pt"
+        state = {"kind": "dbgan", "generator_config": generator.config,
+                 "generator": generator.state_dict()}  # fmt: skip
+        torch.save(state, checkpoint)
+        for width, height in (args.small, args.large):
+            image = cv2.resize(photo, (width, height), interpolation=cv2.INTER_CUBIC)
+            path = write_png(folder / f"photo_{width}x{height}.png", image)
+            measured = deblur_in_child(checkpoint, path, folder / "out", args.tile)
+            rate = width * height / 1e6 / measured["seconds"]
+            rows.append({"width": width, "height": height, **measured, "megapixels_per_s": rate})
+
+    result = {
+        "benchmark": "deblur_memory",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "blurgen_version": blurgen.__version__,
+        "torch_version": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "network": generator.config,
+        "tile": args.tile,
+        "runs": rows,
+        "rss_ratio_large_to_small": rows[1]["peak_rss_mb"] / rows[0]["peak_rss_mb"],
+    }
+    print(f"blurgen deblur, DBGAN {generator.config}, tiles of {args.tile} px, CPU")
+    print(f"{'image':>11s} {'seconds':>8s} {'MP/s':>6s} {'peak RSS':>9s}")
+    for row in rows:
+        print(f"{row['width']:>5d}x{row['height']:<5d} {row['seconds']:8.1f} "
+              f"{row['megapixels_per_s']:6.3f} {row['peak_rss_mb']:6.0f} MB")  # fmt: skip
+    print(f"peak RSS, large / small: {result['rss_ratio_large_to_small']:.2f}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
