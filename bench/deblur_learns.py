@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=2000)
     parser.add_argument("--kernel-size", type=int, default=13)
     parser.add_argument("--perceptual-weight", type=float, default=0.0)
+    parser.add_argument("--channels", type=int, default=32, help="network width")
+    parser.add_argument("--blocks", type=int, default=4, help="residual blocks")
     parser.add_argument(
         "--fractions",
         type=float,
@@ -109,7 +111,7 @@ def main() -> None:
         config = DeblurConfig(
             data=(str(folder / "train.h5"),), val=(str(folder / "val.h5"),), iters=args.iters,
             batch=8, patch=48, lr=2e-4, gan=False, perceptual_weight=args.perceptual_weight,
-            channels=32, blocks=4,
+            channels=args.channels, blocks=args.blocks,
             vgg_layer="conv2_2", vgg_weights=str(folder / "vgg.pth"),
             checkpoint_every=args.iters, sample_every=args.iters, log_every=50,
             val_every=args.iters,
@@ -127,13 +129,17 @@ def main() -> None:
         "benchmark": "deblur_learns",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "blurgen_version": blurgen.__version__,
+        "channels": args.channels, "blocks": args.blocks,
         "iters": args.iters, "seconds": seconds, "steps_per_s": args.iters / seconds,
         "kernel_size": args.kernel_size, "perceptual_weight": args.perceptual_weight,
         "fractions": args.fractions, "per_image": args.per_image, "held_out": args.held_out,
         "vgg": "randomly initialised (no pretrained weights can be downloaded here)",
         "before": before, "after": after,
     }  # fmt: skip
-    print(f"DBGAN (32 channels, 4 blocks, no GAN), {args.iters} CPU steps in {seconds:.0f} s")
+    print(
+        f"DBGAN ({args.channels} channels, {args.blocks} blocks, no GAN), "
+        f"{args.iters} CPU steps in {seconds:.0f} s"
+    )
     print(f"{'pairs':9s} {'PSNR':7s} {'input':>7s} {'untrained':>10s} {'trained':>8s} {'gain':>6s}")
     for name in before:
         for kind in ("mean", "pooled"):
