@@ -8,8 +8,10 @@ as no pretrained weights can be downloaded here). PSNR is reported for training 
 pairs, before and after training, two ways: the mean of per-pair PSNRs (what validation and
 ``blurgen evaluate`` report) and the PSNR of the pooled squared error, which smooth patches do
 not dominate. Held-out pairs are 96 px, as large as the right quarters allow: on smaller ones
-more pairs are nearly flat, and their PSNR measures small offsets more than deblurring.
-Prints, writes JSON.
+more pairs are nearly flat, and their PSNR measures small offsets more than deblurring. The
+mean brightness change the held-out pairs need and the one the network makes are printed too
+(blur in linear light brightens textured patches; ``--space naive`` blurs the sRGB values and
+has no such offset). Prints, writes JSON.
 
     python bench/deblur_learns.py          # about six minutes on 2 cores"""
 
@@ -30,6 +32,7 @@ import blurgen
 from blurgen.bgan.data import PairsDataset
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
+from blurgen.degradation import Degradation
 from blurgen.io import read_image, write_png
 from blurgen.kernels import MotionModel
 from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
@@ -55,21 +58,30 @@ def split(folder: Path, held_out: str) -> tuple[list[Path], list[Path]]:
 
 @torch.no_grad()
 def scores(generator: torch.nn.Module, pairs: PairsDataset, index: np.ndarray) -> dict:
-    """Mean per-pair PSNR and pooled PSNR (dB) of the blurred inputs and of the outputs."""
+    """Mean per-pair PSNR and pooled PSNR (dB) of the blurred inputs and of the outputs, and
+    the mean brightness change each pair needs (sharp - blurred) and the one the network makes
+    (output - blurred), over all pairs and over the flattest quarter (highest input PSNR)."""
     generator.eval()
     errors: dict[str, list[float]] = {"input": [], "output": []}
+    needed, applied = [], []
     for i in index:
         item = pairs[int(i)]
         output = generator(item["blurred"][None])[0]
         errors["input"].append(((item["blurred"] - item["sharp"]) ** 2).mean().item())
         errors["output"].append(((output - item["sharp"]) ** 2).mean().item())
+        needed.append((item["sharp"] - item["blurred"]).mean().item())
+        applied.append((output - item["blurred"]).mean().item())
     generator.train()
-    psnrs = {}
+    result = {}
     for name, mse in errors.items():
         mse = np.maximum(mse, 1e-12)
-        psnrs[f"{name}_mean_psnr"] = float(np.mean(-10 * np.log10(mse)))
-        psnrs[f"{name}_pooled_psnr"] = float(-10 * np.log10(np.mean(mse)))
-    return psnrs
+        result[f"{name}_mean_psnr"] = float(np.mean(-10 * np.log10(mse)))
+        result[f"{name}_pooled_psnr"] = float(-10 * np.log10(np.mean(mse)))
+    flattest = np.argsort(errors["input"])[: max(1, len(index) // 4)]
+    for name, offsets in (("needed", np.array(needed)), ("applied", np.array(applied))):
+        result[f"{name}_offset"] = float(offsets.mean())
+        result[f"{name}_offset_flattest"] = float(offsets[flattest].mean())
+    return result
 
 
 def main() -> None:
@@ -79,6 +91,12 @@ def main() -> None:
     parser.add_argument("--perceptual-weight", type=float, default=0.0)
     parser.add_argument("--channels", type=int, default=32, help="network width")
     parser.add_argument("--blocks", type=int, default=4, help="residual blocks")
+    parser.add_argument(
+        "--space",
+        choices=("srgb", "naive"),
+        default="srgb",
+        help="blur in linear light (srgb, the default) or on the sRGB values (naive)",
+    )
     parser.add_argument(
         "--fractions",
         type=float,
@@ -102,7 +120,7 @@ def main() -> None:
         training, held_out = split(folder, args.held_out)
         motion = MotionModel(fractions=tuple(args.fractions))
         pairs = DatasetConfig(patch=64, per_image=args.per_image, kernel_size=args.kernel_size,
-                              motion=motion)  # fmt: skip
+                              motion=motion, degradation=Degradation(space=args.space))  # fmt: skip
         make_dataset(training, folder / "train.h5", pairs, seed=0)
         held_pairs = replace(pairs, patch=96, per_image=32)
         make_dataset(held_out, folder / "val.h5", held_pairs, seed=1)
@@ -131,7 +149,8 @@ def main() -> None:
         "blurgen_version": blurgen.__version__,
         "channels": args.channels, "blocks": args.blocks,
         "iters": args.iters, "seconds": seconds, "steps_per_s": args.iters / seconds,
-        "kernel_size": args.kernel_size, "perceptual_weight": args.perceptual_weight,
+        "kernel_size": args.kernel_size, "space": args.space,
+        "perceptual_weight": args.perceptual_weight,
         "fractions": args.fractions, "per_image": args.per_image, "held_out": args.held_out,
         "vgg": "randomly initialised (no pretrained weights can be downloaded here)",
         "before": before, "after": after,
@@ -148,6 +167,11 @@ def main() -> None:
             trained = after[name][f"output_{kind}_psnr"]
             print(f"{name:9s} {kind:7s} {data_in:7.2f} {untrained:10.2f} {trained:8.2f} "
                   f"{trained - data_in:+6.2f}")  # fmt: skip
+    held = after["held-out"]
+    print("held-out brightness change (sharp - blurred needed / output - blurred made):")
+    for label, suffix in (("all pairs", ""), ("flattest quarter", "_flattest")):
+        print(f"  {label:17s} {held['needed_offset' + suffix]:+.4f} / "
+              f"{held['applied_offset' + suffix]:+.4f}")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")
