@@ -2,16 +2,17 @@
 
 Pairs are made with camera-shake kernels (full exposure by default: a blur of steady strength)
 from the left three quarters of the bundled photos for training and from the right quarters for
-validation (or, with ``--held-out photo``, from four photos and the fifth). A narrow DBGAN is
-trained on the content loss (perceptual optional; no GAN; the VGG-19 is randomly initialised,
-as no pretrained weights can be downloaded here). PSNR is reported for training and held-out
-pairs, before and after training, two ways: the mean of per-pair PSNRs (what validation and
-``blurgen evaluate`` report) and the PSNR of the pooled squared error, which smooth patches do
-not dominate. Held-out pairs are 96 px, as large as the right quarters allow: on smaller ones
-more pairs are nearly flat, and their PSNR measures small offsets more than deblurring. The
-mean brightness change the held-out pairs need and the one the network makes are printed too
-(blur in linear light brightens textured patches; ``--space naive`` blurs the sRGB values and
-has no such offset). Prints, writes JSON.
+validation (or, with ``--held-out photo``, from four photos and the fifth); ``--extra DIR``
+adds more photos to the training side, whole. A narrow DBGAN is trained on the content loss
+(perceptual optional; no GAN; the VGG-19 is randomly initialised, as no pretrained weights can
+be downloaded here). PSNR is reported for training and held-out pairs, before and after
+training, two ways: the mean of per-pair PSNRs (what validation and ``blurgen evaluate``
+report) and the PSNR of the pooled squared error, which smooth patches do not dominate.
+Held-out pairs are 96 px, as large as the right quarters allow: on smaller ones more pairs are
+nearly flat, and their PSNR measures small offsets more than deblurring. The mean brightness
+change the held-out pairs need and the one the network makes are printed too (blur in linear
+light brightens textured patches; ``--space naive`` blurs the sRGB values and has no such
+offset). Prints, writes JSON.
 
     python bench/deblur_learns.py          # about six minutes on 2 cores"""
 
@@ -56,6 +57,17 @@ def split(folder: Path, held_out: str) -> tuple[list[Path], list[Path]]:
     return training, held
 
 
+def extra_photos(folder: Path | None) -> list[Path]:
+    """Image files in ``folder`` whose names are not those of bundled photos, sorted."""
+    if folder is None:
+        return []
+    bundled = {p.stem for p in bundled_images()}
+    suffixes = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+    return sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.stem not in bundled
+    )
+
+
 @torch.no_grad()
 def scores(generator: torch.nn.Module, pairs: PairsDataset, index: np.ndarray) -> dict:
     """Mean per-pair PSNR and pooled PSNR (dB) of the blurred inputs and of the outputs, and
@@ -91,6 +103,8 @@ def main() -> None:
     parser.add_argument("--perceptual-weight", type=float, default=0.0)
     parser.add_argument("--channels", type=int, default=32, help="network width")
     parser.add_argument("--blocks", type=int, default=4, help="residual blocks")
+    parser.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
+    parser.add_argument("--patch", type=int, default=48, help="training crop size, px (<= 64)")
     parser.add_argument(
         "--space",
         choices=("srgb", "naive"),
@@ -112,12 +126,19 @@ def main() -> None:
         help="score on the right quarter of every photo, or on a whole photo "
         "(chelsea) that training never sees",
     )
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        help="folder of more sharp photos to train on whole (names of bundled photos are left "
+        "out, so none of the held-out pixels is trained on)",
+    )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "deblur_learns.json")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         training, held_out = split(folder, args.held_out)
+        training += extra_photos(args.extra)
         motion = MotionModel(fractions=tuple(args.fractions))
         pairs = DatasetConfig(patch=64, per_image=args.per_image, kernel_size=args.kernel_size,
                               motion=motion, degradation=Degradation(space=args.space))  # fmt: skip
@@ -128,7 +149,8 @@ def main() -> None:
         torch.save(VGG19Features("conv5_4").state_dict(), folder / "vgg.pth")
         config = DeblurConfig(
             data=(str(folder / "train.h5"),), val=(str(folder / "val.h5"),), iters=args.iters,
-            batch=8, patch=48, lr=2e-4, gan=False, perceptual_weight=args.perceptual_weight,
+            batch=8, patch=args.patch, lr=args.lr, gan=False,
+            perceptual_weight=args.perceptual_weight,
             channels=args.channels, blocks=args.blocks,
             vgg_layer="conv2_2", vgg_weights=str(folder / "vgg.pth"),
             checkpoint_every=args.iters, sample_every=args.iters, log_every=50,
@@ -148,10 +170,12 @@ def main() -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "blurgen_version": blurgen.__version__,
         "channels": args.channels, "blocks": args.blocks,
-        "iters": args.iters, "seconds": seconds, "steps_per_s": args.iters / seconds,
+        "iters": args.iters, "lr": args.lr, "patch": args.patch,
+        "seconds": seconds, "steps_per_s": args.iters / seconds,
         "kernel_size": args.kernel_size, "space": args.space,
         "perceptual_weight": args.perceptual_weight,
         "fractions": args.fractions, "per_image": args.per_image, "held_out": args.held_out,
+        "extra": [p.name for p in extra_photos(args.extra)],
         "vgg": "randomly initialised (no pretrained weights can be downloaded here)",
         "before": before, "after": after,
     }  # fmt: skip
