@@ -100,7 +100,12 @@ def main() -> None:
     parser.add_argument("--adversarial-weight", type=float, default=0.15)
     parser.add_argument("--content-weight", type=float, default=1.0)
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--json", type=Path, default=HERE / "results" / "bgan_learns.json")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=HERE / "results" / "bgan_learns.json",
+        help="results file; the picture is written beside it with the suffix .png",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,8 +134,8 @@ def main() -> None:
         target_mean = np.mean([image.mean() for image in targets])
         sharp_mean = np.mean([read_image(p).mean() for p in sorted(sharp.glob("*.png"))])
         grid = np.concatenate([held_out, after, truth], axis=1)
-        (HERE / "results").mkdir(exist_ok=True)
-        write_png(HERE / "results" / "bgan_learns.png", grid)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        write_png(args.json.with_suffix(".png"), grid)
 
     result = {
         "benchmark": "bgan_learns",
@@ -175,9 +180,8 @@ def main() -> None:
     print(f"mean brightness: held-out input {result['mean_input']:.3f}, "
           f"generated {result['mean_generated_after']:.3f}; sharp domain "
           f"{sharp_mean:.3f}, target domain {target_mean:.3f}")  # fmt: skip
-    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.json} and {HERE / 'results' / 'bgan_learns.png'}")
+    print(f"wrote {args.json} and {args.json.with_suffix('.png')}")
 
 
 if __name__ == "__main__":
