@@ -36,7 +36,7 @@ from blurgen.bgan.vgg import VGG19Features
 from blurgen.degradation import Degradation
 from blurgen.io import read_image, write_png
 from blurgen.kernels import MotionModel
-from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
+from blurgen.pipeline import DatasetConfig, bundled_images, expand_sources, make_dataset
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,14 +58,11 @@ def split(folder: Path, held_out: str) -> tuple[list[Path], list[Path]]:
 
 
 def extra_photos(folder: Path | None) -> list[Path]:
-    """Image files in ``folder`` whose names are not those of bundled photos, sorted."""
+    """Images under ``folder`` (as make-dataset finds them) that are not bundled photos."""
     if folder is None:
         return []
     bundled = {p.stem for p in bundled_images()}
-    suffixes = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
-    return sorted(
-        p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.stem not in bundled
-    )
+    return [p for p in expand_sources([folder]) if p.stem not in bundled]
 
 
 @torch.no_grad()
@@ -138,7 +135,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         training, held_out = split(folder, args.held_out)
-        training += extra_photos(args.extra)
+        extra = extra_photos(args.extra)
+        training += extra
         motion = MotionModel(fractions=tuple(args.fractions))
         pairs = DatasetConfig(patch=64, per_image=args.per_image, kernel_size=args.kernel_size,
                               motion=motion, degradation=Degradation(space=args.space))  # fmt: skip
@@ -175,7 +173,7 @@ def main() -> None:
         "kernel_size": args.kernel_size, "space": args.space,
         "perceptual_weight": args.perceptual_weight,
         "fractions": args.fractions, "per_image": args.per_image, "held_out": args.held_out,
-        "extra": [p.name for p in extra_photos(args.extra)],
+        "extra": [p.name for p in extra],
         "vgg": "randomly initialised (no pretrained weights can be downloaded here)",
         "before": before, "after": after,
     }  # fmt: skip
