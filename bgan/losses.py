@@ -20,9 +20,21 @@ def perceptual_loss(
     return F.mse_loss(features(output), features(target))
 
 
-def content_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Pixel mean squared error."""
-    return F.mse_loss(output, target)
+CONTENT_LOSSES = ("mse", "l1")
+
+
+def content_loss(output: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Pixel loss between ``output`` and ``target`` (same shape): the mean squared error
+    (``"mse"``) or the mean absolute error (``"l1"``).
+
+    The absolute error weighs the small residuals of smooth regions more than the squared
+    error does, so a network trained on it is pushed harder to leave flat areas alone.
+    """
+    if kind == "mse":
+        return F.mse_loss(output, target)
+    if kind == "l1":
+        return F.l1_loss(output, target)
+    raise ValueError(f"content loss must be one of {', '.join(CONTENT_LOSSES)}, got {kind!r}")
 
 
 def ralsgan_discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

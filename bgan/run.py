@@ -174,7 +174,8 @@ class GanRun:
         state = torch.load(path, map_location=self.device, weights_only=False)
         ours = asdict(self.config)
         if state["config"] != ours:
-            changed = sorted(k for k in state["config"] if state["config"][k] != ours.get(k))
+            keys = state["config"].keys() | ours.keys()
+            changed = sorted(k for k in keys if state["config"].get(k) != ours.get(k))
             raise ValueError(f"'{path}' was made with other settings ({', '.join(changed)})")
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])

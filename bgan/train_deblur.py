@@ -1,11 +1,11 @@
 """Training the deblurring network (DBGAN) on blurgen pairs files.
 
-Losses: content MSE + VGG-19 perceptual + relativistic-average least-squares adversarial
-(weight 0.01, the paper's relativistic deblur loss); ``gan=False`` trains on content and
-perceptual only. Validation PSNR and SSIM are computed every ``val_every`` steps on held-out
-pairs (a fraction of the data, or separate files) and the best checkpoint is kept as
-``checkpoints/best.pt``. The run folder is described in :mod:`blurgen.bgan.run`; sample grids
-show rows of blurred | deblurred | sharp.
+Losses: content (MSE as in the paper, or L1) + VGG-19 perceptual + relativistic-average
+least-squares adversarial (weight 0.01, the paper's relativistic deblur loss); ``gan=False``
+trains on content and perceptual only. Validation PSNR and SSIM are computed every
+``val_every`` steps on held-out pairs (a fraction of the data, or separate files) and the best
+checkpoint is kept as ``checkpoints/best.pt``. The run folder is described in
+:mod:`blurgen.bgan.run`; sample grids show rows of blurred | deblurred | sharp.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 
 from .data import PairsDataset
 from .losses import (
+    CONTENT_LOSSES,
     content_loss,
     perceptual_loss,
     ralsgan_discriminator_loss,
@@ -39,6 +40,7 @@ class DeblurConfig:
             ``val_split`` fraction of ``data`` (chosen by the seed) is held out.
         iters, batch, patch, lr, decay_start, seed: as for BGAN (random crops of ``patch``).
         content_weight, perceptual_weight, adversarial_weight: loss weights.
+        content_loss: the pixel loss, ``"mse"`` (the paper's) or ``"l1"``.
         gan: train with the adversarial loss (False: content + perceptual only).
         vgg_layer, vgg_weights: the perceptual loss's VGG-19 (see :func:`load_vgg19`).
         channels, blocks, disc_channels, init_std: networks (the paper: 64 channels, 16 blocks).
@@ -55,6 +57,7 @@ class DeblurConfig:
     decay_start: float = 0.5
     seed: int = 0
     content_weight: float = 1.0
+    content_loss: str = "mse"
     perceptual_weight: float = 1.0
     adversarial_weight: float = 0.01
     gan: bool = True
@@ -77,6 +80,11 @@ class DeblurConfig:
             raise ValueError("give at least one pairs file to train on")
         if not self.val and not 0 < self.val_split < 1:
             raise ValueError(f"val_split must be in (0, 1), got {self.val_split!r}")
+        if self.content_loss not in CONTENT_LOSSES:
+            raise ValueError(
+                f"content_loss must be one of {', '.join(CONTENT_LOSSES)}, "
+                f"got {self.content_loss!r}"
+            )
 
 
 class DeblurTrainer(GanRun):
@@ -137,7 +145,7 @@ class DeblurTrainer(GanRun):
             self.opt_d.step()
             losses["loss_d"] = loss_d.item()
         with self._autocast():
-            content = content_loss(output.float(), sharp)
+            content = content_loss(output.float(), sharp, config.content_loss)
             loss_g = config.content_weight * content
             if config.perceptual_weight:
                 perceptual = perceptual_loss(self.vgg, output.float(), sharp)

@@ -160,6 +160,16 @@ def train_bgan_command(
 @click.option("--patch", type=click.IntRange(min=16), default=128, show_default=True)
 @click.option("--lr", type=float, default=1e-4, show_default=True)
 @click.option("--no-gan", is_flag=True, help="Train on content + perceptual losses only.")
+@click.option(
+    "--content-loss",
+    type=click.Choice(("mse", "l1")),
+    default="mse",
+    show_default=True,
+    help="Pixel loss to the sharp image: mse (the paper's) or l1, which leaves flat areas "
+    "alone more readily.",
+)
+@click.option("--content-weight", type=float, default=1.0, show_default=True)
+@click.option("--perceptual-weight", type=float, default=1.0, show_default=True)
 @click.option("--adversarial-weight", type=float, default=0.01, show_default=True)
 @click.option("--channels", type=click.IntRange(min=4), default=64, show_default=True)
 @click.option("--blocks", type=click.IntRange(min=1), default=16, show_default=True)
@@ -180,6 +190,9 @@ def train_deblur_command(
     patch,
     lr,
     no_gan,
+    content_loss,
+    content_weight,
+    perceptual_weight,
     adversarial_weight,
     channels,
     blocks,
@@ -205,6 +218,9 @@ def train_deblur_command(
         lr=lr,
         seed=seed,
         gan=not no_gan,
+        content_loss=content_loss,
+        content_weight=content_weight,
+        perceptual_weight=perceptual_weight,
         adversarial_weight=adversarial_weight,
         channels=channels,
         blocks=blocks,

@@ -141,3 +141,13 @@ class TestLosses:
         x = torch.rand(1, 3, 16, 16)
         assert content_loss(x, x).item() == 0
         assert perceptual_loss(VGG19Features("conv1_2"), x, x).item() == 0
+
+    def test_content_losses_closed_form(self):
+        # errors -0.5, 0.25, 0, 1 (float64 so the sums are exact)
+        target = torch.zeros(1, 1, 2, 2, dtype=torch.float64)
+        output = torch.tensor([[[[-0.5, 0.25], [0.0, 1.0]]]], dtype=torch.float64)
+        assert content_loss(output, target).item() == (0.25 + 0.0625 + 0 + 1) / 4
+        assert content_loss(output, target, "mse").item() == (0.25 + 0.0625 + 0 + 1) / 4
+        assert content_loss(output, target, "l1").item() == (0.5 + 0.25 + 0 + 1) / 4
+        with pytest.raises(ValueError, match="'l2'"):
+            content_loss(output, target, "l2")

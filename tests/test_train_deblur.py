@@ -11,9 +11,11 @@ import torch
 from click.testing import CliRunner
 
 from blurgen.bgan.infer import Deblurrer
+from blurgen.bgan.losses import CONTENT_LOSSES
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
 from blurgen.cli.main import cli
+from blurgen.cli.train import train_deblur_command
 from blurgen.pipeline import DatasetConfig, make_dataset
 
 
@@ -73,12 +75,31 @@ def test_resume_and_no_gan(pairs):
     assert resumed.best_psnr == straight.best_psnr
 
 
+def test_content_loss_is_checked_and_changes_training(pairs):
+    with pytest.raises(ValueError, match="content_loss must be one of mse, l1"):
+        tiny(pairs, content_loss="l2")
+    weights = {}
+    for kind in CONTENT_LOSSES:
+        trainer = DeblurTrainer(tiny(pairs, gan=False, content_loss=kind), pairs / kind)
+        trainer.train()
+        weights[kind] = torch.cat([w.detach().flatten() for w in trainer.generator.parameters()])
+    assert not torch.equal(weights["mse"], weights["l1"])
+    with pytest.raises(ValueError, match=r"other settings \(content_loss\)"):
+        DeblurTrainer(tiny(pairs, gan=False, content_loss="mse"), pairs / "l1", resume=True)
+
+
 def test_train_deblur_command(pairs):
     result = CliRunner().invoke(cli, [
         "train-deblur", "--data", str(pairs / "pairs.h5"), "-o", str(pairs / "cli"),
         "--iters", "2", "--batch", "1", "--patch", "16", "--channels", "4", "--blocks", "1",
         "--vgg-layer", "conv1_1", "--vgg-weights", str(pairs / "vgg.pth"), "--val-split", "0.2",
-        "--val-every", "1",
+        "--val-every", "1", "--content-loss", "l1", "--content-weight", "2",
+        "--perceptual-weight", "0.5", "--adversarial-weight", "0.02",
     ], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (pairs / "cli" / "checkpoints" / "best.pt").exists()
+    config = json.loads((pairs / "cli" / "config.json").read_text())
+    assert (config["content_loss"], config["content_weight"]) == ("l1", 2.0)
+    assert (config["perceptual_weight"], config["adversarial_weight"]) == (0.5, 0.02)
+    choices = next(p for p in train_deblur_command.params if p.name == "content_loss").type
+    assert tuple(choices.choices) == CONTENT_LOSSES
