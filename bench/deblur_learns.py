@@ -4,15 +4,18 @@ Pairs are made with camera-shake kernels (full exposure by default: a blur of st
 from the left three quarters of the bundled photos for training and from the right quarters for
 validation (or, with ``--held-out photo``, from four photos and the fifth); ``--extra DIR``
 adds more photos to the training side, whole. A narrow DBGAN is trained on the content loss
-(perceptual optional; no GAN; the VGG-19 is randomly initialised, as no pretrained weights can
-be downloaded here). PSNR is reported for training and held-out pairs, before and after
-training, two ways: the mean of per-pair PSNRs (what validation and ``blurgen evaluate``
-report) and the PSNR of the pooled squared error, which smooth patches do not dominate.
-Held-out pairs are 96 px, as large as the right quarters allow: on smaller ones more pairs are
-nearly flat, and their PSNR measures small offsets more than deblurring. The mean brightness
+(L1 by default, ``--content mse`` for the paper's; perceptual optional; no GAN; the VGG-19 is
+randomly initialised, as no pretrained weights can be downloaded here). PSNR is reported for
+training and held-out pairs, before and after training, two ways: the mean of per-pair PSNRs
+(what validation reports) and the PSNR of the pooled squared error, which smooth patches do
+not dominate. Held-out pairs are 96 px, as large as the right quarters allow: on smaller ones
+more pairs are nearly flat, and their PSNR measures small offsets more than deblurring. The
+held-out images are also blurred whole (four kernels each) and scored by ``blurgen evaluate
+--pairs`` on the trained checkpoint, as a user would score a test set; the first of them,
+deblurred by ``blurgen deblur``, is drawn beside the JSON. The mean brightness
 change the held-out pairs need and the one the network makes are printed too (blur in linear
 light brightens textured patches; ``--space naive`` blurs the sRGB values and has no such
-offset). Prints, writes JSON.
+offset). Prints, writes JSON and the picture.
 
     python bench/deblur_learns.py          # about six minutes on 2 cores"""
 
@@ -33,9 +36,11 @@ import blurgen
 from blurgen.bgan.data import PairsDataset
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
+from blurgen.cli.main import cli
 from blurgen.degradation import Degradation
+from blurgen.forward import valid_offset
 from blurgen.io import read_image, write_png
-from blurgen.kernels import MotionModel
+from blurgen.kernels import MotionModel, motion_kernels_from
 from blurgen.pipeline import DatasetConfig, bundled_images, expand_sources, make_dataset
 
 HERE = Path(__file__).resolve().parent
@@ -63,6 +68,46 @@ def extra_photos(folder: Path | None) -> list[Path]:
         return []
     bundled = {p.stem for p in bundled_images()}
     return [p for p in expand_sources([folder]) if p.stem not in bundled]
+
+
+def whole_pairs(images: list[Path], folder: Path, config: DatasetConfig, per_image: int) -> Path:
+    """Blur each image whole ``per_image`` times (kernel and noise of image ``j``, draw ``k``
+    from ``default_rng([2, j, k])``) and write the pairs in the GoPro layout that ``blurgen
+    evaluate --pairs`` reads: ``blur/`` and ``sharp/`` (cropped to the valid blur)."""
+    for part in ("blur", "sharp"):
+        (folder / part).mkdir(parents=True)
+    for j, path in enumerate(images):
+        sharp = read_image(path)
+        o = valid_offset(config.kernel_size)
+        for k in range(per_image):
+            rng = np.random.default_rng([2, j, k])
+            kernel = motion_kernels_from([rng], config.kernel_size, config.motion)[0]
+            blurred, _ = config.degradation.apply(sharp, kernel, rng)
+            height, width = blurred.shape[:2]
+            write_png(folder / "blur" / f"{path.stem}_{k}.png", blurred)
+            write_png(folder / "sharp" / f"{path.stem}_{k}.png",
+                      sharp[o : o + height, o : o + width])  # fmt: skip
+    return folder
+
+
+def evaluate(checkpoint: Path, pairs: Path) -> dict:
+    """``blurgen evaluate --pairs`` on a GoPro-layout folder: its JSON (per-image and mean)."""
+    report = pairs / "evaluate.json"
+    cli.main(["evaluate", "--checkpoint", str(checkpoint), "--pairs", str(pairs),
+              "--json", str(report)], standalone_mode=False)  # fmt: skip
+    return json.loads(report.read_text())
+
+
+def picture(checkpoint: Path, pairs: Path, name: str, path: Path) -> Path:
+    """Blurred | deblurred (by ``blurgen deblur``) | sharp for the pair ``name`` of a GoPro-layout
+    folder, side by side, written as a PNG at ``path``."""
+    out = pairs / "deblurred"
+    blurred = pairs / "blur" / name
+    cli.main(["deblur", "--checkpoint", str(checkpoint), str(blurred), "-o", str(out), "-q"],
+             standalone_mode=False)  # fmt: skip
+    panels = [read_image(blurred), read_image(out / name), read_image(pairs / "sharp" / name)]
+    gap = np.ones((panels[0].shape[0], 4, 3), np.float32)
+    return write_png(path, np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1))
 
 
 @torch.no_grad()
@@ -98,6 +143,9 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=2000)
     parser.add_argument("--kernel-size", type=int, default=13)
     parser.add_argument("--perceptual-weight", type=float, default=0.0)
+    parser.add_argument(
+        "--content", choices=("mse", "l1"), default="l1", help="pixel loss to the sharp image"
+    )
     parser.add_argument("--channels", type=int, default=32, help="network width")
     parser.add_argument("--blocks", type=int, default=4, help="residual blocks")
     parser.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
@@ -143,11 +191,12 @@ def main() -> None:
         make_dataset(training, folder / "train.h5", pairs, seed=0)
         held_pairs = replace(pairs, patch=96, per_image=32)
         make_dataset(held_out, folder / "val.h5", held_pairs, seed=1)
+        whole = whole_pairs(held_out, folder / "whole", pairs, per_image=4)
         torch.manual_seed(0)
         torch.save(VGG19Features("conv5_4").state_dict(), folder / "vgg.pth")
         config = DeblurConfig(
             data=(str(folder / "train.h5"),), val=(str(folder / "val.h5"),), iters=args.iters,
-            batch=8, patch=args.patch, lr=args.lr, gan=False,
+            batch=8, patch=args.patch, lr=args.lr, gan=False, content_loss=args.content,
             perceptual_weight=args.perceptual_weight,
             channels=args.channels, blocks=args.blocks,
             vgg_layer="conv2_2", vgg_weights=str(folder / "vgg.pth"),
@@ -162,6 +211,11 @@ def main() -> None:
         trainer.train()
         seconds = time.perf_counter() - began
         after = {name: scores(trainer.generator, *data) for name, data in sets.items()}
+        checkpoint = folder / "run" / "checkpoints" / "latest.pt"
+        images = evaluate(checkpoint, whole)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        first = images["pairs"][0]["name"]
+        shown = picture(checkpoint, whole, first, args.json.with_suffix(".png"))
 
     result = {
         "benchmark": "deblur_learns",
@@ -171,11 +225,12 @@ def main() -> None:
         "iters": args.iters, "lr": args.lr, "patch": args.patch,
         "seconds": seconds, "steps_per_s": args.iters / seconds,
         "kernel_size": args.kernel_size, "space": args.space,
-        "perceptual_weight": args.perceptual_weight,
+        "content_loss": args.content, "perceptual_weight": args.perceptual_weight,
         "fractions": args.fractions, "per_image": args.per_image, "held_out": args.held_out,
         "extra": [p.name for p in extra],
         "vgg": "randomly initialised (no pretrained weights can be downloaded here)",
-        "before": before, "after": after,
+        "before": before, "after": after, "held_out_images": images,
+        "picture": {"file": shown.name, "pair": first, "panels": "blurred | deblurred | sharp"},
     }  # fmt: skip
     print(
         f"DBGAN ({args.channels} channels, {args.blocks} blocks, no GAN), "
@@ -189,14 +244,18 @@ def main() -> None:
             trained = after[name][f"output_{kind}_psnr"]
             print(f"{name:9s} {kind:7s} {data_in:7.2f} {untrained:10.2f} {trained:8.2f} "
                   f"{trained - data_in:+6.2f}")  # fmt: skip
+    means = images["mean"]
+    print(f"held-out whole images ({len(images['pairs'])}, blurgen evaluate): PSNR "
+          f"{means['psnr_input']:.2f} -> {means['psnr_output']:.2f} "
+          f"({means['psnr_output'] - means['psnr_input']:+.2f}), SSIM "
+          f"{means['ssim_input']:.4f} -> {means['ssim_output']:.4f}")  # fmt: skip
     held = after["held-out"]
     print("held-out brightness change (sharp - blurred needed / output - blurred made):")
     for label, suffix in (("all pairs", ""), ("flattest quarter", "_flattest")):
         print(f"  {label:17s} {held['needed_offset' + suffix]:+.4f} / "
               f"{held['applied_offset' + suffix]:+.4f}")  # fmt: skip
-    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    print(f"wrote {args.json} and {shown} ({first}: blurred | deblurred | sharp)")
 
 
 if __name__ == "__main__":
