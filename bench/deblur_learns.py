@@ -2,17 +2,17 @@
 
 Pairs are made with camera-shake kernels (full exposure by default: a blur of steady strength)
 from the left three quarters of the bundled photos for training and from the right quarters for
-validation (or, with ``--held-out photo``, from four photos and the fifth); ``--extra DIR``
-adds more photos to the training side, whole. A narrow DBGAN is trained on the content loss
-(L1 by default, ``--content mse`` for the paper's; perceptual optional; no GAN; the VGG-19 is
-randomly initialised, as no pretrained weights can be downloaded here). PSNR is reported for
-training and held-out pairs, before and after training, two ways: the mean of per-pair PSNRs
-(what validation reports) and the PSNR of the pooled squared error, which smooth patches do
-not dominate. Held-out pairs are 96 px, as large as the right quarters allow: on smaller ones
-more pairs are nearly flat, and their PSNR measures small offsets more than deblurring. The
-held-out images are also blurred whole (four kernels each) and scored by ``blurgen evaluate
---pairs`` on the trained checkpoint, as a user would score a test set; the first of them,
-deblurred by ``blurgen deblur``, is drawn beside the JSON. The mean brightness
+validation (or, with ``--held-out photo``, from four photos and the fifth); ``--extra DIR`` adds
+more photos to the training side, whole. A narrow DBGAN is trained on the content loss (L1 by
+default, ``--content mse`` for the paper's; the perceptual and GAN terms are off unless
+weighted; the VGG-19 is randomly initialised, as no pretrained weights can be downloaded here).
+PSNR is reported for training and held-out pairs, before and after training, two ways: the mean
+of per-pair PSNRs (what validation reports) and the PSNR of the pooled squared error, which
+smooth patches do not dominate. Held-out pairs are 96 px, as large as the right quarters allow:
+on smaller ones more pairs are nearly flat, and their PSNR measures small offsets more than
+deblurring. The held-out images are also blurred whole (four kernels each) and scored by
+``blurgen evaluate --pairs`` on the trained checkpoint, as a user would score a test set; the
+first of them, deblurred by ``blurgen deblur``, is drawn beside the JSON. The mean brightness
 change the held-out pairs need and the one the network makes are printed too (blur in linear
 light brightens textured patches; ``--space naive`` blurs the sRGB values and has no such
 offset). Prints, writes JSON and the picture.
@@ -144,6 +144,12 @@ def main() -> None:
     parser.add_argument("--kernel-size", type=int, default=13)
     parser.add_argument("--perceptual-weight", type=float, default=0.0)
     parser.add_argument(
+        "--adversarial-weight",
+        type=float,
+        default=0.0,
+        help="weight of the relativistic least-squares GAN term (0: no GAN; the paper's: 0.01)",
+    )
+    parser.add_argument(
         "--content", choices=("mse", "l1"), default="l1", help="pixel loss to the sharp image"
     )
     parser.add_argument("--channels", type=int, default=32, help="network width")
@@ -196,8 +202,9 @@ def main() -> None:
         torch.save(VGG19Features("conv5_4").state_dict(), folder / "vgg.pth")
         config = DeblurConfig(
             data=(str(folder / "train.h5"),), val=(str(folder / "val.h5"),), iters=args.iters,
-            batch=8, patch=args.patch, lr=args.lr, gan=False, content_loss=args.content,
-            perceptual_weight=args.perceptual_weight,
+            batch=8, patch=args.patch, lr=args.lr, content_loss=args.content,
+            perceptual_weight=args.perceptual_weight, gan=args.adversarial_weight > 0,
+            adversarial_weight=args.adversarial_weight,
             channels=args.channels, blocks=args.blocks,
             vgg_layer="conv2_2", vgg_weights=str(folder / "vgg.pth"),
             checkpoint_every=args.iters, sample_every=args.iters, log_every=50,
@@ -226,14 +233,16 @@ def main() -> None:
         "seconds": seconds, "steps_per_s": args.iters / seconds,
         "kernel_size": args.kernel_size, "space": args.space,
         "content_loss": args.content, "perceptual_weight": args.perceptual_weight,
+        "adversarial_weight": args.adversarial_weight,
         "fractions": args.fractions, "per_image": args.per_image, "held_out": args.held_out,
         "extra": [p.name for p in extra],
         "vgg": "randomly initialised (no pretrained weights can be downloaded here)",
         "before": before, "after": after, "held_out_images": images,
         "picture": {"file": shown.name, "pair": first, "panels": "blurred | deblurred | sharp"},
     }  # fmt: skip
+    gan = f"GAN weight {args.adversarial_weight:g}" if args.adversarial_weight > 0 else "no GAN"
     print(
-        f"DBGAN ({args.channels} channels, {args.blocks} blocks, no GAN), "
+        f"DBGAN ({args.channels} channels, {args.blocks} blocks, {gan}), "
         f"{args.iters} CPU steps in {seconds:.0f} s"
     )
     print(f"{'pairs':9s} {'PSNR':7s} {'input':>7s} {'untrained':>10s} {'trained':>8s} {'gain':>6s}")
