@@ -3,6 +3,7 @@
 The naive baseline does what public scripts do, one pair at a time: a per-kernel Python loop
 for the trajectory (the scalar reference the tests use), per-channel
 scipy.signal.fftconvolve, and one PNG per image. Both run in this run, on the bundled photos.
+With a working CUDA device, make-dataset also runs with ``device="cuda"`` (one process).
 Peak memory is measured in fresh processes for two dataset sizes. Prints a table, writes JSON.
 
     python bench/make_dataset.py
@@ -25,6 +26,7 @@ import numpy as np
 import scipy.signal
 
 import blurgen
+from blurgen.backend import cuda_status
 from blurgen.io import read_image
 from blurgen.kernels import MotionModel
 from blurgen.kernels.trajectory import draw_trajectories
@@ -101,14 +103,20 @@ def main() -> None:
     ]
     per_image = -(-args.pairs // len(usable))
     config = DatasetConfig(patch=args.patch, per_image=per_image, kernel_size=args.kernel_size)
+    cuda, cuda_reason = cuda_status()
+    runs = [(f"blurgen make-dataset, {args.workers} workers", "cpu", args.workers)]
+    if cuda:
+        runs.append(("blurgen make-dataset, cuda", "cuda", 1))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        began = time.perf_counter()
-        summary = make_dataset(usable, folder / "pairs.h5", config, workers=args.workers)
-        seconds = time.perf_counter() - began
-        rows.append({"name": f"blurgen make-dataset, {args.workers} workers",
-                     "pairs": summary["pairs"], "seconds": seconds})  # fmt: skip
+        for name, device, workers in runs:
+            out = folder / f"pairs_{device}.h5"
+            began = time.perf_counter()
+            summary = make_dataset(usable, out, config, workers=workers, device=device)
+            seconds = time.perf_counter() - began
+            rows.append({"name": name, "pairs": summary["pairs"], "seconds": seconds})
+            out.unlink()
         (folder / "naive").mkdir()
         seconds = naive(usable, args.naive_pairs, args.patch, args.kernel_size, folder / "naive")
         rows.append({"name": "naive script (one pair at a time)", "pairs": args.naive_pairs,
@@ -121,14 +129,16 @@ def main() -> None:
 
     for row in rows:
         row["pairs_per_s"] = row["pairs"] / row["seconds"]
-    speedup = rows[0]["pairs_per_s"] / rows[1]["pairs_per_s"]
-    print(f"P={args.patch}, K={args.kernel_size}, bundled photos, {os.cpu_count()} cores")
-    print(f"{'':40s} {'pairs':>6s} {'seconds':>8s} {'pairs/s':>8s}")
     for row in rows:
-        print(
-            f"{row['name']:40s} {row['pairs']:6d} {row['seconds']:8.2f} {row['pairs_per_s']:8.1f}"
-        )
-    print(f"speed-up: {speedup:.0f}x")
+        row["speedup_vs_naive"] = row["pairs_per_s"] / rows[-1]["pairs_per_s"]
+    speedup = rows[0]["speedup_vs_naive"]
+    print(f"P={args.patch}, K={args.kernel_size}, bundled photos, {os.cpu_count()} cores")
+    print(f"{'':40s} {'pairs':>6s} {'seconds':>8s} {'pairs/s':>8s} {'vs naive':>9s}")
+    for row in rows:
+        print(f"{row['name']:40s} {row['pairs']:6d} {row['seconds']:8.2f} "
+              f"{row['pairs_per_s']:8.1f} {row['speedup_vs_naive']:8.1f}x")  # fmt: skip
+    if not cuda:
+        print(f"cuda: skipped ({cuda_reason})")
     for m in memory:
         print(f"peak RSS, {m['pairs']} pairs of {m['patch']} px: writer {m['writer_mb']} MB, "
               f"busiest worker {m['worker_mb']} MB")  # fmt: skip
@@ -140,6 +150,7 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "patch": args.patch, "kernel_size": args.kernel_size, "workers": args.workers,
         "rows": rows, "speedup": speedup, "memory": memory,
+        "cuda": cuda_reason if cuda else f"skipped: {cuda_reason}",
     }  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
