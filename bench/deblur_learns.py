@@ -17,7 +17,8 @@ change the held-out pairs need and the one the network makes are printed too (bl
 light brightens textured patches; ``--space naive`` blurs the sRGB values and has no such
 offset). Prints, writes JSON and the picture.
 
-    python bench/deblur_learns.py          # about six minutes on 2 cores"""
+    python bench/deblur_learns.py          # about six minutes on 2 cores
+    python bench/deblur_learns.py --device cuda --channels 64 --blocks 16   # full width, GPU"""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 import blurgen
+from blurgen.backend import check_device
 from blurgen.bgan.data import PairsDataset
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
@@ -90,28 +92,28 @@ def whole_pairs(images: list[Path], folder: Path, config: DatasetConfig, per_ima
     return folder
 
 
-def evaluate(checkpoint: Path, pairs: Path) -> dict:
+def evaluate(checkpoint: Path, pairs: Path, device: str) -> dict:
     """``blurgen evaluate --pairs`` on a GoPro-layout folder: its JSON (per-image and mean)."""
     report = pairs / "evaluate.json"
     cli.main(["evaluate", "--checkpoint", str(checkpoint), "--pairs", str(pairs),
-              "--json", str(report)], standalone_mode=False)  # fmt: skip
+              "--json", str(report), "--device", device], standalone_mode=False)  # fmt: skip
     return json.loads(report.read_text())
 
 
-def picture(checkpoint: Path, pairs: Path, name: str, path: Path) -> Path:
+def picture(checkpoint: Path, pairs: Path, name: str, path: Path, device: str) -> Path:
     """Blurred | deblurred (by ``blurgen deblur``) | sharp for the pair ``name`` of a GoPro-layout
     folder, side by side, written as a PNG at ``path``."""
     out = pairs / "deblurred"
     blurred = pairs / "blur" / name
-    cli.main(["deblur", "--checkpoint", str(checkpoint), str(blurred), "-o", str(out), "-q"],
-             standalone_mode=False)  # fmt: skip
+    cli.main(["deblur", "--checkpoint", str(checkpoint), str(blurred), "-o", str(out), "-q",
+              "--device", device], standalone_mode=False)  # fmt: skip
     panels = [read_image(blurred), read_image(out / name), read_image(pairs / "sharp" / name)]
     gap = np.ones((panels[0].shape[0], 4, 3), np.float32)
     return write_png(path, np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1))
 
 
 @torch.no_grad()
-def scores(generator: torch.nn.Module, pairs: PairsDataset, index: np.ndarray) -> dict:
+def scores(generator: torch.nn.Module, pairs: PairsDataset, index: np.ndarray, device: str) -> dict:
     """Mean per-pair PSNR and pooled PSNR (dB) of the blurred inputs and of the outputs, and
     the mean brightness change each pair needs (sharp - blurred) and the one the network makes
     (output - blurred), over all pairs and over the flattest quarter (highest input PSNR)."""
@@ -120,7 +122,7 @@ def scores(generator: torch.nn.Module, pairs: PairsDataset, index: np.ndarray) -
     needed, applied = [], []
     for i in index:
         item = pairs[int(i)]
-        output = generator(item["blurred"][None])[0]
+        output = generator(item["blurred"][None].to(device))[0].float().cpu()
         errors["input"].append(((item["blurred"] - item["sharp"]) ** 2).mean().item())
         errors["output"].append(((output - item["sharp"]) ** 2).mean().item())
         needed.append((item["sharp"] - item["blurred"]).mean().item())
@@ -183,8 +185,15 @@ def main() -> None:
         help="folder of more sharp photos to train on whole (names of bundled photos are left "
         "out, so none of the held-out pixels is trained on)",
     )
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="where to train and score"
+    )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "deblur_learns.json")
     args = parser.parse_args()
+    try:
+        check_device(args.device)
+    except Exception as exc:
+        parser.error(str(exc))
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -210,25 +219,27 @@ def main() -> None:
             checkpoint_every=args.iters, sample_every=args.iters, log_every=50,
             val_every=args.iters,
         )  # fmt: skip
-        trainer = DeblurTrainer(config, folder / "run")
+        trainer = DeblurTrainer(config, folder / "run", device=args.device)
         sets = {"train": (PairsDataset(config.data), trainer.train_index[::8]),
                 "held-out": (trainer.val_data, trainer.val_index)}  # fmt: skip
-        before = {name: scores(trainer.generator, *data) for name, data in sets.items()}
+        before = {
+            name: scores(trainer.generator, *data, args.device) for name, data in sets.items()
+        }
         began = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - began
-        after = {name: scores(trainer.generator, *data) for name, data in sets.items()}
+        after = {name: scores(trainer.generator, *data, args.device) for name, data in sets.items()}
         checkpoint = folder / "run" / "checkpoints" / "latest.pt"
-        images = evaluate(checkpoint, whole)
+        images = evaluate(checkpoint, whole, args.device)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         first = images["pairs"][0]["name"]
-        shown = picture(checkpoint, whole, first, args.json.with_suffix(".png"))
+        shown = picture(checkpoint, whole, first, args.json.with_suffix(".png"), args.device)
 
     result = {
         "benchmark": "deblur_learns",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "blurgen_version": blurgen.__version__,
-        "channels": args.channels, "blocks": args.blocks,
+        "device": args.device, "channels": args.channels, "blocks": args.blocks,
         "iters": args.iters, "lr": args.lr, "patch": args.patch,
         "seconds": seconds, "steps_per_s": args.iters / seconds,
         "kernel_size": args.kernel_size, "space": args.space,
@@ -243,7 +254,7 @@ def main() -> None:
     gan = f"GAN weight {args.adversarial_weight:g}" if args.adversarial_weight > 0 else "no GAN"
     print(
         f"DBGAN ({args.channels} channels, {args.blocks} blocks, {gan}), "
-        f"{args.iters} CPU steps in {seconds:.0f} s"
+        f"{args.iters} steps on the {args.device} in {seconds:.0f} s"
     )
     print(f"{'pairs':9s} {'PSNR':7s} {'input':>7s} {'untrained':>10s} {'trained':>8s} {'gain':>6s}")
     for name in before:
