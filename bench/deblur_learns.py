@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 import blurgen
-from blurgen.backend import check_device
+from blurgen.backend import check_torch_device
 from blurgen.bgan.data import PairsDataset
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
@@ -191,7 +191,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=HERE / "results" / "deblur_learns.json")
     args = parser.parse_args()
     try:
-        check_device(args.device)
+        check_torch_device(args.device)
     except Exception as exc:
         parser.error(str(exc))
 

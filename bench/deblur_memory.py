@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import blurgen
-from blurgen.backend import check_device
+from blurgen.backend import check_torch_device
 from blurgen.bgan.infer import Deblurrer
 from blurgen.bgan.nets import DeblurGenerator
 from blurgen.io import read_image, write_png
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=HERE / "results" / "deblur_memory.json")
     args = parser.parse_args()
     try:
-        check_device(args.device)
+        check_torch_device(args.device)
     except Exception as exc:
         parser.error(str(exc))
 

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +88,9 @@ class GanRun:
             temporary.write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
     def _autocast(self) -> Any:
-        """bf16 autocast on CUDA, nothing on the CPU."""
-        return torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda")
+        """bf16 autocast on CUDA when the config asks for it; nothing on the CPU."""
+        enabled = self.device.type == "cuda" and self.config.bf16
+        return torch.autocast(self.device.type, torch.bfloat16, enabled=enabled)
 
     def _set_lr(self) -> float:
         """Set and return this step's learning rate: constant, then linear decay to 0."""
@@ -173,9 +174,12 @@ class GanRun:
     def _load(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)
         ours = asdict(self.config)
-        if state["config"] != ours:
-            keys = state["config"].keys() | ours.keys()
-            changed = sorted(k for k in keys if state["config"].get(k) != ours.get(k))
+        # A setting added after the checkpoint was written had its default's behaviour then.
+        defaults = {f.name: f.default for f in fields(self.config) if f.default is not MISSING}
+        theirs = {**defaults, **state["config"]}
+        if theirs != ours:
+            keys = theirs.keys() | ours.keys()
+            changed = sorted(k for k in keys if theirs.get(k) != ours.get(k))
             raise ValueError(f"'{path}' was made with other settings ({', '.join(changed)})")
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])

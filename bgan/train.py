@@ -42,6 +42,7 @@ class BganConfig:
             discriminator shrinks its input ~1e7-fold, and the generator gets no adversarial
             gradient; measured with bench/bgan_learns.py).
         checkpoint_every, sample_every, log_every: in steps.
+        bf16: bf16 autocast on CUDA (no effect on the CPU).
     """
 
     sharp: str
@@ -64,6 +65,7 @@ class BganConfig:
     checkpoint_every: int = 1000
     sample_every: int = 500
     log_every: int = 10
+    bf16: bool = True
 
     def __post_init__(self) -> None:
         check_schedule(self)

@@ -45,6 +45,7 @@ class DeblurConfig:
         vgg_layer, vgg_weights: the perceptual loss's VGG-19 (see :func:`load_vgg19`).
         channels, blocks, disc_channels, init_std: networks (the paper: 64 channels, 16 blocks).
         checkpoint_every, sample_every, log_every, val_every: in steps.
+        bf16: bf16 autocast on CUDA (no effect on the CPU).
     """
 
     data: tuple[str, ...]
@@ -71,6 +72,7 @@ class DeblurConfig:
     sample_every: int = 500
     log_every: int = 10
     val_every: int = 500
+    bf16: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(str(p) for p in self.data))

@@ -2,12 +2,15 @@
 
 This is the only module that imports CuPy, and it does so lazily, so that ``import blurgen`` works
 on machines without CUDA. Library functions follow their data (:func:`get_xp`); a device *string*
-is accepted only at the edges (the CLI, generators that create arrays from nothing).
+is accepted only at the edges (the CLI, generators that create arrays from nothing). The networks
+(BGAN, DBGAN) run on PyTorch, whose CUDA support is separate from CuPy's:
+:func:`check_torch_device` checks theirs.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -71,13 +74,44 @@ def check_device(device: str) -> str:
         ValueError: for an unknown device name.
         BackendUnavailable: for ``"cuda"`` when CuPy cannot run here, with the reason.
     """
+    return _checked(device, cuda_status, "")
+
+
+def torch_cuda_status() -> tuple[bool, str]:
+    """Whether PyTorch can use a CUDA device, and a sentence saying why (not).
+
+    Returns:
+        ``(True, "<GPU name>, PyTorch <version>")``, otherwise ``(False, reason)``.
+    """
+    import torch
+
+    if torch.version.cuda is None:
+        return False, (
+            f"this PyTorch build ({torch.__version__}) has no CUDA support; install a CUDA "
+            "build of torch"
+        )
+    if not torch.cuda.is_available():
+        return False, (
+            f"PyTorch {torch.__version__} (CUDA {torch.version.cuda}) finds no CUDA device "
+            "or driver"
+        )
+    return True, f"{torch.cuda.get_device_name(0)}, PyTorch {torch.__version__}"
+
+
+def check_torch_device(device: str) -> str:
+    """:func:`check_device` for the PyTorch networks: ``"cuda"`` needs PyTorch's CUDA support
+    (:func:`torch_cuda_status`), not CuPy's."""
+    return _checked(device, torch_cuda_status, " to PyTorch")
+
+
+def _checked(device: str, status: Callable[[], tuple[bool, str]], where: str) -> str:
     name = str(device).lower()
     if name not in DEVICES:
         raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     if name == "cuda":
-        ok, reason = cuda_status()
+        ok, reason = status()
         if not ok:
-            raise BackendUnavailable(f"device 'cuda' is not available: {reason}")
+            raise BackendUnavailable(f"device 'cuda' is not available{where}: {reason}")
     return name
 
 

@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 import blurgen
-from blurgen.backend import check_device, to_numpy, xp_for_device
+from blurgen.backend import check_device, check_torch_device, to_numpy, xp_for_device
 from blurgen.io import atomic_path, read_image, write_png
 from blurgen.kernels import MotionModel, motion_kernels_from
 from blurgen.kernels.bank import kernel_grid, read_bank
@@ -71,6 +71,8 @@ def blur_command(images, outdir, bank, size, bgan, seed, device, degradation, ov
       blurgen blur photo.jpg -o out --shot 0.001,0.004 --read 0.002,0.01 --jpeg 80,95
     """
     device = check_device(device)
+    if bgan is not None:
+        check_torch_device(device)
     xp = xp_for_device(device)
     bank_kernels = read_bank(bank)[0] if bank is not None else None
     if not outdir.parent.is_dir():

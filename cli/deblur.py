@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from blurgen.backend import check_device
+from blurgen.backend import check_torch_device
 from blurgen.io import load_image, read_image, write_png
 
-from .options import device_option, overwrite_option, user_errors, verbosity_option
+from .options import overwrite_option, torch_device_option, user_errors, verbosity_option
 
 checkpoint_option = click.option(
     "--checkpoint",
@@ -40,7 +40,7 @@ tile_option = click.option(
     help="Folder for the deblurred PNGs (same names, size and bit depth).",
 )
 @tile_option
-@device_option
+@torch_device_option
 @overwrite_option
 @verbosity_option
 @user_errors
@@ -87,7 +87,7 @@ def deblur_command(checkpoint, images, outdir, tile, device, overwrite, verbosit
     help="Also write the per-image scores and means as JSON here.",
 )
 @tile_option
-@device_option
+@torch_device_option
 @user_errors
 def evaluate_command(checkpoint, data, pairs, json_path, tile, device):
     """PSNR and SSIM of the blurred input and of the deblurred output, per image and mean."""
@@ -127,7 +127,7 @@ def _model(checkpoint: Path, device: str, tile: int):
     from blurgen.bgan.infer import Deblurrer
 
     return Deblurrer.load(
-        checkpoint, check_device(device), tile=tile, overlap=min(64, tile // 4 * 2)
+        checkpoint, check_torch_device(device), tile=tile, overlap=min(64, tile // 4 * 2)
     )
 
 

@@ -26,12 +26,18 @@ seed_option = click.option(
     help="Root seed. The same seed and options give identical output.",
 )
 
-device_option = click.option(
-    "--device",
-    type=click.Choice(DEVICES),
-    default="cpu",
-    show_default=True,
-    help="Where to compute: cpu (NumPy) or cuda (CuPy, needs blurgen[cuda] and a GPU).",
+
+def _device_option(help: str) -> Callable:
+    return click.option(
+        "--device", type=click.Choice(DEVICES), default="cpu", show_default=True, help=help
+    )
+
+
+device_option = _device_option(
+    "Where to compute: cpu (NumPy) or cuda (CuPy, needs blurgen[cuda] and a GPU)."
+)
+torch_device_option = _device_option(
+    "Where the network runs: cpu, or cuda (a CUDA build of PyTorch and a GPU)."
 )
 
 overwrite_option = click.option(

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import click
 
-from blurgen.backend import check_device
+from blurgen.backend import check_torch_device
 
-from .options import device_option, progress_bar, seed_option, user_errors, verbosity_option
+from .options import (
+    progress_bar,
+    seed_option,
+    torch_device_option,
+    user_errors,
+    verbosity_option,
+)
 
 
 def vgg_options(command: Callable) -> Callable:
@@ -35,6 +41,14 @@ def run_options(command: Callable) -> Callable:
     return click.option(
         "--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True
     )(command)
+
+
+bf16_option = click.option(
+    "--bf16/--no-bf16",
+    default=True,
+    show_default=True,
+    help="bf16 autocast on CUDA (no effect on the CPU); --no-bf16 trains in float32.",
+)
 
 
 @click.command("train-bgan")
@@ -74,7 +88,8 @@ def run_options(command: Callable) -> Callable:
 @click.option("--sample-every", type=click.IntRange(min=1), default=500, show_default=True)
 @run_options
 @seed_option
-@device_option
+@torch_device_option
+@bf16_option
 @verbosity_option
 @user_errors
 def train_bgan_command(
@@ -94,6 +109,7 @@ def train_bgan_command(
     resume,
     seed,
     device,
+    bf16,
     verbosity,
 ):
     """Train the blur generator (BGAN) of "Deblurring by Realistic Blurring".
@@ -119,8 +135,9 @@ def train_bgan_command(
         vgg_weights=vgg_weights,
         checkpoint_every=checkpoint_every,
         sample_every=sample_every,
+        bf16=bf16,
     )
-    trainer = BganTrainer(config, run, device=check_device(device), resume=resume)
+    trainer = BganTrainer(config, run, device=check_torch_device(device), resume=resume)
     remaining = config.iters - trainer.step
     with progress_bar(remaining, "steps", verbosity) as advance:
         last = trainer.train(progress=advance)
@@ -177,7 +194,8 @@ def train_bgan_command(
 @click.option("--val-every", type=click.IntRange(min=1), default=500, show_default=True)
 @run_options
 @seed_option
-@device_option
+@torch_device_option
+@bf16_option
 @verbosity_option
 @user_errors
 def train_deblur_command(
@@ -203,6 +221,7 @@ def train_deblur_command(
     resume,
     seed,
     device,
+    bf16,
     verbosity,
 ):
     """Train the deblurring network (DBGAN) on pairs files from make-dataset."""
@@ -228,8 +247,9 @@ def train_deblur_command(
         vgg_weights=vgg_weights,
         val_every=val_every,
         checkpoint_every=checkpoint_every,
+        bf16=bf16,
     )
-    trainer = DeblurTrainer(config, run, device=check_device(device), resume=resume)
+    trainer = DeblurTrainer(config, run, device=check_torch_device(device), resume=resume)
     with progress_bar(config.iters - trainer.step, "steps", verbosity) as advance:
         trainer.train(progress=advance)
     if verbosity:

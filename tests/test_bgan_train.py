@@ -103,10 +103,11 @@ def test_train_bgan_command(folders):
     result = CliRunner().invoke(cli, [
         "train-bgan", "--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry"),
         "-o", str(folders / "cli"), "--iters", "2", "--batch", "1", "--patch", "32",
-        "--vgg-layer", "conv1_2", "--vgg-weights", str(folders / "vgg19.pth"),
+        "--vgg-layer", "conv1_2", "--vgg-weights", str(folders / "vgg19.pth"), "--no-bf16",
     ], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (folders / "cli" / "checkpoints" / "latest.pt").exists()
+    assert json.loads((folders / "cli" / "config.json").read_text())["bf16"] is False
     folders_args = ["--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry")]
     again = CliRunner().invoke(cli, ["train-bgan", *folders_args, "-o", str(folders / "cli")])
     assert again.exit_code == 1 and "--resume" in again.output

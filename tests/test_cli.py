@@ -7,10 +7,14 @@ import re
 
 import cv2
 import numpy as np
+import pytest
+import torch
 from click.testing import CliRunner
 
 import blurgen
+from blurgen.backend import check_torch_device, torch_cuda_status
 from blurgen.cli.main import cli
+from blurgen.io import write_png
 from blurgen.kernels import linear_kernels, motion_kernels
 from blurgen.kernels.bank import read_bank
 
@@ -28,9 +32,11 @@ def test_info_lists_devices_and_reasons():
     result = run("info")
     assert result.exit_code == 0
     assert "numpy" in result.output and "h5py" in result.output
-    assert "cpu   available" in result.output
+    assert re.search(r"^  cpu\s+available", result.output, re.M)
     cuda = [line.strip() for line in result.output.splitlines() if line.strip().startswith("cuda")]
-    assert len(cuda) == 1 and re.match(r"cuda\s+(available|unavailable): \S", cuda[0])
+    assert len(cuda) == 2
+    for line, backend in zip(cuda, ("CuPy", "PyTorch"), strict=True):
+        assert re.match(rf"cuda \({backend}\)\s+(available|unavailable): \S", line)
 
 
 def test_kernels_round_trip(tmp_path):
@@ -104,6 +110,30 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, monkeypatch):
     result = run("kernels", "-n", "2", "--device", "cuda", "-o", str(tmp_path / "b.h5"))
     assert result.exit_code == 1
     assert "device 'cuda' is not available: cupy is not installed (test)" in result.output
+
+
+def test_networks_on_cuda_without_pytorch_cuda_is_a_clear_error(tmp_path, monkeypatch):
+    # CuPy working says nothing about PyTorch's CUDA: the networks' commands check PyTorch's.
+    monkeypatch.setattr("blurgen.backend.cuda_status", lambda: (True, "a GPU (test)"))
+    monkeypatch.setattr(
+        "blurgen.backend.torch_cuda_status", lambda: (False, "no CUDA build (test)")
+    )
+    (tmp_path / "ckpt.pt").write_bytes(b"")
+    image = write_png(tmp_path / "in.png", np.zeros((8, 8, 3), np.float32))
+    result = run("deblur", "--checkpoint", str(tmp_path / "ckpt.pt"), str(image),
+                 "-o", str(tmp_path / "out"), "--device", "cuda")  # fmt: skip
+    assert result.exit_code == 1
+    assert "device 'cuda' is not available to PyTorch: no CUDA build (test)" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_torch_cuda_status_says_why():
+    ok, reason = torch_cuda_status()
+    assert ok == torch.cuda.is_available()
+    assert reason and (ok or "CUDA" in reason)
+    assert check_torch_device("CPU") == "cpu"
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        check_torch_device("tpu")
 
 
 class TestBlurCommand:

@@ -94,12 +94,50 @@ def test_train_deblur_command(pairs):
         "--iters", "2", "--batch", "1", "--patch", "16", "--channels", "4", "--blocks", "1",
         "--vgg-layer", "conv1_1", "--vgg-weights", str(pairs / "vgg.pth"), "--val-split", "0.2",
         "--val-every", "1", "--content-loss", "l1", "--content-weight", "2",
-        "--perceptual-weight", "0.5", "--adversarial-weight", "0.02",
+        "--perceptual-weight", "0.5", "--adversarial-weight", "0.02", "--no-bf16",
     ], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (pairs / "cli" / "checkpoints" / "best.pt").exists()
     config = json.loads((pairs / "cli" / "config.json").read_text())
     assert (config["content_loss"], config["content_weight"]) == ("l1", 2.0)
     assert (config["perceptual_weight"], config["adversarial_weight"]) == (0.5, 0.02)
+    assert config["bf16"] is False
     choices = next(p for p in train_deblur_command.params if p.name == "content_loss").type
     assert tuple(choices.choices) == CONTENT_LOSSES
+
+
+def conv_dtypes_in_training(trainer):
+    """The dtypes the generator's first convolution produced in training steps (not validation)."""
+    conv = next(m for m in trainer.generator.modules() if isinstance(m, torch.nn.Conv2d))
+    seen = set()
+    handle = conv.register_forward_hook(lambda m, i, o: seen.add(o.dtype) if m.training else None)
+    trainer.train()
+    handle.remove()
+    return seen
+
+
+def test_bf16_has_no_effect_on_the_cpu(pairs):
+    assert conv_dtypes_in_training(DeblurTrainer(tiny(pairs), pairs / "run")) == {torch.float32}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="PyTorch finds no CUDA device")
+@pytest.mark.parametrize("bf16", [True, False])
+def test_trains_on_cuda_with_and_without_bf16(pairs, bf16):
+    trainer = DeblurTrainer(tiny(pairs, bf16=bf16), pairs / "run", device="cuda")
+    assert conv_dtypes_in_training(trainer) == {torch.bfloat16 if bf16 else torch.float32}
+    assert all(torch.isfinite(p).all() for p in trainer.generator.parameters())
+    model = Deblurrer.load(pairs / "run" / "checkpoints" / "best.pt", "cuda", tile=32, overlap=8)
+    assert model.deblur(np.full((40, 40, 3), 0.5, np.float32)).shape == (40, 40, 3)
+
+
+def test_resumes_a_checkpoint_written_before_a_setting_existed(pairs):
+    trainer = DeblurTrainer(tiny(pairs, gan=False), pairs / "run")
+    trainer.train()
+    latest = pairs / "run" / "checkpoints" / "latest.pt"
+    state = torch.load(latest, weights_only=False)
+    del state["config"]["bf16"]
+    torch.save(state, latest)
+    assert DeblurTrainer(tiny(pairs, gan=False), pairs / "run", resume=True).step == 4
+    with pytest.raises(ValueError, match=r"other settings \(bf16\)"):
+        DeblurTrainer(tiny(pairs, gan=False, bf16=False), pairs / "run", resume=True)
