@@ -117,18 +117,21 @@ class Deblurrer:
     Args:
         generator: a :class:`~blurgen.bgan.nets.DeblurGenerator`.
         device: ``"cpu"`` or ``"cuda"``.
-        tile: tile side in pixels. overlap: pixels shared by neighbouring tiles (even, < tile).
+        tile: tile side in pixels. overlap: pixels shared by neighbouring tiles (even, < tile);
+            by default about half the tile (even), at most 64.
     """
 
     def __init__(self, generator: torch.nn.Module, device: str = "cpu", tile: int = 512,
-                 overlap: int = 64) -> None:  # fmt: skip
+                 overlap: int | None = None) -> None:  # fmt: skip
+        if overlap is None:
+            overlap = min(64, tile // 4 * 2)
         if not 0 <= overlap < tile or overlap % 2:
             raise ValueError(f"overlap must be even and smaller than the tile, got {overlap}")
         self.generator = generator.to(device).eval()
         self.device, self.tile, self.overlap = torch.device(device), tile, overlap
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "cpu", **tiling: int) -> Deblurrer:
+    def load(cls, path: str | os.PathLike, device: str = "cpu", **tiling: int | None) -> Deblurrer:
         """The generator of a deblurring checkpoint (``kind`` ``"dbgan"``)."""
         return cls(load_generator(path, "dbgan", DeblurGenerator), device, **tiling)
 

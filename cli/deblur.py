@@ -123,12 +123,11 @@ def evaluate_command(checkpoint, data, pairs, json_path, tile, device):
 
 
 def _model(checkpoint: Path, device: str, tile: int):
-    """The checkpoint's deblurrer, with tiles overlapping by a quarter of a tile (at most 64 px)."""
+    """The checkpoint's deblurrer, tiled as :class:`~blurgen.bgan.infer.Deblurrer` does by
+    default."""
     from blurgen.bgan.infer import Deblurrer
 
-    return Deblurrer.load(
-        checkpoint, check_torch_device(device), tile=tile, overlap=min(64, tile // 4 * 2)
-    )
+    return Deblurrer.load(checkpoint, check_torch_device(device), tile=tile)
 
 
 def _pairs(data: Path | None, folder: Path | None):

@@ -41,6 +41,9 @@ def test_tiles_equal_the_whole_image(tmp_path):
     image = np.random.default_rng(0).random((100, 130, 3)).astype(np.float32)
     whole = Deblurrer(model.generator, tile=512, overlap=0).deblur(image)
     np.testing.assert_allclose(model.deblur(image), whole, atol=1e-5)
+    # By default tiles overlap by about half their side (even), at most 64 px.
+    for tile, overlap in ((48, 24), (50, 24), (32, 16), (100, 50), (512, 64), (1024, 64)):
+        assert Deblurrer(model.generator, tile=tile).overlap == overlap
 
 
 def test_deblur_command_keeps_size_and_bit_depth(tmp_path):
