@@ -9,7 +9,6 @@ Prints a table and writes JSON. All three compute the same convolution of a floa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import scipy.signal
+from common import write_json
 
 import blurgen
 from blurgen.backend import cuda_status
@@ -112,9 +112,7 @@ def main() -> None:
         "images": rows,
         "patches": patches,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import torch_device
 
 import blurgen
-from blurgen.backend import check_torch_device
 from blurgen.bgan.data import PairsDataset
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
@@ -190,10 +190,7 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "deblur_learns.json")
     args = parser.parse_args()
-    try:
-        check_torch_device(args.device)
-    except Exception as exc:
-        parser.error(str(exc))
+    torch_device(parser, args.device)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

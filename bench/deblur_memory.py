@@ -15,7 +15,6 @@ peak GPU memory is recorded too. Prints a table, writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -26,9 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from common import torch_device, write_json
 
 import blurgen
-from blurgen.backend import check_torch_device
 from blurgen.bgan.infer import Deblurrer
 from blurgen.bgan.nets import DeblurGenerator
 from blurgen.io import read_image, write_png
@@ -78,10 +77,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="timed runs of the 720p frame")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "deblur_memory.json")
     args = parser.parse_args()
-    try:
-        check_torch_device(args.device)
-    except Exception as exc:
-        parser.error(str(exc))
+    torch_device(parser, args.device)
 
     photo = read_image(next(p for p in bundled_images() if p.stem == "chelsea"))
     torch.manual_seed(0)
@@ -122,9 +118,7 @@ def main() -> None:
     print(f"peak RSS, large / small: {result['rss_ratio_large_to_small']:.2f}")
     gpu = f", peak GPU memory {frame['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in frame else ""
     print(f"1280x720 frame in this process, after a warm-up: {frame['seconds']:.2f} s{gpu}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import write_json
 
 import blurgen
 from blurgen.backend import cuda_status
@@ -115,9 +115,7 @@ def main() -> None:
         "cuda": reason,
         "rows": rows,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":  # worker processes import this module

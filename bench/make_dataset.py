@@ -12,7 +12,6 @@ Peak memory is measured in fresh processes for two dataset sizes. Prints a table
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import scipy.signal
+from common import write_json
 
 import blurgen
 from blurgen.backend import cuda_status
@@ -152,9 +152,7 @@ def main() -> None:
         "rows": rows, "speedup": speedup, "memory": memory,
         "cuda": cuda_reason if cuda else f"skipped: {cuda_reason}",
     }  # fmt: skip
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,25 @@
+"""What the bench scripts share (they run as ``python bench/NAME.py``, so this imports as
+``common``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from blurgen.backend import BackendUnavailable, check_torch_device
+
+
+def torch_device(parser: argparse.ArgumentParser, device: str) -> str:
+    """``device`` checked for the PyTorch networks; otherwise a usage error saying why not."""
+    try:
+        return check_torch_device(device)
+    except (ValueError, BackendUnavailable) as exc:
+        parser.error(str(exc))
+
+
+def write_json(path: Path, result: dict) -> None:
+    """Write a bench's result as indented JSON at ``path`` (folders made as needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
