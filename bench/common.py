@@ -10,12 +10,13 @@ from pathlib import Path
 from blurgen.backend import BackendUnavailable, check_torch_device
 
 
-def torch_device(parser: argparse.ArgumentParser, device: str) -> str:
-    """``device`` checked for the PyTorch networks; otherwise a usage error saying why not."""
+def torch_device(device: str) -> str:
+    """An argparse ``type`` for ``--device``: the device checked for the PyTorch networks,
+    otherwise a usage error saying why it cannot be used."""
     try:
         return check_torch_device(device)
     except (ValueError, BackendUnavailable) as exc:
-        parser.error(str(exc))
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def write_json(path: Path, result: dict) -> None:

@@ -32,10 +32,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import torch_device
+from common import torch_device, write_json
 
 import blurgen
 from blurgen.bgan.data import PairsDataset
+from blurgen.bgan.losses import CONTENT_LOSSES
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
 from blurgen.cli.main import cli
@@ -152,7 +153,7 @@ def main() -> None:
         help="weight of the relativistic least-squares GAN term (0: no GAN; the paper's: 0.01)",
     )
     parser.add_argument(
-        "--content", choices=("mse", "l1"), default="l1", help="pixel loss to the sharp image"
+        "--content", choices=CONTENT_LOSSES, default="l1", help="pixel loss to the sharp image"
     )
     parser.add_argument("--channels", type=int, default=32, help="network width")
     parser.add_argument("--blocks", type=int, default=4, help="residual blocks")
@@ -186,11 +187,10 @@ def main() -> None:
         "out, so none of the held-out pixels is trained on)",
     )
     parser.add_argument(
-        "--device", choices=("cpu", "cuda"), default="cpu", help="where to train and score"
+        "--device", type=torch_device, default="cpu", help="where to train and score: cpu or cuda"
     )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "deblur_learns.json")
     args = parser.parse_args()
-    torch_device(parser, args.device)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -228,7 +228,7 @@ def main() -> None:
         after = {name: scores(trainer.generator, *data, args.device) for name, data in sets.items()}
         checkpoint = folder / "run" / "checkpoints" / "latest.pt"
         images = evaluate(checkpoint, whole, args.device)
-        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.parent.mkdir(parents=True, exist_ok=True)  # the picture goes beside it
         first = images["pairs"][0]["name"]
         shown = picture(checkpoint, whole, first, args.json.with_suffix(".png"), args.device)
 
@@ -271,8 +271,8 @@ def main() -> None:
     for label, suffix in (("all pairs", ""), ("flattest quarter", "_flattest")):
         print(f"  {label:17s} {held['needed_offset' + suffix]:+.4f} / "
               f"{held['applied_offset' + suffix]:+.4f}")  # fmt: skip
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.json} and {shown} ({first}: blurred | deblurred | sharp)")
+    write_json(args.json, result)
+    print(f"wrote {shown} ({first}: blurred | deblurred | sharp)")
 
 
 if __name__ == "__main__":

@@ -73,11 +73,10 @@ def main() -> None:
     parser.add_argument("--large", type=int, nargs=2, default=(4000, 3000), metavar=("W", "H"))
     parser.add_argument("--small", type=int, nargs=2, default=(1000, 750), metavar=("W", "H"))
     parser.add_argument("--tile", type=int, default=512)
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--device", type=torch_device, default="cpu", help="cpu or cuda")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs of the 720p frame")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "deblur_memory.json")
     args = parser.parse_args()
-    torch_device(parser, args.device)
 
     photo = read_image(next(p for p in bundled_images() if p.stem == "chelsea"))
     torch.manual_seed(0)

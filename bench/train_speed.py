@@ -70,14 +70,13 @@ def steps_per_s(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--device", type=torch_device, default="cpu", help="cpu or cuda")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (at least 1)")
     parser.add_argument("--steps", type=int, default=8, help="timed steps")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--patch", type=int, default=128)
     parser.add_argument("--json", type=Path, default=HERE / "results" / "train_speed.json")
     args = parser.parse_args()
-    torch_device(parser, args.device)
     if args.warmup < 1 or args.steps < 1:
         parser.error("--warmup and --steps must be at least 1")
 
