@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from blurgen.h5 import open_pairs
+from blurgen.io import open_hdf5
 
 
 class PairsDataset(Dataset):
@@ -65,7 +66,7 @@ class PairsDataset(Dataset):
         if os.getpid() != self._pid:  # a forked worker: the parent's handles are not ours
             self._handles, self._pid = {}, os.getpid()
         if number not in self._handles:
-            self._handles[number] = h5py.File(self.paths[number], "r")
+            self._handles[number] = open_hdf5(self.paths[number])
         return self._handles[number]
 
     def __getitem__(self, index: int) -> dict:

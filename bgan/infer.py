@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .files import read_torch_file
 from .nets import NOISE_CHANNELS, BlurGenerator, DeblurGenerator
 
 KINDS = {"bgan": "a BGAN", "dbgan": "a deblurring (DBGAN)"}
@@ -17,12 +18,11 @@ def load_generator(path: str | os.PathLike, kind: str, network: type) -> torch.n
     """The generator saved in a training checkpoint of ``kind`` (``"bgan"`` or ``"dbgan"``).
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not a checkpoint of that kind.
+        FileNotFoundError: no such file. ValueError: unreadable, or not a checkpoint of that
+            kind.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint '{path}' not found")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_torch_file(path, "checkpoint")
     if not isinstance(state, dict) or state.get("kind") != kind:
         raise ValueError(f"'{path}' is not {KINDS[kind]} checkpoint")
     generator = network(**state["generator_config"])

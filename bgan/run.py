@@ -24,6 +24,7 @@ import torch
 import blurgen
 from blurgen.io import atomic_path, interrupt_between_steps, write_png
 
+from .files import read_torch_file
 from .nets import Discriminator, gaussian_init
 from .vgg import load_vgg19
 
@@ -172,7 +173,9 @@ class GanRun:
         return folder / "latest.pt"
 
     def _load(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = read_torch_file(path, "checkpoint", map_location=self.device)
+        if not isinstance(state, dict) or state.get("kind") != self.kind:
+            raise ValueError(f"'{path}' is not a checkpoint of a {self.kind} run")
         ours = asdict(self.config)
         # A setting added after the checkpoint was written had its default's behaviour then.
         defaults = {f.name: f.default for f in fields(self.config) if f.default is not MISSING}

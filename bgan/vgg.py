@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .files import read_torch_file
+
 # torchvision's ImageNet VGG-19 weights (the file torch.hub caches).
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 _CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
@@ -90,20 +92,18 @@ def load_vgg19(layer: str = "conv3_3", weights: str | os.PathLike | None = None)
     """ImageNet VGG-19 features: from ``weights`` if given, else torch.hub's download and cache.
 
     Raises:
-        RuntimeError: neither way worked (no file, no network and nothing cached); the message
-            names both ways to provide the weights.
+        FileNotFoundError, ValueError: ``weights`` is missing, unreadable or not VGG-19's.
+        OSError: no ``weights`` and the download failed (no network and nothing cached); the
+            message names both ways to provide the weights.
     """
     model = VGG19Features(layer)
     if weights is not None:
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"VGG-19 weights '{path}' not found")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_torch_file(weights, "VGG-19 weights", weights_only=True)
         return model.load_weights(state)
     try:
         state = torch.hub.load_state_dict_from_url(VGG19_URL, map_location="cpu", progress=False)
     except Exception as exc:
-        raise RuntimeError(
+        raise OSError(
             "could not get the ImageNet VGG-19 weights for the perceptual loss: torch.hub's "
             f"download failed ({exc}). Give a file with --vgg-weights PATH (torchvision's "
             f"vgg19 state dict, or its features.* entries), or place {Path(VGG19_URL).name} in "

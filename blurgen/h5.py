@@ -28,7 +28,7 @@ import numpy as np
 
 import blurgen
 
-from .io import check_output_path, partial_path
+from .io import check_output_path, open_hdf5, partial_path
 
 SCHEMA = "blurgen-pairs/1"
 METHODS = {"motion": 0, "linear": 1, "bgan": 2}
@@ -202,7 +202,7 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
         config, seed, version, complete) and a list of problems, empty when all is well.
     """
     problems: list[str] = []
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path) as f:
         attrs = dict(f.attrs)
         if attrs.get("schema") != SCHEMA:
             return {"schema": attrs.get("schema")}, [f"not a {SCHEMA} file"]
@@ -245,7 +245,7 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
 
 def open_pairs(path: str | os.PathLike) -> h5py.File:
     """Open a pairs file for reading, or raise ValueError saying what it is not."""
-    f = h5py.File(path, "r")
+    f = open_hdf5(path)
     if f.attrs.get("schema") != SCHEMA:
         f.close()
         raise ValueError(f"'{path}' is not a {SCHEMA} file")

@@ -1,4 +1,5 @@
-"""Files: atomic writes (temporary name, then rename), Ctrl-C at safe points, PNG output.
+"""Files: atomic writes (temporary name, then rename), Ctrl-C at safe points, PNG output, and
+opening HDF5 files with errors that name them.
 
 Nothing blurgen writes may look complete before it is: every file is written under a temporary
 name beside its destination and renamed into place only once it is whole.
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
+import h5py
 import numpy as np
 
 
@@ -83,6 +85,23 @@ def interrupt_between_steps() -> Iterator[Callable[[], None]]:
         yield check
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def open_hdf5(path: str | os.PathLike) -> h5py.File:
+    """Open an HDF5 file for reading.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not HDF5 or is damaged (h5py's reason, with the file's name,
+            which h5py's own message lacks).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"'{path}' not found")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"'{path}' cannot be read as an HDF5 file ({exc})") from exc
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

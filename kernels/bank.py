@@ -23,7 +23,13 @@ import numpy as np
 
 import blurgen
 from blurgen.backend import to_numpy
-from blurgen.io import check_output_path, interrupt_between_steps, partial_path, write_png
+from blurgen.io import (
+    check_output_path,
+    interrupt_between_steps,
+    open_hdf5,
+    partial_path,
+    write_png,
+)
 from blurgen.parallel import ordered_map
 
 from .linear import linear_kernels
@@ -238,9 +244,11 @@ def read_bank(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
         (parsed JSON), ``seed`` and ``blurgen_version``.
 
     Raises:
-        ValueError: the file is not a complete ``blurgen-kernels/1`` bank.
+        FileNotFoundError: no such file.
+        ValueError: the file is not HDF5, is damaged, or is not a complete
+            ``blurgen-kernels/1`` bank.
     """
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path) as f:
         schema = f.attrs.get("schema")
         if schema != SCHEMA or "kernels" not in f:
             raise ValueError(f"'{path}' is not a blurgen kernel bank (schema {schema!r})")

@@ -96,13 +96,16 @@ class TestVGG:
             load_vgg19("conv3_3", tmp_path / "other.pth")
         with pytest.raises(FileNotFoundError, match="nope.pth"):
             load_vgg19("conv3_3", tmp_path / "nope.pth")
+        (tmp_path / "notes.pth").write_text("not weights")
+        with pytest.raises(ValueError, match="notes.pth' cannot be read"):
+            load_vgg19("conv3_3", tmp_path / "notes.pth")
 
     def test_no_network_is_a_clear_error(self, monkeypatch):
         def offline(*args, **kwargs):
             raise urllib.error.URLError("no network")
 
         monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-        with pytest.raises(RuntimeError, match="--vgg-weights") as info:
+        with pytest.raises(OSError, match="--vgg-weights") as info:
             load_vgg19()
         assert "torch.hub" in str(info.value) and "vgg19-dcbb9e9d.pth" in str(info.value)
 

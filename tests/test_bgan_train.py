@@ -158,3 +158,41 @@ def test_smoke_training_on_real_camera_shake(shared_data, tmp_path):
     assert len(trainer.blurry.images) >= 60
     last = trainer.train()
     assert last["step"] == 3 and np.isfinite(last["loss_g"]) and np.isfinite(last["loss_d"])
+
+
+def test_damaged_checkpoints_are_named(folders):
+    BganTrainer(tiny(folders), folders / "run").train()
+    latest = folders / "run" / "checkpoints" / "latest.pt"
+    whole = latest.read_bytes()
+    latest.write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    with pytest.raises(ValueError, match="latest.pt' cannot be read"):
+        BganTrainer(tiny(folders), folders / "run", resume=True)
+    with pytest.raises(ValueError, match="latest.pt' cannot be read"):
+        BlurGAN.load(latest)
+    torch.save({"kind": "dbgan", "config": {}}, latest)
+    with pytest.raises(ValueError, match="not a checkpoint of a bgan run"):
+        BganTrainer(tiny(folders), folders / "run", resume=True)
+    (folders / "noise.pt").write_bytes(np.random.default_rng(0).bytes(2000))
+    sharp = str(folders / "sharp" / "0.png")
+    for command in (["blur", "--bgan", str(folders / "noise.pt"), sharp, "-o", str(folders / "o")],
+                    ["deblur", "--checkpoint", str(folders / "noise.pt"), sharp, "-o",
+                     str(folders / "o")]):  # fmt: skip
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 1, result.output
+        assert "noise.pt' cannot be read" in result.output
+        assert "Traceback" not in result.output
+    assert not (folders / "o").exists() or not any((folders / "o").iterdir())
+
+
+def test_no_vgg_weights_and_no_network_is_one_line(folders, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    result = CliRunner().invoke(cli, [
+        "train-bgan", "--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry"),
+        "-o", str(folders / "offline"), "--iters", "2", "--batch", "1", "--patch", "32",
+    ])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "--vgg-weights" in result.output and "Traceback" not in result.output
+    assert not (folders / "offline" / "checkpoints").exists()

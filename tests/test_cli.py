@@ -95,6 +95,27 @@ def test_errors_are_one_line_and_non_zero(tmp_path):
     assert too_long.exit_code == 1 and "does not fit" in too_long.output
 
 
+def test_files_that_are_not_hdf5_are_named(tmp_path):
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((40, 40, 3), np.uint8))
+    (tmp_path / "notes.h5").write_text("not HDF5")
+    assert (
+        run("kernels", "-n", "4", "--size", "16", "-o", str(tmp_path / "bank.h5"), "-q").exit_code
+        == 0
+    )
+    whole = (tmp_path / "bank.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(whole[: len(whole) // 3])
+    for name in ("notes.h5", "cut.h5"):
+        path = str(tmp_path / name)
+        for command in (["inspect", path], ["preview", path, "-o", str(tmp_path / "p.png")],
+                        ["blur", "--kernels", path, str(image), "-o", str(tmp_path / "b")],
+                        ["train-deblur", "--data", path, "-o", str(tmp_path / "run")]):  # fmt: skip
+            result = run(*command)
+            assert result.exit_code == 1, (command, result.output)
+            assert f"'{path}' cannot be read as an HDF5 file" in result.output, result.output
+            assert "Traceback" not in result.output
+
+
 def test_overwrite(tmp_path):
     out = tmp_path / "bank.h5"
     run("kernels", "-n", "2", "--size", "16", "-o", str(out), "-q")
