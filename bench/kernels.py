@@ -1,8 +1,11 @@
 """Kernel generation speed: blurgen's vectorised generator against a per-kernel Python loop.
 
 Both make the same kernels (the loop is the scalar float64 reference the tests check against),
-measured in the same run, so the ratio is meaningful on a noisy machine. Prints a table and
-writes JSON.
+measured in the same run, so the ratio is meaningful on a noisy machine. Drawing each kernel's
+randomness on the host (one NumPy generator per kernel, which keeps the CPU and GPU kernels
+identical) is timed alone too: no generator of this model can beat the worker count divided by
+that time, so it bounds the speed-up over the loop on this machine. Prints a table and writes
+JSON.
 
     python bench/kernels.py                       # 4096 kernels of 64 x 64
     python bench/kernels.py --n 20000 --json out.json
@@ -85,6 +88,11 @@ def main() -> None:
         many = 8 * args.n
         seconds = best_of(1, lambda: bank(many, args.workers))
         record(f"blurgen bank (HDF5), {args.workers} workers", many, seconds, "incl. process start")
+    model = MotionModel()
+    draw_s = best_of(
+        args.repeat, lambda: draw_trajectories(trajectory_rngs(0, 0, args.n), model, args.size)
+    )
+    ceiling = args.workers * args.n / draw_s
     ok, reason = cuda_status()
     if ok:
         import cupy
@@ -102,6 +110,9 @@ def main() -> None:
         row["speedup_vs_loop"] = row["kernels_per_s"] / loop_rate
         print(f"{row['name']:34s} {row['kernels']:8d} {row['seconds']:9.3f} "
               f"{row['kernels_per_s']:11,.0f} {row['speedup_vs_loop']:7.0f}x")  # fmt: skip
+    print(f"ceiling: drawing the host randomness alone takes {draw_s / args.n * 1e6:.1f} us a "
+          f"kernel, so at most {ceiling:,.0f} kernels/s with {args.workers} workers, "
+          f"{ceiling / loop_rate:.0f}x the loop")  # fmt: skip
     if not ok:
         print(f"cuda: skipped ({reason})")
 
@@ -114,6 +125,9 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "cuda": reason,
         "rows": rows,
+        "randomness_us_per_kernel": draw_s / args.n * 1e6,
+        "ceiling_kernels_per_s": ceiling,
+        "ceiling_vs_loop": ceiling / loop_rate,
     }
     write_json(args.json, result)
 

@@ -4,7 +4,10 @@ The naive baseline does what public scripts do, one pair at a time: a per-kernel
 for the trajectory (the scalar reference the tests use), per-channel
 scipy.signal.fftconvolve, and one PNG per image. Both run in this run, on the bundled photos.
 With a working CUDA device, make-dataset also runs with ``device="cuda"`` (one process).
-Peak memory is measured in fresh processes for two dataset sizes. Prints a table, writes JSON.
+Peak memory is measured in fresh processes for two dataset sizes. The convolution alone (one
+crop by one kernel, blurgen's FFT path) is timed too: no pipeline that does a true 2-D
+convolution per pair can beat ``workers`` divided by that time, so it bounds the speed-up any
+pipeline can reach over the naive script on this machine. Prints a table, writes JSON.
 
     python bench/make_dataset.py
 """
@@ -28,7 +31,7 @@ from common import write_json
 import blurgen
 from blurgen.backend import cuda_status
 from blurgen.io import read_image
-from blurgen.kernels import MotionModel
+from blurgen.kernels import MotionModel, motion_kernels
 from blurgen.kernels.trajectory import draw_trajectories
 from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
 
@@ -73,6 +76,19 @@ def naive(sources: list[Path], pairs: int, patch: int, size: int, folder: Path) 
             pixels = np.rint(np.clip(image_out, 0, 1) * 255).astype(np.uint8)[..., ::-1]
             cv2.imwrite(str(folder / f"{name}_{n:06d}.png"), pixels)
     return time.perf_counter() - began
+
+
+def convolution_seconds(patch: int, size: int, repeat: int = 20) -> float:
+    """Best time of one valid convolution of a (P+K-1)² RGB crop by a K×K kernel, seconds."""
+    side = patch + size - 1
+    crop = np.random.default_rng(0).random((1, side, side, 3), dtype=np.float32)
+    kernel = motion_kernels(1, size, seed=0)
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        blurgen.blur(crop, kernel)
+        times.append(time.perf_counter() - began)
+    return min(times)
 
 
 def peak_rss(pairs: int, patch: int, size: int, workers: int, folder: Path) -> tuple[int, int]:
@@ -121,6 +137,7 @@ def main() -> None:
         seconds = naive(usable, args.naive_pairs, args.patch, args.kernel_size, folder / "naive")
         rows.append({"name": "naive script (one pair at a time)", "pairs": args.naive_pairs,
                      "seconds": seconds})  # fmt: skip
+        convolution = convolution_seconds(args.patch, args.kernel_size)
         memory = []
         for pairs in args.rss_pairs:
             own, worker = peak_rss(pairs, args.rss_patch, 31, args.workers, folder)
@@ -132,11 +149,16 @@ def main() -> None:
     for row in rows:
         row["speedup_vs_naive"] = row["pairs_per_s"] / rows[-1]["pairs_per_s"]
     speedup = rows[0]["speedup_vs_naive"]
+    ceiling = args.workers / convolution
+    ceiling_speedup = ceiling / rows[-1]["pairs_per_s"]
     print(f"P={args.patch}, K={args.kernel_size}, bundled photos, {os.cpu_count()} cores")
     print(f"{'':40s} {'pairs':>6s} {'seconds':>8s} {'pairs/s':>8s} {'vs naive':>9s}")
     for row in rows:
         print(f"{row['name']:40s} {row['pairs']:6d} {row['seconds']:8.2f} "
               f"{row['pairs_per_s']:8.1f} {row['speedup_vs_naive']:8.1f}x")  # fmt: skip
+    print(f"ceiling: the convolution alone takes {convolution * 1e3:.2f} ms a pair, so at most "
+          f"{ceiling:.0f} pairs/s with {args.workers} workers, {ceiling_speedup:.1f}x the naive "
+          "script")  # fmt: skip
     if not cuda:
         print(f"cuda: skipped ({cuda_reason})")
     for m in memory:
@@ -150,6 +172,8 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "patch": args.patch, "kernel_size": args.kernel_size, "workers": args.workers,
         "rows": rows, "speedup": speedup, "memory": memory,
+        "convolution_ms": convolution * 1e3, "ceiling_pairs_per_s": ceiling,
+        "ceiling_vs_naive": ceiling_speedup,
         "cuda": cuda_reason if cuda else f"skipped: {cuda_reason}",
     }  # fmt: skip
     write_json(args.json, result)
