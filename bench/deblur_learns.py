@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=32, help="network width")
     parser.add_argument("--blocks", type=int, default=4, help="residual blocks")
     parser.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
+    parser.add_argument("--batch", type=int, default=8, help="training pairs per step")
     parser.add_argument("--patch", type=int, default=48, help="training crop size, px (<= 64)")
     parser.add_argument(
         "--space",
@@ -208,7 +209,7 @@ def main() -> None:
         torch.save(VGG19Features("conv5_4").state_dict(), folder / "vgg.pth")
         config = DeblurConfig(
             data=(str(folder / "train.h5"),), val=(str(folder / "val.h5"),), iters=args.iters,
-            batch=8, patch=args.patch, lr=args.lr, content_loss=args.content,
+            batch=args.batch, patch=args.patch, lr=args.lr, content_loss=args.content,
             perceptual_weight=args.perceptual_weight, gan=args.adversarial_weight > 0,
             adversarial_weight=args.adversarial_weight,
             channels=args.channels, blocks=args.blocks,
@@ -237,7 +238,7 @@ def main() -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "blurgen_version": blurgen.__version__,
         "device": args.device, "channels": args.channels, "blocks": args.blocks,
-        "iters": args.iters, "lr": args.lr, "patch": args.patch,
+        "iters": args.iters, "lr": args.lr, "batch": args.batch, "patch": args.patch,
         "seconds": seconds, "steps_per_s": args.iters / seconds,
         "kernel_size": args.kernel_size, "space": args.space,
         "content_loss": args.content, "perceptual_weight": args.perceptual_weight,
