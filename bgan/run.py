@@ -5,7 +5,8 @@ A run folder holds ``config.json`` (the resolved config), ``log.jsonl`` (losses 
 step), ``checkpoints/latest.pt`` and ``checkpoints/step_<N>.pt`` (both networks, both
 optimisers, the step, every random state and the config) and ``samples/step_<N>.png``. A
 checkpoint is also written on Ctrl-C; resuming from ``latest.pt`` gives the same weights as an
-uninterrupted run on the CPU.
+uninterrupted run on the CPU. A resumed run may be given more (or fewer) steps; the
+learning-rate schedule then follows the new length.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from .nets import Discriminator, gaussian_init
 from .vgg import load_vgg19
 
 log = logging.getLogger("blurgen")
+
+# Settings a resumed run may change: its length and how often it logs, samples, validates
+# and saves. Everything else must match the checkpoint, or the run would not be one run.
+EXTENDABLE = frozenset({"iters", "checkpoint_every", "sample_every", "log_every", "val_every"})
 
 
 def check_schedule(config: Any) -> None:
@@ -180,10 +185,13 @@ class GanRun:
         # A setting added after the checkpoint was written had its default's behaviour then.
         defaults = {f.name: f.default for f in fields(self.config) if f.default is not MISSING}
         theirs = {**defaults, **state["config"]}
-        if theirs != ours:
-            keys = theirs.keys() | ours.keys()
-            changed = sorted(k for k in keys if theirs.get(k) != ours.get(k))
+        keys = theirs.keys() | ours.keys()
+        changed = sorted(k for k in keys if theirs.get(k) != ours.get(k) and k not in EXTENDABLE)
+        if changed:
             raise ValueError(f"'{path}' was made with other settings ({', '.join(changed)})")
+        if theirs["iters"] != ours["iters"]:
+            log.warning("the run now ends at step %d (was %d); the learning-rate schedule "
+                        "follows the new length", ours["iters"], theirs["iters"])  # fmt: skip
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])

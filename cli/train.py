@@ -35,9 +35,12 @@ def vgg_options(command: Callable) -> Callable:
 
 def run_options(command: Callable) -> Callable:
     """``--checkpoint-every`` and ``--resume``, for a run folder."""
-    command = click.option("--resume", is_flag=True, help="Continue the run in the output folder.")(
-        command
-    )
+    command = click.option(
+        "--resume",
+        is_flag=True,
+        help="Continue the run in the output folder. Options must be the run's, except --iters "
+        "(a new length re-times the learning-rate decay) and the --*-every intervals.",
+    )(command)
     return click.option(
         "--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True
     )(command)

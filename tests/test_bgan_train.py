@@ -85,6 +85,22 @@ def test_resume_gives_the_uninterrupted_weights(folders):
         BganTrainer(tiny(folders, batch=3), folders / "b", resume=True)
 
 
+def test_resume_may_lengthen_a_run(folders, caplog):
+    BganTrainer(tiny(folders), folders / "short").train()
+    longer = BganTrainer(tiny(folders, iters=6, checkpoint_every=3), folders / "short", resume=True)
+    assert "ends at step 6 (was 4)" in caplog.text
+    longer.train()
+    assert longer.step == 6
+    assert json.loads((folders / "short" / "config.json").read_text())["iters"] == 6
+    BganTrainer(tiny(folders, iters=6), folders / "six").train()
+    lrs = {}
+    for name in ("short", "six"):
+        lines = (folders / name / "log.jsonl").read_text().splitlines()
+        lrs[name] = {row["step"]: row["lr"] for row in map(json.loads, lines)}
+    assert [lrs["short"][step] for step in (5, 6)] == [lrs["six"][step] for step in (5, 6)]
+    assert (folders / "short" / "checkpoints" / "step_0000006.pt").exists()
+
+
 def test_generation_from_a_checkpoint(folders, tmp_path):
     BganTrainer(tiny(folders), folders / "run").train()
     gan = BlurGAN.load(folders / "run" / "checkpoints" / "latest.pt")
