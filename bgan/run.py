@@ -34,6 +34,8 @@ log = logging.getLogger("blurgen")
 # Settings a resumed run may change: its length and how often it logs, samples, validates
 # and saves. Everything else must match the checkpoint, or the run would not be one run.
 EXTENDABLE = frozenset({"iters", "checkpoint_every", "sample_every", "log_every", "val_every"})
+# Settings whose behaviour before they existed is not their default: runs then had no warm-up.
+BEFORE_IT_EXISTED = {"warmup": 0}
 
 
 def check_schedule(config: Any) -> None:
@@ -41,6 +43,8 @@ def check_schedule(config: Any) -> None:
     for name in ("iters", "batch", "patch", "checkpoint_every", "sample_every", "log_every"):
         if int(getattr(config, name)) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)!r}")
+    if int(config.warmup) < 0:
+        raise ValueError(f"warmup must be 0 or more steps, got {config.warmup!r}")
     if not config.lr > 0:
         raise ValueError(f"lr must be positive, got {config.lr!r}")
     if not 0 <= config.decay_start <= 1:
@@ -99,10 +103,13 @@ class GanRun:
         return torch.autocast(self.device.type, torch.bfloat16, enabled=enabled)
 
     def _set_lr(self) -> float:
-        """Set and return this step's learning rate: constant, then linear decay to 0."""
+        """Set and return this step's learning rate: a linear rise over the first ``warmup``
+        steps, constant, then a linear decay to 0 from ``decay_start * iters`` on."""
         config = self.config
         start = config.decay_start * config.iters
         lr = config.lr
+        if self.step < config.warmup:
+            lr *= (self.step + 1) / config.warmup
         if self.step >= start:
             lr *= max(0.0, 1 - (self.step - start) / max(1, config.iters - start))
         for optimiser in (self.opt_g, self.opt_d):
@@ -182,9 +189,10 @@ class GanRun:
         if not isinstance(state, dict) or state.get("kind") != self.kind:
             raise ValueError(f"'{path}' is not a checkpoint of a {self.kind} run")
         ours = asdict(self.config)
-        # A setting added after the checkpoint was written had its default's behaviour then.
+        # A setting added after the checkpoint was written had its default's behaviour then,
+        # or, for those in BEFORE_IT_EXISTED, the behaviour recorded there.
         defaults = {f.name: f.default for f in fields(self.config) if f.default is not MISSING}
-        theirs = {**defaults, **state["config"]}
+        theirs = {**defaults, **BEFORE_IT_EXISTED, **state["config"]}
         keys = theirs.keys() | ours.keys()
         changed = sorted(k for k in keys if theirs.get(k) != ours.get(k) and k not in EXTENDABLE)
         if changed:

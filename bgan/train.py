@@ -30,6 +30,10 @@ class BganConfig:
         sharp, blurry: folders of sharp photos and of real blurry photos (unpaired).
         iters: optimisation steps. batch: images per step. patch: training patch side (px).
         lr: Adam learning rate; it decays linearly to 0 from ``decay_start * iters`` on.
+        warmup: steps over which the learning rate first rises linearly to ``lr``. Without it,
+            Adam's first steps, each about ``lr`` on every weight of the zero-initialised last
+            convolution, push the generator's last ReLUs to silence at higher rates (at 5e-4 a
+            64-channel deblurring network stopped learning for good; measured).
         seed: seeds torch and the patch sampler.
         perceptual_weight, adversarial_weight: loss weights (the paper: 1 and 0.005).
         content_weight: weight of a pixel MSE to the sharp input (0 in the paper). It anchors
@@ -51,6 +55,7 @@ class BganConfig:
     batch: int = 4
     patch: int = 128
     lr: float = 1e-4
+    warmup: int = 200
     decay_start: float = 0.5
     seed: int = 0
     perceptual_weight: float = 1.0

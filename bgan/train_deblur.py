@@ -38,7 +38,8 @@ class DeblurConfig:
     Attributes:
         data: pairs files to train on. val: pairs files to validate on; when empty, a
             ``val_split`` fraction of ``data`` (chosen by the seed) is held out.
-        iters, batch, patch, lr, decay_start, seed: as for BGAN (random crops of ``patch``).
+        iters, batch, patch, lr, warmup, decay_start, seed: as for BGAN (random crops of
+            ``patch``).
         content_weight, perceptual_weight, adversarial_weight: loss weights.
         content_loss: the pixel loss, ``"mse"`` (the paper's) or ``"l1"``.
         gan: train with the adversarial loss (False: content + perceptual only).
@@ -55,6 +56,7 @@ class DeblurConfig:
     batch: int = 4
     patch: int = 128
     lr: float = 1e-4
+    warmup: int = 200
     decay_start: float = 0.5
     seed: int = 0
     content_weight: float = 1.0

@@ -46,6 +46,25 @@ def run_options(command: Callable) -> Callable:
     )(command)
 
 
+def lr_options(command: Callable) -> Callable:
+    """``--lr`` and ``--warmup``: the learning-rate schedule both trainers share."""
+    command = click.option(
+        "--warmup",
+        type=click.IntRange(min=0),
+        default=200,
+        show_default=True,
+        help="Steps over which the learning rate rises linearly to --lr; it keeps a fresh "
+        "network's last layers from going silent at high rates (0: none).",
+    )(command)
+    return click.option(
+        "--lr",
+        type=float,
+        default=1e-4,
+        show_default=True,
+        help="Adam learning rate; decays linearly to 0 over the second half.",
+    )(command)
+
+
 bf16_option = click.option(
     "--bf16/--no-bf16",
     default=True,
@@ -78,13 +97,7 @@ bf16_option = click.option(
 @click.option("--iters", type=click.IntRange(min=1), default=10000, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--patch", type=click.IntRange(min=32), default=128, show_default=True)
-@click.option(
-    "--lr",
-    type=float,
-    default=1e-4,
-    show_default=True,
-    help="Adam learning rate; decays linearly to 0 over the second half.",
-)
+@lr_options
 @click.option("--perceptual-weight", type=float, default=1.0, show_default=True)
 @click.option("--adversarial-weight", type=float, default=0.005, show_default=True)
 @vgg_options
@@ -103,6 +116,7 @@ def train_bgan_command(
     batch,
     patch,
     lr,
+    warmup,
     perceptual_weight,
     adversarial_weight,
     vgg_layer,
@@ -131,6 +145,7 @@ def train_bgan_command(
         batch=batch,
         patch=patch,
         lr=lr,
+        warmup=warmup,
         seed=seed,
         perceptual_weight=perceptual_weight,
         adversarial_weight=adversarial_weight,
@@ -178,7 +193,7 @@ def train_bgan_command(
 @click.option("--iters", type=click.IntRange(min=1), default=20000, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--patch", type=click.IntRange(min=16), default=128, show_default=True)
-@click.option("--lr", type=float, default=1e-4, show_default=True)
+@lr_options
 @click.option("--no-gan", is_flag=True, help="Train on content + perceptual losses only.")
 @click.option(
     "--content-loss",
@@ -210,6 +225,7 @@ def train_deblur_command(
     batch,
     patch,
     lr,
+    warmup,
     no_gan,
     content_loss,
     content_weight,
@@ -238,6 +254,7 @@ def train_deblur_command(
         batch=batch,
         patch=patch,
         lr=lr,
+        warmup=warmup,
         seed=seed,
         gan=not no_gan,
         content_loss=content_loss,

@@ -37,7 +37,7 @@ def tiny(folders, **changes):
     settings = dict(sharp=str(folders / "sharp"), blurry=str(folders / "blurry"), iters=4,
                     batch=2, patch=32, channels=8, blocks=1, disc_channels=8, vgg_layer="conv2_2",
                     vgg_weights=str(folders / "vgg19.pth"), checkpoint_every=2, sample_every=2,
-                    log_every=1)  # fmt: skip
+                    log_every=1, warmup=0)  # fmt: skip
     settings.update(changes)
     return BganConfig(**settings)
 
@@ -57,6 +57,18 @@ def test_run_files_and_skipped_images(folders, caplog):
         assert (run / "checkpoints" / name).exists()
     grid = cv2.imread(str(run / "samples" / "step_0000004.png"))
     assert grid.shape == (2 * 32, 3 * 32, 3)
+
+
+def test_learning_rate_schedule(folders):
+    config = tiny(folders, iters=10, warmup=4, lr=1e-3, decay_start=0.5, checkpoint_every=10)
+    BganTrainer(config, folders / "run").train()
+    lines = (folders / "run" / "log.jsonl").read_text().splitlines()
+    logged = [row["lr"] for row in map(json.loads, lines)]
+    # rise over steps 1-4, constant, then decay from the 6th step (index 5 = 0.5 * 10) to 0
+    expected = [1e-3 * f for f in (0.25, 0.5, 0.75, 1, 1, 1, 0.8, 0.6, 0.4, 0.2)]
+    np.testing.assert_allclose(logged, expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="warmup"):
+        tiny(folders, warmup=-1)
 
 
 def test_resume_gives_the_uninterrupted_weights(folders):
@@ -120,10 +132,12 @@ def test_train_bgan_command(folders):
         "train-bgan", "--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry"),
         "-o", str(folders / "cli"), "--iters", "2", "--batch", "1", "--patch", "32",
         "--vgg-layer", "conv1_2", "--vgg-weights", str(folders / "vgg19.pth"), "--no-bf16",
+        "--warmup", "3",
     ], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (folders / "cli" / "checkpoints" / "latest.pt").exists()
-    assert json.loads((folders / "cli" / "config.json").read_text())["bf16"] is False
+    written = json.loads((folders / "cli" / "config.json").read_text())
+    assert written["bf16"] is False and written["warmup"] == 3
     folders_args = ["--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry")]
     again = CliRunner().invoke(cli, ["train-bgan", *folders_args, "-o", str(folders / "cli")])
     assert again.exit_code == 1 and "--resume" in again.output

@@ -36,7 +36,7 @@ def tiny(folder, **changes):
     settings = dict(data=(str(folder / "pairs.h5"),), val_split=0.25, iters=4, batch=2, patch=16,
                     channels=4, blocks=1, disc_channels=8, vgg_layer="conv1_2",
                     vgg_weights=str(folder / "vgg.pth"), checkpoint_every=2, sample_every=2,
-                    log_every=1, val_every=2)  # fmt: skip
+                    log_every=1, val_every=2, warmup=0)  # fmt: skip
     settings.update(changes)
     return DeblurConfig(**settings)
 
@@ -136,8 +136,11 @@ def test_resumes_a_checkpoint_written_before_a_setting_existed(pairs):
     trainer.train()
     latest = pairs / "run" / "checkpoints" / "latest.pt"
     state = torch.load(latest, weights_only=False)
-    del state["config"]["bf16"]
+    del state["config"]["bf16"], state["config"]["warmup"]
     torch.save(state, latest)
+    # bf16 existed with its default behaviour; before warmup existed, runs had none (0)
     assert DeblurTrainer(tiny(pairs, gan=False), pairs / "run", resume=True).step == 4
     with pytest.raises(ValueError, match=r"other settings \(bf16\)"):
         DeblurTrainer(tiny(pairs, gan=False, bf16=False), pairs / "run", resume=True)
+    with pytest.raises(ValueError, match=r"other settings \(warmup\)"):
+        DeblurTrainer(tiny(pairs, gan=False, warmup=200), pairs / "run", resume=True)
