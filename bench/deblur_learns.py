@@ -175,6 +175,14 @@ def main() -> None:
     )
     parser.add_argument("--per-image", type=int, default=1024, help="training pairs per photo")
     parser.add_argument(
+        "--no-transpose",
+        action="store_true",
+        help="flip the training crops only, without the random transposes",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="training seed (the pairs stay the same)"
+    )
+    parser.add_argument(
         "--held-out",
         choices=("regions", "photo"),
         default="regions",
@@ -210,6 +218,7 @@ def main() -> None:
         config = DeblurConfig(
             data=(str(folder / "train.h5"),), val=(str(folder / "val.h5"),), iters=args.iters,
             batch=args.batch, patch=args.patch, lr=args.lr, content_loss=args.content,
+            seed=args.seed, transpose=not args.no_transpose,
             perceptual_weight=args.perceptual_weight, gan=args.adversarial_weight > 0,
             adversarial_weight=args.adversarial_weight,
             channels=args.channels, blocks=args.blocks,
@@ -244,6 +253,7 @@ def main() -> None:
         "content_loss": args.content, "perceptual_weight": args.perceptual_weight,
         "adversarial_weight": args.adversarial_weight,
         "fractions": args.fractions, "per_image": args.per_image, "held_out": args.held_out,
+        "seed": args.seed, "transpose": not args.no_transpose,
         "extra": [p.name for p in extra],
         "vgg": "randomly initialised (no pretrained weights can be downloaded here)",
         "before": before, "after": after, "held_out_images": images,

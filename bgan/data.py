@@ -27,13 +27,21 @@ class PairsDataset(Dataset):
         crop: side of a random crop taken from both images at the same place; None for the
             whole patch.
         flip: random horizontal and vertical flips, the same for both images.
+        transpose: random transposes (rows and columns swapped), the same for both images;
+            with ``flip``, each pair is seen in all 8 orientations of the square (its four 90°
+            rotations and their mirrors), each as likely. blurgen's patches are square.
 
     Items are dicts: ``blurred`` and ``sharp`` as float32 (3, H, W) tensors in [0, 1], and
     ``index``, the pair's position in the concatenation.
     """
 
     def __init__(
-        self, paths: Sequence[str | os.PathLike], *, crop: int | None = None, flip: bool = False
+        self,
+        paths: Sequence[str | os.PathLike],
+        *,
+        crop: int | None = None,
+        flip: bool = False,
+        transpose: bool = False,
     ) -> None:
         self.paths = [str(p) for p in paths]
         if not self.paths:
@@ -49,6 +57,7 @@ class PairsDataset(Dataset):
             raise ValueError(f"crop {crop} is larger than the {min(sides)} px patches")
         self.crop = crop
         self.flip = flip
+        self.transpose = transpose
         self.ends = np.cumsum(lengths)
         self._handles: dict[int, h5py.File] = {}
         self._pid = os.getpid()
@@ -87,6 +96,9 @@ class PairsDataset(Dataset):
                 blurred, sharp = blurred[:, ::-1], sharp[:, ::-1]
             if vertical:
                 blurred, sharp = blurred[::-1], sharp[::-1]
+        # Drawn after the flips, so that runs without transposes draw as they always did.
+        if self.transpose and bool(torch.rand(1) < 0.5):
+            blurred, sharp = blurred.transpose(1, 0, 2), sharp.transpose(1, 0, 2)
         return {"blurred": _tensor(blurred), "sharp": _tensor(sharp), "index": index}
 
 

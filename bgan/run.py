@@ -34,8 +34,9 @@ log = logging.getLogger("blurgen")
 # Settings a resumed run may change: its length and how often it logs, samples, validates
 # and saves. Everything else must match the checkpoint, or the run would not be one run.
 EXTENDABLE = frozenset({"iters", "checkpoint_every", "sample_every", "log_every", "val_every"})
-# Settings whose behaviour before they existed is not their default: runs then had no warm-up.
-BEFORE_IT_EXISTED = {"warmup": 0}
+# Settings whose behaviour before they existed is not their default: runs then had no warm-up
+# and their deblurring crops were not transposed.
+BEFORE_IT_EXISTED = {"warmup": 0, "transpose": False}
 
 
 def check_schedule(config: Any) -> None:
@@ -191,8 +192,12 @@ class GanRun:
         ours = asdict(self.config)
         # A setting added after the checkpoint was written had its default's behaviour then,
         # or, for those in BEFORE_IT_EXISTED, the behaviour recorded there.
-        defaults = {f.name: f.default for f in fields(self.config) if f.default is not MISSING}
-        theirs = {**defaults, **BEFORE_IT_EXISTED, **state["config"]}
+        defaults = {
+            f.name: BEFORE_IT_EXISTED.get(f.name, f.default)
+            for f in fields(self.config)
+            if f.default is not MISSING
+        }
+        theirs = {**defaults, **state["config"]}
         keys = theirs.keys() | ours.keys()
         changed = sorted(k for k in keys if theirs.get(k) != ours.get(k) and k not in EXTENDABLE)
         if changed:

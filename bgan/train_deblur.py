@@ -39,7 +39,9 @@ class DeblurConfig:
         data: pairs files to train on. val: pairs files to validate on; when empty, a
             ``val_split`` fraction of ``data`` (chosen by the seed) is held out.
         iters, batch, patch, lr, warmup, decay_start, seed: as for BGAN (random crops of
-            ``patch``).
+            ``patch``, flipped at random).
+        transpose: also transpose the crops at random, so that each pair is seen in all 8
+            orientations of the square.
         content_weight, perceptual_weight, adversarial_weight: loss weights.
         content_loss: the pixel loss, ``"mse"`` (the paper's) or ``"l1"``.
         gan: train with the adversarial loss (False: content + perceptual only).
@@ -59,6 +61,7 @@ class DeblurConfig:
     warmup: int = 200
     decay_start: float = 0.5
     seed: int = 0
+    transpose: bool = True
     content_weight: float = 1.0
     content_loss: str = "mse"
     perceptual_weight: float = 1.0
@@ -106,7 +109,9 @@ class DeblurTrainer(GanRun):
     def __init__(self, config: DeblurConfig, run: str | os.PathLike, device: str = "cpu",
                  resume: bool = False) -> None:  # fmt: skip
         self._open(config, run, device, resume)
-        self.train_data = PairsDataset(config.data, crop=config.patch, flip=True)
+        self.train_data = PairsDataset(
+            config.data, crop=config.patch, flip=True, transpose=config.transpose
+        )
         if config.val:
             self.val_data = PairsDataset(config.val)
             self.train_index = np.arange(len(self.train_data))

@@ -194,6 +194,13 @@ def train_bgan_command(
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--patch", type=click.IntRange(min=16), default=128, show_default=True)
 @lr_options
+@click.option(
+    "--transpose/--no-transpose",
+    default=True,
+    show_default=True,
+    help="Transpose training crops at random: with the random flips, each pair is seen in all "
+    "8 orientations (its 90° rotations and their mirrors).",
+)
 @click.option("--no-gan", is_flag=True, help="Train on content + perceptual losses only.")
 @click.option(
     "--content-loss",
@@ -226,6 +233,7 @@ def train_deblur_command(
     patch,
     lr,
     warmup,
+    transpose,
     no_gan,
     content_loss,
     content_weight,
@@ -256,6 +264,7 @@ def train_deblur_command(
         lr=lr,
         warmup=warmup,
         seed=seed,
+        transpose=transpose,
         gan=not no_gan,
         content_loss=content_loss,
         content_weight=content_weight,

@@ -58,6 +58,30 @@ def test_dataloader_with_two_workers_crops_and_flips_both_alike(tmp_path):
         torch.testing.assert_close(a["sharp"], b["sharp"])
 
 
+@pytest.mark.parametrize("transpose", [False, True])
+def test_flips_and_transposes_give_every_orientation(tmp_path, transpose):
+    data = PairsDataset([fake_pairs(tmp_path / "a.h5", 1, side=4)], flip=True, transpose=transpose)
+    with h5py.File(tmp_path / "a.h5", "r") as f:
+        sharp = torch.from_numpy(f["sharp"][0]).float() / 255
+    quarter_turns = [torch.rot90(sharp, k) for k in range(4)]
+    orientations = [*quarter_turns, *(turn.flip(1) for turn in quarter_turns)]
+    torch.manual_seed(0)
+    seen = []
+    for _ in range(200):
+        item = data[0]
+        torch.testing.assert_close(item["blurred"], item["sharp"] + 1 / 255)
+        image = item["sharp"].permute(1, 2, 0)
+        seen.append(next(i for i, o in enumerate(orientations) if torch.equal(image, o)))
+    counts = np.bincount(seen, minlength=8)
+    # Flips alone reach the identity, the half turn and the two mirrors along the axes; with
+    # transposes the quarter turns and the diagonal mirrors too, each about as often.
+    reached = {0, 2, 4, 6}
+    if transpose:
+        assert counts.min() >= 10
+    else:
+        assert set(np.flatnonzero(counts)) == reached
+
+
 def test_refuses_unfinished_or_foreign_files(tmp_path):
     path = fake_pairs(tmp_path / "a.h5", 2)
     with h5py.File(path, "a") as f:

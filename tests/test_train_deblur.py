@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -95,13 +96,14 @@ def test_train_deblur_command(pairs):
         "--vgg-layer", "conv1_1", "--vgg-weights", str(pairs / "vgg.pth"), "--val-split", "0.2",
         "--val-every", "1", "--content-loss", "l1", "--content-weight", "2",
         "--perceptual-weight", "0.5", "--adversarial-weight", "0.02", "--no-bf16",
+        "--no-transpose",
     ], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (pairs / "cli" / "checkpoints" / "best.pt").exists()
     config = json.loads((pairs / "cli" / "config.json").read_text())
     assert (config["content_loss"], config["content_weight"]) == ("l1", 2.0)
     assert (config["perceptual_weight"], config["adversarial_weight"]) == (0.5, 0.02)
-    assert config["bf16"] is False
+    assert config["bf16"] is False and config["transpose"] is False
     choices = next(p for p in train_deblur_command.params if p.name == "content_loss").type
     assert tuple(choices.choices) == CONTENT_LOSSES
 
@@ -136,11 +138,15 @@ def test_resumes_a_checkpoint_written_before_a_setting_existed(pairs):
     trainer.train()
     latest = pairs / "run" / "checkpoints" / "latest.pt"
     state = torch.load(latest, weights_only=False)
-    del state["config"]["bf16"], state["config"]["warmup"]
+    del state["config"]["bf16"], state["config"]["warmup"], state["config"]["transpose"]
     torch.save(state, latest)
-    # bf16 existed with its default behaviour; before warmup existed, runs had none (0)
-    assert DeblurTrainer(tiny(pairs, gan=False), pairs / "run", resume=True).step == 4
+    # bf16 existed with its default behaviour; before warmup existed, runs had none (0), and
+    # before transpose their crops were not transposed
+    with pytest.raises(ValueError, match=r"other settings \(transpose\)"):
+        DeblurTrainer(tiny(pairs, gan=False), pairs / "run", resume=True)
+    old = tiny(pairs, gan=False, transpose=False)
+    assert DeblurTrainer(old, pairs / "run", resume=True).step == 4
     with pytest.raises(ValueError, match=r"other settings \(bf16\)"):
-        DeblurTrainer(tiny(pairs, gan=False, bf16=False), pairs / "run", resume=True)
+        DeblurTrainer(replace(old, bf16=False), pairs / "run", resume=True)
     with pytest.raises(ValueError, match=r"other settings \(warmup\)"):
-        DeblurTrainer(tiny(pairs, gan=False, warmup=200), pairs / "run", resume=True)
+        DeblurTrainer(replace(old, warmup=200), pairs / "run", resume=True)
