@@ -183,6 +183,12 @@ def main() -> None:
         "--seed", type=int, default=0, help="training seed (the pairs stay the same)"
     )
     parser.add_argument(
+        "--cpu-bf16",
+        action="store_true",
+        help="train under bf16 autocast on the CPU (train-deblur --cpu-bf16; about twice as "
+        "fast on CPUs with AVX-512 BF16 or AMX); scoring stays float32",
+    )
+    parser.add_argument(
         "--held-out",
         choices=("regions", "photo"),
         default="regions",
@@ -218,7 +224,7 @@ def main() -> None:
         config = DeblurConfig(
             data=(str(folder / "train.h5"),), val=(str(folder / "val.h5"),), iters=args.iters,
             batch=args.batch, patch=args.patch, lr=args.lr, content_loss=args.content,
-            seed=args.seed, transpose=not args.no_transpose,
+            seed=args.seed, transpose=not args.no_transpose, cpu_bf16=args.cpu_bf16,
             perceptual_weight=args.perceptual_weight, gan=args.adversarial_weight > 0,
             adversarial_weight=args.adversarial_weight,
             channels=args.channels, blocks=args.blocks,
@@ -253,15 +259,16 @@ def main() -> None:
         "content_loss": args.content, "perceptual_weight": args.perceptual_weight,
         "adversarial_weight": args.adversarial_weight,
         "fractions": args.fractions, "per_image": args.per_image, "held_out": args.held_out,
-        "seed": args.seed, "transpose": not args.no_transpose,
+        "seed": args.seed, "transpose": not args.no_transpose, "cpu_bf16": args.cpu_bf16,
         "extra": [p.name for p in extra],
         "vgg": "randomly initialised (no pretrained weights can be downloaded here)",
         "before": before, "after": after, "held_out_images": images,
         "picture": {"file": shown.name, "pair": first, "panels": "blurred | deblurred | sharp"},
     }  # fmt: skip
     gan = f"GAN weight {args.adversarial_weight:g}" if args.adversarial_weight > 0 else "no GAN"
+    bf16 = ", bf16 autocast" if args.cpu_bf16 and args.device == "cpu" else ""
     print(
-        f"DBGAN ({args.channels} channels, {args.blocks} blocks, {gan}), "
+        f"DBGAN ({args.channels} channels, {args.blocks} blocks, {gan}{bf16}), "
         f"{args.iters} steps on the {args.device} in {seconds:.0f} s"
     )
     print(f"{'pairs':9s} {'PSNR':7s} {'input':>7s} {'untrained':>10s} {'trained':>8s} {'gain':>6s}")

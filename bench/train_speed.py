@@ -6,10 +6,11 @@ BGAN's blurry domain is those photos blurred by camera shake (blurgen's forward 
 pairs a make-dataset file of them. The perceptual loss's VGG-19 is randomly initialised (no
 weights can be downloaded here; the speed does not depend on their values). After ``--warmup``
 steps, ``--steps`` steps are timed (validation, samples and checkpoints fall outside them).
-float32 is each network's baseline; bf16 autocast only exists on CUDA, so the CPU rows are
-float32 only. Prints a table, writes JSON.
+float32 is each network's baseline; the bf16 rows are the same training under bf16 autocast
+(``--bf16`` on CUDA, ``--cpu-bf16`` on the CPU, which is fast only where the CPU has AVX-512
+BF16 or AMX: the JSON says whether it has). Prints a table, writes JSON.
 
-    python bench/train_speed.py                   # CPU: about three minutes on 2 cores
+    python bench/train_speed.py                   # CPU: about five minutes on 2 cores
     python bench/train_speed.py --device cuda     # float32 and bf16 on a GPU
 """
 
@@ -29,6 +30,7 @@ import torch
 from common import torch_device, write_json
 
 import blurgen
+from blurgen.bgan.run import cpu_has_native_bf16
 from blurgen.bgan.train import BganConfig, BganTrainer
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
@@ -80,7 +82,6 @@ def main() -> None:
     if args.warmup < 1 or args.steps < 1:
         parser.error("--warmup and --steps must be at least 1")
 
-    precisions = (False, True) if args.device == "cuda" else (False,)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -92,19 +93,22 @@ def main() -> None:
         pairs = folder / "pairs.h5"
         make_dataset(bundled_images(), pairs, DatasetConfig(patch=args.patch, per_image=8))
         common = {"batch": args.batch, "patch": args.patch, "vgg_weights": str(vgg)}
+        # bf16 picks the precision on either device: --bf16 on CUDA, --cpu-bf16 on the CPU
+        precision = {False: {"bf16": False}, True: {"bf16": True, "cpu_bf16": True}}
         networks = {
             "BGAN (64 ch, 9 blocks)": lambda iters, bf16: BganTrainer(
-                BganConfig(sharp=str(sharp), blurry=str(blurry), iters=iters, bf16=bf16,
-                           checkpoint_every=iters, sample_every=iters, **common),
+                BganConfig(sharp=str(sharp), blurry=str(blurry), iters=iters,
+                           checkpoint_every=iters, sample_every=iters, **precision[bf16],
+                           **common),
                 folder / f"bgan_{iters}_{bf16}", device=args.device),
             "DBGAN (64 ch, 16 blocks)": lambda iters, bf16: DeblurTrainer(
-                DeblurConfig(data=(str(pairs),), iters=iters, bf16=bf16, checkpoint_every=iters,
-                             sample_every=iters, val_every=iters, **common),
+                DeblurConfig(data=(str(pairs),), iters=iters, checkpoint_every=iters,
+                             sample_every=iters, val_every=iters, **precision[bf16], **common),
                 folder / f"dbgan_{iters}_{bf16}", device=args.device),
         }  # fmt: skip
         for name, make in networks.items():
             baseline = None
-            for bf16 in precisions:
+            for bf16 in (False, True):
                 rate = steps_per_s(make, bf16, args.warmup, args.steps, args.device)
                 baseline = baseline or rate
                 rows.append({"network": name, "precision": "bf16" if bf16 else "float32",
@@ -120,14 +124,16 @@ def main() -> None:
     for row in rows:
         print(f"{row['network']:26s} {row['precision']:>9s} {row['steps_per_s']:8.3f} "
               f"{row['vs_float32']:10.2f}x")  # fmt: skip
-    if args.device == "cpu":
-        print("bf16: CUDA only (autocast is off on the CPU)")
+    native = args.device == "cuda" or cpu_has_native_bf16()
+    if not native:
+        print("this CPU has no native bf16 (AVX-512 BF16 or AMX): its bf16 rows are emulated")
     result = {
         "benchmark": "train_speed",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "blurgen_version": blurgen.__version__,
         "torch_version": torch.__version__,
         "device": args.device, "device_name": device_name, "cpu_count": os.cpu_count(),
+        "native_bf16": native,
         "batch": args.batch, "patch": args.patch, "warmup": args.warmup, "steps": args.steps,
         "vgg": "randomly initialised (speed does not depend on the weights)",
         "rows": rows,

@@ -39,6 +39,13 @@ EXTENDABLE = frozenset({"iters", "checkpoint_every", "sample_every", "log_every"
 BEFORE_IT_EXISTED = {"warmup": 0, "transpose": False}
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether PyTorch finds bf16 instructions (AVX-512 BF16 or AMX) on this CPU; without them
+    bf16 autocast on the CPU is emulated and slower than float32."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
 def check_schedule(config: Any) -> None:
     """Validate the fields every training config has; errors name the value."""
     for name in ("iters", "batch", "patch", "checkpoint_every", "sample_every", "log_every"):
@@ -70,6 +77,11 @@ class GanRun:
         self.latest = self.run / "checkpoints" / "latest.pt"
         if self.latest.exists() and not resume:
             raise FileExistsError(f"'{self.run}' holds a run; pass --resume to continue it")
+        if self.device.type == "cpu" and config.cpu_bf16 and not cpu_has_native_bf16():
+            log.warning(
+                "this CPU has no native bf16 (AVX-512 BF16 or AMX): --cpu-bf16 will likely "
+                "train slower than float32"
+            )
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.step = 0
@@ -99,8 +111,9 @@ class GanRun:
             temporary.write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
     def _autocast(self) -> Any:
-        """bf16 autocast on CUDA when the config asks for it; nothing on the CPU."""
-        enabled = self.device.type == "cuda" and self.config.bf16
+        """bf16 autocast where the config asks for it: ``bf16`` on CUDA, ``cpu_bf16`` on the
+        CPU."""
+        enabled = self.config.bf16 if self.device.type == "cuda" else self.config.cpu_bf16
         return torch.autocast(self.device.type, torch.bfloat16, enabled=enabled)
 
     def _set_lr(self) -> float:

@@ -49,6 +49,8 @@ class DeblurConfig:
         channels, blocks, disc_channels, init_std: networks (the paper: 64 channels, 16 blocks).
         checkpoint_every, sample_every, log_every, val_every: in steps.
         bf16: bf16 autocast on CUDA (no effect on the CPU).
+        cpu_bf16: bf16 autocast on the CPU (off by default: about 1.5-2x as fast where
+            the CPU has AVX-512 BF16 or AMX, slower where it has not).
     """
 
     data: tuple[str, ...]
@@ -78,6 +80,7 @@ class DeblurConfig:
     log_every: int = 10
     val_every: int = 500
     bf16: bool = True
+    cpu_bf16: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(str(p) for p in self.data))
@@ -100,7 +103,7 @@ class DeblurTrainer(GanRun):
     Args:
         config: the run's config.
         run: the run folder (created if missing; its parent must exist).
-        device: ``"cpu"`` or ``"cuda"`` (bf16 autocast on CUDA).
+        device: ``"cpu"`` or ``"cuda"`` (see ``bf16`` and ``cpu_bf16``).
         resume: continue from ``run/checkpoints/latest.pt`` if there is one.
     """
 

@@ -18,58 +18,76 @@ from .options import (
 )
 
 
-def vgg_options(command: Callable) -> Callable:
-    """``--vgg-layer`` and ``--vgg-weights``, the perceptual loss's network."""
-    command = click.option(
-        "--vgg-weights",
-        type=click.Path(exists=True, dir_okay=False),
-        help="torchvision vgg19 weights file; without it torch.hub downloads and caches them.",
-    )(command)
-    return click.option(
+def stacked(*options: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
+    """One decorator applying click ``options`` as if stacked in this order above a command."""
+
+    def apply(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
+# The perceptual loss's network.
+vgg_options = stacked(
+    click.option(
         "--vgg-layer",
         default="conv3_3",
         show_default=True,
         help="VGG-19 layer of the perceptual loss.",
-    )(command)
+    ),
+    click.option(
+        "--vgg-weights",
+        type=click.Path(exists=True, dir_okay=False),
+        help="torchvision vgg19 weights file; without it torch.hub downloads and caches them.",
+    ),
+)
 
-
-def run_options(command: Callable) -> Callable:
-    """``--checkpoint-every`` and ``--resume``, for a run folder."""
-    command = click.option(
+# A run folder's checkpoints.
+run_options = stacked(
+    click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True),
+    click.option(
         "--resume",
         is_flag=True,
         help="Continue the run in the output folder. Options must be the run's, except --iters "
         "(a new length re-times the learning-rate decay) and the --*-every intervals.",
-    )(command)
-    return click.option(
-        "--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True
-    )(command)
+    ),
+)
 
-
-def lr_options(command: Callable) -> Callable:
-    """``--lr`` and ``--warmup``: the learning-rate schedule both trainers share."""
-    command = click.option(
+# The learning-rate schedule both trainers share.
+lr_options = stacked(
+    click.option(
+        "--lr",
+        type=float,
+        default=1e-4,
+        show_default=True,
+        help="Adam learning rate; decays linearly to 0 over the second half.",
+    ),
+    click.option(
         "--warmup",
         type=click.IntRange(min=0),
         default=200,
         show_default=True,
         help="Steps over which the learning rate rises linearly to --lr; it keeps a fresh "
         "network's last layers from going silent at high rates (0: none).",
-    )(command)
-    return click.option(
-        "--lr",
-        type=float,
-        default=1e-4,
+    ),
+)
+
+# Training precision, on CUDA and on the CPU.
+bf16_options = stacked(
+    click.option(
+        "--bf16/--no-bf16",
+        default=True,
         show_default=True,
-        help="Adam learning rate; decays linearly to 0 over the second half.",
-    )(command)
-
-
-bf16_option = click.option(
-    "--bf16/--no-bf16",
-    default=True,
-    show_default=True,
-    help="bf16 autocast on CUDA (no effect on the CPU); --no-bf16 trains in float32.",
+        help="bf16 autocast on CUDA; --no-bf16 trains in float32 there.",
+    ),
+    click.option(
+        "--cpu-bf16",
+        is_flag=True,
+        help="bf16 autocast on the CPU too: about 1.5-2x as fast where the CPU has AVX-512 BF16 "
+        "or AMX (slower where it has not); the weights differ slightly from float32's.",
+    ),
 )
 
 
@@ -105,7 +123,7 @@ bf16_option = click.option(
 @run_options
 @seed_option
 @torch_device_option
-@bf16_option
+@bf16_options
 @verbosity_option
 @user_errors
 def train_bgan_command(
@@ -127,6 +145,7 @@ def train_bgan_command(
     seed,
     device,
     bf16,
+    cpu_bf16,
     verbosity,
 ):
     """Train the blur generator (BGAN) of "Deblurring by Realistic Blurring".
@@ -154,6 +173,7 @@ def train_bgan_command(
         checkpoint_every=checkpoint_every,
         sample_every=sample_every,
         bf16=bf16,
+        cpu_bf16=cpu_bf16,
     )
     trainer = BganTrainer(config, run, device=check_torch_device(device), resume=resume)
     remaining = config.iters - trainer.step
@@ -220,7 +240,7 @@ def train_bgan_command(
 @run_options
 @seed_option
 @torch_device_option
-@bf16_option
+@bf16_options
 @verbosity_option
 @user_errors
 def train_deblur_command(
@@ -249,6 +269,7 @@ def train_deblur_command(
     seed,
     device,
     bf16,
+    cpu_bf16,
     verbosity,
 ):
     """Train the deblurring network (DBGAN) on pairs files from make-dataset."""
@@ -277,6 +298,7 @@ def train_deblur_command(
         val_every=val_every,
         checkpoint_every=checkpoint_every,
         bf16=bf16,
+        cpu_bf16=cpu_bf16,
     )
     trainer = DeblurTrainer(config, run, device=check_torch_device(device), resume=resume)
     with progress_bar(config.iters - trainer.step, "steps", verbosity) as advance:

@@ -132,12 +132,12 @@ def test_train_bgan_command(folders):
         "train-bgan", "--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry"),
         "-o", str(folders / "cli"), "--iters", "2", "--batch", "1", "--patch", "32",
         "--vgg-layer", "conv1_2", "--vgg-weights", str(folders / "vgg19.pth"), "--no-bf16",
-        "--warmup", "3",
+        "--warmup", "3", "--cpu-bf16",
     ], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (folders / "cli" / "checkpoints" / "latest.pt").exists()
     written = json.loads((folders / "cli" / "config.json").read_text())
-    assert written["bf16"] is False and written["warmup"] == 3
+    assert written["bf16"] is False and written["cpu_bf16"] and written["warmup"] == 3
     folders_args = ["--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry")]
     again = CliRunner().invoke(cli, ["train-bgan", *folders_args, "-o", str(folders / "cli")])
     assert again.exit_code == 1 and "--resume" in again.output

@@ -57,8 +57,9 @@ def test_run_validates_and_keeps_the_best(pairs):
     assert grid.shape == (2 * 16, 3 * 16, 3)
 
 
-def test_resume_and_no_gan(pairs):
-    straight = DeblurTrainer(tiny(pairs, gan=False), pairs / "a")
+@pytest.mark.parametrize("cpu_bf16", [False, True])
+def test_resume_and_no_gan(pairs, cpu_bf16):
+    straight = DeblurTrainer(tiny(pairs, gan=False, cpu_bf16=cpu_bf16), pairs / "a")
     straight.train()
     seen = []
 
@@ -68,8 +69,8 @@ def test_resume_and_no_gan(pairs):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        DeblurTrainer(tiny(pairs, gan=False), pairs / "b").train(progress=stop)
-    resumed = DeblurTrainer(tiny(pairs, gan=False), pairs / "b", resume=True)
+        DeblurTrainer(tiny(pairs, gan=False, cpu_bf16=cpu_bf16), pairs / "b").train(progress=stop)
+    resumed = DeblurTrainer(tiny(pairs, gan=False, cpu_bf16=cpu_bf16), pairs / "b", resume=True)
     resumed.train()
     for a, b in zip(straight.generator.parameters(), resumed.generator.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -96,14 +97,14 @@ def test_train_deblur_command(pairs):
         "--vgg-layer", "conv1_1", "--vgg-weights", str(pairs / "vgg.pth"), "--val-split", "0.2",
         "--val-every", "1", "--content-loss", "l1", "--content-weight", "2",
         "--perceptual-weight", "0.5", "--adversarial-weight", "0.02", "--no-bf16",
-        "--no-transpose",
+        "--no-transpose", "--cpu-bf16",
     ], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (pairs / "cli" / "checkpoints" / "best.pt").exists()
     config = json.loads((pairs / "cli" / "config.json").read_text())
     assert (config["content_loss"], config["content_weight"]) == ("l1", 2.0)
     assert (config["perceptual_weight"], config["adversarial_weight"]) == (0.5, 0.02)
-    assert config["bf16"] is False and config["transpose"] is False
+    assert config["bf16"] is False and config["transpose"] is False and config["cpu_bf16"]
     choices = next(p for p in train_deblur_command.params if p.name == "content_loss").type
     assert tuple(choices.choices) == CONTENT_LOSSES
 
@@ -118,8 +119,20 @@ def conv_dtypes_in_training(trainer):
     return seen
 
 
-def test_bf16_has_no_effect_on_the_cpu(pairs):
+def test_bf16_on_the_cpu_only_when_asked(pairs):
     assert conv_dtypes_in_training(DeblurTrainer(tiny(pairs), pairs / "run")) == {torch.float32}
+    trainer = DeblurTrainer(tiny(pairs, cpu_bf16=True), pairs / "cpu_bf16")
+    assert conv_dtypes_in_training(trainer) == {torch.bfloat16}
+    assert all(torch.isfinite(p).all() for p in trainer.generator.parameters())
+
+
+def test_cpu_bf16_warns_where_the_cpu_lacks_it(pairs, monkeypatch, caplog):
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
+    DeblurTrainer(tiny(pairs), pairs / "float32")
+    assert "no native bf16" not in caplog.text
+    DeblurTrainer(tiny(pairs, cpu_bf16=True), pairs / "emulated")
+    assert "no native bf16" in caplog.text
 
 
 @pytest.mark.gpu
@@ -138,15 +151,18 @@ def test_resumes_a_checkpoint_written_before_a_setting_existed(pairs):
     trainer.train()
     latest = pairs / "run" / "checkpoints" / "latest.pt"
     state = torch.load(latest, weights_only=False)
-    del state["config"]["bf16"], state["config"]["warmup"], state["config"]["transpose"]
+    for name in ("bf16", "cpu_bf16", "warmup", "transpose"):
+        del state["config"][name]
     torch.save(state, latest)
-    # bf16 existed with its default behaviour; before warmup existed, runs had none (0), and
-    # before transpose their crops were not transposed
+    # bf16 and cpu_bf16 existed with their defaults' behaviour; before warmup existed, runs had
+    # none (0), and before transpose their crops were not transposed
     with pytest.raises(ValueError, match=r"other settings \(transpose\)"):
         DeblurTrainer(tiny(pairs, gan=False), pairs / "run", resume=True)
     old = tiny(pairs, gan=False, transpose=False)
     assert DeblurTrainer(old, pairs / "run", resume=True).step == 4
     with pytest.raises(ValueError, match=r"other settings \(bf16\)"):
         DeblurTrainer(replace(old, bf16=False), pairs / "run", resume=True)
+    with pytest.raises(ValueError, match=r"other settings \(cpu_bf16\)"):
+        DeblurTrainer(replace(old, cpu_bf16=True), pairs / "run", resume=True)
     with pytest.raises(ValueError, match=r"other settings \(warmup\)"):
         DeblurTrainer(replace(old, warmup=200), pairs / "run", resume=True)
