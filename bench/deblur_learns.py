@@ -18,6 +18,7 @@ light brightens textured patches; ``--space naive`` blurs the sRGB values and ha
 offset). Prints, writes JSON and the picture.
 
     python bench/deblur_learns.py          # about six minutes on 2 cores
+    python bench/deblur_learns.py --channels 64 --iters 4000 --cpu-bf16   # ~20 min, 2 cores
     python bench/deblur_learns.py --device cuda --channels 64 --blocks 16   # full width, GPU"""
 
 from __future__ import annotations
