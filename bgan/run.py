@@ -87,10 +87,14 @@ class GanRun:
         self.step = 0
 
     def _build(self, generator: torch.nn.Module) -> None:
-        """Set up the perceptual VGG-19, ``generator``, the discriminator and both optimisers
-        from the config (VGG layer and weights, discriminator width, initialisation, lr)."""
+        """Set up the perceptual VGG-19 (when its weight is not 0), ``generator``, the
+        discriminator and both optimisers from the config (VGG layer and weights, discriminator
+        width, initialisation, lr)."""
         config = self.config
-        self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
+        # Without a perceptual term no VGG-19 is needed, nor its weights (a download).
+        self.vgg = None
+        if config.perceptual_weight:
+            self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
         self.generator = generator
         self.discriminator = Discriminator(config.disc_channels)
         if config.init_std is not None:

@@ -106,6 +106,7 @@ class BganTrainer(GanRun):
         sharp = self.sharp.sample(config.batch, self.rng).to(self.device)
         real = self.blurry.sample(config.batch, self.rng).to(self.device)
         z = torch.randn(config.batch, NOISE_CHANNELS, device=self.device)
+        losses: dict = {"step": self.step + 1}
         with self._autocast():
             fake = self.generator(sharp, z)
             real_logits = self.discriminator(real).float()
@@ -120,8 +121,11 @@ class BganTrainer(GanRun):
             # generator's graph so the adversarial term trains it.
             real_logits = self.discriminator(real).float().detach()
             adversarial = ralsgan_generator_loss(real_logits, self.discriminator(fake).float())
-            perceptual = perceptual_loss(self.vgg, fake.float(), sharp)
-            loss_g = config.perceptual_weight * perceptual + config.adversarial_weight * adversarial
+            loss_g = config.adversarial_weight * adversarial
+            if config.perceptual_weight:
+                perceptual = perceptual_loss(self.vgg, fake.float(), sharp)
+                loss_g = loss_g + config.perceptual_weight * perceptual
+                losses["perceptual"] = perceptual.item()
             if config.content_weight:
                 loss_g = loss_g + config.content_weight * content_loss(fake.float(), sharp)
         self.opt_g.zero_grad(set_to_none=True)
@@ -130,11 +134,6 @@ class BganTrainer(GanRun):
         self.step += 1
         if self.step % config.sample_every == 0 or self.step == config.iters:
             self._write_grid(sharp, fake.detach(), real)
-        return {
-            "step": self.step,
-            "loss_g": loss_g.item(),
-            "perceptual": perceptual.item(),
-            "adversarial": adversarial.item(),
-            "loss_d": loss_d.item(),
-            "lr": lr,
-        }
+        losses.update(loss_g=loss_g.item(), adversarial=adversarial.item(),
+                      loss_d=loss_d.item(), lr=lr)  # fmt: skip
+        return losses

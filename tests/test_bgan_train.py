@@ -226,3 +226,12 @@ def test_no_vgg_weights_and_no_network_is_one_line(folders, monkeypatch):
     assert result.exit_code == 1, result.output
     assert "--vgg-weights" in result.output and "Traceback" not in result.output
     assert not (folders / "offline" / "checkpoints").exists()
+    # without the perceptual term there is nothing to download
+    result = CliRunner().invoke(cli, [
+        "train-bgan", "--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry"),
+        "-o", str(folders / "adversarial"), "--iters", "2", "--batch", "1", "--patch", "32",
+        "--perceptual-weight", "0",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    log = (folders / "adversarial" / "log.jsonl").read_text().splitlines()
+    assert "perceptual" not in json.loads(log[-1]) and "adversarial" in json.loads(log[-1])

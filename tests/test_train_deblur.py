@@ -166,3 +166,17 @@ def test_resumes_a_checkpoint_written_before_a_setting_existed(pairs):
         DeblurTrainer(replace(old, cpu_bf16=True), pairs / "run", resume=True)
     with pytest.raises(ValueError, match=r"other settings \(warmup\)"):
         DeblurTrainer(replace(old, warmup=200), pairs / "run", resume=True)
+
+
+def test_no_perceptual_term_needs_no_vgg_weights(pairs, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    command = ["train-deblur", "--data", str(pairs / "pairs.h5"), "--iters", "2", "--batch", "1",
+               "--patch", "16", "--channels", "4", "--blocks", "1", "--no-gan"]  # fmt: skip
+    result = CliRunner().invoke(cli, [*command, "-o", str(pairs / "a"), "--perceptual-weight", "0"])
+    assert result.exit_code == 0, result.output
+    assert (pairs / "a" / "checkpoints" / "best.pt").exists()
+    result = CliRunner().invoke(cli, [*command, "-o", str(pairs / "b")])
+    assert result.exit_code == 1 and "--vgg-weights" in result.output
