@@ -91,10 +91,13 @@ class GanRun:
         discriminator and both optimisers from the config (VGG layer and weights, discriminator
         width, initialisation, lr)."""
         config = self.config
-        # Without a perceptual term no VGG-19 is needed, nor its weights (a download).
+        # Without a perceptual term no VGG-19 is needed, nor its weights (a download). Its
+        # random initialisation, which the loaded weights replace, draws from a forked stream,
+        # so the run's draws do not depend on the perceptual settings.
         self.vgg = None
         if config.perceptual_weight:
-            self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
+            with torch.random.fork_rng(devices=[]):
+                self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
         self.generator = generator
         self.discriminator = Discriminator(config.disc_channels)
         if config.init_std is not None:

@@ -59,7 +59,8 @@ def test_run_validates_and_keeps_the_best(pairs):
 
 @pytest.mark.parametrize("cpu_bf16", [False, True])
 def test_resume_and_no_gan(pairs, cpu_bf16):
-    straight = DeblurTrainer(tiny(pairs, gan=False, cpu_bf16=cpu_bf16), pairs / "a")
+    config = tiny(pairs, gan=False, cpu_bf16=cpu_bf16)
+    straight = DeblurTrainer(config, pairs / "a")
     straight.train()
     seen = []
 
@@ -69,8 +70,8 @@ def test_resume_and_no_gan(pairs, cpu_bf16):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        DeblurTrainer(tiny(pairs, gan=False, cpu_bf16=cpu_bf16), pairs / "b").train(progress=stop)
-    resumed = DeblurTrainer(tiny(pairs, gan=False, cpu_bf16=cpu_bf16), pairs / "b", resume=True)
+        DeblurTrainer(config, pairs / "b").train(progress=stop)
+    resumed = DeblurTrainer(config, pairs / "b", resume=True)
     resumed.train()
     for a, b in zip(straight.generator.parameters(), resumed.generator.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -180,3 +181,17 @@ def test_no_perceptual_term_needs_no_vgg_weights(pairs, monkeypatch):
     assert (pairs / "a" / "checkpoints" / "best.pt").exists()
     result = CliRunner().invoke(cli, [*command, "-o", str(pairs / "b")])
     assert result.exit_code == 1 and "--vgg-weights" in result.output
+
+
+def test_the_perceptual_settings_leave_the_random_draws_alone(pairs):
+    states = []
+    for changes in ({"perceptual_weight": 0.0}, {}, {"vgg_layer": "conv3_3"}):
+        trainer = DeblurTrainer(tiny(pairs, **changes), pairs / str(len(states)))
+        networks = (trainer.generator, trainer.discriminator)
+        states.append(
+            (torch.get_rng_state(), [p.detach() for n in networks for p in n.parameters()])
+        )
+    for rng, weights in states[1:]:
+        assert torch.equal(rng, states[0][0])
+        for a, b in zip(weights, states[0][1], strict=True):
+            assert torch.equal(a, b)
