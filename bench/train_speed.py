@@ -93,17 +93,15 @@ def main() -> None:
         pairs = folder / "pairs.h5"
         make_dataset(bundled_images(), pairs, DatasetConfig(patch=args.patch, per_image=8))
         common = {"batch": args.batch, "patch": args.patch, "vgg_weights": str(vgg)}
-        # bf16 picks the precision on either device: --bf16 on CUDA, --cpu-bf16 on the CPU
-        precision = {False: {"bf16": False}, True: {"bf16": True, "cpu_bf16": True}}
         networks = {
             "BGAN (64 ch, 9 blocks)": lambda iters, bf16: BganTrainer(
-                BganConfig(sharp=str(sharp), blurry=str(blurry), iters=iters,
-                           checkpoint_every=iters, sample_every=iters, **precision[bf16],
-                           **common),
+                BganConfig(sharp=str(sharp), blurry=str(blurry), iters=iters, bf16=bf16,
+                           cpu_bf16=bf16, checkpoint_every=iters, sample_every=iters, **common),
                 folder / f"bgan_{iters}_{bf16}", device=args.device),
             "DBGAN (64 ch, 16 blocks)": lambda iters, bf16: DeblurTrainer(
-                DeblurConfig(data=(str(pairs),), iters=iters, checkpoint_every=iters,
-                             sample_every=iters, val_every=iters, **precision[bf16], **common),
+                DeblurConfig(data=(str(pairs),), iters=iters, bf16=bf16, cpu_bf16=bf16,
+                             checkpoint_every=iters, sample_every=iters, val_every=iters,
+                             **common),
                 folder / f"dbgan_{iters}_{bf16}", device=args.device),
         }  # fmt: skip
         for name, make in networks.items():

@@ -219,19 +219,16 @@ def test_no_vgg_weights_and_no_network_is_one_line(folders, monkeypatch):
         raise OSError("no network")
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-    result = CliRunner().invoke(cli, [
-        "train-bgan", "--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry"),
-        "-o", str(folders / "offline"), "--iters", "2", "--batch", "1", "--patch", "32",
-    ])  # fmt: skip
+    command = ["train-bgan", "--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry"),
+               "--iters", "2", "--batch", "1", "--patch", "32"]  # fmt: skip
+    result = CliRunner().invoke(cli, [*command, "-o", str(folders / "offline")])
     assert result.exit_code == 1, result.output
     assert "--vgg-weights" in result.output and "Traceback" not in result.output
     assert not (folders / "offline" / "checkpoints").exists()
     # without the perceptual term there is nothing to download
-    result = CliRunner().invoke(cli, [
-        "train-bgan", "--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry"),
-        "-o", str(folders / "adversarial"), "--iters", "2", "--batch", "1", "--patch", "32",
-        "--perceptual-weight", "0",
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        cli, [*command, "-o", str(folders / "adversarial"), "--perceptual-weight", "0"]
+    )
     assert result.exit_code == 0, result.output
     log = (folders / "adversarial" / "log.jsonl").read_text().splitlines()
     assert "perceptual" not in json.loads(log[-1]) and "adversarial" in json.loads(log[-1])
