@@ -1,10 +1,11 @@
 """The whole degradation chain as one validated, JSON-serialisable config.
 
 ``Degradation.apply`` turns a sharp sRGB image and a kernel into the blurred image a camera would
-record: decode to linear light, boost highlights, blur, clip at the sensor's saturation, add
-shot and read noise, encode, quantise to 8 bits, optionally JPEG. Everything random is drawn
-from the generator passed in, parameters first (:meth:`Degradation.sample`), so one seed
-reproduces one sample.
+record: decode to linear light, boost highlights, blur, add shot and read noise, clip at the
+sensor's saturation, encode, quantise to 8 bits, optionally JPEG. It draws first, then renders:
+:meth:`Degradation.sample` turns the generator into a :class:`DegradationParams` record of every
+random choice (the noise as a seed), and :meth:`Degradation.render` applies a record without
+further randomness, so a stored record reproduces its image exactly.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from blurgen.backend import get_xp
 
-from .color import gamma_to_linear, linear_to_gamma, linear_to_srgb, srgb_to_linear
+from .color import as_unit_float, gamma_to_linear, linear_to_gamma, linear_to_srgb, srgb_to_linear
 from .forward import BOUNDARIES, blur
 from .noise import jpeg, poisson_gaussian, quantise
 
@@ -34,12 +35,14 @@ class DegradationParams:
         shot: shot-noise gain, image units per electron (0 when off).
         read: read-noise standard deviation, image units (0 when off).
         jpeg_quality: JPEG quality, or None when no JPEG is applied.
+        noise_seed: seed of the generator the shot and read noise are drawn from (0 to 2**64 - 1).
     """
 
     boost: float = 1.0
     shot: float = 0.0
     read: float = 0.0
     jpeg_quality: int | None = None
+    noise_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,9 @@ class Degradation:
             ``"naive"`` on the encoded values as many public generators do.
         gamma: exponent for ``space="gamma"``.
         boundary: ``"valid"``, ``"reflect"`` or ``"wrap"`` (see :func:`blurgen.blur`).
-        saturate: clip at 1 after blurring, as a sensor saturates.
+        saturate: clip at 1 (full well) after the noise, as a sensor saturates: a highlight
+            brighter than white stays white however noisy the sensor. Without it, values above 1
+            are kept where the output stays float (``quantise=False``, no JPEG).
         highlight_boost: ``(low, high)`` range of a factor applied, before blurring, to pixels
             saturated in the sharp image (any channel at or above ``highlight_threshold``), so
             light streaks look like real ones; None for none.
@@ -127,8 +132,10 @@ class Degradation:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
     def sample(self, rng: np.random.Generator) -> DegradationParams:
-        """Draw one sample's parameters: four uniforms, always, so later draws line up."""
+        """Draw one sample's parameters: four uniforms and a noise seed, always, so that later
+        draws line up whatever the settings."""
         u = rng.random(4)
+        noise_seed = int(rng.integers(0, 2**64, dtype=np.uint64))
         boost = 1.0
         if self.highlight_boost is not None:
             boost = _between(self.highlight_boost, u[0])
@@ -141,39 +148,49 @@ class Degradation:
             shot=_between(self.shot, u[1]),
             read=_between(self.read, u[2]),
             jpeg_quality=quality,
+            noise_seed=noise_seed,
         )
 
     def apply(
         self, sharp: Any, kernel: Any, rng: np.random.Generator
     ) -> tuple[Any, DegradationParams]:
-        """Degrade one sharp image.
-
-        Args:
-            sharp: (H, W, C) float32 sRGB-encoded image in [0, 1], NumPy or CuPy.
-            kernel: (K, K) float32 kernel summing to 1, on the same device.
-            rng: the sample's generator; the parameters are drawn first, then the noise.
+        """Degrade one sharp image: :meth:`sample` from ``rng``, then :meth:`render`.
 
         Returns:
-            ``(blurred, params)``: float32 image in [0, 1] on the input's device, shaped as
-            :func:`blurgen.blur` returns it for ``boundary``, and the parameters used.
+            ``(blurred, params)``: as :meth:`render`, and the parameters drawn.
+        """
+        params = self.sample(rng)
+        return self.render(sharp, kernel, params), params
+
+    def render(self, sharp: Any, kernel: Any, params: DegradationParams) -> Any:
+        """Degrade one sharp image with given parameters; deterministic.
+
+        Args:
+            sharp: (H, W, C) sRGB-encoded image, NumPy or CuPy: float in [0, 1], or uint8 /
+                uint16 (scaled to [0, 1]).
+            kernel: (K, K) float32 kernel summing to 1, on the same device.
+            params: the sample's parameters (see :meth:`sample`).
+
+        Returns:
+            float32 image on the input's device, shaped as :func:`blurgen.blur` returns it for
+            ``boundary``; in [0, 1] unless ``saturate`` is off and the output is not quantised.
         """
         xp = get_xp(sharp)
-        params = self.sample(rng)
-        sharp = xp.asarray(sharp, dtype=xp.float32)
+        sharp = as_unit_float(sharp)
         light = self._decode(sharp)
         if params.boost != 1.0:
             saturated = (sharp >= self.highlight_threshold).any(axis=-1, keepdims=True)
             light = xp.where(saturated, light * np.float32(params.boost), light)
         light = blur(light, kernel, boundary=self.boundary)
-        if self.saturate:
-            light = xp.clip(light, 0, 1)
-        light = poisson_gaussian(light, params.shot, params.read, rng)
-        out = xp.clip(self._encode(xp.maximum(light, 0)), 0, 1)
+        noise = np.random.default_rng(params.noise_seed)
+        light = poisson_gaussian(light, params.shot, params.read, noise)
+        light = xp.clip(light, 0, 1) if self.saturate else xp.maximum(light, 0)
+        out = self._encode(light)
         if self.quantise:
             out = quantise(out)
         if params.jpeg_quality is not None:
             out = jpeg(out, params.jpeg_quality)
-        return out.astype(xp.float32), params
+        return out.astype(xp.float32)
 
     def _decode(self, encoded: Any) -> Any:
         if self.space == "srgb":

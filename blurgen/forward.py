@@ -20,6 +20,8 @@ import numpy as np
 
 from blurgen.backend import get_xp
 
+from .color import as_unit_float
+
 BOUNDARIES = ("valid", "reflect", "wrap")
 METHODS = ("auto", "fft", "direct")
 # Largest kernel for which the direct (cv2.filter2D) path is used by "auto" on the CPU. Above
@@ -37,8 +39,8 @@ def blur(sharp: Any, kernels: Any, *, boundary: str = "valid", method: str = "au
     """Convolve images with blur kernels.
 
     Args:
-        sharp: (H, W, C) image or (N, H, W, C) batch, float32 (other floats are converted),
-            NumPy or CuPy.
+        sharp: (H, W, C) image or (N, H, W, C) batch, NumPy or CuPy: float32 (other floats
+            are converted), or uint8 / uint16, scaled to [0, 1].
         kernels: (K, K) for all images, or (N, K, K) one per image; same device as ``sharp``.
         boundary: ``"valid"``, ``"reflect"`` or ``"wrap"`` (see the module docstring).
         method: ``"fft"`` (batched FFTs at fast lengths), ``"direct"`` (``cv2.filter2D``, NumPy
@@ -59,7 +61,7 @@ def blur(sharp: Any, kernels: Any, *, boundary: str = "valid", method: str = "au
         raise ValueError(f"unknown boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    images, kernels = _check_shapes(xp.asarray(sharp), xp.asarray(kernels))
+    images, kernels = _check_shapes(as_unit_float(sharp), xp.asarray(kernels))
     size = kernels.shape[-1]
     if boundary != "valid":
         before, after = valid_offset(size), size // 2

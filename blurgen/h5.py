@@ -1,26 +1,45 @@
-"""The paired dataset file, schema ``blurgen-pairs/1``: writer (atomic, resumable) and checks.
+"""The paired dataset file, schema ``blurgen-pairs/2``: writer (atomic, resumable) and checks.
 
 | name | dtype | shape | notes |
 | --- | --- | --- | --- |
 | ``sharp``, ``blurred`` | uint8 | (N, P, P, 3) | RGB, aligned pixel for pixel, one chunk each |
 | ``kernel`` | float32 | (N, K, K) | sums to 1 (zeros for learned blur), gzip + shuffle |
 | ``method`` | uint8 | (N,) | 0 trajectory kernel, 1 linear kernel, 2 BGAN |
-| ``seed`` | uint64 | (N,) | sample index i: its generator is default_rng([root_seed, source, i]) |
 | ``source`` | int32 | (N,) | index into ``sources`` |
+| ``index`` | uint32 | (N,) | the sample's number among its source's samples |
 | ``origin`` | int32 | (N, 2) | top-left (y, x) of the crop in the source image, before flips |
-| ``noise`` | float32 | (N, 2) | shot gain and read-noise std actually used |
+| ``flips`` | uint8 | (N, 2) | horizontal, vertical (1: mirrored), applied in that order |
+| ``boost`` | float64 | (N,) | highlight boost factor (1: none) |
+| ``noise`` | float64 | (N, 2) | shot gain and read-noise std |
+| ``jpeg_quality`` | uint8 | (N,) | JPEG quality, 0 for none |
+| ``noise_seed`` | uint64 | (N,) | seeds the sensor noise, or a learned blur's noise vector |
 | ``sources`` | str | (S,) | source paths as given |
+| ``fingerprints`` | str | (S,) | BLAKE2b-128 of each source's bytes (empty if skipped) |
+
+With ``kernel`` the per-sample columns are the whole record of a sample's random choices
+(:class:`blurgen.sample.SampleRecord`), so :func:`blurgen.pipeline.regenerate` rebuilds any pair
+from its source alone. Sample ``index`` of a source drew them from
+``blurgen.sample.sample_rng(root_seed, fingerprint, index)``.
 
 Root attributes: ``schema``, ``blurgen_version``, ``config`` (JSON), ``root_seed``, ``complete``,
 ``skipped`` (JSON list of ``{"path", "reason"}``). While a file is being written (as
 ``<name>.partial``) it also holds ``next_source``, ``next_sample`` and ``n_done``.
+
+Version 1 files (``blurgen-pairs/1``: ``seed`` (N,) uint64 held the sample index, ``noise``
+was float32, and flips, boost, JPEG quality and noise seed were not stored) are still read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import os
+import shutil
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import h5py
@@ -29,10 +48,55 @@ import numpy as np
 import blurgen
 
 from .io import check_output_path, open_hdf5, partial_path
+from .sample import SampleRecord
 
-SCHEMA = "blurgen-pairs/1"
+log = logging.getLogger("blurgen")
+
+SCHEMA = "blurgen-pairs/2"
+READABLE = ("blurgen-pairs/1", SCHEMA)
 METHODS = {"motion": 0, "linear": 1, "bgan": 2}
-_PER_SAMPLE = ("sharp", "blurred", "kernel", "method", "seed", "source", "origin", "noise")
+# name: (dtype, shape after N, HDF5 chunk rows)
+_COLUMNS = {
+    "method": (np.uint8, (), 4096),
+    "source": (np.int32, (), 4096),
+    "index": (np.uint32, (), 4096),
+    "origin": (np.int32, (2,), 4096),
+    "flips": (np.uint8, (2,), 4096),
+    "boost": (np.float64, (), 4096),
+    "noise": (np.float64, (2,), 4096),
+    "jpeg_quality": (np.uint8, (), 4096),
+    "noise_seed": (np.uint64, (), 4096),
+}
+_PER_SAMPLE = ("sharp", "blurred", "kernel", *_COLUMNS)
+_PER_SAMPLE_V1 = ("sharp", "blurred", "kernel", "method", "seed", "source", "origin", "noise")
+
+
+def record_columns(records: list[SampleRecord]) -> dict[str, np.ndarray]:
+    """The per-sample columns of ``records`` (all but images, kernels, sources and indices)."""
+    return {
+        "method": np.array([METHODS[r.method] for r in records], np.uint8),
+        "origin": np.array([r.origin for r in records], np.int32).reshape(-1, 2),
+        "flips": np.array([r.flips for r in records], np.uint8).reshape(-1, 2),
+        "boost": np.array([r.params.boost for r in records], np.float64),
+        "noise": np.array([(r.params.shot, r.params.read) for r in records]).reshape(-1, 2),
+        "jpeg_quality": np.array([r.params.jpeg_quality or 0 for r in records], np.uint8),
+        "noise_seed": np.array([r.params.noise_seed for r in records], np.uint64),
+    }
+
+
+def read_record(f: h5py.File, row: int) -> SampleRecord:
+    """The record of pair ``row`` of an open ``blurgen-pairs/2`` file."""
+    from .degradation import DegradationParams
+
+    names = {code: name for name, code in METHODS.items()}
+    shot, read = (float(v) for v in f["noise"][row])
+    quality = int(f["jpeg_quality"][row])
+    params = DegradationParams(boost=float(f["boost"][row]), shot=shot, read=read,
+                               jpeg_quality=quality or None,
+                               noise_seed=int(f["noise_seed"][row]))  # fmt: skip
+    y, x = (int(v) for v in f["origin"][row])
+    horizontal, vertical = (bool(v) for v in f["flips"][row])
+    return SampleRecord(names[int(f["method"][row])], (y, x), (horizontal, vertical), params)
 
 
 @dataclass
@@ -43,6 +107,7 @@ class SourceSamples:
     first: int
     stop: int
     skipped: str = ""
+    fingerprint: str = ""
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -52,28 +117,33 @@ class SourceSamples:
 
     @classmethod
     def of(
-        cls, source: int, first: int, samples: list[tuple], kernels: np.ndarray, methods: list[str]
-    ) -> SourceSamples:
-        """Stack ``(sharp, blurred, origin, noise)`` samples with their kernels and methods."""
-        sharp, blurred, origin, noise = zip(*samples, strict=True)
-        count = len(samples)
-        return cls(source, first, first + count, arrays={
+        cls, source: int, first: int, fingerprint: str, sharp: list[np.ndarray],
+        blurred: list[np.ndarray], kernels: np.ndarray, records: list[SampleRecord],
+    ) -> SourceSamples:  # fmt: skip
+        """Stack the uint8 images, kernels and records of consecutive samples of a source."""
+        count = len(records)
+        return cls(source, first, first + count, fingerprint=fingerprint, arrays={
             "sharp": np.stack(sharp), "blurred": np.stack(blurred),
             "kernel": np.asarray(kernels, np.float32),
-            "method": np.array([METHODS[m] for m in methods], np.uint8),
-            "seed": np.arange(first, first + count, dtype=np.uint64),
             "source": np.full(count, source, np.int32),
-            "origin": np.asarray(origin, np.int32), "noise": np.asarray(noise, np.float32),
+            "index": np.arange(first, first + count, dtype=np.uint32),
+            **record_columns(records),
         })  # fmt: skip
 
 
 class PairsWriter:
     """Appends samples to ``<path>.partial`` and renames it to ``path`` once complete.
 
-    A partial file of the same sources, config and seed is resumed where it ends (unless
-    ``overwrite``); anything else in its place is started afresh. Use as a context manager;
-    call :meth:`finish` when the last source is written, or the file stays partial (and
-    resumable).
+    A partial file of the same sources, config and seed is resumed where its last checkpoint
+    ends (unless ``overwrite``); one that cannot be trusted (left damaged by a crash or a full
+    disk) is started afresh, with a warning; anything else in its place is replaced. Use as a
+    context manager; call :meth:`finish` when the last source is written, or the file stays
+    partial (and resumable).
+
+    Before each write the writer allocates the disk space it will take, and stops with an
+    OSError naming the file if there is none, so that the partial file ends at a clean
+    checkpoint. HDF5 reports some write errors only as exceptions ignored while freeing its
+    objects; the writer catches those too and stops the same way.
     """
 
     def __init__(
@@ -97,42 +167,81 @@ class PairsWriter:
         self.file: h5py.File | None = None
 
     def __enter__(self) -> PairsWriter:
-        if self.overwrite or not self._resume():
-            self._create()
+        self._hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        self._lost: list[BaseException] = []
+        try:
+            if self.overwrite or not self._resume():
+                self._guard(self._create)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        if self.file is not None:
-            self.file.close()
-        if self.finished and exc_info[0] is None:
-            os.replace(self.temporary, self.path)
+        try:
+            if self.file is not None:
+                with contextlib.suppress(OSError, RuntimeError):
+                    # After a failed write HDF5 may fail again here; a resume checks the file.
+                    self.file.close()
+                self.file = None
+            if self.finished and exc_info[0] is None:
+                if self._lost:
+                    raise self._failure(None, f"a write failed ({self._lost[0]})")
+                with h5py.File(self.temporary, "r+"):
+                    pass  # reopened, HDF5 trims the space reserved beyond its end
+                os.replace(self.temporary, self.path)
+        finally:
+            sys.unraisablehook = self._hook
+
+    def _unraisable(self, info: Any) -> None:
+        """Keep the write errors HDF5 raises while freeing its objects (Python would only print
+        them); pass anything else on."""
+        if isinstance(info.exc_value, OSError) and "h5py" in repr(info.object):
+            self._lost.append(info.exc_value)
+        else:
+            self._hook(info)
 
     def _resume(self) -> bool:
         if not self.temporary.exists():
             return False
         try:
             f = h5py.File(self.temporary, "a")
-        except OSError:
-            return False  # a crash left it unreadable: nothing worth keeping
-        same = (
-            f.attrs.get("schema") == SCHEMA
-            and f.attrs.get("config") == self.config_json
-            and int(f.attrs.get("root_seed", -1)) == self.seed
-            and "next_source" in f.attrs
-            and [s.decode() if isinstance(s, bytes) else s for s in f["sources"][...]]
-            == self.sources
-        )
+        except OSError as exc:
+            log.warning("'%s' is damaged (%s); starting it again", self.temporary, exc)
+            return False
+        try:
+            same = (
+                f.attrs.get("schema") == SCHEMA
+                and f.attrs.get("config") == self.config_json
+                and int(f.attrs.get("root_seed", -1)) == self.seed
+                and "next_source" in f.attrs
+                and list(f["sources"].asstr()[...]) == self.sources
+            )
+            if same:
+                self._restore(f)
+        except Exception as exc:  # h5py raises many types on a damaged file
+            f.close()
+            log.warning("'%s' is damaged (%s); starting it again", self.temporary, exc)
+            return False
         if not same:
             f.close()
-            return False
+        return same
+
+    def _restore(self, f: h5py.File) -> None:
+        """Take up a partial file at its last checkpoint, reading its last rows to make sure
+        that everything up to there is intact."""
+        pairs = int(f.attrs["n_done"])
+        for name in _PER_SAMPLE:  # drop anything written after the last checkpoint
+            f[name].resize(pairs, axis=0)
+            if pairs:
+                f[name][pairs - 1]
+        f["fingerprints"].asstr()[...]
+        f.flush()
         self.file = f
         self.next_source = int(f.attrs["next_source"])
         self.next_sample = int(f.attrs["next_sample"])
-        self.pairs = int(f.attrs["n_done"])
+        self.pairs = pairs
         self.skipped = json.loads(f.attrs["skipped"])
-        for name in _PER_SAMPLE:  # drop anything written after the last checkpoint
-            f[name].resize(self.pairs, axis=0)
-        return True
 
     def _create(self) -> None:
         f = self.file = h5py.File(self.temporary, "w")
@@ -142,12 +251,12 @@ class PairsWriter:
                              chunks=(1, p, p, 3))  # fmt: skip
         f.create_dataset("kernel", (0, k, k), np.float32, maxshape=(None, k, k),
                          chunks=(1, k, k), compression="gzip", shuffle=True)  # fmt: skip
-        for name, dtype, tail in (("method", np.uint8, ()), ("seed", np.uint64, ()),
-                                  ("source", np.int32, ()), ("origin", np.int32, (2,)),
-                                  ("noise", np.float32, (2,))):  # fmt: skip
+        for name, (dtype, tail, rows) in _COLUMNS.items():
             f.create_dataset(name, (0, *tail), dtype, maxshape=(None, *tail),
-                             chunks=(4096, *tail))  # fmt: skip
+                             chunks=(rows, *tail))  # fmt: skip
         f.create_dataset("sources", data=self.sources, dtype=h5py.string_dtype())
+        f.create_dataset("fingerprints", data=[""] * len(self.sources),
+                         dtype=h5py.string_dtype())  # fmt: skip
         f.attrs["schema"] = SCHEMA
         f.attrs["blurgen_version"] = blurgen.__version__
         f.attrs["config"] = self.config_json
@@ -155,8 +264,59 @@ class PairsWriter:
         f.attrs["complete"] = False
         self._checkpoint()
 
+    def _guard(self, write: Any, *args: Any) -> None:
+        """Run ``write`` and turn a failure to write into one OSError that names the file and
+        says how to go on."""
+        try:
+            write(*args)
+            if self._lost:
+                raise self._lost[0]
+        except OSError as exc:
+            full = exc.errno == errno.ENOSPC or "No space left" in str(exc)
+            raise self._failure(
+                exc.errno, "the disk is full" if full else f"cannot write ({exc})"
+            ) from None
+
+    def _failure(self, number: int | None, reason: str) -> OSError:
+        """One OSError naming the file and its disk; ``errno`` is kept for callers."""
+        failure = OSError(
+            f"{reason}: '{self.temporary}' on {_device_of(self.temporary)}; free some space "
+            "and run the same command again to resume"
+        )
+        failure.errno = number
+        return failure
+
     def write(self, results: list[SourceSamples]) -> None:
-        """Append the samples of consecutive sources, then record the progress durably."""
+        """Append the samples of consecutive sources, then record the progress durably.
+
+        Raises:
+            OSError: the disk has no room for them (nothing is written), or a write failed.
+        """
+        self._guard(self._reserve, sum(a.nbytes for r in results for a in r.arrays.values()))
+        self._guard(self._append, results)
+        self._guard(self._checkpoint)
+
+    def _reserve(self, nbytes: int) -> None:
+        """Allocate disk space for the file to grow by ``nbytes`` (and HDF5's metadata), so
+        that the writes that follow cannot run out of it. The file ends its life trimmed
+        (see ``__exit__``).
+
+        Raises:
+            OSError: ENOSPC, there is not that much space.
+        """
+        nbytes += DISK_MARGIN
+        if not hasattr(os, "posix_fallocate"):  # macOS, Windows: check instead
+            free = shutil.disk_usage(self.temporary.parent).free
+            if nbytes > free:
+                raise OSError(errno.ENOSPC, f"{nbytes} bytes needed, {free} free")
+            return
+        fd = os.open(self.temporary, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, self.file.id.get_filesize(), nbytes)
+        finally:
+            os.close(fd)
+
+    def _append(self, results: list[SourceSamples]) -> None:
         f = self.file
         for result in results:
             if result.skipped:
@@ -164,6 +324,7 @@ class PairsWriter:
                     path = self.sources[result.source]
                     self.skipped.append({"path": path, "reason": result.skipped})
                 continue
+            f["fingerprints"][result.source] = result.fingerprint
             count = len(result.arrays["sharp"])
             for name in _PER_SAMPLE:
                 f[name].resize(self.pairs + count, axis=0)
@@ -174,7 +335,9 @@ class PairsWriter:
             finished = last.stop == self.config.per_image
             self.next_source = last.source + 1 if finished else last.source
             self.next_sample = 0 if finished else last.stop
-        self._checkpoint()
+        # The samples reach the disk before the checkpoint that counts them does: if they
+        # fail to, the file keeps its last checkpoint.
+        f.flush()
 
     def _checkpoint(self) -> None:
         f = self.file
@@ -190,12 +353,32 @@ class PairsWriter:
         f.attrs["complete"] = True
         for name in ("next_source", "next_sample", "n_done"):
             del f.attrs[name]
-        f.flush()
+        self._guard(self._reserve, 0)
+        self._guard(f.flush)
         self.finished = True
+
+    def discard(self) -> None:
+        """Close and remove the partial file (a run that produced nothing)."""
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        self.temporary.unlink(missing_ok=True)
+
+
+# Room kept free beyond a write's own bytes, for HDF5's metadata and the checkpoint.
+DISK_MARGIN = 1 << 20
+
+
+def _device_of(path: os.PathLike) -> str:
+    """The mount point of the file system holding ``path``, for messages."""
+    folder = Path(path).resolve().parent
+    while not os.path.ismount(folder):
+        folder = folder.parent
+    return f"the file system at '{folder}'"
 
 
 def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
-    """Check a pairs file against the schema.
+    """Check a pairs file (either schema version) against its schema.
 
     Returns:
         ``(info, problems)``: a summary (schema, pairs, sources, skipped, patch, kernel size,
@@ -204,14 +387,17 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
     problems: list[str] = []
     with open_hdf5(path) as f:
         attrs = dict(f.attrs)
-        if attrs.get("schema") != SCHEMA:
-            return {"schema": attrs.get("schema")}, [f"not a {SCHEMA} file"]
-        missing = [name for name in (*_PER_SAMPLE, "sources") if name not in f]
+        schema = attrs.get("schema")
+        if schema not in READABLE:
+            return {"schema": schema}, [f"not a pairs file ({' or '.join(READABLE)})"]
+        columns = _PER_SAMPLE if schema == SCHEMA else _PER_SAMPLE_V1
+        index = "index" if schema == SCHEMA else "seed"
+        missing = [name for name in (*columns, "sources") if name not in f]
         if missing:
-            return {"schema": SCHEMA}, [f"missing datasets: {', '.join(missing)}"]
+            return {"schema": schema}, [f"missing datasets: {', '.join(missing)}"]
         n = len(f["sharp"])
         info = {
-            "schema": SCHEMA,
+            "schema": schema,
             "pairs": n,
             "sources": len(f["sources"]),
             "skipped": json.loads(attrs.get("skipped", "[]")),
@@ -224,7 +410,7 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
         }
         if not info["complete"]:
             problems.append("the complete flag is not set: the file was not finished")
-        for name in _PER_SAMPLE:
+        for name in columns:
             if len(f[name]) != n:
                 problems.append(f"'{name}' has {len(f[name])} rows, 'sharp' has {n}")
         if f["blurred"].shape != f["sharp"].shape or f["sharp"].shape[1:3] != (info["patch"],) * 2:
@@ -238,15 +424,16 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
         if bad.any():
             problems.append(f"{int(bad.sum())} kernels do not sum to 1 (or 0 for learned blur)")
         expected = info["config"].get("per_image")
-        if expected and n and np.any(f["seed"][...] >= expected):
-            problems.append("sample seeds out of range")
+        if expected and n and np.any(f[index][...] >= expected):
+            problems.append(f"sample indices ('{index}') out of range")
     return info, problems
 
 
 def open_pairs(path: str | os.PathLike) -> h5py.File:
-    """Open a pairs file for reading, or raise ValueError saying what it is not."""
+    """Open a pairs file (schema version 1 or 2) for reading, or raise ValueError saying what it
+    is not."""
     f = open_hdf5(path)
-    if f.attrs.get("schema") != SCHEMA:
+    if f.attrs.get("schema") not in READABLE:
         f.close()
-        raise ValueError(f"'{path}' is not a {SCHEMA} file")
+        raise ValueError(f"'{path}' is not a pairs file ({' or '.join(READABLE)})")
     return f

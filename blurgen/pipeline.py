@@ -1,11 +1,10 @@
 """``make_dataset``: plan the samples, synthesise them (in worker processes), write one HDF5 file.
 
-Sample ``i`` of source ``j`` draws everything from ``numpy.random.default_rng([root_seed, j, i])``,
-in this order: its blur method (one uniform, only when mixing methods), its kernel (trajectory
-or line) or a learned blur's noise vector (4 normals), the crop's top-left corner, two flips,
-then the degradation's parameters and noise (kernel methods only). A dataset therefore depends
-only on the sources, the config and the seed, never on the number of workers, and any sample can
-be regenerated alone.
+Each sample is drawn, then rendered (:mod:`blurgen.sample`): sample ``i`` of a photo draws its
+record from ``sample_rng(root_seed, fingerprint, i)``, the fingerprint being a hash of the
+photo's bytes. A dataset therefore depends only on the sources, the config and the seed, never on
+the number of workers or the order of the sources (but for the order of its rows), two datasets
+of different photos never share kernels, and any pair can be rebuilt alone (:func:`regenerate`).
 """
 
 from __future__ import annotations
@@ -13,115 +12,72 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from blurgen.backend import check_device, get_xp, to_numpy
-from blurgen.kernels import MotionModel, linear_kernels_from, motion_kernels_from
-from blurgen.kernels.motion import check_size
+from blurgen.backend import check_device, to_numpy, xp_for_device
 
 from .degradation import Degradation
-from .forward import valid_offset
-from .h5 import PairsWriter, SourceSamples
-from .io import interrupt_between_steps, read_image
+from .h5 import SCHEMA, PairsWriter, SourceSamples, open_pairs, read_record
+from .io import Photo, interrupt_between_steps
 from .parallel import ordered_map
+from .sample import (
+    BLURS,
+    KERNEL_BLURS,
+    LearnedBlur,
+    SampleConfig,
+    draw_samples,
+    render_sample,
+    sample_rng,
+    to_uint8,
+)
+
+__all__ = ["BLURS", "KERNEL_BLURS", "DatasetConfig", "make_dataset", "regenerate"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-BLURS = ("motion", "linear", "bgan")
-KERNEL_BLURS = ("motion", "linear")
-# A learned blur: (N, P, P, 3) float patches in [0, 1] and (N, 4) noise vectors -> blurred.
-LearnedBlur = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # Samples per job sent to a worker: enough kernels to batch, few enough that memory stays
 # small and 2 workers have several jobs each on small runs.
 SAMPLES_PER_JOB = 32
+# method, source, index, origin, flips, boost, noise, jpeg_quality, noise_seed
+PER_PAIR_RECORD_BYTES = 1 + 4 + 4 + 8 + 2 + 8 + 16 + 1 + 8
 
 
 @dataclass(frozen=True)
-class DatasetConfig:
+class DatasetConfig(SampleConfig):
     """What a paired dataset contains; with the sources and the seed it fixes every byte.
+
+    The fields of :class:`~blurgen.sample.SampleConfig` (kernel size, blur methods, kernel
+    model, flips, degradation), and:
 
     Attributes:
         patch: side P of the square patches in pixels (>= 8).
         per_image: samples drawn from each source image (>= 1).
-        kernel_size: side K of the blur kernels in pixels (>= 3).
-        blur: ``"motion"`` (camera-shake kernels), ``"linear"`` (straight streaks) or
-            ``"bgan"`` (a trained blur generator: no kernel, no added noise).
-        mix: ``(method, weight)`` pairs; when given, each sample draws its method with these
-            probabilities (normalised) instead of using ``blur``.
-        bgan: the BGAN checkpoint used for ``"bgan"`` samples (recorded; the generator itself
-            is passed to :func:`make_dataset`).
-        flips: random horizontal and vertical flips.
-        motion: the camera-shake model of ``"motion"`` samples (exposure fractions, path
-            length, ...); its path length defaults to 60/64 of ``kernel_size``.
-        degradation: the forward model; its boundary must be ``"valid"`` so that every blurred
-            pixel comes from real image content.
+
+    The degradation's boundary must be ``"valid"``, so that every blurred pixel comes from
+    real image content.
     """
 
     patch: int = 256
     per_image: int = 8
-    kernel_size: int = 31
-    blur: str = "motion"
-    mix: tuple[tuple[str, float], ...] = ()
-    bgan: str | None = None
-    flips: bool = True
-    motion: MotionModel = field(default_factory=MotionModel)
-    degradation: Degradation = field(default_factory=Degradation)
 
     def __post_init__(self) -> None:
         if int(self.patch) != self.patch or self.patch < 8:
             raise ValueError(f"patch must be an integer >= 8 px, got {self.patch!r}")
         if int(self.per_image) != self.per_image or self.per_image < 1:
             raise ValueError(f"per_image must be an integer >= 1, got {self.per_image!r}")
-        check_size(self.kernel_size)
-        if self.blur not in BLURS:
-            raise ValueError(f"blur must be one of {', '.join(BLURS)}, got {self.blur!r}")
-        mix = tuple((str(m), float(w)) for m, w in self.mix)
-        object.__setattr__(self, "mix", mix)
-        for method, weight in mix:
-            if method not in BLURS or not weight >= 0:
-                raise ValueError(f"mix entries are METHOD=WEIGHT with a method of {BLURS}, "
-                                 f"got {method}={weight}")  # fmt: skip
-        if mix and sum(w for _, w in mix) <= 0:
-            raise ValueError(f"mix weights must not all be zero, got {mix!r}")
-        if "bgan" in self.methods() and not self.bgan:
-            raise ValueError("samples blurred by a BGAN need its checkpoint (--bgan CKPT)")
+        super().__post_init__()
         if self.degradation.boundary != "valid":
             raise ValueError(
                 f"datasets need boundary 'valid' (got {self.degradation.boundary!r}): other "
                 "boundaries invent content at the patch edges"
             )
 
-    def methods(self) -> list[str]:
-        """The blur methods samples may use."""
-        return [m for m, w in self.mix if w > 0] if self.mix else [self.blur]
-
-    def draw_method(self, rng: np.random.Generator) -> str:
-        """A sample's method: ``blur``, or one drawn from ``mix`` (one uniform)."""
-        if not self.mix:
-            return self.blur
-        weights = np.array([w for _, w in self.mix])
-        u = rng.random() * weights.sum()
-        return self.mix[
-            min(int(np.searchsorted(np.cumsum(weights), u, side="right")), len(weights) - 1)
-        ][0]
-
     @property
     def crop(self) -> int:
         """Side of the sharp crop that one sample needs: ``P + K - 1``."""
         return self.patch + self.kernel_size - 1
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable config, the kernel model resolved."""
-        values = asdict(self)
-        values["mix"] = [list(pair) for pair in self.mix]
-        if "motion" in self.methods():
-            values["motion"] = self.motion.resolved(self.kernel_size)
-        else:
-            del values["motion"]
-        return values
 
 
 def bundled_images() -> list[Path]:
@@ -177,44 +133,42 @@ def synthesise(
     Returns:
         One :class:`SourceSamples` per segment, with ``skipped`` set for unusable images.
     """
-    entries: list[tuple[int, int, int, np.ndarray | None, str]] = []
+    results, photos, rngs = [], [], []
     for j, path, first, stop in segments:
         try:
-            image = read_image(path)
+            photo = Photo.open(path)
         except (OSError, ValueError) as exc:
-            entries.append((j, first, stop, None, str(exc)))
+            results.append(SourceSamples.skip(j, first, stop, str(exc)))
             continue
-        height, width = image.shape[:2]
+        height, width = photo.size
         if min(height, width) < config.crop:
             reason = (f"'{path}': too small ({height}x{width}); patches of {config.patch} px "
                       f"with {config.kernel_size} px kernels need {config.crop} px")  # fmt: skip
-            entries.append((j, first, stop, None, reason))
-            continue
-        entries.append((j, first, stop, image, ""))
-    rngs = [
-        np.random.default_rng([root_seed, j, i])
-        for j, first, stop, image, _ in entries
-        if image is not None
-        for i in range(first, stop)
-    ]
-    methods = [config.draw_method(rng) for rng in rngs]
-    kernels = _kernels(rngs, methods, config, device)
-    offset = valid_offset(config.kernel_size)
-    results, row = [], 0
-    for j, first, stop, image, reason in entries:
-        if image is None:
             results.append(SourceSamples.skip(j, first, stop, reason))
             continue
-        rows = range(row, row + stop - first)
-        samples = [
-            _one_sample(image, kernels[r], methods[r], rngs[r], config, offset, learned)
-            for r in rows
-        ]
-        empty = np.zeros((config.kernel_size,) * 2, np.float32)
-        chosen = np.stack(
-            [to_numpy(kernels[r]) if methods[r] in KERNEL_BLURS else empty for r in rows]
-        )
-        results.append(SourceSamples.of(j, first, samples, chosen, methods[rows.start : rows.stop]))
+        results.append(SourceSamples(j, first, stop, fingerprint=photo.fingerprint))
+        photos += [photo] * (stop - first)
+        rngs += [sample_rng(root_seed, photo.fingerprint, i) for i in range(first, stop)]
+    records, kernels = draw_samples(
+        rngs, [photo.size for photo in photos], config, config.crop, device=device
+    )
+    xp = xp_for_device(device)
+    row = 0
+    for k, result in enumerate(results):
+        if result.skipped:
+            continue
+        rows = range(row, row + result.stop - result.first)
+        sharp, blurred = [], []
+        for r in rows:
+            y, x = records[r].origin
+            crop = xp.asarray(photos[r].crop(y, x, config.crop, config.crop))
+            pair = render_sample(crop, kernels[r], records[r], config.degradation, learned)
+            sharp.append(to_uint8(pair[0]))
+            blurred.append(to_uint8(pair[1]))
+        results[k] = SourceSamples.of(
+            result.source, result.first, result.fingerprint, sharp, blurred,
+            to_numpy(kernels[rows.start : rows.stop]), records[rows.start : rows.stop],
+        )  # fmt: skip
         row = rows.stop
     return results
 
@@ -249,56 +203,6 @@ def plan_jobs(
     return jobs
 
 
-def _kernels(
-    rngs: list[np.random.Generator], methods: list[str], config: DatasetConfig, device: str
-) -> list[Any]:
-    """Per sample: its kernel (kernel methods, drawn in batches) or its noise vector (BGAN)."""
-    out: list[Any] = [None] * len(rngs)
-    for method in set(methods):
-        chosen = [k for k, m in enumerate(methods) if m == method]
-        group = [rngs[k] for k in chosen]
-        if method == "motion":
-            drawn = motion_kernels_from(group, config.kernel_size, config.motion, device=device)
-        elif method == "linear":
-            drawn = linear_kernels_from(group, config.kernel_size, device=device)
-        else:
-            drawn = [rng.standard_normal(4) for rng in group]
-        for k, item in zip(chosen, drawn, strict=True):
-            out[k] = item
-    return out
-
-
-def _one_sample(
-    image: np.ndarray,
-    kernel: Any,
-    method: str,
-    rng: np.random.Generator,
-    config: DatasetConfig,
-    offset: int,
-    learned: LearnedBlur | None,
-) -> tuple:
-    height, width = image.shape[:2]
-    y = int(rng.integers(0, height - config.crop + 1))
-    x = int(rng.integers(0, width - config.crop + 1))
-    crop = image[y : y + config.crop, x : x + config.crop]
-    flip = rng.random(2)
-    if config.flips and flip[0] < 0.5:
-        crop = crop[:, ::-1]
-    if config.flips and flip[1] < 0.5:
-        crop = crop[::-1]
-    crop = np.ascontiguousarray(crop)
-    sharp = crop[offset : offset + config.patch, offset : offset + config.patch]
-    if method not in KERNEL_BLURS:
-        blurred = learned(sharp[None], np.asarray(kernel)[None])[0]
-        return _to_uint8(sharp), _to_uint8(blurred), (y, x), (0.0, 0.0)
-    blurred, params = config.degradation.apply(get_xp(kernel).asarray(crop), kernel, rng)
-    return _to_uint8(sharp), _to_uint8(to_numpy(blurred)), (y, x), (params.shot, params.read)
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
-
-
 def make_dataset(
     sources: Sequence[str | os.PathLike],
     output: str | os.PathLike,
@@ -312,7 +216,7 @@ def make_dataset(
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Write a ``blurgen-pairs/1`` dataset, resuming an interrupted run of the same job.
+    """Write a ``blurgen-pairs/2`` dataset, resuming an interrupted run of the same job.
 
     Args:
         sources: image paths (see :func:`expand_sources`); their order fixes source indices.
@@ -331,6 +235,14 @@ def make_dataset(
 
     Returns:
         Summary: ``pairs``, ``skipped`` (list of ``{"path", "reason"}``), ``sources``, ``path``.
+
+    Raises:
+        ValueError: every source was skipped (nothing is left behind), or, with ``strict``, one
+            was.
+        OSError: the disk is full (the partial file stays, to be resumed once there is space),
+            or the output cannot be written.
+        RuntimeError: worker processes could not start: with ``workers > 1`` a script must call
+            this under ``if __name__ == "__main__":``.
     """
     paths = [str(p) for p in sources]
     device = check_device(device)
@@ -362,14 +274,65 @@ def make_dataset(
                 f"{writer.next_source} of {len(paths)} sources are in '{writer.temporary}'; "
                 "run the same command again to resume"
             ) from None
+        if not writer.pairs:
+            writer.discard()
+            first = writer.skipped[0]["reason"] if writer.skipped else "no samples"
+            raise ValueError(
+                f"no pairs written: all {len(paths)} sources were skipped (first: {first})"
+            )
         writer.finish()
     return {"path": str(output), "pairs": writer.pairs, "skipped": writer.skipped,
             "sources": len(paths)}  # fmt: skip
 
 
+def regenerate(
+    path: str | os.PathLike,
+    index: int,
+    *,
+    learned: LearnedBlur | None = None,
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rebuild pair ``index`` of a ``blurgen-pairs/2`` file from its source image and record.
+
+    Args:
+        path: the pairs file.
+        index: the pair's row.
+        learned: the learned blur, for pairs blurred by a BGAN (``method`` 2).
+        device: ``"cpu"`` or ``"cuda"`` (CUDA's FFT rounding may move a few values by one).
+
+    Returns:
+        ``(sharp, blurred)``: (P, P, 3) uint8 RGB, equal to the stored pair when made on the
+        same device.
+
+    Raises:
+        FileNotFoundError: the source image is gone. ValueError: not a version-2 pairs file,
+            no such row, or the source's bytes have changed since the file was made.
+    """
+    with open_pairs(path) as f:
+        if f.attrs["schema"] != SCHEMA:
+            raise ValueError(f"'{path}' is a {f.attrs['schema']} file: it holds no sample records")
+        if not 0 <= index < len(f["sharp"]):
+            raise ValueError(f"'{path}' has no pair {index} (it holds {len(f['sharp'])})")
+        record = read_record(f, index)
+        kernel = f["kernel"][index]
+        source = int(f["source"][index])
+        source_path = f["sources"].asstr()[source]
+        fingerprint = f["fingerprints"].asstr()[source]
+        config = json.loads(f.attrs["config"])
+    photo = Photo.open(source_path)
+    if photo.fingerprint != fingerprint:
+        raise ValueError(f"'{source_path}' has changed since '{path}' was made")
+    side = config["patch"] + config["kernel_size"] - 1
+    xp = xp_for_device(check_device(device))
+    crop = xp.asarray(photo.crop(*record.origin, side, side))
+    degradation = Degradation.from_dict(config["degradation"])
+    sharp, blurred = render_sample(crop, xp.asarray(kernel), record, degradation, learned)
+    return to_uint8(sharp), to_uint8(blurred)
+
+
 def plan(sources: Sequence[str | os.PathLike], config: DatasetConfig) -> dict:
     """What a run would do, without reading pixels: sources, samples and bytes at most."""
     pairs = len(sources) * config.per_image
-    per_pair = 2 * config.patch**2 * 3 + 4 * config.kernel_size**2 + 8 + 1 + 4 + 8 + 8
+    per_pair = 2 * config.patch**2 * 3 + 4 * config.kernel_size**2 + PER_PAIR_RECORD_BYTES
     return {"sources": len(sources), "pairs": pairs, "bytes": pairs * per_pair,
             "config": json.loads(json.dumps(config.to_dict()))}  # fmt: skip

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import click
-import numpy as np
 
 import blurgen
 from blurgen.backend import check_device, check_torch_device, to_numpy, xp_for_device
-from blurgen.io import atomic_path, read_image, write_png
-from blurgen.kernels import MotionModel, motion_kernels_from
+from blurgen.io import Photo, atomic_path, write_png
 from blurgen.kernels.bank import kernel_grid, read_bank
+from blurgen.sample import SampleConfig, draw_samples, render_sample, sample_rng
 
 from .options import (
     degradation_options,
     device_option,
     overwrite_option,
     seed_option,
+    strict_option,
     user_errors,
     verbosity_option,
 )
@@ -57,14 +58,19 @@ from .options import (
 @device_option
 @degradation_options
 @overwrite_option
+@strict_option
 @verbosity_option
 @user_errors
-def blur_command(images, outdir, bank, size, bgan, seed, device, degradation, overwrite, verbosity):
+def blur_command(
+    images, outdir, bank, size, bgan, seed, device, degradation, overwrite, strict, verbosity
+):
     """Blur IMAGES with random camera shake and the forward model; write PNGs to look at.
 
-    Image i uses numpy.random.default_rng([seed, i]) for its kernel (unless --kernels is given)
-    and its noise, or for the BGAN's noise vector with --bgan, so a run is reproducible.
-    Unreadable images are reported by name and skipped; the exit status is then 1.
+    Each image is one sample as make-dataset draws it (see `blurgen make-dataset --help`), the
+    whole photo instead of a crop, without flips: its random choices come from the seed and a
+    fingerprint of the file's bytes, so a run is reproducible, and blur.json records them.
+    Unreadable or damaged images are reported by name and skipped (exit status 1), or stop the
+    run with --strict.
 
     \b
     Example:
@@ -75,6 +81,11 @@ def blur_command(images, outdir, bank, size, bgan, seed, device, degradation, ov
         check_torch_device(device)
     xp = xp_for_device(device)
     bank_kernels = read_bank(bank)[0] if bank is not None else None
+    if bank_kernels is not None:
+        size = bank_kernels.shape[-1]
+    config = SampleConfig(kernel_size=size, blur="bgan" if bgan else "motion",
+                          bgan=str(bgan) if bgan else None, flips=False,
+                          degradation=degradation)  # fmt: skip
     if not outdir.parent.is_dir():
         raise FileNotFoundError(f"output folder's parent '{outdir.parent}' does not exist")
     outdir.mkdir(exist_ok=True)
@@ -87,29 +98,18 @@ def blur_command(images, outdir, bank, size, bgan, seed, device, degradation, ov
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]} already exists; pass --overwrite to replace it")
 
-    gan = None
+    learned = None
     if bgan is not None:
-        from blurgen.bgan.infer import BlurGAN
+        from blurgen.bgan.infer import BganBlur
 
-        gan = BlurGAN.load(bgan, device)
+        learned = BganBlur(bgan, device)
     report, failed = [], 0
     for i, path in enumerate(images):
-        rng = np.random.default_rng([seed, i])
         try:
-            sharp = read_image(path)
-            if gan is not None:
-                z = rng.standard_normal(4)
-                write_png(
-                    outdir / f"{path.stem}_blurred.png", gan.blur_with(sharp[None], z[None])[0]
-                )
-                report.append({"image": str(path), "bgan": str(bgan), "z": z.tolist()})
-                continue
-            if bank_kernels is not None:
-                kernel = xp.asarray(bank_kernels[i % len(bank_kernels)])
-            else:
-                kernel = motion_kernels_from([rng], size, MotionModel(), device=device)[0]
-            blurred, params = degradation.apply(xp.asarray(sharp), kernel, rng)
+            photo = Photo.open(path)
         except (OSError, ValueError) as exc:
+            if strict:
+                raise ValueError(f"{exc} (stopped: --strict)") from None
             failed += 1
             reason = str(exc)
             click.echo(
@@ -117,15 +117,27 @@ def blur_command(images, outdir, bank, size, bgan, seed, device, degradation, ov
                 err=True,
             )
             continue
+        given = None if bank_kernels is None else bank_kernels[i % len(bank_kernels)][None]
+        (record,), kernels = draw_samples([sample_rng(seed, photo.fingerprint, 0)],
+                                          [photo.size], config, None, device=device,
+                                          kernels=given)  # fmt: skip
+        kernel = xp.asarray(kernels[0])
+        _, blurred = render_sample(xp.asarray(photo.crop(0, 0, *photo.size)), kernel, record,
+                                   degradation, learned)  # fmt: skip
         write_png(outdir / f"{path.stem}_blurred.png", to_numpy(blurred))
-        write_png(outdir / f"{path.stem}_kernel.png", kernel_grid(to_numpy(kernel)[None]))
-        report.append({"image": str(path), "kernel": f"bank {bank} #{i % len(bank_kernels)}"
-                       if bank_kernels is not None else f"drawn, size {size}",
-                       "params": params.__dict__})  # fmt: skip
+        entry = {"image": str(path), "fingerprint": photo.fingerprint, "method": record.method,
+                 "params": asdict(record.params)}  # fmt: skip
+        if bgan is None:
+            write_png(outdir / f"{path.stem}_kernel.png", kernel_grid(to_numpy(kernel)[None]))
+            entry["kernel"] = (f"bank {bank} #{i % len(bank_kernels)}"
+                               if bank_kernels is not None else f"drawn, size {size}")  # fmt: skip
+        else:
+            entry["bgan"] = str(bgan)
+        report.append(entry)
         if verbosity:
             click.echo(f"{path} -> {outdir / (path.stem + '_blurred.png')}", err=True)
     summary = {"blurgen_version": blurgen.__version__, "seed": seed,
-               "degradation": degradation.to_dict(), "images": report}  # fmt: skip
+               "config": config.to_dict(), "images": report}  # fmt: skip
     with atomic_path(outdir / "blur.json") as temporary:
         temporary.write_text(json.dumps(summary, indent=2) + "\n")
     if failed:

@@ -31,6 +31,7 @@ from .options import (
     overwrite_option,
     progress_bar,
     seed_option,
+    strict_option,
     user_errors,
     verbosity_option,
     workers_option,
@@ -91,9 +92,7 @@ from .options import (
     help="Random horizontal and vertical flips.",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Use at most this many source images.")
-@click.option(
-    "--strict", is_flag=True, help="Stop at the first unusable image instead of skipping it."
-)
+@strict_option
 @motion_options
 @seed_option
 @device_option

@@ -40,6 +40,13 @@ torch_device_option = _device_option(
     "Where the network runs: cpu, or cuda (a CUDA build of PyTorch and a GPU)."
 )
 
+strict_option = click.option(
+    "--strict",
+    is_flag=True,
+    help="Stop at the first unusable image (unreadable, damaged, truncated, too small) "
+    "instead of skipping it.",
+)
+
 overwrite_option = click.option(
     "--overwrite",
     is_flag=True,

@@ -167,10 +167,15 @@ def test_datasets_and_blur_command_with_a_trained_bgan(folders):
         assert np.all(a["noise"][...][method == 2] == 0)
         for name in ("sharp", "blurred", "kernel", "method"):
             np.testing.assert_array_equal(a[name][...], b[name][...])
-    result = CliRunner().invoke(cli, ["blur", str(sources[0]), "-o", str(folders / "blurred"),
-                                      "--bgan", str(checkpoint)])  # fmt: skip
+    blur = ["blur", str(sources[0]), "--bgan", str(checkpoint)]
+    result = CliRunner().invoke(
+        cli, [*blur, "-o", str(folders / "blurred"), "--boundary", "reflect"]
+    )
     assert result.exit_code == 0, result.output
     assert cv2.imread(str(folders / "blurred" / "0_blurred.png")).shape == (48, 56, 3)
+    # As for kernels, the default boundary keeps the pixels a K px kernel would leave valid.
+    result = CliRunner().invoke(cli, [*blur, "-o", str(folders / "valid"), "--size", "9"])
+    assert cv2.imread(str(folders / "valid" / "0_blurred.png")).shape == (40, 48, 3)
     with pytest.raises(ValueError, match="--bgan"):
         DatasetConfig(blur="bgan")
 

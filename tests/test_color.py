@@ -54,3 +54,22 @@ def test_gamma():
     x = np.array([0.0, 0.25, 1.0])
     np.testing.assert_allclose(gamma_to_linear(x, 2.2), x**2.2)
     np.testing.assert_allclose(linear_to_gamma(gamma_to_linear(x, 2.2), 2.2), x, atol=1e-12)
+
+
+@pytest.mark.parametrize("function", [srgb_to_linear, linear_to_srgb, gamma_to_linear,
+                                      linear_to_gamma])  # fmt: skip
+def test_integer_images_are_scaled_not_taken_as_0_to_255(function):
+    codes = np.array([0, 128, 255], np.uint8)
+    np.testing.assert_allclose(function(codes), function(codes / np.float32(255)), rtol=1e-6)
+    deep = np.array([0, 32768, 65535], np.uint16)
+    np.testing.assert_allclose(function(deep), function(deep / np.float32(65535)), rtol=1e-6)
+    assert function(codes).dtype == np.float32
+    with pytest.raises(TypeError, match="int32"):
+        function(codes.astype(np.int32))
+
+
+def test_uint8_srgb_to_linear_values():
+    # 128/255 decodes to about 0.2158 (not 97, nor 128 ** 2.4 / ...)
+    np.testing.assert_allclose(
+        srgb_to_linear(np.array([0, 128, 255], np.uint8)), [0, 0.2158605, 1], atol=1e-6
+    )

@@ -122,3 +122,11 @@ def test_more_than_four_channels_direct():
 def test_bad_input(image, kernel, kwargs, message):
     with pytest.raises(ValueError, match=message):
         blur(image, kernel, **kwargs)
+
+
+def test_uint8_images_are_scaled():
+    codes = np.random.default_rng(0).integers(0, 256, (20, 20, 3)).astype(np.uint8)
+    kernel = np.full((3, 3), 1 / 9, np.float32)
+    np.testing.assert_allclose(
+        blur(codes, kernel), blur(codes / np.float32(255), kernel), rtol=1e-6
+    )

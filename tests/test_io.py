@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from blurgen.io import read_image, write_png
+from blurgen.io import Photo, decode_image, file_fingerprint, read_image, write_png
 
 from cmyk_tiff import write_cmyk_tiff
 
@@ -62,3 +62,45 @@ def test_write_png_rounds_floats_and_keeps_rgb(tmp_path):
     write_png(tmp_path / "x.png", image)
     back = cv2.imread(str(tmp_path / "x.png"))
     assert back[..., 2].max() == 128 and back[..., :2].max() == 0
+
+
+def jpeg_bytes(size=(96, 128)):
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur((rng.random((*size, 3)) * 255).astype(np.uint8), (9, 9), 3)
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def test_truncated_and_corrupt_jpegs_are_unusable_and_quiet(tmp_path, capfd):
+    data = jpeg_bytes()
+    (tmp_path / "half.jpg").write_bytes(data[: len(data) // 2])
+    damaged = bytearray(data)
+    damaged[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    (tmp_path / "damaged.jpg").write_bytes(bytes(damaged))
+    for name in ("half.jpg", "damaged.jpg"):
+        with pytest.raises(ValueError, match=name):
+            read_image(tmp_path / name)
+    captured = capfd.readouterr()
+    assert "JPEG" not in captured.err + captured.out  # libjpeg's own messages stay inside
+    (tmp_path / "whole.jpg").write_bytes(data)
+    assert read_image(tmp_path / "whole.jpg").shape == (96, 128, 3)
+
+
+def test_decoder_complaints_are_quoted():
+    damaged = bytearray(jpeg_bytes())
+    damaged[len(damaged) // 2 : len(damaged) // 2 + 64] = bytes(64)
+    with pytest.raises(ValueError, match=r"x\.jpg': damaged or truncated image \(decoder: .*JPEG"):
+        decode_image(bytes(damaged), "x.jpg")
+
+
+def test_photo_converts_only_the_crop(tmp_path):
+    rng = np.random.default_rng(1)
+    deep = (rng.random((30, 40, 4)) * 65535).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    photo = Photo.open(tmp_path / "deep.png")
+    assert photo.pixels.dtype == np.uint16 and photo.size == (30, 40) and photo.bits == 16
+    whole = read_image(tmp_path / "deep.png")
+    np.testing.assert_array_equal(photo.crop(5, 7, 10, 12), whole[5:15, 7:19])
+    np.testing.assert_array_equal(whole[..., 0], deep[..., 2] / np.float32(65535))
+    with pytest.raises(ValueError, match="outside"):
+        photo.crop(25, 0, 10, 10)
+    assert photo.fingerprint == file_fingerprint((tmp_path / "deep.png").read_bytes())

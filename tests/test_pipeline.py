@@ -17,9 +17,16 @@ from blurgen.cli.main import cli
 from blurgen.degradation import Degradation
 from blurgen.forward import valid_offset
 from blurgen.h5 import verify_pairs
-from blurgen.io import read_image
+from blurgen.io import file_fingerprint, read_image
 from blurgen.kernels import MotionModel, motion_kernels_from
-from blurgen.pipeline import DatasetConfig, bundled_images, expand_sources, make_dataset
+from blurgen.pipeline import (
+    DatasetConfig,
+    bundled_images,
+    expand_sources,
+    make_dataset,
+    regenerate,
+)
+from blurgen.sample import sample_rng
 
 from cmyk_tiff import write_cmyk_tiff
 
@@ -46,37 +53,99 @@ def test_schema_read_back_with_plain_h5py(tmp_path):
     sources = photos(tmp_path / "in", count=2)
     make_dataset(sources, tmp_path / "pairs.h5", SMALL, seed=4)
     with h5py.File(tmp_path / "pairs.h5", "r") as f:
-        assert f.attrs["schema"] == "blurgen-pairs/1" and f.attrs["complete"]
+        assert f.attrs["schema"] == "blurgen-pairs/2" and f.attrs["complete"]
         assert f.attrs["root_seed"] == 4 and json.loads(f.attrs["skipped"]) == []
         assert json.loads(f.attrs["config"])["patch"] == 32
         assert "next_source" not in f.attrs
         assert f["sharp"].dtype == np.uint8 and f["sharp"].shape == (6, 32, 32, 3)
         assert f["blurred"].shape == (6, 32, 32, 3) and f["kernel"].shape == (6, 9, 9)
-        assert f["method"].dtype == np.uint8 and f["seed"].dtype == np.uint64
-        assert f["origin"].shape == (6, 2) and f["noise"].shape == (6, 2)
+        assert f["method"].dtype == np.uint8 and f["index"].dtype == np.uint32
+        assert f["origin"].shape == (6, 2) and f["flips"].shape == (6, 2)
+        assert f["noise"].shape == (6, 2) and f["noise"].dtype == np.float64
+        assert f["boost"].shape == (6,) and f["jpeg_quality"].shape == (6,)
+        assert f["noise_seed"].dtype == np.uint64
         assert [s.decode() for s in f["sources"][...]] == [str(p) for p in sources]
+        assert list(f["fingerprints"].asstr()[...]) == [
+            file_fingerprint(p.read_bytes()) for p in sources
+        ]
         np.testing.assert_array_equal(f["source"][...], [0, 0, 0, 1, 1, 1])
-        np.testing.assert_array_equal(f["seed"][...], [0, 1, 2, 0, 1, 2])
+        np.testing.assert_array_equal(f["index"][...], [0, 1, 2, 0, 1, 2])
     assert verify_pairs(tmp_path / "pairs.h5")[1] == []
 
 
-def test_a_sample_regenerates_alone_and_pairs_are_aligned(tmp_path):
+def test_a_sample_is_its_record_drawn_from_the_photo_and_pairs_are_aligned(tmp_path):
     sources = photos(tmp_path / "in", count=2)
     config = DatasetConfig(patch=32, per_image=3, kernel_size=9, flips=False,
                            degradation=Degradation(quantise=False))  # fmt: skip
     make_dataset(sources, tmp_path / "pairs.h5", config, seed=7)
     data = arrays(tmp_path / "pairs.h5")
     n = 4  # source 1, sample 1
-    rng = np.random.default_rng([7, int(data["source"][n]), int(data["seed"][n])])
+    assert (data["source"][n], data["index"][n]) == (1, 1)
+    # The stream is keyed by the photo's bytes, not its place in the list.
+    rng = sample_rng(7, file_fingerprint(sources[1].read_bytes()), 1)
     kernel = motion_kernels_from([rng], 9, MotionModel())[0]
     np.testing.assert_array_equal(kernel, data["kernel"][n])
     image = read_image(sources[1])
-    y, x = data["origin"][n]
+    y, x = (
+        int(rng.integers(0, image.shape[0] - 40 + 1)),
+        int(rng.integers(0, image.shape[1] - 40 + 1)),
+    )
+    np.testing.assert_array_equal(data["origin"][n], (y, x))
     crop = image[y : y + 40, x : x + 40]
     o = valid_offset(9)
     np.testing.assert_array_equal(data["sharp"][n], np.rint(crop[o : o + 32, o : o + 32] * 255))
-    blurred, _ = config.degradation.apply(crop, kernel, rng)
+    rng.random(2)  # the flips' draws, unused here
+    blurred, params = config.degradation.apply(crop, kernel, rng)
+    assert params.noise_seed == data["noise_seed"][n]
     np.testing.assert_array_equal(data["blurred"][n], np.rint(np.clip(blurred, 0, 1) * 255))
+
+
+def test_every_pair_regenerates_bit_identically_from_its_record(tmp_path):
+    sources = photos(tmp_path / "in", count=2, size=(70, 80))
+    chain = Degradation(highlight_boost=(1.5, 3), shot=(0.001, 0.004), read=(0.002, 0.01),
+                        jpeg_quality=(70, 95))  # fmt: skip
+    config = DatasetConfig(patch=24, per_image=6, kernel_size=9,
+                           mix=(("motion", 1), ("linear", 1)), degradation=chain)  # fmt: skip
+    make_dataset(sources, tmp_path / "pairs.h5", config, seed=3)
+    data = arrays(tmp_path / "pairs.h5")
+    assert set(data["method"]) == {0, 1} and data["flips"].any() and not data["flips"].all()
+    assert len(set(data["jpeg_quality"])) > 1 and (data["boost"] > 1).all()
+    for i in range(len(data["sharp"])):
+        sharp, blurred = regenerate(tmp_path / "pairs.h5", i)
+        np.testing.assert_array_equal(sharp, data["sharp"][i])
+        np.testing.assert_array_equal(blurred, data["blurred"][i])
+    sources[0].write_bytes(sources[1].read_bytes())
+    with pytest.raises(ValueError, match="p0.png' has changed"):
+        regenerate(tmp_path / "pairs.h5", 0)
+
+
+def test_different_photos_never_share_kernels_and_order_does_not_matter(tmp_path):
+    first = photos(tmp_path / "a", count=3)
+    second = [tmp_path / "b" / f"q{i}.png" for i in range(3)]
+    (tmp_path / "b").mkdir()
+    rng = np.random.default_rng(9)
+    for path in second:
+        cv2.imwrite(str(path), (rng.random((60, 70, 3)) * 255).astype(np.uint8))
+    make_dataset(first, tmp_path / "train.h5", SMALL)
+    make_dataset(second, tmp_path / "test.h5", SMALL)
+    train, test = arrays(tmp_path / "train.h5"), arrays(tmp_path / "test.h5")
+    shared = {k.tobytes() for k in train["kernel"]} & {k.tobytes() for k in test["kernel"]}
+    assert not shared
+    make_dataset(first[::-1], tmp_path / "reversed.h5", SMALL)
+    backwards = arrays(tmp_path / "reversed.h5")
+    for name in ("sharp", "blurred", "kernel", "noise_seed", "origin"):
+        np.testing.assert_array_equal(backwards[name][6:], train[name][:3], err_msg=name)
+
+
+def test_all_sources_skipped_is_an_error_and_leaves_nothing(tmp_path):
+    sources = photos(tmp_path / "in", count=2, size=(20, 20))
+    with pytest.raises(ValueError, match="all 2 sources were skipped.*too small"):
+        make_dataset(sources, tmp_path / "pairs.h5", SMALL)
+    assert list(tmp_path.glob("pairs.h5*")) == []
+    result = CliRunner().invoke(cli, ["make-dataset", str(tmp_path / "in"), "-o",
+                                      str(tmp_path / "pairs.h5"), "--patch", "32"])  # fmt: skip
+    assert result.exit_code == 1 and "skipped" in result.output
+    assert "Traceback" not in result.output and list(tmp_path.glob("pairs.h5*")) == []
 
 
 def test_same_dataset_with_one_and_two_workers(tmp_path):
@@ -191,7 +260,8 @@ class TestCommands:
     def test_inspect_flags_an_unfinished_file(self, tmp_path):
         photos(tmp_path / "in", count=2)
         out = tmp_path / "pairs.h5"
-        self.run("make-dataset", tmp_path / "in", "-o", out, "--patch", 32, "-q")
+        self.run("make-dataset", tmp_path / "in", "-o", out, "--patch", 32, "--kernel-size", 9,
+                 "-q")  # fmt: skip
         with h5py.File(out, "a") as f:
             f.attrs["complete"] = False
         result = self.run("inspect", out)
@@ -240,7 +310,7 @@ def test_sources_split_across_jobs_resume_mid_source(tmp_path):
     resumed, fresh = arrays(out), arrays(tmp_path / "two.h5")
     for name in fresh:
         np.testing.assert_array_equal(resumed[name], fresh[name], err_msg=name)
-    np.testing.assert_array_equal(resumed["seed"], [*range(40), *range(40)])
+    np.testing.assert_array_equal(resumed["index"], [*range(40), *range(40)])
 
 
 class TestConfigAndStrict:
@@ -272,11 +342,12 @@ class TestConfigAndStrict:
         )
         with h5py.File(out, "r") as f:
             motion = json.loads(f.attrs["config"])["motion"]
-            kernels, seeds = f["kernel"][:], f["seed"][:]
+            kernels, indices = f["kernel"][:], f["index"][:]
+            fingerprint = f["fingerprints"].asstr()[0]
         assert motion["fractions"] == [1.0] and motion["max_len"] == 6
         model = MotionModel(fractions=(1.0,), max_len=6.0)
-        for kernel, seed in zip(kernels, seeds, strict=True):
-            rng = np.random.default_rng([0, 0, int(seed)])
+        for kernel, index in zip(kernels, indices, strict=True):
+            rng = sample_rng(0, fingerprint, int(index))
             np.testing.assert_array_equal(kernel, motion_kernels_from([rng], 9, model)[0])
         linear = self.run(*args, "--blur", "linear", "--fractions", 1, "--overwrite")
         assert linear.exit_code == 2 and "--fractions only apply to motion blur" in linear.output
@@ -290,24 +361,100 @@ class TestConfigAndStrict:
         assert not (tmp_path / "s.h5").exists()
 
 
-def test_full_disk_is_one_line_and_leaves_no_complete_file(tmp_path, monkeypatch):
+FULL_DISK_JOB = {"patch": 32, "per_image": 100, "kernel_size": 9}
+
+
+def full_disk_job(tmp_path, output, extra=()):
+    args = ["make-dataset", tmp_path / "in", "-o", output, "--seed", 5, "--workers", 1, "-q"]
+    for name, value in FULL_DISK_JOB.items():
+        args += [f"--{name.replace('_', '-')}", value]
+    return CliRunner().invoke(cli, [str(a) for a in (*args, *extra)])
+
+
+def assert_same_pairs(a, b):
+    one, two = arrays(a), arrays(b)
+    assert one.keys() == two.keys()
+    for name in one:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+
+
+def test_full_disk_on_a_small_tmpfs_then_resume(tmp_path):
+    photos(tmp_path / "in", count=6, size=(70, 80))  # 600 pairs, 3.7 MB
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)],
+                             capture_output=True)  # fmt: skip
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        result = full_disk_job(tmp_path, small / "pairs.h5")
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert result.output.count("\n") == 1, result.output
+        assert "disk is full" in result.output and f"'{small}'" in result.output
+        assert "pairs.h5.partial" in result.output and "run the same command again" in result.output
+        assert not (small / "pairs.h5").exists()
+        subprocess.run(["mount", "-o", "remount,size=8m", str(small)], check=True)
+        assert full_disk_job(tmp_path, small / "pairs.h5").exit_code == 0
+        assert full_disk_job(tmp_path, tmp_path / "whole.h5").exit_code == 0
+        assert_same_pairs(small / "pairs.h5", tmp_path / "whole.h5")
+    finally:
+        subprocess.run(["umount", str(small)])
+
+
+def test_full_disk_by_injected_errors_then_resume(tmp_path, monkeypatch):
     import errno
 
+    photos(tmp_path / "in", count=6, size=(70, 80))
+    calls = []
+    allocate = getattr(os, "posix_fallocate", None)
+
+    def fill_up(fd, offset, length):
+        calls.append(length)
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        if allocate is not None:
+            allocate(fd, offset, length)
+
+    monkeypatch.setattr(os, "posix_fallocate", fill_up, raising=False)
+    result = full_disk_job(tmp_path, tmp_path / "pairs.h5")
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "disk is full" in result.output and "pairs.h5.partial" in result.output
+    with h5py.File(tmp_path / "pairs.h5.partial", "r") as f:
+        assert not f.attrs["complete"] and f.attrs["n_done"] == 96  # three jobs of 32 written
+    monkeypatch.undo()
+    assert full_disk_job(tmp_path, tmp_path / "pairs.h5").exit_code == 0
+    assert full_disk_job(tmp_path, tmp_path / "whole.h5").exit_code == 0
+    assert_same_pairs(tmp_path / "pairs.h5", tmp_path / "whole.h5")
+
+
+def test_a_write_error_hdf5_only_prints_is_caught(tmp_path, monkeypatch):
+    # HDF5 reports some failed writes only while freeing its objects, as exceptions Python
+    # ignores; the writer must not count the samples as written.
     from blurgen.h5 import PairsWriter
 
-    photos(tmp_path / "in", count=2)
+    photos(tmp_path / "in", count=6, size=(70, 80))
+    append = PairsWriter._append
 
-    def no_space(self, results):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def lossy(self, results):
+        append(self, results)
+        if self.pairs > 64:
 
-    monkeypatch.setattr(PairsWriter, "write", no_space)
-    result = CliRunner().invoke(cli, ["make-dataset", str(tmp_path / "in"), "-o",
-                                      str(tmp_path / "pairs.h5"), "--patch", "24"])  # fmt: skip
-    assert result.exit_code == 1 and "No space left on device" in result.output
-    assert "Traceback" not in result.output
-    assert not (tmp_path / "pairs.h5").exists()
+            class Dataset:  # stands for an h5py object whose __del__ fails to write
+                def __repr__(self):
+                    return "<h5py dataset>"
+
+            sys.unraisablehook(type("Info", (), {"exc_value": OSError(28, "write failed"),
+                                                 "object": Dataset()})())  # fmt: skip
+
+    monkeypatch.setattr(PairsWriter, "_append", lossy)
+    result = full_disk_job(tmp_path, tmp_path / "pairs.h5")
+    assert result.exit_code == 1 and "disk is full" in result.output
     with h5py.File(tmp_path / "pairs.h5.partial", "r") as f:
-        assert not f.attrs["complete"] and f.attrs["n_done"] == 0
+        assert f.attrs["n_done"] == 64
+    monkeypatch.undo()
+    assert full_disk_job(tmp_path, tmp_path / "pairs.h5").exit_code == 0
+    assert full_disk_job(tmp_path, tmp_path / "whole.h5").exit_code == 0
+    assert_same_pairs(tmp_path / "pairs.h5", tmp_path / "whole.h5")
 
 
 def test_overwrite_starts_afresh(tmp_path):

@@ -1,0 +1,240 @@
+"""Draw, then render: every random choice of a sample as one plain record, and the pair it makes.
+
+A sample of a photo draws everything from one generator, :func:`sample_rng`, keyed by the root
+seed, a fingerprint of the photo's bytes and the sample's index, in this order: its blur method
+(one uniform, only when mixing methods), its kernel (trajectory or line; nothing for a learned
+blur), the crop's top-left corner, two flips, then the degradation's parameters and a noise seed.
+:func:`draw_samples` turns generators into :class:`SampleRecord` records and kernels;
+:func:`render_sample` turns a record, its kernel and the photo's crop into the pair, with no
+randomness of its own, so a stored record and kernel rebuild their pair exactly.
+
+Keying by the photo's content, not its position in a list, means that two datasets made from
+different photos never share kernels, even under the same seed, and that a dataset depends on
+its sources, config and seed only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from blurgen.backend import get_xp, to_numpy, xp_for_device
+from blurgen.kernels import MotionModel, linear_kernels_from, motion_kernels_from
+from blurgen.kernels.motion import check_size
+
+from .degradation import Degradation, DegradationParams
+from .forward import valid_offset
+
+BLURS = ("motion", "linear", "bgan")
+KERNEL_BLURS = ("motion", "linear")
+# A learned blur: (N, H, W, 3) float images in [0, 1] and (N, 4) noise vectors -> blurred.
+LearnedBlur = Callable[[np.ndarray, np.ndarray], np.ndarray]
+BGAN_NOISE = 4
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """How one sample is blurred: the methods, the kernel model, flips and the degradation.
+
+    Attributes:
+        kernel_size: side K of the blur kernels in pixels (>= 3).
+        blur: ``"motion"`` (camera-shake kernels), ``"linear"`` (straight streaks) or
+            ``"bgan"`` (a trained blur generator: no kernel, no added noise).
+        mix: ``(method, weight)`` pairs; when given, each sample draws its method with these
+            probabilities (normalised) instead of using ``blur``.
+        bgan: the BGAN checkpoint used for ``"bgan"`` samples (recorded; the generator itself
+            is passed to the renderer).
+        flips: random horizontal and vertical flips.
+        motion: the camera-shake model of ``"motion"`` samples (exposure fractions, path
+            length, ...); its path length defaults to 60/64 of ``kernel_size``.
+        degradation: the forward model.
+    """
+
+    kernel_size: int = 31
+    blur: str = "motion"
+    mix: tuple[tuple[str, float], ...] = ()
+    bgan: str | None = None
+    flips: bool = True
+    motion: MotionModel = field(default_factory=MotionModel)
+    degradation: Degradation = field(default_factory=Degradation)
+
+    def __post_init__(self) -> None:
+        check_size(self.kernel_size)
+        if self.blur not in BLURS:
+            raise ValueError(f"blur must be one of {', '.join(BLURS)}, got {self.blur!r}")
+        mix = tuple((str(m), float(w)) for m, w in self.mix)
+        object.__setattr__(self, "mix", mix)
+        for method, weight in mix:
+            if method not in BLURS or not weight >= 0:
+                raise ValueError(f"mix entries are METHOD=WEIGHT with a method of {BLURS}, "
+                                 f"got {method}={weight}")  # fmt: skip
+        if mix and sum(w for _, w in mix) <= 0:
+            raise ValueError(f"mix weights must not all be zero, got {mix!r}")
+        if "bgan" in self.methods() and not self.bgan:
+            raise ValueError("samples blurred by a BGAN need its checkpoint (--bgan CKPT)")
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable config; the kernel model resolved, or left out when unused."""
+        values = asdict(self)
+        values["mix"] = [list(pair) for pair in self.mix]
+        if "motion" in self.methods():
+            values["motion"] = self.motion.resolved(self.kernel_size)
+        else:
+            del values["motion"]
+        return values
+
+    def methods(self) -> list[str]:
+        """The blur methods samples may use."""
+        return [m for m, w in self.mix if w > 0] if self.mix else [self.blur]
+
+    def draw_method(self, rng: np.random.Generator) -> str:
+        """A sample's method: ``blur``, or one drawn from ``mix`` (one uniform)."""
+        if not self.mix:
+            return self.blur
+        weights = np.array([w for _, w in self.mix])
+        u = rng.random() * weights.sum()
+        return self.mix[
+            min(int(np.searchsorted(np.cumsum(weights), u, side="right")), len(weights) - 1)
+        ][0]
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """Every random choice of one sample except its kernel (stored beside it).
+
+    Attributes:
+        method: ``"motion"``, ``"linear"`` or ``"bgan"``.
+        origin: ``(y, x)`` top-left corner of the crop in the photo, before flips.
+        flips: ``(horizontal, vertical)``: mirror the crop left-right, then top-bottom.
+        params: the degradation's values; for a learned blur only ``noise_seed``, which seeds
+            the generator's noise vector, is used (the rest are left at their defaults).
+    """
+
+    method: str
+    origin: tuple[int, int]
+    flips: tuple[bool, bool]
+    params: DegradationParams
+
+
+def sample_rng(root_seed: int, fingerprint: str, index: int) -> np.random.Generator:
+    """The generator of sample ``index`` of the photo whose bytes have ``fingerprint``.
+
+    Args:
+        root_seed: the job's seed (>= 0).
+        fingerprint: the photo's :func:`blurgen.io.file_fingerprint`.
+        index: the sample's number among the photo's samples (>= 0).
+    """
+    key = f"blurgen-sample/{int(root_seed)}/{fingerprint}/{int(index)}".encode()
+    return np.random.default_rng(
+        int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
+    )
+
+
+def draw_samples(
+    rngs: Sequence[np.random.Generator],
+    sizes: Sequence[tuple[int, int]],
+    config: SampleConfig,
+    crop: int | None,
+    *,
+    device: str = "cpu",
+    kernels: Any = None,
+) -> tuple[list[SampleRecord], Any]:
+    """Draw the records and kernels of a batch of samples, one generator each.
+
+    Args:
+        rngs: one generator per sample (see :func:`sample_rng`).
+        sizes: ``(height, width)`` of each sample's photo.
+        config: methods, kernel model, flips, degradation.
+        crop: side of the square crop each sample takes; None for the whole photo (origin
+            (0, 0), no flips).
+        device: where kernels are made (``"cpu"`` or ``"cuda"``; the randomness stays on the
+            host).
+        kernels: (N, K, K) kernels to use instead of drawing them (a bank's, for example).
+
+    Returns:
+        ``(records, kernels)``: a record per sample and their (N, K, K) float32 kernels on
+        ``device`` (zeros for learned blur).
+    """
+    methods = [config.draw_method(rng) for rng in rngs]
+    xp = xp_for_device(device)
+    size = config.kernel_size
+    if kernels is None:
+        kernels = xp.zeros((len(rngs), size, size), xp.float32)
+        for method in KERNEL_BLURS:
+            chosen = [k for k, m in enumerate(methods) if m == method]
+            if not chosen:
+                continue
+            group = [rngs[k] for k in chosen]
+            if method == "motion":
+                drawn = motion_kernels_from(group, size, config.motion, device=device)
+            else:
+                drawn = linear_kernels_from(group, size, device=device)
+            kernels[xp.asarray(chosen)] = drawn
+    records = []
+    for rng, method, (height, width) in zip(rngs, methods, sizes, strict=True):
+        side = (height, width) if crop is None else (crop, crop)
+        y = int(rng.integers(0, height - side[0] + 1))
+        x = int(rng.integers(0, width - side[1] + 1))
+        flip = rng.random(2) < 0.5
+        flipping = config.flips and crop is not None
+        flips = (bool(flip[0]), bool(flip[1])) if flipping else (False, False)
+        params = config.degradation.sample(rng)
+        if method not in KERNEL_BLURS:
+            params = DegradationParams(noise_seed=params.noise_seed)
+        records.append(SampleRecord(method, (y, x), flips, params))
+    return records, kernels
+
+
+def bgan_noise(record: SampleRecord) -> np.ndarray:
+    """The learned blur's noise vector of a record: (4,) float64 from its noise seed."""
+    return np.random.default_rng(record.params.noise_seed).standard_normal(BGAN_NOISE)
+
+
+def render_sample(
+    crop: Any,
+    kernel: Any,
+    record: SampleRecord,
+    degradation: Degradation,
+    learned: LearnedBlur | None = None,
+) -> tuple[Any, Any]:
+    """The pair a record makes from its crop; deterministic.
+
+    Args:
+        crop: (H, W, 3) float32 sRGB crop in [0, 1] at the record's origin, before flips, NumPy
+            or CuPy.
+        kernel: (K, K) float32 kernel on the same device (ignored for learned blur).
+        record: the sample's record.
+        degradation: the forward model (its ``boundary`` decides the output's size).
+        learned: the learned blur, for ``"bgan"`` records.
+
+    Returns:
+        ``(sharp, blurred)``: float32 images in [0, 1] aligned pixel for pixel; with a
+        ``"valid"`` boundary the sharp one is the crop's centre of (H - K + 1, W - K + 1).
+    """
+    if record.flips[0]:
+        crop = crop[:, ::-1]
+    if record.flips[1]:
+        crop = crop[::-1]
+    xp = get_xp(crop)
+    crop = xp.ascontiguousarray(crop)
+    size = kernel.shape[-1]
+    if degradation.boundary == "valid":
+        o = valid_offset(size)
+        sharp = crop[o : o + crop.shape[0] - size + 1, o : o + crop.shape[1] - size + 1]
+    else:
+        sharp = crop
+    if record.method in KERNEL_BLURS:
+        return sharp, degradation.render(crop, kernel, record.params)
+    if learned is None:
+        raise ValueError("a sample blurred by a BGAN needs the generator (learned=)")
+    blurred = learned(to_numpy(sharp)[None], bgan_noise(record)[None])[0]
+    return sharp, xp.asarray(blurred, dtype=xp.float32)
+
+
+def to_uint8(image: Any) -> np.ndarray:
+    """A float image in [0, 1] (NumPy or CuPy) as uint8 on the host, rounded."""
+    return np.rint(np.clip(to_numpy(image), 0, 1) * 255).astype(np.uint8)
