@@ -16,7 +16,7 @@ from blurgen.io import open_hdf5
 
 
 class PairsDataset(Dataset):
-    """Blurred/sharp pairs from one or more ``blurgen-pairs/1`` files.
+    """Blurred/sharp pairs from one or more pairs files (``blurgen-pairs/1`` or ``/2``).
 
     Files are opened lazily, once per process, so the dataset works in DataLoader workers
     (each opens its own handles). Augmentations use torch's generator, which DataLoader seeds
@@ -64,6 +64,16 @@ class PairsDataset(Dataset):
 
     def __len__(self) -> int:
         return int(self.ends[-1])
+
+    def sources(self) -> np.ndarray:
+        """(N, 2) int64: each pair's file (its position in ``paths``) and source image index in
+        that file, for splitting by photo."""
+        columns = []
+        for number, path in enumerate(self.paths):
+            with open_pairs(path) as f:
+                source = f["source"][...].astype(np.int64)
+            columns.append(np.stack([np.full_like(source, number), source], axis=1))
+        return np.concatenate(columns)
 
     def __getstate__(self) -> dict:
         # Open HDF5 handles cannot cross into worker processes; each reopens its own.

@@ -36,8 +36,9 @@ class DeblurConfig:
     """Everything that defines a deblur training run.
 
     Attributes:
-        data: pairs files to train on. val: pairs files to validate on; when empty, a
-            ``val_split`` fraction of ``data`` (chosen by the seed) is held out.
+        data: pairs files to train on. val: pairs files to validate on; when empty, whole
+            source images holding a ``val_split`` fraction of ``data`` (chosen by the seed)
+            are held out.
         iters, batch, patch, lr, warmup, decay_start, seed: as for BGAN (random crops of
             ``patch``, flipped at random).
         transpose: also transpose the crops at random, so that each pair is seen in all 8
@@ -97,6 +98,40 @@ class DeblurConfig:
             )
 
 
+def hold_out_sources(
+    data: PairsDataset, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split pairs into validation and training by source image, so that no photo has crops on
+    both sides (which would make validation optimistic).
+
+    Whole sources, in an order drawn from ``rng``, are held out until they hold at least
+    ``fraction`` of the pairs.
+
+    Returns:
+        ``(validation, training)``: sorted pair indices into ``data``.
+
+    Raises:
+        ValueError: the pairs come from a single source image.
+    """
+    sources = data.sources()
+    groups = np.unique(sources, axis=0, return_inverse=True)[1].ravel()
+    count = int(groups.max()) + 1
+    if count < 2:
+        raise ValueError(
+            "the pairs come from one source image, so none can be held out for validation; "
+            "give --val pairs made from other photos"
+        )
+    held: list[int] = []
+    for group in rng.permutation(count):
+        if held and np.isin(groups, held).sum() >= fraction * len(groups):
+            break
+        held.append(int(group))
+    if len(held) == count:
+        held.pop()
+    validation = np.isin(groups, held)
+    return np.flatnonzero(validation), np.flatnonzero(~validation)
+
+
 class DeblurTrainer(GanRun):
     """One DBGAN run in a run folder; :meth:`train` runs (or continues) it.
 
@@ -121,13 +156,9 @@ class DeblurTrainer(GanRun):
             self.val_index = np.arange(len(self.val_data))
         else:
             self.val_data = PairsDataset(config.data)
-            order = np.random.default_rng([config.seed, 1]).permutation(len(self.train_data))
-            held = max(1, math.ceil(config.val_split * len(order)))
-            if held >= len(order):
-                raise ValueError(
-                    f"{len(order)} pairs are too few to hold out {held} for validation"
-                )
-            self.val_index, self.train_index = np.sort(order[:held]), order[held:]
+            self.val_index, self.train_index = hold_out_sources(
+                self.train_data, config.val_split, np.random.default_rng([config.seed, 1])
+            )
         self._build(DeblurGenerator(config.channels, config.blocks))
         self.best_psnr = -math.inf
         self._ready(resume)

@@ -44,7 +44,7 @@ def tiny(folder, **changes):
 
 def test_run_validates_and_keeps_the_best(pairs):
     trainer = DeblurTrainer(tiny(pairs), pairs / "run")
-    assert len(trainer.val_index) == 3 and len(trainer.train_index) == 9
+    assert len(trainer.val_index) == 4 and len(trainer.train_index) == 8
     assert not set(trainer.val_index) & set(trainer.train_index)
     trainer.train()
     lines = [json.loads(line) for line in (pairs / "run" / "log.jsonl").read_text().splitlines()]
@@ -55,6 +55,30 @@ def test_run_validates_and_keeps_the_best(pairs):
     assert model.deblur(np.zeros((40, 40, 3), np.float32)).shape == (40, 40, 3)
     grid = cv2.imread(str(pairs / "run" / "samples" / "step_0000004.png"))
     assert grid.shape == (2 * 16, 3 * 16, 3)
+
+
+def test_validation_holds_out_whole_source_images(pairs, tmp_path):
+    sources = [tmp_path / f"q{i}.png" for i in range(10)]
+    for i, path in enumerate(sources):
+        pixels = (np.random.default_rng(10 + i).random((50, 50, 3)) * 255).astype(np.uint8)
+        cv2.imwrite(str(path), pixels)
+    make_dataset(sources, tmp_path / "more.h5", DatasetConfig(patch=32, per_image=5, kernel_size=7))
+    data = (str(pairs / "pairs.h5"), str(tmp_path / "more.h5"))
+    for seed in range(4):
+        trainer = DeblurTrainer(
+            tiny(pairs, data=data, seed=seed, val_split=0.2), tmp_path / f"r{seed}"
+        )
+        photo = trainer.train_data.sources()
+        held = {tuple(p) for p in photo[trainer.val_index]}
+        trained = {tuple(p) for p in photo[trainer.train_index]}
+        assert held and trained and not held & trained  # no photo on both sides
+        assert len(trainer.val_index) + len(trainer.train_index) == 62
+        assert 0.2 * 62 <= len(trainer.val_index) < 0.2 * 62 + 5
+    make_dataset(
+        sources[:1], tmp_path / "one.h5", DatasetConfig(patch=32, per_image=5, kernel_size=7)
+    )
+    with pytest.raises(ValueError, match="one source image"):
+        DeblurTrainer(tiny(pairs, data=(str(tmp_path / "one.h5"),)), tmp_path / "single")
 
 
 @pytest.mark.parametrize("cpu_bf16", [False, True])
