@@ -120,19 +120,22 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
 class ImagePatches:
     """Random patches from a folder of photos, for unpaired training (held in memory).
 
-    Images that cannot be read, or are smaller than a patch, are skipped with a warning naming
-    them. Crops and flips come from the generator passed to :meth:`sample`.
+    Images that cannot be read (damaged, truncated), or are smaller than a patch, are skipped
+    with a warning naming them, or stop with ValueError when ``strict``. Crops and flips come
+    from the generator passed to :meth:`sample`.
 
     Args:
         folder: a folder (searched recursively), an image file, or a ``.txt`` list of paths.
         patch: side of the square patches in pixels.
+        strict: stop at the first unusable image.
     """
 
-    def __init__(self, folder: str | os.PathLike, patch: int) -> None:
+    def __init__(self, folder: str | os.PathLike, patch: int, strict: bool = False) -> None:
         from blurgen.io import read_image
         from blurgen.pipeline import expand_sources
 
         self.patch = patch
+        self.strict = strict
         self.images: list[np.ndarray] = []
         self.skipped: list[str] = []
         for path in expand_sources([folder]):
@@ -149,6 +152,8 @@ class ImagePatches:
             raise ValueError(f"no usable images of at least {patch} px in '{folder}'")
 
     def _skip(self, reason: str) -> None:
+        if self.strict:
+            raise ValueError(f"{reason} (stopped: --strict)")
         self.skipped.append(reason)
         logging.getLogger("blurgen").warning("skipped %s", reason)
 

@@ -87,15 +87,16 @@ class BganTrainer(GanRun):
         run: the run folder (created if missing; its parent must exist).
         device: ``"cpu"`` or ``"cuda"`` (see ``bf16`` and ``cpu_bf16``).
         resume: continue from ``run/checkpoints/latest.pt`` if there is one.
+        strict: stop at the first unusable photo instead of skipping it.
     """
 
     kind = "bgan"
 
     def __init__(self, config: BganConfig, run: str | os.PathLike, device: str = "cpu",
-                 resume: bool = False) -> None:  # fmt: skip
+                 resume: bool = False, strict: bool = False) -> None:  # fmt: skip
         self._open(config, run, device, resume)
-        self.sharp = ImagePatches(config.sharp, config.patch)
-        self.blurry = ImagePatches(config.blurry, config.patch)
+        self.sharp = ImagePatches(config.sharp, config.patch, strict)
+        self.blurry = ImagePatches(config.blurry, config.patch, strict)
         self._build(BlurGenerator(config.channels, config.blocks))
         self._ready(resume)
 

@@ -167,7 +167,7 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     if complaints:
         raise ValueError(f"'{name}': damaged or truncated image (decoder: {complaints[0]})")
     if raw is None:
-        raise ValueError(f"'{name}': not an image OpenCV can read, or damaged")
+        raise ValueError(f"'{name}': damaged, truncated, or not an image format OpenCV reads")
     if raw.dtype not in (np.uint8, np.uint16, np.float32):
         raise ValueError(f"'{name}': unsupported pixel type {raw.dtype}")
     if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] not in (1, 3, 4)):

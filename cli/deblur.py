@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -10,8 +11,15 @@ import numpy as np
 
 from blurgen.backend import check_torch_device
 from blurgen.io import load_image, read_image, write_png
+from blurgen.pipeline import IMAGE_SUFFIXES, expand_sources
 
-from .options import overwrite_option, torch_device_option, user_errors, verbosity_option
+from .options import (
+    overwrite_option,
+    strict_option,
+    torch_device_option,
+    user_errors,
+    verbosity_option,
+)
 
 checkpoint_option = click.option(
     "--checkpoint",
@@ -42,22 +50,33 @@ tile_option = click.option(
 @tile_option
 @torch_device_option
 @overwrite_option
+@strict_option
 @verbosity_option
 @user_errors
-def deblur_command(checkpoint, images, outdir, tile, device, overwrite, verbosity):
-    """Deblur IMAGES of any size, in overlapping tiles; unreadable ones are reported by name."""
+def deblur_command(checkpoint, images, outdir, tile, device, overwrite, strict, verbosity):
+    """Deblur IMAGES (files, or folders searched for images) of any size, in overlapping tiles.
+
+    Each output is OUTDIR/NAME.png; inputs that share a name but not a suffix (x.png and x.jpg)
+    keep theirs (x.png.png, x.jpg.png). Unreadable or damaged images are reported by name and
+    skipped (exit status 1), or stop the run with --strict.
+    """
+    paths = expand_sources(images)
+    if not paths:
+        raise click.UsageError("no images found in the given inputs")
+    targets = output_names(paths, outdir)
     model = _model(checkpoint, device, tile)
     if not outdir.parent.is_dir():
         raise FileNotFoundError(f"output folder's parent '{outdir.parent}' does not exist")
     outdir.mkdir(exist_ok=True)
     failed = 0
-    for path in images:
-        target = outdir / f"{path.stem}.png"
+    for path, target in zip(paths, targets, strict=True):
         if target.exists() and not overwrite:
             raise FileExistsError(f"'{target}' already exists; pass --overwrite to replace it")
         try:
             image, bits = load_image(path)
         except (OSError, ValueError) as exc:
+            if strict:
+                raise ValueError(f"{exc} (stopped: --strict)") from None
             failed += 1
             click.echo(f"skipped: {exc}", err=True)
             continue
@@ -66,6 +85,21 @@ def deblur_command(checkpoint, images, outdir, tile, device, overwrite, verbosit
             click.echo(f"{path} -> {target}", err=True)
     if failed:
         raise SystemExit(1)
+
+
+def output_names(paths: list[Path], outdir: Path) -> list[Path]:
+    """OUTDIR/STEM.png per input; NAME.png where two inputs share a stem.
+
+    Raises:
+        click.UsageError: two inputs have the same name (in different folders).
+    """
+    stems = Counter(path.stem for path in paths)
+    names = [f"{p.stem if stems[p.stem] == 1 else p.name}.png" for p in paths]
+    repeated = [name for name, count in Counter(names).items() if count > 1]
+    if repeated:
+        raise click.UsageError(f"several inputs would be written to '{outdir / repeated[0]}'; "
+                               "deblur them separately")  # fmt: skip
+    return [outdir / name for name in names]
 
 
 @click.command("evaluate")
@@ -88,16 +122,22 @@ def deblur_command(checkpoint, images, outdir, tile, device, overwrite, verbosit
 )
 @tile_option
 @torch_device_option
+@strict_option
 @user_errors
-def evaluate_command(checkpoint, data, pairs, json_path, tile, device):
-    """PSNR and SSIM of the blurred input and of the deblurred output, per image and mean."""
+def evaluate_command(checkpoint, data, pairs, json_path, tile, device, strict):
+    """PSNR and SSIM of the blurred input and of the deblurred output, per image and mean.
+
+    With --pairs, the images of blur/ (by suffix, as make-dataset lists them; other files are
+    ignored) are matched by name with sharp/. Pairs that cannot be read are reported by name
+    and skipped, or stop the run with --strict.
+    """
     from blurgen.bgan.metrics import psnr, ssim
 
     if (data is None) == (pairs is None):
         raise click.UsageError("give exactly one of --data and --pairs")
     model = _model(checkpoint, device, tile)
     rows = []
-    for name, blurred, sharp in _pairs(data, pairs):
+    for name, blurred, sharp in _pairs(data, pairs, strict):
         output = model.deblur(blurred)
         rows.append(
             {
@@ -130,7 +170,7 @@ def _model(checkpoint: Path, device: str, tile: int):
     return Deblurrer.load(checkpoint, check_torch_device(device), tile=tile)
 
 
-def _pairs(data: Path | None, folder: Path | None):
+def _pairs(data: Path | None, folder: Path | None, strict: bool):
     """(name, blurred, sharp) float images from a pairs file or a GoPro-layout folder."""
     if data is not None:
         from blurgen.h5 import open_pairs
@@ -146,8 +186,15 @@ def _pairs(data: Path | None, folder: Path | None):
     blur_dir, sharp_dir = folder / "blur", folder / "sharp"
     if not blur_dir.is_dir() or not sharp_dir.is_dir():
         raise FileNotFoundError(f"'{folder}' needs blur/ and sharp/ folders (the GoPro layout)")
-    for path in sorted(p for p in blur_dir.iterdir() if p.is_file()):
-        counterpart = sharp_dir / path.name
-        if not counterpart.is_file():
-            raise FileNotFoundError(f"'{path}' has no sharp counterpart '{counterpart}'")
-        yield path.name, read_image(path), read_image(counterpart)
+    for path in sorted(p for p in blur_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        try:
+            counterpart = sharp_dir / path.name
+            if not counterpart.is_file():
+                raise FileNotFoundError(f"'{path}' has no sharp counterpart '{counterpart}'")
+            pair = read_image(path), read_image(counterpart)
+        except (OSError, ValueError) as exc:
+            if strict:
+                raise ValueError(f"{exc} (stopped: --strict)") from None
+            click.echo(f"skipped: {exc}", err=True)
+            continue
+        yield path.name, *pair

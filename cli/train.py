@@ -12,6 +12,7 @@ from blurgen.backend import check_torch_device
 from .options import (
     progress_bar,
     seed_option,
+    strict_option,
     torch_device_option,
     user_errors,
     verbosity_option,
@@ -124,6 +125,7 @@ bf16_options = stacked(
 @seed_option
 @torch_device_option
 @bf16_options
+@strict_option
 @verbosity_option
 @user_errors
 def train_bgan_command(
@@ -146,6 +148,7 @@ def train_bgan_command(
     device,
     bf16,
     cpu_bf16,
+    strict,
     verbosity,
 ):
     """Train the blur generator (BGAN) of "Deblurring by Realistic Blurring".
@@ -153,7 +156,9 @@ def train_bgan_command(
     The generator takes a sharp image and a random 4-vector and learns to blur like the
     camera of the blurry photos; the losses are a VGG-19 perceptual loss to the sharp input
     and a relativistic-average least-squares adversarial loss against the real blurry photos.
-    Checkpoints are written every --checkpoint-every steps and on Ctrl-C.
+    Checkpoints are written every --checkpoint-every steps and on Ctrl-C. Photos that cannot be
+    read (damaged, truncated) or are smaller than a patch are skipped with a warning, or stop the
+    run with --strict.
     """
     from blurgen.bgan.train import BganConfig, BganTrainer
 
@@ -175,7 +180,8 @@ def train_bgan_command(
         bf16=bf16,
         cpu_bf16=cpu_bf16,
     )
-    trainer = BganTrainer(config, run, device=check_torch_device(device), resume=resume)
+    trainer = BganTrainer(config, run, device=check_torch_device(device), resume=resume,
+                          strict=strict)  # fmt: skip
     remaining = config.iters - trainer.step
     with progress_bar(remaining, "steps", verbosity) as advance:
         last = trainer.train(progress=advance)

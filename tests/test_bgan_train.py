@@ -59,6 +59,18 @@ def test_run_files_and_skipped_images(folders, caplog):
     assert grid.shape == (2 * 32, 3 * 32, 3)
 
 
+def test_truncated_photos_are_skipped_or_stop_with_strict(folders, caplog):
+    rng = np.random.default_rng(5)
+    data = cv2.imencode(".jpg", (rng.random((80, 80, 3)) * 255).astype(np.uint8))[1].tobytes()
+    (folders / "blurry" / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with caplog.at_level(logging.WARNING, logger="blurgen"):
+        trainer = BganTrainer(tiny(folders), folders / "run")
+    assert any("cut.jpg" in m and "damaged" in m for m in caplog.messages)
+    assert all(image.shape[0] != 80 for image in trainer.blurry.images)
+    with pytest.raises(ValueError, match="(broken.png|cut.jpg).*--strict"):
+        BganTrainer(tiny(folders), folders / "strict", strict=True)
+
+
 def test_learning_rate_schedule(folders):
     config = tiny(folders, iters=10, warmup=4, lr=1e-3, decay_start=0.5, checkpoint_every=10)
     BganTrainer(config, folders / "run").train()

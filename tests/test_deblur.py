@@ -86,11 +86,44 @@ def test_evaluate_on_a_dataset_and_a_gopro_folder(tmp_path):
     assert scores["mean"]["psnr_output"] == pytest.approx(scores["mean"]["psnr_input"])
     assert scores["mean"]["ssim_input"] < 1
     CliRunner().invoke(cli, ["export", str(data), str(tmp_path / "gopro")])
-    folder = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(ckpt), "--pairs",
-                                      str(tmp_path / "gopro")])  # fmt: skip
+    # Files beside the images are not images; a damaged pair is named and skipped.
+    (tmp_path / "gopro" / "blur" / "SOURCES.txt").write_text("where these came from")
+    (tmp_path / "gopro" / "blur" / "Thumbs.db").write_bytes(b"\0" * 16)
+    good = (tmp_path / "gopro" / "sharp" / "000002.png").read_bytes()
+    (tmp_path / "gopro" / "sharp" / "000002.png").write_bytes(good[: len(good) // 2])
+    evaluate = ["evaluate", "--checkpoint", str(ckpt), "--pairs", str(tmp_path / "gopro")]
+    folder = CliRunner().invoke(cli, [*evaluate, "--json", str(tmp_path / "f.json")])
     assert folder.exit_code == 0 and "000003.png" in folder.output
+    assert "skipped" in folder.output and "000002.png" in folder.output
+    assert len(json.loads((tmp_path / "f.json").read_text())["pairs"]) == 3
+    strict = CliRunner().invoke(cli, [*evaluate, "--strict"])
+    assert strict.exit_code == 1 and "000002.png" in strict.output and "--strict" in strict.output
     both = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(ckpt)])
     assert both.exit_code == 2 and "exactly one" in both.output
+
+
+def test_deblur_takes_folders_and_keeps_names_distinct(tmp_path):
+    ckpt = checkpoint(tmp_path / "c.pt", identity=True)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for name in ("x.png", "x.jpg", "y.png"):
+        cv2.imwrite(str(folder / name), (rng.random((40, 40, 3)) * 255).astype(np.uint8))
+    (folder / "notes.txt").write_text("not an image")
+    deblur = ["deblur", "--checkpoint", str(ckpt), "--tile", "32"]
+    result = CliRunner().invoke(cli, [*deblur, str(folder), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.jpg.png", "x.png.png",
+                                                                    "y.png"]  # fmt: skip
+    (folder / "sub").mkdir()
+    cv2.imwrite(str(folder / "sub" / "y.png"), np.zeros((40, 40, 3), np.uint8))
+    clash = CliRunner().invoke(cli, [*deblur, str(folder), "-o", str(tmp_path / "again")])
+    assert clash.exit_code == 2 and "y.png" in clash.output
+    (folder / "sub" / "y.png").unlink()
+    data = (folder / "y.png").read_bytes()
+    (folder / "y.png").write_bytes(data[: len(data) // 2])
+    strict = CliRunner().invoke(cli, [*deblur, str(folder), "-o", str(tmp_path / "s"), "--strict"])
+    assert strict.exit_code == 1 and "y.png" in strict.output and "--strict" in strict.output
 
 
 def test_not_a_deblurring_checkpoint(tmp_path):

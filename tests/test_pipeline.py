@@ -137,6 +137,24 @@ def test_different_photos_never_share_kernels_and_order_does_not_matter(tmp_path
         np.testing.assert_array_equal(backwards[name][6:], train[name][:3], err_msg=name)
 
 
+def test_truncated_jpeg_is_skipped_with_its_reason_and_libjpeg_stays_quiet(tmp_path):
+    photos(tmp_path / "in", count=2)
+    rng = np.random.default_rng(3)
+    data = cv2.imencode(".jpg", (rng.random((120, 120, 3)) * 255).astype(np.uint8))[1].tobytes()
+    (tmp_path / "in" / "cut.jpg").write_bytes(data[: len(data) // 2])
+    command = [sys.executable, "-m", "blurgen.cli", "make-dataset", str(tmp_path / "in"), "-o",
+               str(tmp_path / "pairs.h5"), "--patch", "32", "--kernel-size", "9", "-q"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "skipped: " in result.stderr and "cut.jpg': damaged" in result.stderr
+    assert "Premature end" not in result.stderr + result.stdout
+    with h5py.File(tmp_path / "pairs.h5", "r") as f:
+        assert len(f["sharp"]) == 16 and "cut.jpg" in f.attrs["skipped"]
+    strict = subprocess.run([*command, "--strict", "--overwrite"], capture_output=True, text=True)
+    assert strict.returncode == 1 and "cut.jpg" in strict.stderr and "--strict" in strict.stderr
+    assert "Traceback" not in strict.stderr
+
+
 def test_all_sources_skipped_is_an_error_and_leaves_nothing(tmp_path):
     sources = photos(tmp_path / "in", count=2, size=(20, 20))
     with pytest.raises(ValueError, match="all 2 sources were skipped.*too small"):

@@ -1,0 +1,5 @@
+"""``python -m blurgen.cli``: the ``blurgen`` command."""
+
+from .main import main
+
+main()
