@@ -279,9 +279,10 @@ class PairsWriter:
 
     def _failure(self, number: int | None, reason: str) -> OSError:
         """One OSError naming the file and its disk; ``errno`` is kept for callers."""
+        remedy = "free some space and" if number == errno.ENOSPC else "then"
         failure = OSError(
-            f"{reason}: '{self.temporary}' on {_device_of(self.temporary)}; free some space "
-            "and run the same command again to resume"
+            f"{reason}: '{self.temporary}' on {_device_of(self.temporary)}; {remedy} run the "
+            "same command again to resume"
         )
         failure.errno = number
         return failure

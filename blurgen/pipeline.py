@@ -22,7 +22,7 @@ from blurgen.backend import check_device, to_numpy, xp_for_device
 from .degradation import Degradation
 from .h5 import SCHEMA, PairsWriter, SourceSamples, open_pairs, read_record
 from .io import Photo, interrupt_between_steps
-from .parallel import ordered_map
+from .parallel import leave_if_importing_main, ordered_map
 from .sample import (
     BLURS,
     KERNEL_BLURS,
@@ -244,6 +244,7 @@ def make_dataset(
         RuntimeError: worker processes could not start: with ``workers > 1`` a script must call
             this under ``if __name__ == "__main__":``.
     """
+    leave_if_importing_main()
     paths = [str(p) for p in sources]
     device = check_device(device)
     if "bgan" in config.methods() and learned is None:

@@ -482,3 +482,23 @@ def test_overwrite_starts_afresh(tmp_path):
     make_dataset(sources, out, SMALL, seed=2, overwrite=True)
     with h5py.File(out, "r") as f:
         assert f.attrs["root_seed"] == 2
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_script_using_workers_runs_or_says_why_not(tmp_path, guarded):
+    photos(tmp_path / "in", count=4)
+    call = ("make_dataset(expand_sources(['in']), 'pairs.h5', "
+            "DatasetConfig(patch=24, per_image=40, kernel_size=7), seed=0, workers=2)")  # fmt: skip
+    body = f"if __name__ == '__main__':\n    {call}\n" if guarded else call + "\n"
+    script = tmp_path / "job.py"
+    script.write_text("from blurgen.pipeline import DatasetConfig, expand_sources, make_dataset\n"
+                      + body)  # fmt: skip
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                            text=True)  # fmt: skip
+    if guarded:
+        assert result.returncode == 0, result.stderr
+        assert verify_pairs(tmp_path / "pairs.h5")[1] == []
+    else:
+        assert result.returncode == 1
+        assert result.stderr.count("Traceback") == 1
+        assert 'if __name__ == "__main__":' in result.stderr.splitlines()[-1]
