@@ -9,15 +9,16 @@ from typing import Any
 import torch
 
 
-def read_torch_file(
-    path: str | os.PathLike, what: str, *, map_location: Any = "cpu", weights_only: bool = False
-) -> Any:
+def read_torch_file(path: str | os.PathLike, what: str, *, map_location: Any = "cpu") -> Any:
     """The object saved in the ``torch.save`` file ``path``.
 
     Args:
         path: the file.
         what: what the file should be, for messages (e.g. ``"checkpoint"``).
-        map_location, weights_only: as for :func:`torch.load`.
+        map_location: as for :func:`torch.load`.
+
+    Only tensors, containers and plain values are unpickled (``weights_only=True``): a file
+    from elsewhere cannot run code.
 
     Raises:
         FileNotFoundError: no such file.
@@ -27,7 +28,7 @@ def read_torch_file(
     if not path.is_file():
         raise FileNotFoundError(f"{what} '{path}' not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=weights_only)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except OSError:
         raise
     # torch.load fails with many exception types (unpickling, zip reading, EOF, missing

@@ -98,10 +98,12 @@ def load_vgg19(layer: str = "conv3_3", weights: str | os.PathLike | None = None)
     """
     model = VGG19Features(layer)
     if weights is not None:
-        state = read_torch_file(weights, "VGG-19 weights", weights_only=True)
+        state = read_torch_file(weights, "VGG-19 weights")
         return model.load_weights(state)
     try:
-        state = torch.hub.load_state_dict_from_url(VGG19_URL, map_location="cpu", progress=False)
+        state = torch.hub.load_state_dict_from_url(
+            VGG19_URL, map_location="cpu", progress=False, weights_only=True
+        )
     except Exception as exc:
         raise OSError(
             "could not get the ImageNet VGG-19 weights for the perceptual loss: torch.hub's "

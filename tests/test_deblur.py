@@ -130,3 +130,13 @@ def test_not_a_deblurring_checkpoint(tmp_path):
     torch.save({"kind": "bgan"}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="not a deblurring"):
         Deblurrer.load(tmp_path / "x.pt")
+
+
+class Payload:
+    """Stands for a pickled object in a downloaded file, which could run code when loaded."""
+
+
+def test_checkpoints_load_without_unpickling_objects(tmp_path):
+    torch.save({"kind": "dbgan", "payload": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="evil.pt"):
+        Deblurrer.load(tmp_path / "evil.pt")
