@@ -33,7 +33,9 @@ log = logging.getLogger("blurgen")
 
 # Settings a resumed run may change: its length and how often it logs, samples, validates
 # and saves. Everything else must match the checkpoint, or the run would not be one run.
-EXTENDABLE = frozenset({"iters", "checkpoint_every", "sample_every", "log_every", "val_every"})
+EXTENDABLE = frozenset(
+    {"iters", "checkpoint_every", "sample_every", "log_every", "val_every", "keep"}
+)
 # Settings whose behaviour before they existed is not their default: runs then had no warm-up
 # and their deblurring crops were not transposed.
 BEFORE_IT_EXISTED = {"warmup": 0, "transpose": False}
@@ -48,7 +50,15 @@ def cpu_has_native_bf16() -> bool:
 
 def check_schedule(config: Any) -> None:
     """Validate the fields every training config has; errors name the value."""
-    for name in ("iters", "batch", "patch", "checkpoint_every", "sample_every", "log_every"):
+    for name in (
+        "iters",
+        "batch",
+        "patch",
+        "checkpoint_every",
+        "sample_every",
+        "log_every",
+        "keep",
+    ):
         if int(getattr(config, name)) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)!r}")
     if int(config.warmup) < 0:
@@ -196,13 +206,15 @@ class GanRun:
         }
 
     def save(self, *names: str) -> Path:
-        """Write ``step_<N>.pt``, ``latest.pt`` and any other ``names``, atomically; returns
-        the path of ``latest.pt``."""
+        """Write ``step_<N>.pt``, ``latest.pt`` and any other ``names``, atomically, then remove
+        all but the newest ``keep`` step checkpoints; returns the path of ``latest.pt``."""
         state = self._state()
         folder = self.run / "checkpoints"
         for name in (f"step_{self.step:07d}.pt", "latest.pt", *names):
             with atomic_path(folder / name) as temporary:
                 torch.save(state, temporary)
+        for old in sorted(folder.glob("step_*.pt"))[: -self.config.keep]:
+            old.unlink()
         return folder / "latest.pt"
 
     def _load(self, path: Path) -> None:

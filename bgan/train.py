@@ -45,6 +45,7 @@ class BganConfig:
             for PyTorch's default (the default here: with N(0, 0.01) the 11-layer
             discriminator shrinks its input ~1e7-fold, and the generator gets no adversarial
             gradient; measured with bench/bgan_learns.py).
+        keep: step checkpoints kept (the newest), besides ``latest.pt`` and ``best.pt``.
         checkpoint_every, sample_every, log_every: in steps.
         bf16: bf16 autocast on CUDA (no effect on the CPU).
         cpu_bf16: bf16 autocast on the CPU (off by default: about 1.5-2x as fast where
@@ -70,6 +71,7 @@ class BganConfig:
     disc_channels: int = 64
     init_std: float | None = None
     checkpoint_every: int = 1000
+    keep: int = 3
     sample_every: int = 500
     log_every: int = 10
     bf16: bool = True

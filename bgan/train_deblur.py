@@ -48,6 +48,7 @@ class DeblurConfig:
         gan: train with the adversarial loss (False: content + perceptual only).
         vgg_layer, vgg_weights: the perceptual loss's VGG-19 (see :func:`load_vgg19`).
         channels, blocks, disc_channels, init_std: networks (the paper: 64 channels, 16 blocks).
+        keep: step checkpoints kept (the newest), besides ``latest.pt`` and ``best.pt``.
         checkpoint_every, sample_every, log_every, val_every: in steps.
         bf16: bf16 autocast on CUDA (no effect on the CPU).
         cpu_bf16: bf16 autocast on the CPU (off by default: about 1.5-2x as fast where
@@ -77,6 +78,7 @@ class DeblurConfig:
     disc_channels: int = 64
     init_std: float | None = None
     checkpoint_every: int = 1000
+    keep: int = 3
     sample_every: int = 500
     log_every: int = 10
     val_every: int = 500

@@ -49,6 +49,13 @@ vgg_options = stacked(
 run_options = stacked(
     click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True),
     click.option(
+        "--keep",
+        type=click.IntRange(min=1),
+        default=3,
+        show_default=True,
+        help="Step checkpoints kept besides latest.pt (and best.pt): the newest N.",
+    ),
+    click.option(
         "--resume",
         is_flag=True,
         help="Continue the run in the output folder. Options must be the run's, except --iters "
@@ -142,6 +149,7 @@ def train_bgan_command(
     vgg_layer,
     vgg_weights,
     checkpoint_every,
+    keep,
     sample_every,
     resume,
     seed,
@@ -176,6 +184,7 @@ def train_bgan_command(
         vgg_layer=vgg_layer,
         vgg_weights=vgg_weights,
         checkpoint_every=checkpoint_every,
+        keep=keep,
         sample_every=sample_every,
         bf16=bf16,
         cpu_bf16=cpu_bf16,
@@ -271,6 +280,7 @@ def train_deblur_command(
     vgg_weights,
     val_every,
     checkpoint_every,
+    keep,
     resume,
     seed,
     device,
@@ -303,6 +313,7 @@ def train_deblur_command(
         vgg_weights=vgg_weights,
         val_every=val_every,
         checkpoint_every=checkpoint_every,
+        keep=keep,
         bf16=bf16,
         cpu_bf16=cpu_bf16,
     )

@@ -71,6 +71,12 @@ def test_truncated_photos_are_skipped_or_stop_with_strict(folders, caplog):
         BganTrainer(tiny(folders), folders / "strict", strict=True)
 
 
+def test_only_the_newest_step_checkpoints_are_kept(folders):
+    BganTrainer(tiny(folders, iters=10, checkpoint_every=1, keep=2), folders / "run").train()
+    names = sorted(p.name for p in (folders / "run" / "checkpoints").iterdir())
+    assert names == ["latest.pt", "step_0000009.pt", "step_0000010.pt"]
+
+
 def test_learning_rate_schedule(folders):
     config = tiny(folders, iters=10, warmup=4, lr=1e-3, decay_start=0.5, checkpoint_every=10)
     BganTrainer(config, folders / "run").train()
