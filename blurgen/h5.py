@@ -47,6 +47,7 @@ import numpy as np
 
 import blurgen
 
+from .degradation import DegradationParams
 from .io import check_output_path, open_hdf5, partial_path
 from .sample import SampleRecord
 
@@ -86,8 +87,6 @@ def record_columns(records: list[SampleRecord]) -> dict[str, np.ndarray]:
 
 def read_record(f: h5py.File, row: int) -> SampleRecord:
     """The record of pair ``row`` of an open ``blurgen-pairs/2`` file."""
-    from .degradation import DegradationParams
-
     names = {code: name for name, code in METHODS.items()}
     shot, read = (float(v) for v in f["noise"][row])
     quality = int(f["jpeg_quality"][row])
