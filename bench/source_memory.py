@@ -1,12 +1,14 @@
-"""Peak memory of ``blurgen make-dataset`` on a very large photo: only the crops are converted.
+"""Peak memory of ``blurgen make-dataset`` and ``blurgen blur`` on a very large photo.
 
-A bundled photo is scaled up to SIDE×SIDE px (100 megapixels by default) and saved as PNG. Two
-fresh processes then run, and the kernel reports each one's peak resident memory (``wait4``):
-the baseline decodes the photo and converts it whole to float32 RGB (what make-dataset did
-before it kept photos as decoded and converted only the crops), and ``blurgen make-dataset``
-makes 8 pairs of P=256 px from it with one worker. Prints a table, writes JSON.
+A bundled photo is scaled up to SIDE×SIDE px (100 megapixels by default) and saved as PNG.
+Fresh processes then run, and the kernel reports each one's peak resident memory (``wait4``):
+the baseline decodes the photo and converts it whole to float32 RGB (what both commands did
+before they kept photos as decoded and converted only what they use), ``blurgen make-dataset``
+makes 8 pairs of P=256 px from it with one worker (only the crops are converted), and
+``blurgen blur`` blurs the whole photo with shot and read noise and JPEG (strip by strip, the
+8-bit result written as PNG). Prints a table, writes JSON.
 
-    python bench/source_memory.py               # about a minute on 2 cores
+    python bench/source_memory.py               # about two minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -62,6 +64,22 @@ def main() -> None:
                     str(args.patch),
                     "--workers",
                     "1",
+                    "-q",
+                ]  # fmt: skip
+            ),
+            "blurgen blur (noise, JPEG)": peak_of(
+                [
+                    "blurgen",
+                    "blur",
+                    str(photo),
+                    "-o",
+                    str(Path(folder) / "blurred"),
+                    "--shot",
+                    "0.001,0.004",
+                    "--read",
+                    "0.002,0.01",
+                    "--jpeg",
+                    "80,95",
                     "-q",
                 ]  # fmt: skip
             ),

@@ -17,13 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from blurgen.backend import get_xp
+from blurgen.backend import get_xp, to_numpy
 
 from .color import as_unit_float, gamma_to_linear, linear_to_gamma, linear_to_srgb, srgb_to_linear
-from .forward import BOUNDARIES, blur
-from .noise import jpeg, poisson_gaussian, quantise
+from .forward import BOUNDARIES, blur, boundary_strip, output_size
+from .noise import jpeg, noise_streams, poisson_gaussian, quantise
 
 SPACES = ("srgb", "gamma", "naive")
+# Output rows rendered at a time: a 10000-px-wide strip needs about 200 MB on the way, and
+# patches of up to this many output rows are rendered in one piece.
+STRIP_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,8 @@ class DegradationParams:
         shot: shot-noise gain, image units per electron (0 when off).
         read: read-noise standard deviation, image units (0 when off).
         jpeg_quality: JPEG quality, or None when no JPEG is applied.
-        noise_seed: seed of the generator the shot and read noise are drawn from (0 to 2**64 - 1).
+        noise_seed: seed of the shot and read noise (0 to 2**64 - 1; see
+            :func:`blurgen.noise.noise_streams`).
     """
 
     boost: float = 1.0
@@ -162,35 +166,74 @@ class Degradation:
         params = self.sample(rng)
         return self.render(sharp, kernel, params), params
 
-    def render(self, sharp: Any, kernel: Any, params: DegradationParams) -> Any:
+    def render(
+        self, sharp: Any, kernel: Any, params: DegradationParams, *, dtype: Any = np.float32
+    ) -> Any:
         """Degrade one sharp image with given parameters; deterministic.
 
+        The image is processed in strips of :data:`STRIP_ROWS` output rows, each converted and
+        blurred on its own, so memory stays bounded by the strip and the output, not by a
+        float copy of the whole image. The noise is drawn as for the whole image at once, and
+        the blur equals the whole image's to float32 rounding.
+
         Args:
-            sharp: (H, W, C) sRGB-encoded image, NumPy or CuPy: float in [0, 1], or uint8 /
-                uint16 (scaled to [0, 1]).
-            kernel: (K, K) float32 kernel summing to 1, on the same device.
+            sharp: (H, W, C) sRGB-encoded image: float in [0, 1], or uint8 / uint16 (scaled to
+                [0, 1]); NumPy or CuPy, a view is fine.
+            kernel: (K, K) float32 kernel summing to 1, on the device to compute on (a NumPy
+                image is moved there strip by strip).
             params: the sample's parameters (see :meth:`sample`).
+            dtype: ``np.float32``, or ``np.uint8`` for the 8-bit image itself (values rounded,
+                and clipped to [0, 1] first) without a float copy of the whole output.
 
         Returns:
-            float32 image on the input's device, shaped as :func:`blurgen.blur` returns it for
-            ``boundary``; in [0, 1] unless ``saturate`` is off and the output is not quantised.
+            array of ``dtype`` on the kernel's device, shaped as :func:`blurgen.blur` returns
+            it for ``boundary``; float values in [0, 1] unless ``saturate`` is off and the
+            output is not quantised.
         """
+        xp = get_xp(kernel)
+        kernel = xp.asarray(kernel, dtype=xp.float32)
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.uint8):
+            raise ValueError(f"dtype must be float32 or uint8, got {dtype}")
+        if np.ndim(sharp) != 3 or kernel.ndim != 2:
+            raise ValueError(
+                f"expected an (H, W, C) image and a (K, K) kernel, got {np.shape(sharp)} and "
+                f"{kernel.shape}"
+            )
+        height, width, channels = sharp.shape
+        size = kernel.shape[-1]
+        if height < size or width < size:
+            raise ValueError(f"a {height}x{width} image is smaller than its {size}x{size} kernel")
+        rows, cols = output_size(height, width, size, self.boundary)
+        out = xp.empty((rows, cols, channels), dtype)
+        noise = noise_streams(params.noise_seed)
+        for start in range(0, rows, STRIP_ROWS):
+            stop = min(rows, start + STRIP_ROWS)
+            strip = boundary_strip(sharp, size, self.boundary, start, stop)
+            strip = as_unit_float(xp.asarray(strip) if xp is not np else to_numpy(strip))
+            out[start:stop] = self._render_strip(strip, kernel, params, noise, dtype)
+        if params.jpeg_quality is not None:
+            out = jpeg(out, params.jpeg_quality, in_place=True)
+        return out
+
+    def _render_strip(
+        self, sharp: Any, kernel: Any, params: DegradationParams, noise: Any, dtype: np.dtype
+    ) -> Any:
+        """Output rows of one strip: ``sharp`` holds their input, padded (float, [0, 1])."""
         xp = get_xp(sharp)
-        sharp = as_unit_float(sharp)
         light = self._decode(sharp)
         if params.boost != 1.0:
             saturated = (sharp >= self.highlight_threshold).any(axis=-1, keepdims=True)
             light = xp.where(saturated, light * np.float32(params.boost), light)
-        light = blur(light, kernel, boundary=self.boundary)
-        noise = np.random.default_rng(params.noise_seed)
+        light = blur(light, kernel, boundary="valid")
         light = poisson_gaussian(light, params.shot, params.read, noise)
         light = xp.clip(light, 0, 1) if self.saturate else xp.maximum(light, 0)
         out = self._encode(light)
         if self.quantise:
             out = quantise(out)
-        if params.jpeg_quality is not None:
-            out = jpeg(out, params.jpeg_quality)
-        return out.astype(xp.float32)
+        if dtype == np.uint8:
+            return xp.rint(xp.clip(out, 0, 1) * 255).astype(xp.uint8)
+        return out.astype(xp.float32, copy=False)
 
     def _decode(self, encoded: Any) -> Any:
         if self.space == "srgb":

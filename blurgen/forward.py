@@ -35,6 +35,45 @@ def valid_offset(size: int) -> int:
     return size - 1 - size // 2
 
 
+def output_size(height: int, width: int, size: int, boundary: str) -> tuple[int, int]:
+    """``(H', W')`` of :func:`blur`'s output for an H×W image and a K×K kernel."""
+    if boundary == "valid":
+        return height - size + 1, width - size + 1
+    return height, width
+
+
+def boundary_strip(image: Any, size: int, boundary: str, start: int, stop: int) -> Any:
+    """The input that output rows ``start .. stop - 1`` of :func:`blur` read, padded as it pads.
+
+    The valid convolution of the result with a K×K kernel equals those rows of
+    ``blur(image, kernel, boundary=boundary)``, so a large image can be blurred strip by strip
+    without padding or converting it whole.
+
+    Args:
+        image: (H, W, C) array of any dtype, NumPy or CuPy (a view is fine).
+        size: the kernel's side K.
+        boundary: ``"valid"``, ``"reflect"`` or ``"wrap"``.
+        start, stop: output rows, ``0 <= start < stop <= H'``.
+
+    Returns:
+        (stop - start + K - 1, W', C) array, ``W' = W`` for ``"valid"`` and ``W + K - 1``
+        otherwise; image's dtype and device.
+    """
+    xp = get_xp(image)
+    if boundary == "valid":
+        return image[start : stop + size - 1]
+    height = image.shape[0]
+    before, after = valid_offset(size), size // 2
+    rows = np.arange(start - before, stop + after)
+    if boundary == "reflect":  # mirrored about the first and last rows, which are not repeated
+        rows = np.abs(rows)
+        rows = np.where(rows >= height, 2 * (height - 1) - rows, rows)
+    else:
+        rows %= height
+    mode = "reflect" if boundary == "reflect" else "wrap"
+    return xp.pad(image[xp.asarray(rows)], ((0, 0), (before, after), (0, 0)), mode=mode)
+
+
 def blur(sharp: Any, kernels: Any, *, boundary: str = "valid", method: str = "auto") -> Any:
     """Convolve images with blur kernels.
 

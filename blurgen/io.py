@@ -236,14 +236,26 @@ class Photo:
                 f"'{self.path}': region ({y}, {x}) + {height}x{width} is outside the "
                 f"{rows}x{cols} image"
             )
-        region = self.pixels[y : y + height, x : x + width]
-        if region.ndim == 2:
-            region = region[..., None]
-        region = region[..., :1].repeat(3, axis=2) if region.shape[2] == 1 else region[..., 2::-1]
-        top = _SCALES[region.dtype][0]
+        region = _rgb(self.pixels[y : y + height, x : x + width])
         if region.dtype == np.float32:
             return np.clip(region, 0, 1)
-        return region.astype(np.float32) / np.float32(top)
+        return region.astype(np.float32) / np.float32(_SCALES[region.dtype][0])
+
+    def rgb(self) -> np.ndarray:
+        """The whole image as (H, W, 3) RGB in the file's own dtype, without converting it:
+        uint8 and uint16 as stored (a view: grey repeated, alpha dropped, as :meth:`crop`),
+        float clipped to [0, 1] (a copy)."""
+        image = _rgb(self.pixels)
+        return np.clip(image, 0, 1) if image.dtype == np.float32 else image
+
+
+def _rgb(pixels: np.ndarray) -> np.ndarray:
+    """A view of OpenCV's grey, BGR or BGRA pixels as (H, W, 3) RGB."""
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.shape[2] == 1:
+        return np.broadcast_to(pixels, (*pixels.shape[:2], 3))
+    return pixels[..., 2::-1]
 
 
 def file_fingerprint(data: bytes) -> str:
@@ -274,5 +286,5 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, bits: int = 8) -> Path:
     if not ok:
         raise OSError(f"could not encode a PNG for '{path}'")
     with atomic_path(path) as temporary:
-        temporary.write_bytes(encoded.tobytes())
+        temporary.write_bytes(memoryview(encoded))
     return Path(path)

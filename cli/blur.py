@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
+import numpy as np
 
 import blurgen
 from blurgen.backend import check_device, check_torch_device, to_numpy, xp_for_device
@@ -122,10 +123,17 @@ def blur_command(
                                           [photo.size], config, None, device=device,
                                           kernels=given)  # fmt: skip
         kernel = xp.asarray(kernels[0])
-        _, blurred = render_sample(xp.asarray(photo.crop(0, 0, *photo.size)), kernel, record,
-                                   degradation, learned)  # fmt: skip
+        if learned is None:
+            # Strip by strip from the photo as decoded: a float copy of a 100-megapixel photo
+            # would be 1.2 GB.
+            blurred = degradation.render(photo.rgb(), kernel, record.params, dtype=np.uint8)
+        else:
+            _, blurred = render_sample(xp.asarray(photo.crop(0, 0, *photo.size)), kernel,
+                                       record, degradation, learned)  # fmt: skip
+        fingerprint, photo = photo.fingerprint, None  # release the decoded photo before encoding
         write_png(outdir / f"{path.stem}_blurred.png", to_numpy(blurred))
-        entry = {"image": str(path), "fingerprint": photo.fingerprint, "method": record.method,
+        del blurred
+        entry = {"image": str(path), "fingerprint": fingerprint, "method": record.method,
                  "params": asdict(record.params)}  # fmt: skip
         if bgan is None:
             write_png(outdir / f"{path.stem}_kernel.png", kernel_grid(to_numpy(kernel)[None]))

@@ -14,9 +14,11 @@ from click.testing import CliRunner
 import blurgen
 from blurgen.backend import check_torch_device, torch_cuda_status
 from blurgen.cli.main import cli
-from blurgen.io import write_png
+from blurgen.degradation import Degradation, DegradationParams
+from blurgen.io import Photo, write_png
 from blurgen.kernels import linear_kernels, motion_kernels
 from blurgen.kernels.bank import read_bank
+from blurgen.sample import SampleConfig, draw_samples, sample_rng
 
 
 def run(*args: str):
@@ -179,6 +181,20 @@ class TestBlurCommand:
         report = json.loads((tmp_path / "a" / "blur.json").read_text())
         assert report["seed"] == 3 and len(report["images"]) == 2
         assert 0.01 <= report["images"][0]["params"]["read"] <= 0.02
+        # The record replays: the drawn kernel and the stored parameters, through the float path.
+        photo = Photo.open(images[0])
+        entry = report["images"][0]
+        assert entry["fingerprint"] == photo.fingerprint
+        (record,), kernels = draw_samples(
+            [sample_rng(3, photo.fingerprint, 0)],
+            [photo.size],
+            SampleConfig(kernel_size=9, flips=False),
+            None,
+        )
+        params = DegradationParams(**entry["params"])
+        assert record.params.noise_seed == params.noise_seed
+        replay = Degradation().render(photo.crop(0, 0, 40, 48), kernels[0], params)
+        np.testing.assert_array_equal(blurred[..., ::-1], np.rint(replay * 255))
 
     def test_kernels_from_a_bank(self, tmp_path):
         images = self.make_images(tmp_path, count=1)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 
+import cv2
 import numpy as np
 import pytest
 
-from blurgen.color import linear_to_srgb
-from blurgen.degradation import Degradation, DegradationParams
+from blurgen.color import linear_to_srgb, srgb_to_linear
+from blurgen.degradation import STRIP_ROWS, Degradation, DegradationParams
+from blurgen.forward import blur
 from blurgen.kernels import line_kernel
-from blurgen.noise import jpeg, poisson_gaussian, quantise
+from blurgen.noise import JPEG_BAND_ROWS, jpeg, noise_streams, poisson_gaussian, quantise
 
 CLEAN = {"quantise": False}
 
@@ -38,6 +41,23 @@ class TestNoise:
         q = quantise(np.array([0.0, 0.5, 1.2, -0.1, 0.3], np.float32))
         np.testing.assert_array_equal(q * 255, np.rint(q * 255))
         assert q[2] == 1 and q[3] == 0
+
+    def test_jpeg_in_bands_equals_the_whole_image_at_once(self):
+        # Bands that ignored MCU alignment or the decoder's chroma interpolation would differ
+        # near their seams; the reference compresses the whole image in one go.
+        rng = np.random.default_rng(3)
+        rows = 2 * JPEG_BAND_ROWS + 37
+        smooth = cv2.resize(rng.random((rows // 8, 9, 3)).astype(np.float32), (71, rows))
+        image = np.rint(np.clip(smooth + 0.1 * rng.random((rows, 71, 3)), 0, 1) * 255)
+        image = image.astype(np.uint8)
+        ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 83])
+        whole = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+        kept = image.copy()
+        np.testing.assert_array_equal(jpeg(image, 83), whole)
+        np.testing.assert_array_equal(image, kept)
+        np.testing.assert_array_equal(jpeg(image / np.float32(255), 83) * 255, whole)
+        assert jpeg(image, 83, in_place=True) is image
+        np.testing.assert_array_equal(image, whole)
 
     def test_jpeg_keeps_rgb_order(self):
         image = np.zeros((32, 32, 3), np.float32)
@@ -112,6 +132,43 @@ class TestDegradation:
         b, _ = chain.apply(codes.astype(np.float32) / 255, kernel, np.random.default_rng(1))
         np.testing.assert_array_equal(a, b)
         assert 0.2 < a.mean() < 0.8
+
+    def test_tall_images_render_strip_by_strip_as_one(self):
+        # Three strips, a reflected border, highlights and both noises; the reference runs the
+        # chain on the whole image at once, its noise drawn in one go from the same streams.
+        rng = np.random.default_rng(8)
+        image = (rng.random((2 * STRIP_ROWS + 40, 37, 3)) * 255).astype(np.uint8)
+        image[100:140, 10:20] = 255
+        kernel = line_kernel(6.0, 30.0, 9)
+        params = DegradationParams(boost=3.0, shot=0.003, read=0.01, noise_seed=2**63 + 5)
+        chain = Degradation(boundary="reflect", highlight_boost=(1, 4))
+        got = chain.render(image[..., ::-1], kernel, params)
+
+        sharp = image[..., ::-1].astype(np.float32) / 255
+        light = srgb_to_linear(sharp)
+        light = np.where((sharp >= 0.99).any(-1, keepdims=True), light * np.float32(3), light)
+        light = blur(light, kernel, boundary="reflect", method="direct")
+        light = poisson_gaussian(light, 0.003, 0.01, noise_streams(params.noise_seed))
+        expected = quantise(linear_to_srgb(np.clip(light, 0, 1)))
+        np.testing.assert_array_equal(got, expected)
+        as_bytes = chain.render(image[..., ::-1], kernel, params, dtype=np.uint8)
+        assert as_bytes.dtype == np.uint8
+        np.testing.assert_array_equal(as_bytes, np.rint(expected * 255))
+
+    def test_render_converts_strips_not_the_whole_image(self):
+        image = np.full((8192, 256, 3), 128, np.uint8)
+        params = DegradationParams(read=0.01, jpeg_quality=90)
+        chain = Degradation()
+        kernel = line_kernel(20.0, 0.0, 31)
+        chain.render(image[:64], kernel, params)  # the modules it imports on first use
+        tracemalloc.start()
+        try:
+            out = chain.render(image, kernel, params, dtype=np.uint8)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert out.shape == (8162, 226, 3)
+        assert peak < 4 * image.size  # a float32 copy of the image alone
 
     def test_render_replays_a_record(self):
         chain = Degradation(shot=(0.001, 0.01), read=(0.0, 0.02), jpeg_quality=(60, 90))

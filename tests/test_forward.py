@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import convolve2d
 
-from blurgen.forward import blur, valid_offset
+from blurgen.forward import blur, boundary_strip, output_size, valid_offset
 from blurgen.kernels import kernel_centroid, motion_kernels
 
 
@@ -77,6 +77,19 @@ def test_same_size_boundaries(boundary, mode):
         got = blur(image, kernel, boundary=boundary, method=method)
         assert got.shape == image.shape
         np.testing.assert_allclose(got, reference_valid(padded, kernel), atol=2e-6)
+
+
+@pytest.mark.parametrize("boundary", ["valid", "reflect", "wrap"])
+def test_strips_give_the_rows_of_the_whole_blur(boundary):
+    rng = np.random.default_rng(6)
+    image = (rng.random((23, 19, 3)) * 255).astype(np.uint8)[..., ::-1]  # a view, as Photo.rgb
+    kernel = asymmetric_kernel(7, seed=3)
+    whole = blur(image, kernel, boundary=boundary, method="direct")
+    assert output_size(23, 19, 7, boundary) == whole.shape[:2]
+    for start, stop in [(0, 5), (5, 12), (12, whole.shape[0]), (0, whole.shape[0])]:
+        strip = boundary_strip(image, 7, boundary, start, stop)
+        assert strip.dtype == np.uint8 and strip.shape[0] == stop - start + 6
+        np.testing.assert_array_equal(blur(strip, kernel, method="direct"), whole[start:stop])
 
 
 def test_batches_with_one_kernel_each_and_shared():

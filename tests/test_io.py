@@ -104,3 +104,10 @@ def test_photo_converts_only_the_crop(tmp_path):
     with pytest.raises(ValueError, match="outside"):
         photo.crop(25, 0, 10, 10)
     assert photo.fingerprint == file_fingerprint((tmp_path / "deep.png").read_bytes())
+    rgb = photo.rgb()  # the whole photo in RGB order, as a view, not converted
+    assert rgb.dtype == np.uint16 and rgb.shape == (30, 40, 3)
+    assert np.shares_memory(rgb, photo.pixels)
+    np.testing.assert_array_equal(rgb / np.float32(65535), whole)
+    cv2.imwrite(str(tmp_path / "grey.png"), deep[..., 0].astype(np.uint8))
+    grey = Photo.open(tmp_path / "grey.png")
+    np.testing.assert_array_equal(grey.rgb() / np.float32(255), grey.crop(0, 0, 30, 40))
