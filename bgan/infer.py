@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from blurgen.color import as_unit_float
+
 from .files import read_torch_file
 from .nets import NOISE_CHANNELS, BlurGenerator, DeblurGenerator
 
@@ -56,13 +58,14 @@ class BlurGAN:
         """Blur sharp images; image ``i`` gets ``z`` from ``default_rng([seed, i])``.
 
         Args:
-            sharp: (H, W, 3) or (N, H, W, 3) float RGB in [0, 1].
+            sharp: (H, W, 3) or (N, H, W, 3) RGB: float in [0, 1], or uint8 / uint16 (scaled
+                to [0, 1]).
             seed: non-negative integer.
 
         Returns:
             float32 array of the same shape, in [0, 1].
         """
-        images = np.asarray(sharp, np.float32)
+        images = np.asarray(sharp)
         single = images.ndim == 3
         batch = images[None] if single else images
         z = np.stack(
@@ -76,8 +79,10 @@ class BlurGAN:
 
     @torch.no_grad()
     def blur_with(self, sharp: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Blur (N, H, W, 3) float images in [0, 1] with given noise vectors z (N, 4)."""
-        x = torch.from_numpy(np.ascontiguousarray(sharp, np.float32)).permute(0, 3, 1, 2)
+        """Blur (N, H, W, 3) images (float in [0, 1], or uint8 / uint16, scaled) with given
+        noise vectors z (N, 4); float32 (N, H, W, 3) in [0, 1]."""
+        images = np.ascontiguousarray(as_unit_float(sharp), np.float32)
+        x = torch.from_numpy(images).permute(0, 3, 1, 2)
         out = self.generator(
             x.to(self.device), torch.as_tensor(z, dtype=torch.float32, device=self.device)
         )
@@ -137,12 +142,15 @@ class Deblurrer:
 
     @torch.no_grad()
     def deblur(self, image: np.ndarray) -> np.ndarray:
-        """Deblur one (H, W, 3) float image in [0, 1]; returns float32 of the same shape."""
+        """Deblur one (H, W, 3) image: float in [0, 1], or uint8 / uint16 (scaled to [0, 1],
+        tile by tile). Returns float32 (H, W, 3) in [0, 1]."""
+        as_unit_float(image[:0])  # refuses other integer types before any work
         height, width = image.shape[:2]
         out = np.empty((height, width, 3), np.float32)
         for y0, y1, keep_y in _spans(height, self.tile, self.overlap):
             for x0, x1, keep_x in _spans(width, self.tile, self.overlap):
-                tile = torch.from_numpy(np.ascontiguousarray(image[y0:y1, x0:x1], np.float32))
+                tile = as_unit_float(image[y0:y1, x0:x1])
+                tile = torch.from_numpy(np.ascontiguousarray(tile, np.float32))
                 result = self.generator(tile.permute(2, 0, 1)[None].to(self.device))
                 result = result[0].permute(1, 2, 0).float().cpu().numpy()
                 (a, b), (c, d) = keep_y, keep_x

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import urllib.error
 
+import numpy as np
 import pytest
 import torch
 
+from blurgen.bgan.infer import BlurGAN
 from blurgen.bgan.losses import (
     content_loss,
     perceptual_loss,
@@ -41,6 +43,17 @@ class TestGenerator:
         b = g(sharp, torch.randn(2, 4))
         assert a.shape == (2, 3, 20, 24) and 0 <= a.min() and a.max() <= 1
         assert not torch.allclose(a, b)
+
+    def test_blur_scales_integer_images(self):
+        torch.manual_seed(0)
+        gan = BlurGAN(gaussian_init(BlurGenerator(channels=8, blocks=1), std=0.2))
+        image = (np.random.default_rng(0).random((2, 16, 20, 3)) * 255).astype(np.uint8)
+        as_float = image / np.float32(255)
+        np.testing.assert_array_equal(gan.blur(image, seed=4), gan.blur(as_float, seed=4))
+        z = np.ones((2, 4))
+        np.testing.assert_array_equal(gan.blur_with(image, z), gan.blur_with(as_float, z))
+        with pytest.raises(TypeError, match="uint8 or uint16"):
+            gan.blur(image.astype(np.int16))
 
     def test_bad_noise_shape(self):
         with pytest.raises(ValueError, match=r"z must be \(1, 4\)"):

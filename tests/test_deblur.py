@@ -46,6 +46,14 @@ def test_tiles_equal_the_whole_image(tmp_path):
         assert Deblurrer(model.generator, tile=tile).overlap == overlap
 
 
+def test_integer_images_are_scaled(tmp_path):
+    model = Deblurrer.load(checkpoint(tmp_path / "c.pt"), tile=32, overlap=8)
+    image = (np.random.default_rng(1).random((40, 50, 3)) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(model.deblur(image), model.deblur(image / np.float32(255)))
+    with pytest.raises(TypeError, match="uint8 or uint16"):
+        model.deblur(image.astype(np.int64))
+
+
 def test_deblur_command_keeps_size_and_bit_depth(tmp_path):
     ckpt = checkpoint(tmp_path / "c.pt", identity=True)
     rng = np.random.default_rng(1)

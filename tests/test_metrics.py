@@ -20,6 +20,20 @@ def test_psnr_closed_form():
     assert psnr(a * 255, b * 255, data_range=255) == pytest.approx(20.0)
 
 
+def test_integer_images_are_scaled_not_misread():
+    rng = np.random.default_rng(2)
+    a = (rng.random((16, 16, 3)) * 255).astype(np.uint8)
+    b = (rng.random((16, 16, 3)) * 255).astype(np.uint8)
+    as_float = a / np.float32(255), b / np.float32(255)
+    assert psnr(a, b) == pytest.approx(psnr(*as_float))
+    assert ssim(a, b) == pytest.approx(ssim(*as_float))
+    assert psnr(a.astype(np.uint16) * 257, as_float[1]) == pytest.approx(psnr(*as_float))
+    with pytest.raises(ValueError, match="data_range"):
+        psnr(a, b, data_range=255)
+    with pytest.raises(TypeError, match="uint8 or uint16"):
+        ssim(a.astype(np.int32), b.astype(np.int32))
+
+
 def test_window():
     w = gaussian_window()
     assert w.shape == (11, 11) and w.sum() == pytest.approx(1)
