@@ -2,11 +2,13 @@
 log, checkpoints and Ctrl-C handling, and saving and resuming every state.
 
 A run folder holds ``config.json`` (the resolved config), ``log.jsonl`` (losses per logged
-step), ``checkpoints/latest.pt`` and ``checkpoints/step_<N>.pt`` (both networks, both
-optimisers, the step, every random state and the config) and ``samples/step_<N>.png``. A
-checkpoint is also written on Ctrl-C; resuming from ``latest.pt`` gives the same weights as an
-uninterrupted run on the CPU. A resumed run may be given more (or fewer) steps; the
-learning-rate schedule then follows the new length.
+step), ``checkpoints/latest.pt`` and ``checkpoints/step_<N>.pt`` (the networks the run trains
+and their optimisers, the step, every random state and the config; ``latest.pt`` and
+``best.pt`` are hard links to a step's file where the file system allows, so they take no
+space of their own) and ``samples/step_<N>.png``. A checkpoint is also written on Ctrl-C;
+resuming from ``latest.pt`` gives the same weights as an uninterrupted run on the CPU. A
+resumed run may be given more (or fewer) steps; the learning-rate schedule then follows the
+new length.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, fields
 from pathlib import Path
@@ -76,9 +79,9 @@ class GanRun:
     kind = ""
     config: Any
     generator: torch.nn.Module
-    discriminator: torch.nn.Module
+    discriminator: torch.nn.Module | None
     opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
 
     def _open(self, config: Any, run: str | os.PathLike, device: str, resume: bool) -> None:
         self.config, self.run, self.device = config, Path(run), torch.device(device)
@@ -96,10 +99,10 @@ class GanRun:
         self.rng = np.random.default_rng(config.seed)
         self.step = 0
 
-    def _build(self, generator: torch.nn.Module) -> None:
+    def _build(self, generator: torch.nn.Module, adversarial: bool = True) -> None:
         """Set up the perceptual VGG-19 (when its weight is not 0), ``generator``, the
-        discriminator and both optimisers from the config (VGG layer and weights, discriminator
-        width, initialisation, lr)."""
+        discriminator (only for ``adversarial`` training) and their optimisers from the config
+        (VGG layer and weights, discriminator width, initialisation, lr)."""
         config = self.config
         # Without a perceptual term no VGG-19 is needed, nor its weights (a download). Its
         # random initialisation, which the loaded weights replace, draws from a forked stream,
@@ -109,15 +112,17 @@ class GanRun:
             with torch.random.fork_rng(devices=[]):
                 self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
         self.generator = generator
-        self.discriminator = Discriminator(config.disc_channels)
-        if config.init_std is not None:
-            gaussian_init(self.generator, config.init_std)
-            gaussian_init(self.discriminator, config.init_std)
-        self.generator.to(self.device)
-        self.discriminator.to(self.device)
+        self.discriminator = Discriminator(config.disc_channels) if adversarial else None
+        networks = [n for n in (self.generator, self.discriminator) if n is not None]
+        for network in networks:
+            if config.init_std is not None:  # before the move: the CPU's generator draws
+                gaussian_init(network, config.init_std)
+            network.to(self.device)
         adam = {"lr": config.lr, "betas": (0.9, 0.999)}
         self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
+        self.opt_d = None
+        if adversarial:
+            self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
 
     def _ready(self, resume: bool) -> None:
         if resume and self.latest.exists():
@@ -143,10 +148,13 @@ class GanRun:
             lr *= (self.step + 1) / config.warmup
         if self.step >= start:
             lr *= max(0.0, 1 - (self.step - start) / max(1, config.iters - start))
-        for optimiser in (self.opt_g, self.opt_d):
+        for optimiser in self._optimisers():
             for group in optimiser.param_groups:
                 group["lr"] = lr
         return lr
+
+    def _optimisers(self) -> list[torch.optim.Optimizer]:
+        return [self.opt_g] + ([self.opt_d] if self.opt_d is not None else [])
 
     def _one_step(self) -> dict:
         raise NotImplementedError
@@ -190,12 +198,13 @@ class GanRun:
         write_png(self.run / "samples" / f"step_{self.step:07d}.png", grid)
 
     def _state(self) -> dict:
+        networks = {"generator": self.generator.state_dict(), "opt_g": self.opt_g.state_dict()}
+        if self.discriminator is not None:
+            networks["discriminator"] = self.discriminator.state_dict()
+            networks["opt_d"] = self.opt_d.state_dict()
         return {
             "kind": self.kind,
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
+            **networks,
             "step": self.step,
             "config": asdict(self.config),
             "generator_config": self.generator.config,
@@ -206,13 +215,19 @@ class GanRun:
         }
 
     def save(self, *names: str) -> Path:
-        """Write ``step_<N>.pt``, ``latest.pt`` and any other ``names``, atomically, then remove
-        all but the newest ``keep`` step checkpoints; returns the path of ``latest.pt``."""
-        state = self._state()
+        """Write ``step_<N>.pt``, then ``latest.pt`` and any other ``names`` as links to it,
+        atomically, and remove all but the newest ``keep`` step checkpoints; returns the path
+        of ``latest.pt``."""
         folder = self.run / "checkpoints"
-        for name in (f"step_{self.step:07d}.pt", "latest.pt", *names):
+        written = folder / f"step_{self.step:07d}.pt"
+        with atomic_path(written) as temporary:
+            torch.save(self._state(), temporary)
+        for name in ("latest.pt", *names):
             with atomic_path(folder / name) as temporary:
-                torch.save(state, temporary)
+                try:
+                    os.link(written, temporary)
+                except OSError:  # no hard links here (FAT, some network file systems)
+                    shutil.copyfile(written, temporary)
         for old in sorted(folder.glob("step_*.pt"))[: -self.config.keep]:
             old.unlink()
         return folder / "latest.pt"
@@ -238,9 +253,10 @@ class GanRun:
             log.warning("the run now ends at step %d (was %d); the learning-rate schedule "
                         "follows the new length", ours["iters"], theirs["iters"])  # fmt: skip
         self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        if self.discriminator is not None:
+            self.discriminator.load_state_dict(state["discriminator"])
+            self.opt_d.load_state_dict(state["opt_d"])
         self.step = int(state["step"])
         torch.set_rng_state(state["torch_rng"])
         self.rng.bit_generator.state = state["sampler_rng"]

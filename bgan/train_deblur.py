@@ -161,7 +161,7 @@ class DeblurTrainer(GanRun):
             self.val_index, self.train_index = hold_out_sources(
                 self.train_data, config.val_split, np.random.default_rng([config.seed, 1])
             )
-        self._build(DeblurGenerator(config.channels, config.blocks))
+        self._build(DeblurGenerator(config.channels, config.blocks), adversarial=config.gan)
         self.best_psnr = -math.inf
         self._ready(resume)
 

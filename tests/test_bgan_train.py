@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import cv2
 import numpy as np
@@ -75,6 +76,22 @@ def test_only_the_newest_step_checkpoints_are_kept(folders):
     BganTrainer(tiny(folders, iters=10, checkpoint_every=1, keep=2), folders / "run").train()
     names = sorted(p.name for p in (folders / "run" / "checkpoints").iterdir())
     assert names == ["latest.pt", "step_0000009.pt", "step_0000010.pt"]
+    # latest.pt is the newest step's file under a second name, not a second copy.
+    checkpoints = folders / "run" / "checkpoints"
+    assert (checkpoints / "latest.pt").samefile(checkpoints / "step_0000010.pt")
+    assert BlurGAN.load(checkpoints / "latest.pt") is not None
+
+
+def test_checkpoints_are_copied_where_links_fail(folders, monkeypatch):
+    def refuse(source, target):
+        raise PermissionError("no hard links on this file system")
+
+    monkeypatch.setattr(os, "link", refuse)
+    BganTrainer(tiny(folders, iters=2, checkpoint_every=1), folders / "run").train()
+    checkpoints = folders / "run" / "checkpoints"
+    latest, step = checkpoints / "latest.pt", checkpoints / "step_0000002.pt"
+    assert not latest.samefile(step) and latest.read_bytes() == step.read_bytes()
+    assert not list(checkpoints.glob("*.partial"))
 
 
 def test_learning_rate_schedule(folders):

@@ -102,6 +102,18 @@ def test_resume_and_no_gan(pairs, cpu_bf16):
     assert resumed.best_psnr == straight.best_psnr
 
 
+def test_checkpoints_hold_only_what_the_run_trains(pairs):
+    keys = {}
+    for gan in (True, False):
+        trainer = DeblurTrainer(tiny(pairs, gan=gan), pairs / f"gan_{gan}")
+        assert (trainer.discriminator is None) != gan
+        trainer.train()
+        latest = pairs / f"gan_{gan}" / "checkpoints" / "latest.pt"
+        keys[gan] = set(torch.load(latest, weights_only=True))
+    assert {"discriminator", "opt_d"} <= keys[True]
+    assert keys[True] - keys[False] == {"discriminator", "opt_d"}
+
+
 def test_content_loss_is_checked_and_changes_training(pairs):
     with pytest.raises(ValueError, match="content_loss must be one of mse, l1"):
         tiny(pairs, content_loss="l2")
