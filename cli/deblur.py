@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from blurgen.backend import check_torch_device
-from blurgen.io import load_image, read_image, write_png
+from blurgen.io import atomic_path, load_image, read_image, write_png
 from blurgen.pipeline import IMAGE_SUFFIXES, expand_sources
 
 from .options import (
@@ -129,15 +129,16 @@ def evaluate_command(checkpoint, data, pairs, json_path, tile, device, strict):
 
     With --pairs, the images of blur/ (by suffix, as make-dataset lists them; other files are
     ignored) are matched by name with sharp/. Pairs that cannot be read are reported by name
-    and skipped, or stop the run with --strict.
+    and skipped (the scores of the others are still printed and written, the JSON lists the
+    skipped ones, and the exit status is 1), or stop the run with --strict.
     """
     from blurgen.bgan.metrics import psnr, ssim
 
     if (data is None) == (pairs is None):
         raise click.UsageError("give exactly one of --data and --pairs")
     model = _model(checkpoint, device, tile)
-    rows = []
-    for name, blurred, sharp in _pairs(data, pairs, strict):
+    rows, skipped = [], []
+    for name, blurred, sharp in _pairs(data, pairs, strict, skipped):
         output = model.deblur(blurred)
         rows.append(
             {
@@ -149,7 +150,7 @@ def evaluate_command(checkpoint, data, pairs, json_path, tile, device, strict):
             }
         )
     if not rows:
-        raise ValueError("no pairs to evaluate")
+        raise ValueError("no pairs to evaluate" + (" (all were skipped)" if skipped else ""))
     keys = ("psnr_input", "ssim_input", "psnr_output", "ssim_output")
     means = {key: float(np.mean([row[key] for row in rows])) for key in keys}
     click.echo(f"{'pair':24s} {'PSNR in':>8s} {'SSIM in':>8s} {'PSNR out':>9s} {'SSIM out':>9s}")
@@ -159,7 +160,13 @@ def evaluate_command(checkpoint, data, pairs, json_path, tile, device, strict):
             f"{row['psnr_output']:9.2f} {row['ssim_output']:9.4f}"
         )
     if json_path is not None:
-        json_path.write_text(json.dumps({"pairs": rows, "mean": means}, indent=2) + "\n")
+        report = {"pairs": rows, "mean": means, "skipped": skipped}
+        with atomic_path(json_path) as temporary:
+            temporary.write_text(json.dumps(report, indent=2) + "\n")
+    if skipped:
+        click.echo(f"{len(skipped)} pair(s) skipped; the mean is over the other {len(rows)}",
+                   err=True)  # fmt: skip
+        raise SystemExit(1)
 
 
 def _model(checkpoint: Path, device: str, tile: int):
@@ -170,8 +177,9 @@ def _model(checkpoint: Path, device: str, tile: int):
     return Deblurrer.load(checkpoint, check_torch_device(device), tile=tile)
 
 
-def _pairs(data: Path | None, folder: Path | None, strict: bool):
-    """(name, blurred, sharp) float images from a pairs file or a GoPro-layout folder."""
+def _pairs(data: Path | None, folder: Path | None, strict: bool, skipped: list[dict]):
+    """(name, blurred, sharp) float images from a pairs file or a GoPro-layout folder; pairs
+    that cannot be read go to ``skipped`` as ``{"name", "reason"}``."""
     if data is not None:
         from blurgen.h5 import open_pairs
 
@@ -196,5 +204,6 @@ def _pairs(data: Path | None, folder: Path | None, strict: bool):
             if strict:
                 raise ValueError(f"{exc} (stopped: --strict)") from None
             click.echo(f"skipped: {exc}", err=True)
+            skipped.append({"name": path.name, "reason": str(exc)})
             continue
         yield path.name, *pair
