@@ -22,6 +22,7 @@ from blurgen.backend import check_device, to_numpy, xp_for_device
 from .degradation import Degradation
 from .h5 import SCHEMA, PairsWriter, SourceSamples, open_pairs, read_record
 from .io import Photo, interrupt_between_steps
+from .kernels import MotionModel
 from .parallel import leave_if_importing_main, ordered_map
 from .sample import (
     BLURS,
@@ -73,6 +74,17 @@ class DatasetConfig(SampleConfig):
                 f"datasets need boundary 'valid' (got {self.degradation.boundary!r}): other "
                 "boundaries invent content at the patch edges"
             )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DatasetConfig:
+        """The inverse of :meth:`to_dict` (as files record it, and ``--dry-run --json``
+        prints it)."""
+        values = dict(values)
+        motion = values.pop("motion", None)
+        mix = tuple(tuple(pair) for pair in values.pop("mix", ()))
+        degradation = Degradation.from_dict(values.pop("degradation"))
+        model = MotionModel(**motion) if motion is not None else MotionModel()
+        return cls(**values, motion=model, mix=mix, degradation=degradation)
 
     @property
     def crop(self) -> int:

@@ -29,6 +29,7 @@ from .options import (
     device_option,
     motion_options,
     overwrite_option,
+    preset_option,
     progress_bar,
     seed_option,
     strict_option,
@@ -45,7 +46,7 @@ from .options import (
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="HDF5 file to write (schema blurgen-pairs/1).",
+    help="HDF5 file to write (schema blurgen-pairs/2).",
 )
 @click.option(
     "--patch",
@@ -107,6 +108,7 @@ from .options import (
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan (sources, pairs, bytes) and stop.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@preset_option
 @config_option
 @verbosity_option
 @user_errors
@@ -118,9 +120,12 @@ def make_dataset_command(
 
     SOURCES are image files, folders (searched recursively) or .txt files listing paths; with
     none, the sample photos bundled with blurgen. Each pair is a random crop, flips, a kernel and
-    the forward model (see the degradation options). The same sources, options and seed give
-    the same file whatever --workers. The file is written as OUTPUT.partial and renamed when
-    complete; after Ctrl-C or a crash the same command resumes. Unreadable, corrupt or too
+    the forward model (see the degradation options). The kernel model and the degradation
+    start from --preset (camera-shake: fitted to real camera-shake photos by `blurgen
+    calibrate`; --preset none for the plain defaults shown below), then --config, then flags.
+    The same sources, options and seed give the same file whatever --workers. The file is
+    written as OUTPUT.partial and renamed when complete; after Ctrl-C or a crash the same
+    command resumes. Unreadable, corrupt or too
     small images are skipped and listed in the summary and the file's `skipped` attribute.
 
     \b

@@ -9,10 +9,12 @@ import click
 import blurgen
 
 from .blur import blur_command
+from .calibrate import calibrate_command
 from .dataset import export_command, inspect_command, make_dataset_command, preview_command
 from .deblur import deblur_command, evaluate_command
 from .info import info_command
 from .kernels import kernels_command
+from .realism import realism_command
 from .train import train_bgan_command, train_deblur_command
 
 
@@ -36,6 +38,8 @@ cli.add_command(train_deblur_command)
 cli.add_command(deblur_command)
 cli.add_command(evaluate_command)
 cli.add_command(blur_command)
+cli.add_command(realism_command)
+cli.add_command(calibrate_command)
 cli.add_command(info_command)
 
 

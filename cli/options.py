@@ -14,6 +14,7 @@ from typing import Any
 import click
 import yaml
 
+import blurgen
 from blurgen.backend import DEVICES, BackendUnavailable
 from blurgen.degradation import SPACES, Degradation
 from blurgen.forward import BOUNDARIES
@@ -45,6 +46,14 @@ strict_option = click.option(
     is_flag=True,
     help="Stop at the first unusable image (unreadable, damaged, truncated, too small) "
     "instead of skipping it.",
+)
+
+real_option = click.option(
+    "--real",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Real blurry photos: a folder, files or a .txt list (repeatable).",
 )
 
 overwrite_option = click.option(
@@ -198,31 +207,57 @@ def parse_pair(text: str | None, name: str) -> tuple[float, float] | None:
     return (value, value)
 
 
-def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
-    """Make a YAML or JSON file's settings the defaults, so that flags still override them."""
-    if value is None:
-        return
+def _settings(ctx: click.Context, param: click.Parameter, path: Path) -> dict:
+    """The option values a YAML or JSON file holds, checked against the command's options."""
     try:
-        text = Path(value).read_text()
+        text = Path(path).read_text()
         data = (
-            yaml.safe_load(text) if value.suffix.lower() in (".yaml", ".yml") else json.loads(text)
+            yaml.safe_load(text) if path.suffix.lower() in (".yaml", ".yml") else json.loads(text)
         )
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise click.BadParameter(f"cannot read '{value}': {exc}", param=param) from None
+        raise click.BadParameter(f"cannot read '{path}': {exc}", param=param) from None
     if not isinstance(data, dict):
-        raise click.BadParameter(f"'{value}' must hold a mapping of option names to values")
-    names = {p.name for p in ctx.command.params if p.name != "config"}
+        raise click.BadParameter(f"'{path}' must hold a mapping of option names to values")
+    names = {p.name for p in ctx.command.params if p.name not in ("config", "preset")}
     settings = {str(key).replace("-", "_"): item for key, item in data.items()}
     unknown = sorted(set(settings) - names)
     if unknown:
-        raise click.BadParameter(f"'{value}' has unknown settings: {', '.join(unknown)}")
+        raise click.BadParameter(f"'{path}' has unknown settings: {', '.join(unknown)}")
     # Ranges may be written as lists; the flags take them as LOW,HIGH.
-    settings = {
+    return {
         key: ",".join(str(v) for v in item) if isinstance(item, list) else item
         for key, item in settings.items()
     }
-    ctx.default_map = {**(ctx.default_map or {}), **settings}
 
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """Make a YAML or JSON file's settings the defaults, so that flags still override them."""
+    if value is not None:
+        ctx.default_map = {**(ctx.default_map or {}), **_settings(ctx, param, value)}
+
+
+def _load_preset(ctx: click.Context, param: click.Parameter, value: str) -> None:
+    """Make a shipped preset's settings the defaults, below --config's and the flags'."""
+    if value != "none":
+        path = PRESETS / f"{value}.yaml"
+        ctx.default_map = {**_settings(ctx, param, path), **(ctx.default_map or {})}
+
+
+PRESETS = Path(blurgen.__file__).resolve().parent / "presets"
+PRESET_NAMES = sorted(p.stem for p in PRESETS.glob("*.yaml"))
+
+preset_option = click.option(
+    "--preset",
+    type=click.Choice([*PRESET_NAMES, "none"]),
+    default="camera-shake",
+    show_default=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_load_preset,
+    help="Shipped settings of the kernel model and the degradation: camera-shake (fitted to "
+    "real camera-shake photos), deblurgan (DeblurGAN's blur, for comparisons) or none "
+    "(blurgen's plain defaults). --config and flags override it.",
+)
 
 config_option = click.option(
     "--config",

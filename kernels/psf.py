@@ -155,3 +155,22 @@ def kernel_centroid(kernels: np.ndarray) -> np.ndarray:
     rows = (k.sum(axis=2) * idx).sum(axis=1) / mass
     cols = (k.sum(axis=1) * idx).sum(axis=1) / mass
     return np.stack([rows, cols], axis=1)
+
+
+def kernel_extent(kernels: np.ndarray) -> np.ndarray:
+    """Extent of (n, K, K) kernels (or one (K, K)) in pixels: the standard deviation of each
+    kernel's mass along its principal axis (a straight streak of length L: L / sqrt(12)).
+    Returns (n,) float64 (a float for one kernel)."""
+    k = np.asarray(kernels, np.float64)
+    batch = k if k.ndim == 3 else k[None]
+    batch = batch / batch.sum(axis=(1, 2), keepdims=True)
+    rows, cols = np.indices(batch.shape[1:], dtype=np.float64)
+    my = (batch * rows).sum(axis=(1, 2), keepdims=True)
+    mx = (batch * cols).sum(axis=(1, 2), keepdims=True)
+    cxx = (batch * (cols - mx) ** 2).sum(axis=(1, 2))
+    cyy = (batch * (rows - my) ** 2).sum(axis=(1, 2))
+    cxy = (batch * (cols - mx) * (rows - my)).sum(axis=(1, 2))
+    # Largest eigenvalue of [[cxx, cxy], [cxy, cyy]], in closed form.
+    largest = (cxx + cyy) / 2 + np.sqrt(((cxx - cyy) / 2) ** 2 + cxy**2)
+    extent = np.sqrt(largest)
+    return extent if k.ndim == 3 else float(extent[0])

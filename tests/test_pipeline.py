@@ -6,13 +6,16 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import h5py
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
+import blurgen
 from blurgen.cli.main import cli
 from blurgen.degradation import Degradation
 from blurgen.forward import valid_offset
@@ -350,10 +353,53 @@ class TestConfigAndStrict:
         bad = self.run("make-dataset", "-o", tmp_path / "x.h5", "--config", tmp_path / "job.json")
         assert bad.exit_code == 2 and "wobble" in bad.output
 
+    def test_config_from_its_recorded_dict(self):
+        config = DatasetConfig(
+            patch=64,
+            kernel_size=15,
+            mix=(("motion", 0.7), ("linear", 0.3)),
+            motion=MotionModel(fractions=(0.5, 1.0)),
+            degradation=Degradation(read=(0.01, 0.02), jpeg_quality=(80, 90)),
+        )
+        recorded = json.loads(json.dumps(config.to_dict()))
+        again = DatasetConfig.from_dict(recorded)
+        assert again.to_dict() == config.to_dict() and again.mix == config.mix
+
+    def test_presets_are_the_defaults_below_config_and_flags(self, tmp_path):
+        photos(tmp_path / "in", count=1, size=(200, 210))
+        shipped = Path(blurgen.__file__).parent / "presets"
+        camera = yaml.safe_load((shipped / "camera-shake.yaml").read_text())
+        deblurgan = yaml.safe_load((shipped / "deblurgan.yaml").read_text())
+
+        def made(*extra):
+            out = tmp_path / "pairs.h5"
+            result = self.run("make-dataset", tmp_path / "in", "-o", out, "--patch", 96,
+                              "--per-image", 1, "--overwrite", "-q", *extra)  # fmt: skip
+            assert result.exit_code == 0, result.output
+            with h5py.File(out, "r") as f:
+                return json.loads(f.attrs["config"])
+
+        default = made()
+        assert default["kernel_size"] == camera["kernel_size"]
+        assert default["motion"]["max_len"] == pytest.approx(camera["max_len"])
+        assert default["degradation"]["read"] == [float(v) for v in camera["read"].split(",")]
+        comparison = made("--preset", "deblurgan")
+        assert comparison["kernel_size"] == deblurgan["kernel_size"] == 64
+        assert comparison["degradation"]["space"] == "naive"
+        assert comparison["motion"]["fractions"] == [0.01, 0.1, 0.5, 1.0]
+        plain = made("--preset", "none")
+        assert plain["kernel_size"] == DatasetConfig().kernel_size
+        assert plain["degradation"]["read"] == [0.0, 0.0] and "mix" not in plain or not plain["mix"]
+        (tmp_path / "mine.yaml").write_text("kernel_size: 11\n")
+        assert made("--config", tmp_path / "mine.yaml")["kernel_size"] == 11
+        assert made("--config", tmp_path / "mine.yaml", "--kernel-size", 13)["kernel_size"] == 13
+        assert made("--preset", "deblurgan", "--kernel-size", 15)["kernel_size"] == 15
+
     def test_motion_model_options_are_used_and_recorded(self, tmp_path):
         photos(tmp_path / "in", count=1)
         out = tmp_path / "pairs.h5"
-        args = ["make-dataset", tmp_path / "in", "-o", out, "--patch", 16, "--per-image", 2]
+        args = ["make-dataset", tmp_path / "in", "-o", out, "--patch", 16, "--per-image", 2,
+                "--preset", "none"]  # fmt: skip
         assert (
             self.run(*args, "--kernel-size", 9, "--fractions", 1, "--max-len", 6, "-q").exit_code
             == 0
