@@ -252,7 +252,6 @@ def measure(
     """
     from .h5 import open_pairs
     from .io import Photo
-    from .pipeline import expand_sources
 
     measured, skipped = [], []
 
@@ -266,15 +265,36 @@ def measure(
         if progress is not None:
             progress(1)
 
-    files = [Path(item) for item in items if Path(item).suffix.lower() in PAIRS_SUFFIXES]
+    files, photos = _split(items)
     for path in files:
         with open_pairs(path) as f:
             blurred = f["blurred"]
             for i in range(len(blurred)):
                 add(f"{path}#{i}", lambda i=i, blurred=blurred: blurred[i])
-    for path in expand_sources([i for i in items if Path(i).suffix.lower() not in PAIRS_SUFFIXES]):
+    for path in photos:
         add(str(path), lambda path=path: _central(Photo.open(path)))
     return measured, skipped
+
+
+def count_images(items: Sequence[str | os.PathLike]) -> int:
+    """How many images :func:`measure` would measure (for a progress bar)."""
+    from .h5 import open_pairs
+
+    files, photos = _split(items)
+    total = len(photos)
+    for path in files:
+        with open_pairs(path) as f:
+            total += len(f["blurred"])
+    return total
+
+
+def _split(items: Sequence[str | os.PathLike]) -> tuple[list[Path], list[Path]]:
+    """Pairs files, and the image paths of everything else (see :func:`measure`)."""
+    from .pipeline import expand_sources
+
+    pairs = [Path(item) for item in items if Path(item).suffix.lower() in PAIRS_SUFFIXES]
+    others = [item for item in items if Path(item).suffix.lower() not in PAIRS_SUFFIXES]
+    return pairs, expand_sources(others)
 
 
 def _central(photo: Any) -> np.ndarray:

@@ -47,11 +47,18 @@ def realism_command(blurred, real, json_path, plot, strict, verbosity):
     Example:
       blurgen realism pairs.h5 --real real_photos/ --json realism.json --plot realism.png
     """
-    from blurgen.realism import STATISTICS, UNITS, compare, measure, plot_distributions
+    from blurgen.realism import (
+        STATISTICS,
+        UNITS,
+        compare,
+        count_images,
+        measure,
+        plot_distributions,
+    )
 
     sides = {}
     for label, items in (("blurred", blurred), ("real", real)):
-        with progress_bar(0, f"measuring {label}", verbosity) as advance:
+        with progress_bar(count_images(items), f"measuring {label}", verbosity) as advance:
             sides[label] = measure(items, strict=strict, progress=advance)
         for skipped in sides[label][1]:
             click.echo(f"skipped {skipped['name']}: {skipped['reason']}", err=True)

@@ -15,7 +15,14 @@ from blurgen.calibrate import Renderer, configure
 from blurgen.cli.main import cli
 from blurgen.kernels import line_kernel
 from blurgen.pipeline import DatasetConfig, expand_sources, make_dataset
-from blurgen.realism import STATISTICS, compare, image_statistics, measure, noise_level
+from blurgen.realism import (
+    STATISTICS,
+    compare,
+    count_images,
+    image_statistics,
+    measure,
+    noise_level,
+)
 
 
 def white(side=512, seed=0):
@@ -124,6 +131,7 @@ def test_measure_reads_folders_and_pairs_files_and_skips_bad_images(tmp_path):
                  DatasetConfig(patch=72, per_image=2, kernel_size=7))  # fmt: skip
     from_pairs, _ = measure([pairs])
     assert len(from_pairs) == 6 and from_pairs[0]["name"].endswith("pairs.h5#0")
+    assert count_images([tmp_path, pairs]) == 5 + 6  # 3 photos, the bad and tiny ones, 6 pairs
 
 
 def test_realism_command_table_json_plot_and_errors(tmp_path):
