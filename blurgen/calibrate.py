@@ -57,7 +57,7 @@ PARAMETERS = {
     "boost": Parameter(1.0, 4.0, help="highest highlight boost (drawn from 1)"),
     "gamma": Parameter(1.6, 2.8, help="blur in a power-law space of this gamma"),
 }
-DEFAULT_FIT = tuple(name for name in PARAMETERS if name != "gamma")
+DEFAULT_FIT = tuple(PARAMETERS)
 
 
 def configure(base: DatasetConfig, values: dict[str, float]) -> DatasetConfig:

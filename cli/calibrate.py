@@ -47,7 +47,7 @@ from .options import (
     "--fit",
     default=None,
     metavar="NAME,...",
-    help="Parameters to fit (default: all but gamma): kernel_size, path, min_fraction, "
+    help="Parameters to fit (default: all): kernel_size, path, min_fraction, "
     "expl_scale, linear, shot, read, jpeg, boost, gamma.",
 )
 @click.option(
@@ -86,7 +86,7 @@ def calibrate_command(real, sharp, output, kernels, fit, budget, samples, patch,
 
     Differential evolution (SciPy; fixed seed and budget, so the result is reproducible)
     searches kernel size, path length, exposure fractions, explosiveness, the share of
-    straight-line kernels, shot and read noise, JPEG quality and highlight boost for the
+    straight-line kernels, shot and read noise, JPEG quality, highlight boost and gamma for the
     make-dataset settings whose pairs, made from the sharp photos, are closest to the real
     photos by `blurgen realism`. Each candidate renders the same samples (P px crops, blurred
     in valid mode, so P - K + 1 px are measured). Prints the score of make-dataset's built-in
