@@ -10,7 +10,8 @@ Rows: the noise floor (the even half itself), sharp photos, GoPro frames, and ma
 samples (8 per sharp photo, 256 px, seed 0) under the presets and under deliberately too weak
 and too strong blur. Then 4000 kernels drawn from the default preset against the real kernels:
 their extents (std of the mass along the principal axis) and the default's 5th and 95th
-percentiles, as a histogram picture. Prints tables, writes JSON and the pictures.
+percentiles (the vertical lines), as a histogram picture. Prints tables, writes JSON and the
+pictures.
 
     python bench/realism_presets.py        # about a minute on 2 cores
 """
@@ -22,7 +23,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import yaml
 from common import write_json
@@ -37,7 +37,14 @@ from blurgen.calibrate import (
 )
 from blurgen.io import write_png
 from blurgen.pipeline import DatasetConfig, expand_sources
-from blurgen.realism import STATISTICS, compare, measure, plot_distributions
+from blurgen.realism import (
+    STATISTICS,
+    compare,
+    histogram_panel,
+    legend_panel,
+    measure,
+    plot_distributions,
+)
 
 HERE = Path(__file__).resolve().parent
 PRESETS = Path(blurgen.__file__).resolve().parent / "presets"
@@ -54,39 +61,6 @@ def preset_config(name: str) -> DatasetConfig:
     if result.exit_code:
         raise RuntimeError(result.output)
     return DatasetConfig.from_dict(json.loads(result.output)["config"])
-
-
-def histogram(groups: dict[str, np.ndarray], marks: tuple[float, float]) -> np.ndarray:
-    """Side-by-side histograms of kernel extents (share per bin), with two vertical marks."""
-    width, height, left, bottom, top = 720, 300, 40, 260, 40
-    edges = np.linspace(0, max(g.max() for g in groups.values()) * 1.05, 31)
-    colours = ((230, 120, 20), (40, 110, 200))
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    shares = [np.histogram(g, edges)[0] / len(g) for g in groups.values()]
-    tallest = max(s.max() for s in shares)
-    bar = (width - 2 * left) / (len(edges) - 1) / 2
-    for k, share in enumerate(shares):
-        for b, value in enumerate(share):
-            x0 = int(left + b * 2 * bar + k * bar)
-            y0 = int(bottom - (bottom - top) * value / tallest)
-            cv2.rectangle(canvas, (x0, y0), (int(x0 + bar) - 1, bottom), colours[k], -1)
-    scale = (width - 2 * left) / edges[-1]
-    for mark in marks:
-        x = int(left + mark * scale)
-        cv2.line(canvas, (x, top - 10), (x, bottom), (0, 0, 0), 1)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    for value in range(0, int(edges[-1]) + 1, 5):
-        cv2.putText(canvas, str(value), (int(left + value * scale) - 5, bottom + 20), font, 0.45,
-                    (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
-    for k, label in enumerate(groups):
-        cv2.rectangle(
-            canvas, (width - 300, 20 + 25 * k), (width - 280, 35 + 25 * k), colours[k], -1
-        )
-        cv2.putText(canvas, label, (width - 270, 33 + 25 * k), font, 0.5, (0, 0, 0), 1,
-                    cv2.LINE_AA)  # fmt: skip
-    cv2.putText(canvas, "kernel extent (px): std of the mass along the principal axis",
-                (left, height - 8), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
-    return canvas
 
 
 def main() -> None:
@@ -134,16 +108,13 @@ def main() -> None:
     print(f"default kernel extents: 5th-95th percentile {low:.2f}-{high:.2f} px, median "
           f"{np.median(ours):.2f}; real: {real_extents.min():.2f}-{real_extents.max():.2f} px, "
           f"median {np.median(real_extents):.2f}; covered: {covered}")  # fmt: skip
-    write_png(
-        figures / "kernel_extents.png",
-        histogram(
-            {
-                f"camera-shake preset ({args.kernels})": ours,
-                f"estimated real kernels ({len(real_extents)})": real_extents,
-            },
-            (low, high),
-        ),
-    )
+    title = "kernel extent (px): std of the mass along the principal axis"
+    panel = histogram_panel([ours, real_extents], title, size=(300, 720), bins=30,
+                            marks=(low, high))  # fmt: skip
+    names = [f"camera-shake preset ({args.kernels} kernels)",
+             f"estimated real kernels ({len(real_extents)})"]  # fmt: skip
+    legend = legend_panel(names, (300, 360))
+    write_png(figures / "kernel_extents.png", np.concatenate([panel, legend], axis=1))
     write_json(args.json, {
         "blurgen_version": blurgen.__version__, "held_out": len(held), "rows": rows,
         "kernel_extents": {"default_p5": low, "default_p95": high,

@@ -304,52 +304,80 @@ def _central(photo: Any) -> np.ndarray:
     return photo.crop((height - rows) // 2, (width - cols) // 2, rows, cols)
 
 
+_COLOURS = ((230, 120, 20), (40, 110, 200))  # RGB: orange, blue
+
+
+def histogram_panel(
+    groups: Sequence[np.ndarray],
+    title: str,
+    *,
+    size: tuple[int, int] = (220, 360),
+    bins: int = 16,
+    marks: Sequence[float] = (),
+) -> np.ndarray:
+    """Histograms of two (or one) sets of values on shared bins, bars side by side, each bar
+    the share of its set's values in the bin; thin vertical lines at ``marks``.
+
+    Returns:
+        (H, W, 3) uint8 RGB panel of ``size`` (height, width).
+    """
+    import cv2
+
+    height, width = size
+    low = min(float(np.min(v)) for v in groups)
+    high = max(float(np.max(v)) for v in groups)
+    high = high if high > low else low + 1e-6
+    edges = np.linspace(low, high, bins + 1)
+    panel = np.full((height, width, 3), 255, np.uint8)
+    top, bottom, left, span = 40, height - 40, 20, width - 40
+    shares = [np.histogram(v, edges)[0] / len(v) for v in groups]
+    tallest = max(float(s.max()) for s in shares) or 1.0
+    bar = span / bins / len(groups)
+    for k, share in enumerate(shares):
+        for b, value in enumerate(share):
+            x0 = int(left + (b * len(groups) + k) * bar)
+            y0 = int(bottom - (bottom - top) * value / tallest)
+            cv2.rectangle(panel, (x0, y0), (int(x0 + bar) - 1, bottom), _COLOURS[k], -1)
+    cv2.line(panel, (left, bottom), (left + span, bottom), (0, 0, 0), 1)
+    for mark in marks:
+        x = int(left + (mark - low) / (high - low) * span)
+        cv2.line(panel, (x, top - 10), (x, bottom), (0, 0, 0), 1)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(panel, title, (left, 25), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    for x, value in ((left, low), (left + span - 60, high)):
+        cv2.putText(panel, f"{value:.3g}", (x, height - 15), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return panel
+
+
+def legend_panel(labels: Sequence[str], size: tuple[int, int] = (220, 360)) -> np.ndarray:
+    """A panel naming the colours of :func:`histogram_panel`'s sets, in order."""
+    import cv2
+
+    panel = np.full((*size, 3), 255, np.uint8)
+    for k, label in enumerate(labels):
+        cv2.rectangle(panel, (20, 60 + 40 * k), (50, 80 + 40 * k), _COLOURS[k], -1)
+        cv2.putText(panel, label, (60, 77 + 40 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0),
+                    1, cv2.LINE_AA)  # fmt: skip
+    return panel
+
+
 def plot_distributions(
     measured: Sequence[dict],
     reference: Sequence[dict],
     labels: tuple[str, str] = ("blurred", "real"),
 ) -> np.ndarray:
-    """Histograms of each statistic for two sets, side by side: an (H, W, 3) uint8 RGB picture.
-
-    Each panel shares its bins between the sets and shows the share of each set's images per
-    bin (orange: ``measured``, blue: ``reference``).
-    """
-    import cv2
-
-    colours = ((230, 120, 20), (40, 110, 200))
-    panel_h, panel_w, bins = 220, 360, 16
-    panels = []
-    for name in STATISTICS:
-        values = [np.array([s[name] for s in group]) for group in (measured, reference)]
-        low = min(v.min() for v in values)
-        high = max(v.max() for v in values)
-        if high <= low:
-            high = low + 1e-6
-        edges = np.linspace(low, high, bins + 1)
-        panel = np.full((panel_h, panel_w, 3), 255, np.uint8)
-        plot_top, plot_bottom, left, width = 40, panel_h - 40, 20, panel_w - 40
-        shares = [np.histogram(v, edges)[0] / len(v) for v in values]
-        tallest = max(s.max() for s in shares)
-        bar = width / bins / 2
-        for k, share in enumerate(shares):
-            for b, value in enumerate(share):
-                x0 = int(left + b * 2 * bar + k * bar)
-                y0 = int(plot_bottom - (plot_bottom - plot_top) * value / tallest)
-                cv2.rectangle(panel, (x0, y0), (int(x0 + bar) - 1, plot_bottom), colours[k], -1)
-        cv2.line(panel, (left, plot_bottom), (left + width, plot_bottom), (0, 0, 0), 1)
-        text = cv2.FONT_HERSHEY_SIMPLEX
-        cv2.putText(panel, f"{name} ({UNITS[name]})", (left, 25), text, 0.5, (0, 0, 0), 1,
-                    cv2.LINE_AA)  # fmt: skip
-        for x, value in ((left, low), (left + width - 60, high)):
-            cv2.putText(panel, f"{value:.3g}", (x, panel_h - 15), text, 0.45, (0, 0, 0), 1,
-                        cv2.LINE_AA)  # fmt: skip
-        panels.append(panel)
-    legend = np.full((panel_h, panel_w, 3), 255, np.uint8)
-    for k, label in enumerate(labels):
-        cv2.rectangle(legend, (20, 60 + 40 * k), (50, 80 + 40 * k), colours[k], -1)
-        cv2.putText(legend, f"{label} ({len((measured, reference)[k])} images)",
-                    (60, 77 + 40 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1,
-                    cv2.LINE_AA)  # fmt: skip
-    panels.append(legend)
+    """Histograms of each statistic for two sets, side by side: an (H, W, 3) uint8 RGB picture
+    (orange: ``measured``, blue: ``reference``; see :func:`histogram_panel`)."""
+    panels = [
+        histogram_panel(
+            [np.array([s[name] for s in group]) for group in (measured, reference)],
+            f"{name} ({UNITS[name]})",
+        )  # fmt: skip
+        for name in STATISTICS
+    ]
+    counts = (len(measured), len(reference))
+    panels.append(
+        legend_panel([f"{lab} ({n} images)" for lab, n in zip(labels, counts, strict=True)])
+    )
     rows = [np.concatenate(panels[i : i + 3], axis=1) for i in range(0, len(panels), 3)]
     return np.concatenate(rows, axis=0)
