@@ -11,7 +11,7 @@ import torch
 from blurgen.color import as_unit_float
 
 from .files import read_torch_file
-from .nets import NOISE_CHANNELS, BlurGenerator, DeblurGenerator
+from .nets import BlurGenerator, DeblurGenerator
 
 KINDS = {"bgan": "a BGAN", "dbgan": "a deblurring (DBGAN)"}
 
@@ -27,7 +27,7 @@ def load_generator(path: str | os.PathLike, kind: str, network: type) -> torch.n
     state = read_torch_file(path, "checkpoint")
     if not isinstance(state, dict) or state.get("kind") != kind:
         raise ValueError(f"'{path}' is not {KINDS[kind]} checkpoint")
-    generator = network(**state["generator_config"])
+    generator = network(**{**getattr(network, "LEGACY_CONFIG", {}), **state["generator_config"]})
     generator.load_state_dict(state["generator"])
     return generator
 
@@ -53,9 +53,15 @@ class BlurGAN:
         """
         return cls(load_generator(path, "bgan", BlurGenerator), device)
 
+    def noise(self, seeds: np.ndarray, height: int, width: int) -> np.ndarray:
+        """The generator's noise for images of H x W px, one per seed: (N, *noise_shape)
+        float64 standard normal, drawn from ``default_rng(seed)``."""
+        shape = self.generator.noise_shape(height, width)
+        return np.stack([np.random.default_rng(seed).standard_normal(shape) for seed in seeds])
+
     @torch.no_grad()
     def blur(self, sharp: np.ndarray, seed: int = 0) -> np.ndarray:
-        """Blur sharp images; image ``i`` gets ``z`` from ``default_rng([seed, i])``.
+        """Blur sharp images; image ``i`` gets its noise from ``default_rng([seed, i])``.
 
         Args:
             sharp: (H, W, 3) or (N, H, W, 3) RGB: float in [0, 1], or uint8 / uint16 (scaled
@@ -68,19 +74,15 @@ class BlurGAN:
         images = np.asarray(sharp)
         single = images.ndim == 3
         batch = images[None] if single else images
-        z = np.stack(
-            [
-                np.random.default_rng([seed, i]).standard_normal(NOISE_CHANNELS)
-                for i in range(len(batch))
-            ]
-        )
-        result = self.blur_with(batch, z)
+        height, width = batch.shape[1:3]
+        result = self.blur_with(batch, self.noise([[seed, i] for i in range(len(batch))],
+                                                  height, width))  # fmt: skip
         return result[0] if single else result
 
     @torch.no_grad()
     def blur_with(self, sharp: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Blur (N, H, W, 3) images (float in [0, 1], or uint8 / uint16, scaled) with given
-        noise vectors z (N, 4); float32 (N, H, W, 3) in [0, 1]."""
+        noise z (N, *noise_shape(H, W)); float32 (N, H, W, 3) in [0, 1]."""
         images = np.ascontiguousarray(as_unit_float(sharp), np.float32)
         x = torch.from_numpy(images).permute(0, 3, 1, 2)
         out = self.generator(
@@ -92,8 +94,9 @@ class BlurGAN:
 class BganBlur:
     """A picklable learned blur for dataset workers: loads its checkpoint on first use.
 
-    Calling it with (N, P, P, 3) float patches in [0, 1] and (N, 4) noise vectors returns the
-    blurred patches, float32 in [0, 1].
+    Calling it with (N, P, P, 3) float patches in [0, 1] and (N,) noise seeds returns the
+    blurred patches, float32 in [0, 1] (the noise of patch i drawn from ``default_rng(seed i)``,
+    see :meth:`BlurGAN.noise`).
     """
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu") -> None:
@@ -106,9 +109,10 @@ class BganBlur:
         # Workers reload the checkpoint rather than receive the network.
         return {"path": self.path, "device": self.device, "_gan": None}
 
-    def __call__(self, patches: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def __call__(self, patches: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         if self._gan is None:
             self._gan = BlurGAN.load(self.path, self.device)
+        z = self._gan.noise([int(s) for s in seeds], *patches.shape[1:3])
         return self._gan.blur_with(patches, z)
 
 

@@ -1,9 +1,14 @@
 """Networks of "Deblurring by Realistic Blurring" (Zhang et al., CVPR 2020).
 
-The blur generator (BGAN) takes a sharp image and a noise map: a 4-vector ``z ~ N(0, 1)``
-repeated over every pixel, so one sharp image blurs in many ways. It has three standalone 3x3
-convolutions around nine residual blocks of five 3x3 convolutions and four ReLUs each, 64
-channels. The discriminator is VGG-style: strided conv + LeakyReLU stages and a dense head.
+The blur generator (BGAN) takes a sharp image and noise, so one sharp image blurs in many
+ways. In the paper the noise is a 4-vector ``z ~ N(0, 1)`` repeated over every pixel
+(``noise="vector"``), which after the first convolution is little more than a per-image bias.
+By default (``noise="map"``) it is per-pixel: 4 maps of N(0, 1) beside the image, and one more
+map per residual block, added to the block's input with a learned weight per channel (zero at
+first), as style-based generators inject noise; so the blur can vary across the image. It has
+three standalone 3x3 convolutions around nine residual blocks of five 3x3 convolutions and four
+ReLUs each, 64 channels. The discriminator is VGG-style: strided conv + LeakyReLU stages and a
+dense head.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import torch
 from torch import nn
 
 NOISE_CHANNELS = 4
+NOISE_KINDS = ("map", "vector")
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -57,7 +63,7 @@ class ResidualNet(nn.Module):
 
 
 class BlurGenerator(ResidualNet):
-    """BGAN: sharp RGB + noise vector -> blurred RGB, predicted as a residual on the sharp image.
+    """BGAN: sharp RGB + noise -> blurred RGB, predicted as a residual on the sharp image.
 
     Learning blur as a change to the sharp image (output = sharp + residual, clamped) keeps
     colours and content from the first step, so the adversarial loss only has to learn the
@@ -66,20 +72,46 @@ class BlurGenerator(ResidualNet):
     Args:
         channels: feature channels (64 in the paper).
         blocks: residual blocks (9 in the paper).
+        noise: ``"map"`` (per-pixel maps, injected at every block) or ``"vector"`` (the
+            paper's 4-vector repeated over the image).
 
     Shape:
-        sharp (N, 3, H, W) in [0, 1]; z (N, 4); output (N, 3, H, W) in [0, 1].
+        sharp (N, 3, H, W) in [0, 1]; noise (N, *noise_shape(H, W)); output (N, 3, H, W) in
+        [0, 1].
     """
 
-    def __init__(self, channels: int = 64, blocks: int = 9) -> None:
+    # Checkpoints written before noise maps existed hold the paper's vector generator.
+    LEGACY_CONFIG = {"noise": "vector"}
+
+    def __init__(self, channels: int = 64, blocks: int = 9, noise: str = "map") -> None:
         super().__init__(3 + NOISE_CHANNELS, channels, blocks)
+        if noise not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {noise!r}")
+        self.noise = noise
+        self.config["noise"] = noise
+        if noise == "map":
+            self.inject = nn.Parameter(torch.zeros(blocks, channels))
+
+    def noise_shape(self, height: int, width: int) -> tuple[int, ...]:
+        """The shape of one image's noise: (4,) for a vector, (4 + blocks, H, W) for maps."""
+        if self.noise == "vector":
+            return (NOISE_CHANNELS,)
+        return (NOISE_CHANNELS + len(self.blocks), height, width)
 
     def forward(self, sharp: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         n, _, height, width = sharp.shape
-        if z.shape != (n, NOISE_CHANNELS):
-            raise ValueError(f"z must be ({n}, {NOISE_CHANNELS}), got {tuple(z.shape)}")
-        noise = z.to(sharp.dtype)[:, :, None, None].expand(n, NOISE_CHANNELS, height, width)
-        return (sharp + self.residual(torch.cat([sharp, noise], dim=1))).clamp(0, 1)
+        expected = (n, *self.noise_shape(height, width))
+        if tuple(z.shape) != expected:
+            raise ValueError(f"z must be {expected} ({self.noise} noise), got {tuple(z.shape)}")
+        z = z.to(sharp.dtype)
+        if self.noise == "vector":
+            maps = z[:, :, None, None].expand(n, NOISE_CHANNELS, height, width)
+            return (sharp + self.residual(torch.cat([sharp, maps], dim=1))).clamp(0, 1)
+        x = self.head(torch.cat([sharp, z[:, :NOISE_CHANNELS]], dim=1))
+        for b, block in enumerate(self.blocks):
+            extra = z[:, NOISE_CHANNELS + b : NOISE_CHANNELS + b + 1]
+            x = block(x + self.inject[b].to(x.dtype)[None, :, None, None] * extra)
+        return (sharp + self.tail(x)).clamp(0, 1)
 
 
 class DeblurGenerator(ResidualNet):

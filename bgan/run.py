@@ -39,9 +39,9 @@ log = logging.getLogger("blurgen")
 EXTENDABLE = frozenset(
     {"iters", "checkpoint_every", "sample_every", "log_every", "val_every", "keep"}
 )
-# Settings whose behaviour before they existed is not their default: runs then had no warm-up
-# and their deblurring crops were not transposed.
-BEFORE_IT_EXISTED = {"warmup": 0, "transpose": False}
+# Settings whose behaviour before they existed is not their default: runs then had no warm-up,
+# their deblurring crops were not transposed, and their blur generators took noise vectors.
+BEFORE_IT_EXISTED = {"warmup": 0, "transpose": False, "noise": "vector"}
 
 
 def cpu_has_native_bf16() -> bool:

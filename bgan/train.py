@@ -18,7 +18,7 @@ from .losses import (
     ralsgan_discriminator_loss,
     ralsgan_generator_loss,
 )
-from .nets import NOISE_CHANNELS, BlurGenerator
+from .nets import NOISE_KINDS, BlurGenerator
 from .run import GanRun, check_schedule
 
 
@@ -41,6 +41,8 @@ class BganConfig:
         vgg_layer: VGG-19 layer of the perceptual loss. vgg_weights: file of torchvision
             ``vgg19`` weights; None means torch.hub's download and cache.
         channels, blocks, disc_channels: network widths and depth.
+        noise: the generator's noise, ``"map"`` (per-pixel maps, injected at every block) or
+            ``"vector"`` (the paper's 4-vector repeated over the image).
         init_std: std of a Gaussian initialisation of both networks (the paper: 0.01), or None
             for PyTorch's default (the default here: with N(0, 0.01) the 11-layer
             discriminator shrinks its input ~1e7-fold, and the generator gets no adversarial
@@ -69,6 +71,7 @@ class BganConfig:
     channels: int = 64
     blocks: int = 9
     disc_channels: int = 64
+    noise: str = "map"
     init_std: float | None = None
     checkpoint_every: int = 1000
     keep: int = 3
@@ -79,6 +82,8 @@ class BganConfig:
 
     def __post_init__(self) -> None:
         check_schedule(self)
+        if self.noise not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {self.noise!r}")
 
 
 class BganTrainer(GanRun):
@@ -99,7 +104,7 @@ class BganTrainer(GanRun):
         self._open(config, run, device, resume)
         self.sharp = ImagePatches(config.sharp, config.patch, strict)
         self.blurry = ImagePatches(config.blurry, config.patch, strict)
-        self._build(BlurGenerator(config.channels, config.blocks))
+        self._build(BlurGenerator(config.channels, config.blocks, config.noise))
         self._ready(resume)
 
     def _one_step(self) -> dict:
@@ -108,7 +113,8 @@ class BganTrainer(GanRun):
         lr = self._set_lr()
         sharp = self.sharp.sample(config.batch, self.rng).to(self.device)
         real = self.blurry.sample(config.batch, self.rng).to(self.device)
-        z = torch.randn(config.batch, NOISE_CHANNELS, device=self.device)
+        shape = self.generator.noise_shape(config.patch, config.patch)
+        z = torch.randn(config.batch, *shape, device=self.device)
         losses: dict = {"step": self.step + 1}
         with self._autocast():
             fake = self.generator(sharp, z)

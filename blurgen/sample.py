@@ -31,9 +31,8 @@ from .forward import valid_offset
 
 BLURS = ("motion", "linear", "bgan")
 KERNEL_BLURS = ("motion", "linear")
-# A learned blur: (N, H, W, 3) float images in [0, 1] and (N, 4) noise vectors -> blurred.
+# A learned blur: (N, H, W, 3) float images in [0, 1] and (N,) noise seeds -> blurred.
 LearnedBlur = Callable[[np.ndarray, np.ndarray], np.ndarray]
-BGAN_NOISE = 4
 
 
 @dataclass(frozen=True)
@@ -189,11 +188,6 @@ def draw_samples(
     return records, kernels
 
 
-def bgan_noise(record: SampleRecord) -> np.ndarray:
-    """The learned blur's noise vector of a record: (4,) float64 from its noise seed."""
-    return np.random.default_rng(record.params.noise_seed).standard_normal(BGAN_NOISE)
-
-
 def render_sample(
     crop: Any,
     kernel: Any,
@@ -231,7 +225,8 @@ def render_sample(
         return sharp, degradation.render(crop, kernel, record.params)
     if learned is None:
         raise ValueError("a sample blurred by a BGAN needs the generator (learned=)")
-    blurred = learned(to_numpy(sharp)[None], bgan_noise(record)[None])[0]
+    seeds = np.array([record.params.noise_seed], np.uint64)
+    blurred = learned(to_numpy(sharp)[None], seeds)[0]
     return sharp, xp.asarray(blurred, dtype=xp.float32)
 
 

@@ -126,6 +126,14 @@ bf16_options = stacked(
 @lr_options
 @click.option("--perceptual-weight", type=float, default=1.0, show_default=True)
 @click.option("--adversarial-weight", type=float, default=0.005, show_default=True)
+@click.option(
+    "--noise",
+    type=click.Choice(["map", "vector"]),
+    default="map",
+    show_default=True,
+    help="The generator's noise: per-pixel maps, also injected into every residual block (the "
+    "blur can vary across the image), or the paper's 4-vector repeated over the image.",
+)
 @vgg_options
 @click.option("--sample-every", type=click.IntRange(min=1), default=500, show_default=True)
 @run_options
@@ -146,6 +154,7 @@ def train_bgan_command(
     warmup,
     perceptual_weight,
     adversarial_weight,
+    noise,
     vgg_layer,
     vgg_weights,
     checkpoint_every,
@@ -161,9 +170,10 @@ def train_bgan_command(
 ):
     """Train the blur generator (BGAN) of "Deblurring by Realistic Blurring".
 
-    The generator takes a sharp image and a random 4-vector and learns to blur like the
-    camera of the blurry photos; the losses are a VGG-19 perceptual loss to the sharp input
-    and a relativistic-average least-squares adversarial loss against the real blurry photos.
+    The generator takes a sharp image and random noise (per-pixel maps by default, --noise
+    vector for the paper's 4-vector) and learns to blur like the camera of the blurry photos;
+    the losses are a VGG-19 perceptual loss to the sharp input and a relativistic-average
+    least-squares adversarial loss against the real blurry photos.
     Checkpoints are written every --checkpoint-every steps and on Ctrl-C. Photos that cannot be
     read (damaged, truncated) or are smaller than a patch are skipped with a warning, or stop the
     run with --strict.
@@ -181,6 +191,7 @@ def train_bgan_command(
         seed=seed,
         perceptual_weight=perceptual_weight,
         adversarial_weight=adversarial_weight,
+        noise=noise,
         vgg_layer=vgg_layer,
         vgg_weights=vgg_weights,
         checkpoint_every=checkpoint_every,

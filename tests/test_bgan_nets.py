@@ -23,41 +23,83 @@ TORCHVISION_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 
 
 class TestGenerator:
     def test_paper_structure(self):
-        g = BlurGenerator()
+        g = BlurGenerator(noise="vector")
         convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
         assert len(convs) == 3 + 9 * 5
         assert convs[0].in_channels == 7 and convs[-1].out_channels == 3
         block = g.blocks[0]
         assert isinstance(block, ResidualBlock)
         assert sum(isinstance(m, torch.nn.ReLU) for m in block.modules()) == 4
+        # Noise maps add one learned weight per channel and block, and no convolution.
+        maps = BlurGenerator()
+        assert maps.noise == "map" and maps.inject.shape == (9, 64)
+        assert (
+            sum(p.numel() for p in maps.parameters())
+            == sum(p.numel() for p in g.parameters()) + 9 * 64
+        )
+        assert maps.noise_shape(20, 24) == (4 + 9, 20, 24) and g.noise_shape(20, 24) == (4,)
 
-    def test_starts_as_the_identity(self):
+    @pytest.mark.parametrize("noise", ["map", "vector"])
+    def test_starts_as_the_identity(self, noise):
+        g = BlurGenerator(channels=8, blocks=2, noise=noise)
         sharp = torch.rand(2, 3, 20, 24)
-        assert torch.equal(BlurGenerator(channels=8, blocks=2)(sharp, torch.randn(2, 4)), sharp)
+        assert torch.equal(g(sharp, torch.randn(2, *g.noise_shape(20, 24))), sharp)
 
-    def test_output_range_and_noise_matters(self):
+    @pytest.mark.parametrize("noise", ["map", "vector"])
+    def test_output_range_and_noise_matters(self, noise):
         torch.manual_seed(0)
-        g = gaussian_init(BlurGenerator(channels=8, blocks=2), std=0.2)
+        g = gaussian_init(BlurGenerator(channels=8, blocks=2, noise=noise), std=0.2)
         sharp = torch.rand(2, 3, 20, 24)
-        a = g(sharp, torch.randn(2, 4))
-        b = g(sharp, torch.randn(2, 4))
+        a = g(sharp, torch.randn(2, *g.noise_shape(20, 24)))
+        b = g(sharp, torch.randn(2, *g.noise_shape(20, 24)))
         assert a.shape == (2, 3, 20, 24) and 0 <= a.min() and a.max() <= 1
         assert not torch.allclose(a, b)
 
-    def test_blur_scales_integer_images(self):
+    def test_noise_maps_act_locally_and_through_every_block(self):
+        torch.manual_seed(1)
+        g = gaussian_init(BlurGenerator(channels=8, blocks=1), std=0.2)
+        with torch.no_grad():
+            g.inject.fill_(1.0)
+        sharp = torch.rand(1, 3, 16, 40)
+        z = torch.randn(1, 5, 16, 40)
+        left = z.clone()
+        left[..., :8] = torch.randn(1, 5, 16, 8)
+        a, b = g(sharp, z), g(sharp, left)
+        # Eight 3x3 convolutions see 8 px: new noise on the left changes only the left.
+        assert not torch.allclose(a[..., :8], b[..., :8])
+        assert torch.equal(a[..., 17:], b[..., 17:])
+        injected = z.clone()
+        injected[:, 4] = torch.randn(16, 40)  # the block's map only
+        assert not torch.allclose(g(sharp, injected), a)
+
+    def test_blur_scales_integer_images_and_draws_noise_from_the_seed(self):
         torch.manual_seed(0)
         gan = BlurGAN(gaussian_init(BlurGenerator(channels=8, blocks=1), std=0.2))
         image = (np.random.default_rng(0).random((2, 16, 20, 3)) * 255).astype(np.uint8)
         as_float = image / np.float32(255)
         np.testing.assert_array_equal(gan.blur(image, seed=4), gan.blur(as_float, seed=4))
-        z = np.ones((2, 4))
+        z = gan.noise([1, 2], 16, 20)
+        assert z.shape == (2, 5, 16, 20)
+        np.testing.assert_array_equal(z[1], np.random.default_rng(2).standard_normal((5, 16, 20)))
         np.testing.assert_array_equal(gan.blur_with(image, z), gan.blur_with(as_float, z))
+        assert not np.array_equal(gan.blur(image, seed=4), gan.blur(image, seed=5))
         with pytest.raises(TypeError, match="uint8 or uint16"):
             gan.blur(image.astype(np.int16))
 
     def test_bad_noise_shape(self):
-        with pytest.raises(ValueError, match=r"z must be \(1, 4\)"):
-            BlurGenerator(channels=8, blocks=1)(torch.rand(1, 3, 8, 8), torch.randn(1, 3))
+        with pytest.raises(ValueError, match=r"z must be \(1, 4\) \(vector noise\)"):
+            BlurGenerator(8, 1, "vector")(torch.rand(1, 3, 8, 8), torch.randn(1, 3))
+        with pytest.raises(ValueError, match=r"z must be \(1, 5, 8, 8\) \(map noise\)"):
+            BlurGenerator(8, 1)(torch.rand(1, 3, 8, 8), torch.randn(1, 4))
+        with pytest.raises(ValueError, match="noise must be one of map, vector"):
+            BlurGenerator(noise="scalar")
+
+    def test_checkpoints_from_before_noise_maps_load_as_vectors(self, tmp_path):
+        old = BlurGenerator(channels=8, blocks=1, noise="vector")
+        config = {"channels": 8, "blocks": 1}  # as such checkpoints recorded it
+        torch.save({"kind": "bgan", "generator": old.state_dict(), "generator_config": config},
+                   tmp_path / "old.pt")  # fmt: skip
+        assert BlurGAN.load(tmp_path / "old.pt").generator.noise == "vector"
 
     def test_gaussian_init(self):
         g = gaussian_init(BlurGenerator(channels=8, blocks=1), std=0.01)
@@ -145,12 +187,13 @@ class TestLosses:
         d = Discriminator(channels=8)
         vgg = VGG19Features("conv2_2")
         sharp, real = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
-        fake = g(sharp, torch.randn(2, 4))
+        fake = g(sharp, torch.randn(2, *g.noise_shape(32, 32)))
         loss = perceptual_loss(vgg, fake, sharp) + 0.005 * ralsgan_generator_loss(
             d(real).detach(), d(fake)
         )
         loss.backward()
         assert g.head[0].weight.grad is not None and g.head[0].weight.grad.abs().sum() > 0
+        assert g.inject.grad is not None and g.inject.grad.abs().sum() > 0  # learns from zero
         assert all(p.grad is None for p in vgg.parameters())
 
     def test_content_and_perceptual_zero_on_equal_inputs(self):

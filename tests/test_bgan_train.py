@@ -183,7 +183,7 @@ def test_datasets_and_blur_command_with_a_trained_bgan(folders):
 
     from blurgen.bgan.infer import BganBlur
     from blurgen.h5 import verify_pairs
-    from blurgen.pipeline import DatasetConfig, make_dataset
+    from blurgen.pipeline import DatasetConfig, make_dataset, regenerate
 
     BganTrainer(tiny(folders), folders / "run").train()
     checkpoint = folders / "run" / "checkpoints" / "latest.pt"
@@ -202,6 +202,12 @@ def test_datasets_and_blur_command_with_a_trained_bgan(folders):
         assert np.all(a["noise"][...][method == 2] == 0)
         for name in ("sharp", "blurred", "kernel", "method"):
             np.testing.assert_array_equal(a[name][...], b[name][...])
+        learned_row = int(np.flatnonzero(method == 2)[0])
+        stored = a["blurred"][learned_row]
+    # The generator's noise maps come from the record's noise seed, so the pair replays.
+    assert BganTrainer(tiny(folders), folders / "other").generator.noise == "map"
+    _, blurred = regenerate(folders / "one.h5", learned_row, learned=BganBlur(checkpoint))
+    np.testing.assert_array_equal(blurred, stored)
     blur = ["blur", str(sources[0]), "--bgan", str(checkpoint)]
     result = CliRunner().invoke(
         cli, [*blur, "-o", str(folders / "blurred"), "--boundary", "reflect"]
