@@ -23,13 +23,20 @@ def perceptual_loss(
 CONTENT_LOSSES = ("mse", "l1")
 
 
-def content_loss(output: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
-    """Pixel loss between ``output`` and ``target`` (same shape): the mean squared error
+def content_loss(
+    output: torch.Tensor, target: torch.Tensor, kind: str = "mse", scale: int = 1
+) -> torch.Tensor:
+    """Pixel loss between ``output`` and ``target`` (N, C, H, W): the mean squared error
     (``"mse"``) or the mean absolute error (``"l1"``).
 
     The absolute error weighs the small residuals of smooth regions more than the squared
-    error does, so a network trained on it is pushed harder to leave flat areas alone.
+    error does, so a network trained on it is pushed harder to leave flat areas alone. With
+    ``scale`` > 1 both images are first averaged over ``scale`` x ``scale`` blocks: the loss
+    then holds what blur preserves (colour, brightness, coarse structure) without penalising
+    the blur itself, as a full-resolution pixel loss does.
     """
+    if scale > 1:
+        output, target = F.avg_pool2d(output, scale), F.avg_pool2d(target, scale)
     if kind == "mse":
         return F.mse_loss(output, target)
     if kind == "l1":

@@ -40,8 +40,9 @@ EXTENDABLE = frozenset(
     {"iters", "checkpoint_every", "sample_every", "log_every", "val_every", "keep"}
 )
 # Settings whose behaviour before they existed is not their default: runs then had no warm-up,
-# their deblurring crops were not transposed, and their blur generators took noise vectors.
-BEFORE_IT_EXISTED = {"warmup": 0, "transpose": False, "noise": "vector"}
+# their deblurring crops were not transposed, their blur generators took noise vectors, and
+# BGAN's content term compared pixels.
+BEFORE_IT_EXISTED = {"warmup": 0, "transpose": False, "noise": "vector", "content_scale": 1}
 
 
 def cpu_has_native_bf16() -> bool:

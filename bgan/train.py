@@ -36,8 +36,10 @@ class BganConfig:
             64-channel deblurring network stopped learning for good; measured).
         seed: seeds torch and the patch sampler.
         perceptual_weight, adversarial_weight: loss weights (the paper: 1 and 0.005).
-        content_weight: weight of a pixel MSE to the sharp input (0 in the paper). It anchors
+        content_weight: weight of an MSE to the sharp input (0 in the paper). It anchors
             colour and brightness when the VGG-19 is not pretrained.
+        content_scale: the MSE compares means over ``content_scale`` px squares, what blur
+            preserves (1: pixels, which fights the blur).
         vgg_layer: VGG-19 layer of the perceptual loss. vgg_weights: file of torchvision
             ``vgg19`` weights; None means torch.hub's download and cache.
         channels, blocks, disc_channels: network widths and depth.
@@ -66,6 +68,7 @@ class BganConfig:
     perceptual_weight: float = 1.0
     adversarial_weight: float = 0.005
     content_weight: float = 0.0
+    content_scale: int = 8
     vgg_layer: str = "conv3_3"
     vgg_weights: str | None = None
     channels: int = 64
@@ -82,6 +85,10 @@ class BganConfig:
 
     def __post_init__(self) -> None:
         check_schedule(self)
+        if int(self.content_scale) != self.content_scale or self.content_scale < 1:
+            raise ValueError(
+                f"content_scale must be a whole number >= 1, got {self.content_scale!r}"
+            )
         if self.noise not in NOISE_KINDS:
             raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {self.noise!r}")
 
@@ -136,7 +143,8 @@ class BganTrainer(GanRun):
                 loss_g = loss_g + config.perceptual_weight * perceptual
                 losses["perceptual"] = perceptual.item()
             if config.content_weight:
-                loss_g = loss_g + config.content_weight * content_loss(fake.float(), sharp)
+                content = content_loss(fake.float(), sharp, scale=config.content_scale)
+                loss_g = loss_g + config.content_weight * content
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()

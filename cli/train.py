@@ -127,6 +127,21 @@ bf16_options = stacked(
 @click.option("--perceptual-weight", type=float, default=1.0, show_default=True)
 @click.option("--adversarial-weight", type=float, default=0.005, show_default=True)
 @click.option(
+    "--content-weight",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Weight of an MSE to the sharp input that holds colour and brightness (0 in the paper).",
+)
+@click.option(
+    "--content-scale",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="The content MSE compares means over squares of this many px, what blur preserves "
+    "(1: pixels, which fights the blur).",
+)
+@click.option(
     "--noise",
     type=click.Choice(["map", "vector"]),
     default="map",
@@ -154,6 +169,8 @@ def train_bgan_command(
     warmup,
     perceptual_weight,
     adversarial_weight,
+    content_weight,
+    content_scale,
     noise,
     vgg_layer,
     vgg_weights,
@@ -191,6 +208,8 @@ def train_bgan_command(
         seed=seed,
         perceptual_weight=perceptual_weight,
         adversarial_weight=adversarial_weight,
+        content_weight=content_weight,
+        content_scale=content_scale,
         noise=noise,
         vgg_layer=vgg_layer,
         vgg_weights=vgg_weights,

@@ -210,3 +210,13 @@ class TestLosses:
         assert content_loss(output, target, "l1").item() == (0.5 + 0.25 + 0 + 1) / 4
         with pytest.raises(ValueError, match="'l2'"):
             content_loss(output, target, "l2")
+
+    def test_coarse_content_holds_brightness_and_lets_blur_through(self):
+        sharp = torch.rand(1, 3, 32, 32, dtype=torch.float64)
+        # A horizontal box blur of 3 px (circular): local means barely move, pixels do.
+        blurred = (sharp + sharp.roll(1, -1) + sharp.roll(-1, -1)) / 3
+        assert content_loss(blurred, sharp, scale=8) < content_loss(blurred, sharp) / 10
+        # A brightness shift of c costs c^2 at any scale: colour and brightness are held.
+        for scale in (1, 4, 8):
+            shifted = content_loss(sharp + 0.07, sharp, scale=scale).item()
+            assert shifted == pytest.approx(0.07**2)

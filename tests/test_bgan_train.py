@@ -104,6 +104,10 @@ def test_learning_rate_schedule(folders):
     np.testing.assert_allclose(logged, expected, rtol=1e-12)
     with pytest.raises(ValueError, match="warmup"):
         tiny(folders, warmup=-1)
+    with pytest.raises(ValueError, match="content_scale"):
+        tiny(folders, content_scale=0)
+    with pytest.raises(ValueError, match="noise must be one of map, vector"):
+        tiny(folders, noise="scalar")
 
 
 def test_resume_gives_the_uninterrupted_weights(folders):
@@ -167,12 +171,19 @@ def test_train_bgan_command(folders):
         "train-bgan", "--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry"),
         "-o", str(folders / "cli"), "--iters", "2", "--batch", "1", "--patch", "32",
         "--vgg-layer", "conv1_2", "--vgg-weights", str(folders / "vgg19.pth"), "--no-bf16",
-        "--warmup", "3", "--cpu-bf16",
+        "--warmup", "3", "--cpu-bf16", "--content-weight", "0.5", "--content-scale", "4",
+        "--noise", "vector",
     ], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (folders / "cli" / "checkpoints" / "latest.pt").exists()
     written = json.loads((folders / "cli" / "config.json").read_text())
     assert written["bf16"] is False and written["cpu_bf16"] and written["warmup"] == 3
+    assert (written["content_weight"], written["content_scale"], written["noise"]) == (
+        0.5,
+        4,
+        "vector",
+    )
+    assert BlurGAN.load(folders / "cli" / "checkpoints" / "latest.pt").generator.noise == "vector"
     folders_args = ["--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry")]
     again = CliRunner().invoke(cli, ["train-bgan", *folders_args, "-o", str(folders / "cli")])
     assert again.exit_code == 1 and "--resume" in again.output
