@@ -99,27 +99,28 @@ def configure(base: DatasetConfig, values: dict[str, float]) -> DatasetConfig:
 
 def preset_of(config: DatasetConfig) -> dict:
     """make-dataset option values (as ``--config`` and ``--preset`` files hold them) for the
-    kernel model and the degradation of ``config``."""
+    kernel model and the degradation of ``config``. Every setting is written, those that are
+    off as null, so that the file replaces the default preset's values rather than adding to
+    them."""
     motion, d = config.motion, config.degradation
-    values: dict = {
+
+    def listed(values: tuple | None, form: str = "{:.4g}") -> str | None:
+        return None if values is None else ",".join(form.format(v) for v in values)
+
+    return {
         "kernel_size": config.kernel_size,
         "blur": config.blur,
+        "mix": ",".join(f"{m}={w:.4g}" for m, w in config.mix) if config.mix else None,
         "max_len": round(motion.path_length(config.kernel_size), 3),
-        "fractions": ",".join(f"{f:.4g}" for f in motion.fractions),
-        "expl": ",".join(f"{e:.4g}" for e in motion.expl),
+        "fractions": listed(motion.fractions),
+        "expl": listed(motion.expl),
         "space": d.space,
-        "shot": ",".join(f"{v:.4g}" for v in d.shot),
-        "read": ",".join(f"{v:.4g}" for v in d.read),
+        "gamma": round(d.gamma, 4),
+        "shot": listed(d.shot),
+        "read": listed(d.read),
+        "jpeg": listed(d.jpeg_quality, "{}"),
+        "highlight_boost": listed(d.highlight_boost),
     }
-    if config.mix:
-        values["mix"] = ",".join(f"{m}={w:.4g}" for m, w in config.mix)
-    if d.space == "gamma":
-        values["gamma"] = round(d.gamma, 4)
-    if d.jpeg_quality is not None:
-        values["jpeg"] = ",".join(str(q) for q in d.jpeg_quality)
-    if d.highlight_boost is not None:
-        values["highlight_boost"] = ",".join(f"{v:.4g}" for v in d.highlight_boost)
-    return values
 
 
 KERNEL_DRAWS = 400

@@ -69,6 +69,26 @@ def test_every_parameter_maps_to_the_config_and_back_through_a_preset(tmp_path):
     assert recorded["degradation"] == expected["degradation"]
 
 
+def test_a_preset_replaces_the_default_presets_settings(tmp_path):
+    # Settings that are off (no JPEG, no boost, one blur method) must not inherit the default
+    # preset's values when the file goes through --config.
+    plain = configure(DatasetConfig(), {"kernel_size": 15, "linear": 0.0, "jpeg": 100,
+                                         "boost": 1.0})  # fmt: skip
+    assert plain.mix == () and plain.degradation.jpeg_quality is None
+    preset = tmp_path / "plain.yaml"
+    preset.write_text(yaml.safe_dump(preset_of(plain)))
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), (np.random.default_rng(0).random((120, 120, 3)) * 255).astype("uint8"))
+    result = CliRunner().invoke(cli, ["make-dataset", str(photo), "-o", str(tmp_path / "p.h5"),
+                                      "--config", str(preset), "--patch", "64", "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with h5py.File(tmp_path / "p.h5", "r") as f:
+        recorded = json.loads(f.attrs["config"])
+    assert recorded["mix"] == [] and recorded["degradation"]["jpeg_quality"] is None
+    assert recorded["degradation"]["highlight_boost"] is None
+    assert recorded["degradation"]["space"] == "srgb"
+
+
 def test_calibrate_command_writes_a_preset_make_dataset_takes(tmp_path):
     real = tmp_path / "real"
     real.mkdir()
