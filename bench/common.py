@@ -24,3 +24,18 @@ def write_json(path: Path, result: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def realism_table(sets: dict[str, list[dict]], reference: list[dict]) -> dict[str, dict]:
+    """Print each set's realism distance to ``reference`` (overall and per statistic) as a
+    Markdown table; returns the comparisons as JSON-ready dicts, by label."""
+    from blurgen.realism import STATISTICS, compare
+
+    rows = {}
+    print(f"| {'set':38s} | overall | " + " | ".join(STATISTICS) + " |")
+    for label, measured in sets.items():
+        result = compare(measured, reference)
+        rows[label] = result.to_dict()
+        print(f"| {label:38s} | {result.overall:7.2f} | "
+              + " | ".join(f"{result.distances[n]:.2f}" for n in STATISTICS) + " |")  # fmt: skip
+    return rows

@@ -19,13 +19,12 @@ pictures.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import yaml
-from common import write_json
+from common import realism_table, write_json
 
 import blurgen
 from blurgen.calibrate import (
@@ -35,11 +34,10 @@ from blurgen.calibrate import (
     drawn_extents,
     read_kernel_extents,
 )
+from blurgen.cli.dataset import preset_config
 from blurgen.io import write_png
-from blurgen.pipeline import DatasetConfig, expand_sources
+from blurgen.pipeline import expand_sources
 from blurgen.realism import (
-    STATISTICS,
-    compare,
     histogram_panel,
     legend_panel,
     measure,
@@ -48,19 +46,6 @@ from blurgen.realism import (
 
 HERE = Path(__file__).resolve().parent
 PRESETS = Path(blurgen.__file__).resolve().parent / "presets"
-
-
-def preset_config(name: str) -> DatasetConfig:
-    """The DatasetConfig make-dataset builds from a shipped preset (its own parser)."""
-    from click.testing import CliRunner
-
-    from blurgen.cli.main import cli
-
-    result = CliRunner().invoke(cli, ["make-dataset", "--preset", name, "-o", "unused.h5",
-                                      "--dry-run", "--json"])  # fmt: skip
-    if result.exit_code:
-        raise RuntimeError(result.output)
-    return DatasetConfig.from_dict(json.loads(result.output)["config"])
 
 
 def main() -> None:
@@ -87,14 +72,8 @@ def main() -> None:
         "too weak: 9 px kernels": renderer.statistics(weak),
         "too strong: 151 px straight streaks": renderer.statistics(strong),
     }
-    rows = {}
     print(f"distance to the {len(held)} held-out real photos (Lai et al.)")
-    print(f"| {'set':38s} | overall | " + " | ".join(STATISTICS) + " |")
-    for label, measured in sets.items():
-        result = compare(measured, held)
-        rows[label] = result.to_dict()
-        print(f"| {label:38s} | {result.overall:7.2f} | "
-              + " | ".join(f"{result.distances[n]:.2f}" for n in STATISTICS) + " |")  # fmt: skip
+    rows = realism_table(sets, held)
     figures = HERE.parent / "docs" / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     write_png(figures / "realism_camera_shake.png",

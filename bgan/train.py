@@ -7,9 +7,14 @@ sharp | generated | real blurry.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
+from torch.nn import functional as F
+
+from blurgen.sample import KERNEL_BLURS, draw_samples, render_sample
 
 from .data import ImagePatches
 from .losses import (
@@ -20,6 +25,9 @@ from .losses import (
 )
 from .nets import NOISE_KINDS, BlurGenerator
 from .run import GanRun, check_schedule
+
+if TYPE_CHECKING:
+    from blurgen.pipeline import DatasetConfig
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,12 @@ class BganConfig:
         bf16: bf16 autocast on CUDA (no effect on the CPU).
         cpu_bf16: bf16 autocast on the CPU (off by default: about 1.5-2x as fast where
             the CPU has AVX-512 BF16 or AMX, slower where it has not).
+        pretrain: steps, at the start of ``iters``, in which the generator learns to reproduce
+            blurgen's own blur (``physics``) of its sharp patches, before the adversarial
+            steps move it toward the real photos (0: no pretraining, as in the paper).
+        physics: the blur to pretrain on: a :class:`~blurgen.pipeline.DatasetConfig` as its
+            ``to_dict()`` (a make-dataset preset's, for example); rendered with reflected
+            borders at the patch's size, so its kernels must fit in a patch.
     """
 
     sharp: str
@@ -82,15 +96,69 @@ class BganConfig:
     log_every: int = 10
     bf16: bool = True
     cpu_bf16: bool = False
+    pretrain: int = 0
+    physics: dict | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         check_schedule(self)
+        if not 0 <= int(self.pretrain) <= self.iters:
+            raise ValueError(f"pretrain must be 0 to iters ({self.iters}) steps, "
+                             f"got {self.pretrain!r}")  # fmt: skip
+        if self.pretrain and self.physics is None:
+            raise ValueError("pretraining needs the blur to imitate (physics=)")
+        if self.pretrain:
+            physics = physics_config(self.physics)
+            if physics.kernel_size > self.patch:
+                raise ValueError(f"the pretraining kernels ({physics.kernel_size} px) must fit "
+                                 f"in a patch ({self.patch} px)")  # fmt: skip
         if int(self.content_scale) != self.content_scale or self.content_scale < 1:
             raise ValueError(
                 f"content_scale must be a whole number >= 1, got {self.content_scale!r}"
             )
         if self.noise not in NOISE_KINDS:
             raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {self.noise!r}")
+
+
+# Generator outputs per sharp patch in pretraining; only the one nearest the physics blur is
+# penalised, so that different noise draws come to stand for different kernels instead of all
+# regressing to one average (isotropic) blur.
+PRETRAIN_DRAWS = 2
+
+
+def physics_config(values: dict) -> DatasetConfig:
+    """The kernel blur of ``values`` (``DatasetConfig.to_dict()``); ValueError if it is
+    learned."""
+    from blurgen.pipeline import DatasetConfig
+
+    config = DatasetConfig.from_dict(values)
+    if set(config.methods()) - set(KERNEL_BLURS):
+        raise ValueError("the pretraining blur must be made by kernels (motion or linear)")
+    return config
+
+
+def physics_blur(
+    sharp: torch.Tensor, physics: DatasetConfig, rng: np.random.Generator
+) -> tuple[torch.Tensor, np.ndarray]:
+    """blurgen's blur of patches, as make-dataset draws and renders it (kernels, noise, JPEG)
+    but with reflected borders, so that the output keeps the patches' size.
+
+    Args:
+        sharp: (N, 3, P, P) float32 CPU tensor in [0, 1].
+        physics: the kernel model and degradation (its boundary is replaced).
+        rng: draws one seed per patch, which seeds its kernel and degradation.
+
+    Returns:
+        ``(blurred, kernels)``: (N, 3, P, P) float32 in [0, 1] and the (N, K, K) kernels.
+    """
+    degradation = replace(physics.degradation, boundary="reflect")
+    rngs = [np.random.default_rng(int(seed)) for seed in rng.integers(2**63, size=len(sharp))]
+    side = sharp.shape[-1]
+    records, kernels = draw_samples(rngs, [(side, side)] * len(sharp), physics, None)
+    pairs = zip(sharp.permute(0, 2, 3, 1).numpy(), kernels, records, strict=True)
+    blurred = [
+        render_sample(image, kernel, record, degradation)[1] for image, kernel, record in pairs
+    ]
+    return torch.from_numpy(np.stack(blurred)).permute(0, 3, 1, 2), kernels
 
 
 class BganTrainer(GanRun):
@@ -112,11 +180,37 @@ class BganTrainer(GanRun):
         self.sharp = ImagePatches(config.sharp, config.patch, strict)
         self.blurry = ImagePatches(config.blurry, config.patch, strict)
         self._build(BlurGenerator(config.channels, config.blocks, config.noise))
+        if config.pretrain:
+            self.physics = physics_config(config.physics)
         self._ready(resume)
 
-    def _one_step(self) -> dict:
-        """One discriminator and one generator update; returns the losses."""
+    def _pretrain_step(self) -> dict:
+        """One generator update toward blurgen's own blur; returns the loss."""
         config = self.config
+        lr = self._set_lr()
+        sharp = self.sharp.sample(config.batch, self.rng).to(self.device)
+        target = physics_blur(sharp.cpu(), self.physics, self.rng)[0].to(self.device)
+        shape = self.generator.noise_shape(config.patch, config.patch)
+        z = torch.randn(PRETRAIN_DRAWS * config.batch, *shape, device=self.device)
+        with self._autocast():
+            fake = self.generator(sharp.repeat(PRETRAIN_DRAWS, 1, 1, 1), z).float()
+        errors = F.l1_loss(fake, target.repeat(PRETRAIN_DRAWS, 1, 1, 1), reduction="none")
+        errors = errors.mean(dim=(1, 2, 3)).view(PRETRAIN_DRAWS, config.batch)
+        loss = errors.min(dim=0).values.mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        self.step += 1
+        if self.step % config.sample_every == 0 or self.step == config.iters:
+            self._write_grid(sharp, fake[: config.batch].detach(), target)
+        return {"step": self.step, "pretrain_l1": loss.item(), "lr": lr}
+
+    def _one_step(self) -> dict:
+        """One discriminator and one generator update (or, while pretraining, a generator
+        update toward blurgen's blur); returns the losses."""
+        config = self.config
+        if self.step < config.pretrain:
+            return self._pretrain_step()
         lr = self._set_lr()
         sharp = self.sharp.sample(config.batch, self.rng).to(self.device)
         real = self.blurry.sample(config.batch, self.rng).to(self.device)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,6 +14,7 @@ import click
 import cv2
 import numpy as np
 
+from blurgen.backend import check_torch_device
 from blurgen.h5 import open_pairs, verify_pairs
 from blurgen.io import check_output_path, write_png
 from blurgen.kernels import MotionModel
@@ -78,8 +82,10 @@ from .options import (
 )
 @click.option(
     "--bgan",
-    type=click.Path(exists=True, dir_okay=False),
-    help="BGAN checkpoint (from train-bgan) for --blur bgan or --mix.",
+    metavar="CHECKPOINT",
+    help="BGAN for --blur bgan or --mix: a checkpoint or generator.pt from train-bgan, or "
+    "builtin:NAME; by default the one shipped with blurgen (builtin:lai2016, trained on real "
+    "camera-shake photos). It runs on --device, all of a job's samples in one batch.",
 )
 @click.option(
     "--mix",
@@ -147,7 +153,7 @@ def make_dataset_command(
     if "bgan" in config.methods():
         from blurgen.bgan.infer import BganBlur
 
-        learned = BganBlur(bgan)
+        learned = BganBlur(config.bgan, check_torch_device(device))
     if dry_run:
         summary = plan(paths, config)
         if as_json:
@@ -174,6 +180,15 @@ def make_dataset_command(
                    f"images to {output} ({len(summary['skipped'])} skipped) in {seconds:.1f} s: "
                    f"{summary['pairs_per_s']:.0f} pairs/s, {summary['bytes'] / 1e6:.1f} MB",
                    err=True)  # fmt: skip
+
+
+def preset_config(name: str) -> DatasetConfig:
+    """The config make-dataset builds from a shipped preset (or ``"none"``) and its defaults."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        make_dataset_command.main(["--preset", name, "-o", os.devnull, "--dry-run", "--json"],
+                                  standalone_mode=False)  # fmt: skip
+    return DatasetConfig.from_dict(json.loads(printed.getvalue())["config"])
 
 
 def _parse_mix(text: str | None) -> tuple[tuple[str, float], ...]:

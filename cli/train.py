@@ -10,6 +10,7 @@ import click
 from blurgen.backend import check_torch_device
 
 from .options import (
+    PRESET_NAMES,
     progress_bar,
     seed_option,
     strict_option,
@@ -149,6 +150,38 @@ bf16_options = stacked(
     help="The generator's noise: per-pixel maps, also injected into every residual block (the "
     "blur can vary across the image), or the paper's 4-vector repeated over the image.",
 )
+@click.option(
+    "--pretrain",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Steps, counted in --iters, in which the generator first learns to reproduce "
+    "blurgen's own blur (--physics) of the sharp photos; the adversarial steps then move it "
+    "toward the real blurry photos.",
+)
+@click.option(
+    "--physics",
+    type=click.Choice([*PRESET_NAMES, "none"]),
+    default="camera-shake",
+    show_default=True,
+    help="make-dataset preset whose kernels and degradation --pretrain imitates.",
+)
+@click.option(
+    "--channels",
+    type=click.IntRange(min=4),
+    default=64,
+    show_default=True,
+    help="Generator feature channels (64 in the paper).",
+)
+@click.option(
+    "--blocks",
+    type=click.IntRange(min=1),
+    default=9,
+    show_default=True,
+    help="Generator residual blocks (9 in the paper).",
+)
+@click.option("--disc-channels", type=click.IntRange(min=4), default=64, show_default=True,
+              help="Discriminator channels of the first stage.")  # fmt: skip
 @vgg_options
 @click.option("--sample-every", type=click.IntRange(min=1), default=500, show_default=True)
 @run_options
@@ -172,6 +205,11 @@ def train_bgan_command(
     content_weight,
     content_scale,
     noise,
+    pretrain,
+    physics,
+    channels,
+    blocks,
+    disc_channels,
     vgg_layer,
     vgg_weights,
     checkpoint_every,
@@ -197,6 +235,8 @@ def train_bgan_command(
     """
     from blurgen.bgan.train import BganConfig, BganTrainer
 
+    from .dataset import preset_config
+
     config = BganConfig(
         sharp=str(sharp),
         blurry=str(blurry),
@@ -211,6 +251,11 @@ def train_bgan_command(
         content_weight=content_weight,
         content_scale=content_scale,
         noise=noise,
+        pretrain=pretrain,
+        physics=preset_config(physics).to_dict() if pretrain else None,
+        channels=channels,
+        blocks=blocks,
+        disc_channels=disc_channels,
         vgg_layer=vgg_layer,
         vgg_weights=vgg_weights,
         checkpoint_every=checkpoint_every,
