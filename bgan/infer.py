@@ -1,4 +1,10 @@
-"""Using trained networks: blur sharp images with a BGAN checkpoint."""
+"""Using trained networks: blur sharp images with a BGAN, deblur with a DBGAN.
+
+Both load a training checkpoint (``checkpoints/latest.pt``) or the generator alone that every
+run writes beside its checkpoints (``generator.pt``: weights and their configuration, a few MB,
+nothing to resume with). ``builtin:NAME`` names a generator shipped with blurgen
+(:data:`BUILTIN`).
+"""
 
 from __future__ import annotations
 
@@ -9,23 +15,43 @@ import numpy as np
 import torch
 
 from blurgen.color import as_unit_float
+from blurgen.sample import BUILTIN_PREFIX
 
 from .files import read_torch_file
 from .nets import BlurGenerator, DeblurGenerator
 
 KINDS = {"bgan": "a BGAN", "dbgan": "a deblurring (DBGAN)"}
+# Generators shipped in the package, by name (see docs/benchmarks.md for how each was trained).
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+BUILTIN = {"lai2016": WEIGHTS / "bgan-lai2016.pt"}
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """The file of a checkpoint given by path or as ``builtin:NAME``.
+
+    Raises:
+        ValueError: an unknown builtin name.
+    """
+    text = str(path)
+    if not text.startswith(BUILTIN_PREFIX):
+        return Path(path)
+    name = text[len(BUILTIN_PREFIX) :]
+    if name not in BUILTIN:
+        raise ValueError(f"no builtin generator {name!r}; there are: {', '.join(BUILTIN)}")
+    return BUILTIN[name]
 
 
 def load_generator(path: str | os.PathLike, kind: str, network: type) -> torch.nn.Module:
-    """The generator saved in a training checkpoint of ``kind`` (``"bgan"`` or ``"dbgan"``).
+    """The generator of ``kind`` (``"bgan"`` or ``"dbgan"``) in a training checkpoint, or in
+    its exported ``generator.pt``; ``path`` may be ``builtin:NAME``.
 
     Raises:
         FileNotFoundError: no such file. ValueError: unreadable, or not a checkpoint of that
             kind.
     """
-    path = Path(path)
+    path = resolve(path)
     state = read_torch_file(path, "checkpoint")
-    if not isinstance(state, dict) or state.get("kind") != kind:
+    if not isinstance(state, dict) or state.get("kind") not in (kind, f"{kind}-generator"):
         raise ValueError(f"'{path}' is not {KINDS[kind]} checkpoint")
     generator = network(**{**getattr(network, "LEGACY_CONFIG", {}), **state["generator_config"]})
     generator.load_state_dict(state["generator"])
@@ -46,7 +72,8 @@ class BlurGAN:
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> BlurGAN:
-        """The generator of a BGAN training checkpoint (``.pt``).
+        """The generator of a BGAN training checkpoint or ``generator.pt`` (or
+        ``builtin:NAME``).
 
         Raises:
             FileNotFoundError, ValueError: no such file, or not a BGAN checkpoint.
@@ -102,8 +129,8 @@ class BganBlur:
     def __init__(self, path: str | os.PathLike, device: str = "cpu") -> None:
         self.path, self.device = str(path), device
         self._gan: BlurGAN | None = None
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"BGAN checkpoint '{path}' not found")
+        if not resolve(path).is_file():
+            raise FileNotFoundError(f"BGAN checkpoint '{resolve(path)}' not found")
 
     def __getstate__(self) -> dict:
         # Workers reload the checkpoint rather than receive the network.

@@ -5,7 +5,9 @@ A run folder holds ``config.json`` (the resolved config), ``log.jsonl`` (losses 
 step), ``checkpoints/latest.pt`` and ``checkpoints/step_<N>.pt`` (the networks the run trains
 and their optimisers, the step, every random state and the config; ``latest.pt`` and
 ``best.pt`` are hard links to a step's file where the file system allows, so they take no
-space of their own) and ``samples/step_<N>.png``. A checkpoint is also written on Ctrl-C;
+space of their own), ``generator.pt`` (the latest generator alone, for inference: its weights,
+their configuration, the run's config and step; a few MB) and ``samples/step_<N>.png``. A
+checkpoint is also written on Ctrl-C;
 resuming from ``latest.pt`` gives the same weights as an uninterrupted run on the CPU. A
 resumed run may be given more (or fewer) steps; the learning-rate schedule then follows the
 new length.
@@ -217,8 +219,8 @@ class GanRun:
 
     def save(self, *names: str) -> Path:
         """Write ``step_<N>.pt``, then ``latest.pt`` and any other ``names`` as links to it,
-        atomically, and remove all but the newest ``keep`` step checkpoints; returns the path
-        of ``latest.pt``."""
+        atomically, and remove all but the newest ``keep`` step checkpoints; also write
+        ``generator.pt``. Returns the path of ``latest.pt``."""
         folder = self.run / "checkpoints"
         written = folder / f"step_{self.step:07d}.pt"
         with atomic_path(written) as temporary:
@@ -231,7 +233,22 @@ class GanRun:
                     shutil.copyfile(written, temporary)
         for old in sorted(folder.glob("step_*.pt"))[: -self.config.keep]:
             old.unlink()
+        with atomic_path(self.run / "generator.pt") as temporary:
+            torch.save(self.exported(), temporary)
         return folder / "latest.pt"
+
+    def exported(self) -> dict:
+        """The generator for inference: ``kind`` ``"<run kind>-generator"``, its weights and
+        configuration, and the run's config, step and blurgen version (what
+        :func:`~blurgen.bgan.infer.load_generator` reads)."""
+        return {
+            "kind": f"{self.kind}-generator",
+            "generator": self.generator.state_dict(),
+            "generator_config": self.generator.config,
+            "config": asdict(self.config),
+            "step": self.step,
+            "blurgen_version": blurgen.__version__,
+        }
 
     def _load(self, path: Path) -> None:
         state = read_torch_file(path, "checkpoint", map_location=self.device)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,8 +31,8 @@ from .io import Photo
 from .kernels import kernel_extent
 from .kernels.trajectory import DEFAULT_EXPL, PATH_LENGTH_PER_PX
 from .pipeline import DatasetConfig
-from .realism import MIN_SIDE, compare, image_statistics
-from .sample import draw_samples, render_sample, sample_rng, to_uint8
+from .realism import MIN_SIDE, compare, statistics_of
+from .sample import LearnedBlur, SampleRecord, draw_samples, render_sample, sample_rng, to_uint8
 
 
 @dataclass(frozen=True)
@@ -193,18 +193,23 @@ class Renderer:
             raise ValueError(f"sharp photos smaller than the {patch} px patch: {small[0]}")
         self.samples, self.patch, self.seed = samples, patch, seed
 
-    def statistics(self, config: DatasetConfig) -> list[dict]:
-        """The realism statistics of every sample rendered under ``config``."""
-        measured = []
+    def pairs(
+        self, config: DatasetConfig, learned: LearnedBlur | None = None
+    ) -> Iterator[tuple[SampleRecord, np.ndarray, np.ndarray]]:
+        """Every sample rendered under ``config`` (``learned``: the blur of ``"bgan"``
+        samples): its record, and its sharp and blurred images as uint8 (H, W, 3)."""
         for photo in self.photos:
             rngs = [sample_rng(self.seed, photo.fingerprint, i) for i in range(self.samples)]
             records, kernels = draw_samples(rngs, [photo.size] * self.samples, config,
                                             self.patch)  # fmt: skip
             for record, kernel in zip(records, kernels, strict=True):
                 crop = photo.crop(*record.origin, self.patch, self.patch)
-                _, blurred = render_sample(crop, kernel, record, config.degradation)
-                measured.append(image_statistics(to_uint8(blurred)))
-        return measured
+                sharp, blurred = render_sample(crop, kernel, record, config.degradation, learned)
+                yield record, to_uint8(sharp), to_uint8(blurred)
+
+    def statistics(self, config: DatasetConfig, learned: LearnedBlur | None = None) -> list[dict]:
+        """The realism statistics of every sample rendered under ``config``."""
+        return statistics_of(blurred for _, _, blurred in self.pairs(config, learned))
 
 
 @dataclass(frozen=True)

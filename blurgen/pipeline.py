@@ -30,6 +30,8 @@ from .sample import (
     LearnedBlur,
     SampleConfig,
     draw_samples,
+    oriented,
+    render_learned,
     render_sample,
     sample_rng,
     to_uint8,
@@ -165,21 +167,31 @@ def synthesise(
         rngs, [photo.size for photo in photos], config, config.crop, device=device
     )
     xp = xp_for_device(device)
+    sharp, blurred, learned_sharp = [], [], {}
+    for r, record in enumerate(records):
+        crop = xp.asarray(photos[r].crop(*record.origin, config.crop, config.crop))
+        if record.method in KERNEL_BLURS:
+            pair = render_sample(crop, kernels[r], record, config.degradation)
+            sharp.append(to_uint8(pair[0]))
+            blurred.append(to_uint8(pair[1]))
+        else:  # blurred below: all of the job's learned samples in one batch
+            learned_sharp[r] = oriented(crop, config.kernel_size, record, config.degradation)[1]
+            sharp.append(to_uint8(learned_sharp[r]))
+            blurred.append(None)
+    if learned_sharp:
+        rows = list(learned_sharp)
+        images = render_learned(list(learned_sharp.values()), [records[r] for r in rows], learned)
+        for r, image in zip(rows, images, strict=True):
+            blurred[r] = to_uint8(image)
     row = 0
     for k, result in enumerate(results):
         if result.skipped:
             continue
         rows = range(row, row + result.stop - result.first)
-        sharp, blurred = [], []
-        for r in rows:
-            y, x = records[r].origin
-            crop = xp.asarray(photos[r].crop(y, x, config.crop, config.crop))
-            pair = render_sample(crop, kernels[r], records[r], config.degradation, learned)
-            sharp.append(to_uint8(pair[0]))
-            blurred.append(to_uint8(pair[1]))
         results[k] = SourceSamples.of(
-            result.source, result.first, result.fingerprint, sharp, blurred,
-            to_numpy(kernels[rows.start : rows.stop]), records[rows.start : rows.stop],
+            result.source, result.first, result.fingerprint, sharp[rows.start : rows.stop],
+            blurred[rows.start : rows.stop], to_numpy(kernels[rows.start : rows.stop]),
+            records[rows.start : rows.stop],
         )  # fmt: skip
         row = rows.stop
     return results

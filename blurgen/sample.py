@@ -31,6 +31,9 @@ from .forward import valid_offset
 
 BLURS = ("motion", "linear", "bgan")
 KERNEL_BLURS = ("motion", "linear")
+# Checkpoints shipped with blurgen are named, not given by path: ``builtin:NAME``.
+BUILTIN_PREFIX = "builtin:"
+DEFAULT_BGAN = BUILTIN_PREFIX + "lai2016"
 # A learned blur: (N, H, W, 3) float images in [0, 1] and (N,) noise seeds -> blurred.
 LearnedBlur = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -45,7 +48,8 @@ class SampleConfig:
             ``"bgan"`` (a trained blur generator: no kernel, no added noise).
         mix: ``(method, weight)`` pairs; when given, each sample draws its method with these
             probabilities (normalised) instead of using ``blur``.
-        bgan: the BGAN checkpoint used for ``"bgan"`` samples (recorded; the generator itself
+        bgan: the BGAN checkpoint used for ``"bgan"`` samples, by default (None) the one
+            shipped with blurgen, :data:`DEFAULT_BGAN` (recorded; the generator itself
             is passed to the renderer).
         flips: random horizontal and vertical flips.
         motion: the camera-shake model of ``"motion"`` samples (exposure fractions, path
@@ -74,7 +78,7 @@ class SampleConfig:
         if mix and sum(w for _, w in mix) <= 0:
             raise ValueError(f"mix weights must not all be zero, got {mix!r}")
         if "bgan" in self.methods() and not self.bgan:
-            raise ValueError("samples blurred by a BGAN need its checkpoint (--bgan CKPT)")
+            object.__setattr__(self, "bgan", DEFAULT_BGAN)
 
     def to_dict(self) -> dict:
         """JSON-serialisable config; the kernel model resolved, or left out when unused."""
@@ -209,25 +213,40 @@ def render_sample(
         ``(sharp, blurred)``: float32 images in [0, 1] aligned pixel for pixel; with a
         ``"valid"`` boundary the sharp one is the crop's centre of (H - K + 1, W - K + 1).
     """
+    crop, sharp = oriented(crop, kernel.shape[-1], record, degradation)
+    if record.method in KERNEL_BLURS:
+        return sharp, degradation.render(crop, kernel, record.params)
+    return sharp, render_learned([sharp], [record], learned)[0]
+
+
+def oriented(
+    crop: Any, size: int, record: SampleRecord, degradation: Degradation
+) -> tuple[Any, Any]:
+    """A record's crop after its flips (contiguous), and the sharp image: the crop itself, or
+    with a ``"valid"`` boundary its centre that a ``size`` px kernel leaves."""
     if record.flips[0]:
         crop = crop[:, ::-1]
     if record.flips[1]:
         crop = crop[::-1]
     xp = get_xp(crop)
     crop = xp.ascontiguousarray(crop)
-    size = kernel.shape[-1]
-    if degradation.boundary == "valid":
-        o = valid_offset(size)
-        sharp = crop[o : o + crop.shape[0] - size + 1, o : o + crop.shape[1] - size + 1]
-    else:
-        sharp = crop
-    if record.method in KERNEL_BLURS:
-        return sharp, degradation.render(crop, kernel, record.params)
+    if degradation.boundary != "valid":
+        return crop, crop
+    o = valid_offset(size)
+    return crop, crop[o : o + crop.shape[0] - size + 1, o : o + crop.shape[1] - size + 1]
+
+
+def render_learned(
+    sharp: Sequence[Any], records: Sequence[SampleRecord], learned: LearnedBlur | None
+) -> list[Any]:
+    """The learned blur of sharp images of one size (float32 (H, W, 3), NumPy or CuPy), each
+    with its record's noise seed, in one batch; float32 on the images' device."""
     if learned is None:
         raise ValueError("a sample blurred by a BGAN needs the generator (learned=)")
-    seeds = np.array([record.params.noise_seed], np.uint64)
-    blurred = learned(to_numpy(sharp)[None], seeds)[0]
-    return sharp, xp.asarray(blurred, dtype=xp.float32)
+    xp = get_xp(sharp[0])
+    seeds = np.array([record.params.noise_seed for record in records], np.uint64)
+    blurred = learned(np.stack([to_numpy(image) for image in sharp]), seeds)
+    return [xp.asarray(image, dtype=xp.float32) for image in blurred]
 
 
 def to_uint8(image: Any) -> np.ndarray:

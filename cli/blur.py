@@ -13,7 +13,7 @@ import blurgen
 from blurgen.backend import check_device, check_torch_device, to_numpy, xp_for_device
 from blurgen.io import Photo, atomic_path, write_png
 from blurgen.kernels.bank import kernel_grid, read_bank
-from blurgen.sample import SampleConfig, draw_samples, render_sample, sample_rng
+from blurgen.sample import DEFAULT_BGAN, SampleConfig, draw_samples, render_sample, sample_rng
 
 from .options import (
     degradation_options,
@@ -52,8 +52,12 @@ from .options import (
 )
 @click.option(
     "--bgan",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Blur with this trained BGAN (noise vector from the seed) instead of kernels.",
+    metavar="[CHECKPOINT]",
+    is_flag=False,
+    flag_value=DEFAULT_BGAN,
+    help="Blur with a trained BGAN instead of kernels (its noise drawn from the seed): alone, "
+    "the one shipped with blurgen; or a checkpoint or generator.pt from train-bgan, or "
+    "builtin:NAME.",
 )
 @seed_option
 @device_option

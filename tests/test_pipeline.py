@@ -562,3 +562,23 @@ def test_the_readme_example_with_workers_runs_as_written(tmp_path):
                             text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert verify_pairs(tmp_path / "pairs.h5")[1] == []
+
+
+def test_learned_blur_renders_a_job_in_one_batch(tmp_path):
+    calls = []
+
+    def halve(patches, seeds):
+        calls.append((patches.shape, seeds.tolist()))
+        return patches * np.float32(0.5)
+
+    config = DatasetConfig(patch=16, per_image=5, kernel_size=5, bgan="unused.pt",
+                           mix=(("motion", 1), ("bgan", 1)))  # fmt: skip
+    sources = bundled_images()[:2]
+    make_dataset(sources, tmp_path / "pairs.h5", config, learned=halve)
+    with h5py.File(tmp_path / "pairs.h5") as f:
+        learned = f["method"][...] == 2
+        sharp, blurred = f["sharp"][...].astype(int), f["blurred"][...].astype(int)
+    assert len(calls) == 1 and calls[0][0] == (learned.sum(), 16, 16, 3)
+    assert 1 < learned.sum() < 10
+    # Each learned pair is its own sharp patch halved: batching kept rows and images together.
+    np.testing.assert_allclose(blurred[learned], sharp[learned] / 2, atol=1)
