@@ -66,9 +66,13 @@ class BlurGAN:
         >>> blurred = gan.blur(sharp, seed=3)                        # doctest: +SKIP
     """
 
-    def __init__(self, generator: BlurGenerator, device: str = "cpu") -> None:
+    def __init__(self, generator: BlurGenerator, device: str = "cpu", tile: int = 512) -> None:
         self.generator = generator.to(device).eval()
         self.device = torch.device(device)
+        if tile <= 4 * generator.reach:
+            raise ValueError(f"tile must be over {4 * generator.reach} px for this network "
+                             f"(four times its reach), got {tile}")  # fmt: skip
+        self.tile = tile
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> BlurGAN:
@@ -109,13 +113,27 @@ class BlurGAN:
     @torch.no_grad()
     def blur_with(self, sharp: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Blur (N, H, W, 3) images (float in [0, 1], or uint8 / uint16, scaled) with given
-        noise z (N, *noise_shape(H, W)); float32 (N, H, W, 3) in [0, 1]."""
-        images = np.ascontiguousarray(as_unit_float(sharp), np.float32)
-        x = torch.from_numpy(images).permute(0, 3, 1, 2)
-        out = self.generator(
-            x.to(self.device), torch.as_tensor(z, dtype=torch.float32, device=self.device)
-        )
-        return out.permute(0, 2, 3, 1).float().cpu().numpy()
+        noise z (N, *noise_shape(H, W)); float32 (N, H, W, 3) in [0, 1].
+
+        Images larger than ``tile`` px run in overlapping tiles that overlap by twice the
+        network's reach, so the result equals running on the whole image while memory stays
+        bounded (the network's features are 32-64 channels per pixel)."""
+        as_unit_float(sharp[:0])  # refuses other integer types before any work
+        count, height, width = sharp.shape[:3]
+        out = np.empty((count, height, width, 3), np.float32)
+        overlap = 2 * self.generator.reach
+        z = np.asarray(z)
+        for y0, y1, (a, b) in _spans(height, self.tile, overlap):
+            for x0, x1, (c, d) in _spans(width, self.tile, overlap):
+                tile = np.ascontiguousarray(as_unit_float(sharp[:, y0:y1, x0:x1]), np.float32)
+                noise = z if z.ndim == 2 else z[:, :, y0:y1, x0:x1]
+                result = self.generator(
+                    torch.from_numpy(tile).permute(0, 3, 1, 2).to(self.device),
+                    torch.as_tensor(noise, dtype=torch.float32, device=self.device),
+                )
+                result = result.permute(0, 2, 3, 1).float().cpu().numpy()
+                out[:, y0 + a : y0 + b, x0 + c : x0 + d] = result[:, a:b, c:d]
+        return out
 
 
 class BganBlur:

@@ -57,6 +57,12 @@ class ResidualNet(nn.Module):
         nn.init.zeros_(self.tail[-1].bias)
         self.config = {"channels": channels, "blocks": blocks}
 
+    @property
+    def reach(self) -> int:
+        """How many px away an input pixel still changes an output pixel: one per 3x3
+        convolution on the way (the head, five per block, two in the tail)."""
+        return 1 + 5 * len(self.blocks) + 2
+
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) residual of an (N, in_channels, H, W) input."""
         return self.tail(self.blocks(self.head(x)))

@@ -40,6 +40,25 @@ class TestGenerator:
         assert maps.noise_shape(20, 24) == (4 + 9, 20, 24) and g.noise_shape(20, 24) == (4,)
 
     @pytest.mark.parametrize("noise", ["map", "vector"])
+    def test_tiles_give_the_whole_image(self, noise):
+        from blurgen.bgan.infer import BlurGAN
+
+        torch.manual_seed(1)
+        g = BlurGenerator(channels=8, blocks=1, noise=noise)
+        with torch.no_grad():
+            for parameter in g.parameters():  # away from the identity the net starts as
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+        assert g.reach == 8
+        sharp = np.random.default_rng(0).random((2, 100, 90, 3)).astype(np.float32)
+        whole, tiled = BlurGAN(g, tile=1000), BlurGAN(g, tile=40)
+        z = whole.noise([[0, 0], [0, 1]], 100, 90)
+        expected = whole.blur_with(sharp, z)
+        assert not np.allclose(expected, sharp, atol=0.05)
+        np.testing.assert_allclose(tiled.blur_with(sharp, z), expected, rtol=0, atol=1e-5)
+        with pytest.raises(ValueError, match="tile must be over 32 px"):
+            BlurGAN(g, tile=32)
+
+    @pytest.mark.parametrize("noise", ["map", "vector"])
     def test_starts_as_the_identity(self, noise):
         g = BlurGenerator(channels=8, blocks=2, noise=noise)
         sharp = torch.rand(2, 3, 20, 24)
