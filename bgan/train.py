@@ -68,6 +68,9 @@ class BganConfig:
         physics: the blur to pretrain on: a :class:`~blurgen.pipeline.DatasetConfig` as its
             ``to_dict()`` (a make-dataset preset's, for example); rendered with reflected
             borders at the patch's size, so its kernels must fit in a patch.
+        init: generator weights to start from instead of the identity: a BGAN checkpoint,
+            a run's ``generator.pt`` or ``builtin:NAME`` (the shipped one, to adapt it to
+            another camera's photos); its channels, blocks and noise must be the run's.
     """
 
     sharp: str
@@ -98,6 +101,7 @@ class BganConfig:
     cpu_bf16: bool = False
     pretrain: int = 0
     physics: dict | None = field(default=None, hash=False)
+    init: str | None = None
 
     def __post_init__(self) -> None:
         check_schedule(self)
@@ -182,7 +186,19 @@ class BganTrainer(GanRun):
         self._build(BlurGenerator(config.channels, config.blocks, config.noise))
         if config.pretrain:
             self.physics = physics_config(config.physics)
+        if config.init is not None:
+            self._start_from(config.init)
         self._ready(resume)
+
+    def _start_from(self, path: str) -> None:
+        """Load the generator weights of ``path`` (see ``BganConfig.init``)."""
+        from .infer import load_generator
+
+        start = load_generator(path, "bgan", BlurGenerator)
+        if start.config != self.generator.config:
+            raise ValueError(f"'{path}' holds a generator of {start.config}, not the run's "
+                             f"{self.generator.config}")  # fmt: skip
+        self.generator.load_state_dict(start.state_dict())
 
     def _pretrain_step(self) -> dict:
         """One generator update toward blurgen's own blur; returns the loss."""

@@ -167,6 +167,12 @@ bf16_options = stacked(
     help="make-dataset preset whose kernels and degradation --pretrain imitates.",
 )
 @click.option(
+    "--init",
+    metavar="CHECKPOINT",
+    help="Start the generator from these weights (a checkpoint, generator.pt, or "
+    "builtin:lai2016 to adapt the shipped one to your photos); same network shape.",
+)
+@click.option(
     "--channels",
     type=click.IntRange(min=4),
     default=64,
@@ -207,6 +213,7 @@ def train_bgan_command(
     noise,
     pretrain,
     physics,
+    init,
     channels,
     blocks,
     disc_channels,
@@ -253,6 +260,7 @@ def train_bgan_command(
         noise=noise,
         pretrain=pretrain,
         physics=preset_config(physics).to_dict() if pretrain else None,
+        init=init,
         channels=channels,
         blocks=blocks,
         disc_channels=disc_channels,

@@ -376,3 +376,61 @@ def test_runs_export_the_generator_alone(folders):
     np.testing.assert_array_equal(BlurGAN.load(exported).blur(sharp, 5),
                                   from_checkpoint.blur(sharp, 5))  # fmt: skip
 
+
+def test_the_shipped_bgan_loads_without_pickled_code_and_blurs():
+    from blurgen.bgan.infer import BUILTIN, resolve
+    from blurgen.io import read_image
+    from blurgen.pipeline import bundled_images
+
+    path = resolve("builtin:lai2016")
+    assert path == BUILTIN["lai2016"] and path.stat().st_size < 5_000_000
+    state = torch.load(path, weights_only=True)
+    assert state["kind"] == "bgan-generator" and "opt_g" not in state
+    gan = BlurGAN.load("builtin:lai2016")
+    sharp = read_image(bundled_images()[0])[:128, :128]
+    blurred = gan.blur(sharp, seed=0)
+
+    def energy(image):
+        grey = image.mean(axis=2)
+        return (np.diff(grey, axis=0) ** 2).mean() + (np.diff(grey, axis=1) ** 2).mean()
+
+    assert energy(blurred) < 0.8 * energy(sharp)
+    assert abs(blurred.mean() - sharp.mean()) < 0.02
+    with pytest.raises(ValueError, match="no builtin generator 'nope'"):
+        BlurGAN.load("builtin:nope")
+
+
+def test_commands_use_the_shipped_bgan_without_a_path(tmp_path):
+    import h5py
+
+    from blurgen.bgan.infer import BganBlur
+    from blurgen.pipeline import bundled_images, regenerate
+
+    photo = str(bundled_images()[1])
+    result = CliRunner().invoke(cli, ["blur", photo, "--bgan", "-o", str(tmp_path / "out"),
+                                      "--boundary", "reflect"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "blur.json").read_text())
+    assert report["config"]["bgan"] == "builtin:lai2016"
+    pairs = tmp_path / "pairs.h5"
+    result = CliRunner().invoke(cli, ["make-dataset", photo, "-o", str(pairs), "--blur", "bgan",
+                                      "--patch", "48", "--per-image", "3", "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with h5py.File(pairs) as f:
+        assert json.loads(f.attrs["config"])["bgan"] == "builtin:lai2016"
+        # --blur replaces the default preset's mix of motion and linear blur.
+        assert set(f["method"][...].tolist()) == {2}
+        stored = f["blurred"][2]
+    _, blurred = regenerate(pairs, 2, learned=BganBlur("builtin:lai2016"))
+    np.testing.assert_array_equal(blurred, stored)
+
+
+def test_a_run_may_start_from_another_generator(folders):
+    BganTrainer(tiny(folders), folders / "first").train()
+    exported = folders / "first" / "generator.pt"
+    second = BganTrainer(tiny(folders, init=str(exported)), folders / "second")
+    for (name, a), (_, b) in zip(BlurGAN.load(exported).generator.state_dict().items(),
+                                 second.generator.state_dict().items(), strict=True):  # fmt: skip
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    with pytest.raises(ValueError, match="holds a generator of"):
+        BganTrainer(tiny(folders, channels=16, init=str(exported)), folders / "third")
