@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 import cv2
 import numpy as np
+from click.core import ParameterSource
 
 from blurgen.backend import check_torch_device
 from blurgen.h5 import open_pairs, verify_pairs
@@ -143,11 +144,18 @@ def make_dataset_command(
         paths = paths[:limit]
     if not paths:
         raise click.UsageError("no images found in the given sources")
+    sources_of = click.get_current_context().get_parameter_source
+    if sources_of("blur") == ParameterSource.COMMANDLINE and sources_of("mix") in (
+        ParameterSource.DEFAULT_MAP,
+        ParameterSource.DEFAULT,
+    ):
+        mix = None  # --blur given by hand replaces a preset's or config's mix of methods
     config = DatasetConfig(patch=patch, per_image=per_image, kernel_size=kernel_size, blur=blur,
                            mix=_parse_mix(mix), bgan=bgan, flips=flips,
                            motion=MotionModel(**motion), degradation=degradation)  # fmt: skip
-    if motion and "motion" not in config.methods():
-        flags = ", ".join("--" + name.replace("_", "-") for name in motion)
+    by_hand = [name for name in motion if sources_of(name) == ParameterSource.COMMANDLINE]
+    if by_hand and "motion" not in config.methods():
+        flags = ", ".join("--" + name.replace("_", "-") for name in by_hand)
         raise click.UsageError(f"{flags} only apply to motion blur (--blur motion or --mix)")
     learned = None
     if "bgan" in config.methods():
