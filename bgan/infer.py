@@ -121,10 +121,10 @@ class BlurGAN:
         as_unit_float(sharp[:0])  # refuses other integer types before any work
         count, height, width = sharp.shape[:3]
         out = np.empty((count, height, width, 3), np.float32)
-        overlap = 2 * self.generator.reach
+        step, reach = self.generator.scale, self.generator.reach
         z = np.asarray(z)
-        for y0, y1, (a, b) in _spans(height, self.tile, overlap):
-            for x0, x1, (c, d) in _spans(width, self.tile, overlap):
+        for y0, y1, (a, b) in _cell_spans(height, self.tile, reach, step):
+            for x0, x1, (c, d) in _cell_spans(width, self.tile, reach, step):
                 tile = np.ascontiguousarray(as_unit_float(sharp[:, y0:y1, x0:x1]), np.float32)
                 noise = z if z.ndim == 2 else z[:, :, y0:y1, x0:x1]
                 result = self.generator(
@@ -205,6 +205,21 @@ class Deblurrer:
                 (a, b), (c, d) = keep_y, keep_x
                 out[y0 + a : y0 + b, x0 + c : x0 + d] = result[a:b, c:d]
         return out
+
+
+def _cell_spans(
+    length: int, tile: int, reach: int, step: int
+) -> list[tuple[int, int, tuple[int, int]]]:
+    """:func:`_spans` for a network that works on ``step`` x ``step`` cells: tiles start on
+    the cells' grid, so each sees the cells the whole image would, and keep what lies at least
+    ``reach`` px from a neighbour's side."""
+    units = -(-length // step)
+    spans = []
+    for start, stop, (keep_from, keep_to) in _spans(units, tile // step, 2 * -(-reach // step)):
+        begin = start * step
+        spans.append((begin, min(stop * step, length),
+                      (keep_from * step, min(keep_to * step, length - begin))))  # fmt: skip
+    return spans
 
 
 def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, tuple[int, int]]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 NOISE_CHANNELS = 4
 NOISE_KINDS = ("map", "vector")
@@ -46,22 +47,25 @@ class ResidualNet(nn.Module):
     to 3 channels. The last conv starts at zero, so a generator that adds this net's output to
     its input image starts as the identity rather than from a random image."""
 
-    def __init__(self, in_channels: int, channels: int, blocks: int) -> None:
+    def __init__(self, in_channels: int, channels: int, blocks: int, out_channels: int = 3) -> None:
         super().__init__()
         self.head = nn.Sequential(conv3x3(in_channels, channels), nn.ReLU(inplace=True))
         self.blocks = nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
         self.tail = nn.Sequential(
-            conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, 3)
+            conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, out_channels)
         )
         nn.init.zeros_(self.tail[-1].weight)
         nn.init.zeros_(self.tail[-1].bias)
         self.config = {"channels": channels, "blocks": blocks}
 
+    scale = 1
+
     @property
     def reach(self) -> int:
         """How many px away an input pixel still changes an output pixel: one per 3x3
-        convolution on the way (the head, five per block, two in the tail)."""
-        return 1 + 5 * len(self.blocks) + 2
+        convolution on the way (the head, five per block, two in the tail), times the scale
+        the convolutions work at (plus the rest of a ``scale`` x ``scale`` cell)."""
+        return (1 + 5 * len(self.blocks) + 2) * self.scale + self.scale - 1
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) residual of an (N, in_channels, H, W) input."""
@@ -80,6 +84,11 @@ class BlurGenerator(ResidualNet):
         blocks: residual blocks (9 in the paper).
         noise: ``"map"`` (per-pixel maps, injected at every block) or ``"vector"`` (the
             paper's 4-vector repeated over the image).
+        scale: the convolutions work on ``scale`` x ``scale`` cells of pixels stacked as
+            channels (pixel unshuffle; the residual is shuffled back to full resolution), so
+            the network reaches ``scale`` times as far for a ``scale**2``-th of the work per
+            channel, and still sees and sets every pixel. Blur paths are tens of pixels
+            long; 3x3 convolutions at full resolution reach one pixel each. 1: the paper's.
 
     Shape:
         sharp (N, 3, H, W) in [0, 1]; noise (N, *noise_shape(H, W)); output (N, 3, H, W) in
@@ -89,14 +98,21 @@ class BlurGenerator(ResidualNet):
     # Checkpoints written before noise maps existed hold the paper's vector generator.
     LEGACY_CONFIG = {"noise": "vector"}
 
-    def __init__(self, channels: int = 64, blocks: int = 9, noise: str = "map") -> None:
-        super().__init__(3 + NOISE_CHANNELS, channels, blocks)
+    def __init__(
+        self, channels: int = 64, blocks: int = 9, noise: str = "map", scale: int = 1
+    ) -> None:
+        if int(scale) != scale or scale < 1:
+            raise ValueError(f"scale must be a whole number >= 1, got {scale!r}")
+        cell = scale * scale
+        super().__init__((3 + NOISE_CHANNELS) * cell, channels, blocks, 3 * cell)
         if noise not in NOISE_KINDS:
             raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {noise!r}")
-        self.noise = noise
-        self.config["noise"] = noise
+        self.noise, self.scale = noise, int(scale)
+        self.config.update(noise=noise, scale=self.scale)
         if noise == "map":
-            self.inject = nn.Parameter(torch.zeros(blocks, channels))
+            # One weight per channel for each of a cell's noise values (at scale 1, per channel).
+            shape = (blocks, channels) if scale == 1 else (blocks, channels, cell)
+            self.inject = nn.Parameter(torch.zeros(shape))
 
     def noise_shape(self, height: int, width: int) -> tuple[int, ...]:
         """The shape of one image's noise: (4,) for a vector, (4 + blocks, H, W) for maps."""
@@ -111,13 +127,27 @@ class BlurGenerator(ResidualNet):
             raise ValueError(f"z must be {expected} ({self.noise} noise), got {tuple(z.shape)}")
         z = z.to(sharp.dtype)
         if self.noise == "vector":
-            maps = z[:, :, None, None].expand(n, NOISE_CHANNELS, height, width)
-            return (sharp + self.residual(torch.cat([sharp, maps], dim=1))).clamp(0, 1)
-        x = self.head(torch.cat([sharp, z[:, :NOISE_CHANNELS]], dim=1))
+            z = z[:, :, None, None].expand(n, NOISE_CHANNELS, height, width)
+        s = self.scale
+        # Sizes not a multiple of the scale are padded by repeating the last row and column
+        # (the padding is cropped off again).
+        pad = (0, -width % s, 0, -height % s)
+        if any(pad):
+            sharp_padded, z = F.pad(sharp, pad, mode="replicate"), F.pad(z, pad, mode="replicate")
+        else:
+            sharp_padded = sharp
+        x = self.head(F.pixel_unshuffle(torch.cat([sharp_padded, z[:, :NOISE_CHANNELS]], 1), s))
         for b, block in enumerate(self.blocks):
-            extra = z[:, NOISE_CHANNELS + b : NOISE_CHANNELS + b + 1]
-            x = block(x + self.inject[b].to(x.dtype)[None, :, None, None] * extra)
-        return (sharp + self.tail(x)).clamp(0, 1)
+            if self.noise == "map":
+                extra = F.pixel_unshuffle(z[:, NOISE_CHANNELS + b : NOISE_CHANNELS + b + 1], s)
+                weight = self.inject[b].to(x.dtype)
+                if weight.ndim == 1:
+                    x = x + weight[None, :, None, None] * extra
+                else:
+                    x = x + torch.einsum("ck,nkhw->nchw", weight, extra)
+            x = block(x)
+        residual = F.pixel_shuffle(self.tail(x), s)[:, :, :height, :width]
+        return (sharp + residual).clamp(0, 1)
 
 
 class DeblurGenerator(ResidualNet):

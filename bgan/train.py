@@ -51,6 +51,9 @@ class BganConfig:
         vgg_layer: VGG-19 layer of the perceptual loss. vgg_weights: file of torchvision
             ``vgg19`` weights; None means torch.hub's download and cache.
         channels, blocks, disc_channels: network widths and depth.
+        scale: the generator works on ``scale`` x ``scale`` cells of pixels (see
+            :class:`~blurgen.bgan.nets.BlurGenerator`; 1: the paper's); patches must be a
+            multiple of it.
         noise: the generator's noise, ``"map"`` (per-pixel maps, injected at every block) or
             ``"vector"`` (the paper's 4-vector repeated over the image).
         init_std: std of a Gaussian initialisation of both networks (the paper: 0.01), or None
@@ -92,6 +95,7 @@ class BganConfig:
     blocks: int = 9
     disc_channels: int = 64
     noise: str = "map"
+    scale: int = 1
     init_std: float | None = None
     checkpoint_every: int = 1000
     keep: int = 3
@@ -119,6 +123,9 @@ class BganConfig:
             raise ValueError(
                 f"content_scale must be a whole number >= 1, got {self.content_scale!r}"
             )
+        if int(self.scale) != self.scale or self.scale < 1 or self.patch % self.scale:
+            raise ValueError(f"scale must be a whole number >= 1 that divides the patch "
+                             f"({self.patch}), got {self.scale!r}")  # fmt: skip
         if self.noise not in NOISE_KINDS:
             raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {self.noise!r}")
 
@@ -183,7 +190,7 @@ class BganTrainer(GanRun):
         self._open(config, run, device, resume)
         self.sharp = ImagePatches(config.sharp, config.patch, strict)
         self.blurry = ImagePatches(config.blurry, config.patch, strict)
-        self._build(BlurGenerator(config.channels, config.blocks, config.noise))
+        self._build(BlurGenerator(config.channels, config.blocks, config.noise, config.scale))
         if config.pretrain:
             self.physics = physics_config(config.physics)
         if config.init is not None:

@@ -180,6 +180,14 @@ bf16_options = stacked(
     help="Generator feature channels (64 in the paper).",
 )
 @click.option(
+    "--scale",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="The generator works on SCALE x SCALE cells of pixels stacked as channels, so it "
+    "reaches SCALE times as far (blur paths are tens of px) for the same work; 1: the paper's.",
+)
+@click.option(
     "--blocks",
     type=click.IntRange(min=1),
     default=9,
@@ -215,6 +223,7 @@ def train_bgan_command(
     physics,
     init,
     channels,
+    scale,
     blocks,
     disc_channels,
     vgg_layer,
@@ -262,6 +271,7 @@ def train_bgan_command(
         physics=preset_config(physics).to_dict() if pretrain else None,
         init=init,
         channels=channels,
+        scale=scale,
         blocks=blocks,
         disc_channels=disc_channels,
         vgg_layer=vgg_layer,

@@ -39,30 +39,41 @@ class TestGenerator:
         )
         assert maps.noise_shape(20, 24) == (4 + 9, 20, 24) and g.noise_shape(20, 24) == (4,)
 
-    @pytest.mark.parametrize("noise", ["map", "vector"])
-    def test_tiles_give_the_whole_image(self, noise):
+    @pytest.mark.parametrize(("noise", "scale"), [("map", 1), ("vector", 1), ("map", 2)])
+    def test_tiles_give_the_whole_image(self, noise, scale):
         from blurgen.bgan.infer import BlurGAN
 
         torch.manual_seed(1)
-        g = BlurGenerator(channels=8, blocks=1, noise=noise)
+        g = BlurGenerator(channels=8, blocks=1, noise=noise, scale=scale)
         with torch.no_grad():
             for parameter in g.parameters():  # away from the identity the net starts as
                 parameter.add_(torch.randn_like(parameter) * 0.1)
-        assert g.reach == 8
-        sharp = np.random.default_rng(0).random((2, 100, 90, 3)).astype(np.float32)
-        whole, tiled = BlurGAN(g, tile=1000), BlurGAN(g, tile=40)
-        z = whole.noise([[0, 0], [0, 1]], 100, 90)
+        assert g.reach == {1: 8, 2: 17}[scale]
+        # An odd width: at scale 2 the last column is padded, in the whole image and in the
+        # tiles that touch it; the last tile of the rows starts off the cells' grid (17) unless
+        # tiles are aligned to it.
+        sharp = np.random.default_rng(0).random((2, 102, 93, 3)).astype(np.float32)
+        whole, tiled = BlurGAN(g, tile=1000), BlurGAN(g, tile=5 * g.reach)
+        z = whole.noise([[0, 0], [0, 1]], 102, 93)
         expected = whole.blur_with(sharp, z)
         assert not np.allclose(expected, sharp, atol=0.05)
         np.testing.assert_allclose(tiled.blur_with(sharp, z), expected, rtol=0, atol=1e-5)
-        with pytest.raises(ValueError, match="tile must be over 32 px"):
-            BlurGAN(g, tile=32)
+        with pytest.raises(ValueError, match=f"tile must be over {4 * g.reach} px"):
+            BlurGAN(g, tile=4 * g.reach)
 
-    @pytest.mark.parametrize("noise", ["map", "vector"])
-    def test_starts_as_the_identity(self, noise):
-        g = BlurGenerator(channels=8, blocks=2, noise=noise)
-        sharp = torch.rand(2, 3, 20, 24)
-        assert torch.equal(g(sharp, torch.randn(2, *g.noise_shape(20, 24))), sharp)
+    @pytest.mark.parametrize(("noise", "scale"), [("map", 1), ("vector", 1), ("map", 2)])
+    def test_starts_as_the_identity(self, noise, scale):
+        g = BlurGenerator(channels=8, blocks=2, noise=noise, scale=scale)
+        sharp = torch.rand(2, 3, 21, 24)
+        assert torch.equal(g(sharp, torch.randn(2, *g.noise_shape(21, 24))), sharp)
+
+    def test_scale_works_on_cells_of_pixels(self):
+        g = BlurGenerator(channels=8, blocks=2, scale=2)
+        assert g.head[0].in_channels == 7 * 4 and g.tail[-1].out_channels == 3 * 4
+        assert g.inject.shape == (2, 8, 4) and g.config["scale"] == 2
+        assert g.reach == (1 + 10 + 2) * 2 + 1
+        with pytest.raises(ValueError, match="scale"):
+            BlurGenerator(scale=0)
 
     @pytest.mark.parametrize("noise", ["map", "vector"])
     def test_output_range_and_noise_matters(self, noise):

@@ -177,7 +177,7 @@ def test_train_bgan_command(folders):
         "-o", str(folders / "cli"), "--iters", "2", "--batch", "1", "--patch", "32",
         "--vgg-layer", "conv1_2", "--vgg-weights", str(folders / "vgg19.pth"), "--no-bf16",
         "--warmup", "3", "--cpu-bf16", "--content-weight", "0.5", "--content-scale", "4",
-        "--noise", "vector",
+        "--noise", "vector", "--scale", "2", "--channels", "8", "--blocks", "1",
     ], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (folders / "cli" / "checkpoints" / "latest.pt").exists()
@@ -188,7 +188,8 @@ def test_train_bgan_command(folders):
         4,
         "vector",
     )
-    assert BlurGAN.load(folders / "cli" / "checkpoints" / "latest.pt").generator.noise == "vector"
+    generator = BlurGAN.load(folders / "cli" / "checkpoints" / "latest.pt").generator
+    assert (generator.noise, generator.scale, generator.config["channels"]) == ("vector", 2, 8)
     folders_args = ["--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry")]
     again = CliRunner().invoke(cli, ["train-bgan", *folders_args, "-o", str(folders / "cli")])
     assert again.exit_code == 1 and "--resume" in again.output
