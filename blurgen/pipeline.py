@@ -179,9 +179,9 @@ def synthesise(
             sharp.append(to_uint8(learned_sharp[r]))
             blurred.append(None)
     if learned_sharp:
-        rows = list(learned_sharp)
-        images = render_learned(list(learned_sharp.values()), [records[r] for r in rows], learned)
-        for r, image in zip(rows, images, strict=True):
+        batch = list(learned_sharp)
+        images = render_learned(list(learned_sharp.values()), [records[r] for r in batch], learned)
+        for r, image in zip(batch, images, strict=True):
             blurred[r] = to_uint8(image)
     row = 0
     for k, result in enumerate(results):
