@@ -18,7 +18,7 @@ from blurgen.color import as_unit_float
 from blurgen.sample import BUILTIN_PREFIX
 
 from .files import read_torch_file
-from .nets import BlurGenerator, DeblurGenerator
+from .nets import BlurGenerator, deblur_generator
 
 KINDS = {"bgan": "a BGAN", "dbgan": "a deblurring (DBGAN)"}
 # Generators shipped in the package, by name (see docs/benchmarks.md for how each was trained).
@@ -41,7 +41,13 @@ def resolve(path: str | os.PathLike) -> Path:
     return BUILTIN[name]
 
 
-def load_generator(path: str | os.PathLike, kind: str, network: type) -> torch.nn.Module:
+# Networks by checkpoint kind, and what a checkpoint that does not say meant: BGANs from before
+# noise maps took the paper's vector, deblurrers from before the RRDB were the resnet.
+NETWORKS = {"bgan": BlurGenerator, "dbgan": deblur_generator}
+LEGACY_CONFIG = {"bgan": {"noise": "vector"}, "dbgan": {"arch": "resnet"}}
+
+
+def load_generator(path: str | os.PathLike, kind: str) -> torch.nn.Module:
     """The generator of ``kind`` (``"bgan"`` or ``"dbgan"``) in a training checkpoint, or in
     its exported ``generator.pt``; ``path`` may be ``builtin:NAME``.
 
@@ -53,7 +59,7 @@ def load_generator(path: str | os.PathLike, kind: str, network: type) -> torch.n
     state = read_torch_file(path, "checkpoint")
     if not isinstance(state, dict) or state.get("kind") not in (kind, f"{kind}-generator"):
         raise ValueError(f"'{path}' is not {KINDS[kind]} checkpoint")
-    generator = network(**{**getattr(network, "LEGACY_CONFIG", {}), **state["generator_config"]})
+    generator = NETWORKS[kind](**{**LEGACY_CONFIG[kind], **state["generator_config"]})
     generator.load_state_dict(state["generator"])
     return generator
 
@@ -82,7 +88,7 @@ class BlurGAN:
         Raises:
             FileNotFoundError, ValueError: no such file, or not a BGAN checkpoint.
         """
-        return cls(load_generator(path, "bgan", BlurGenerator), device)
+        return cls(load_generator(path, "bgan"), device)
 
     def noise(self, seeds: np.ndarray, height: int, width: int) -> np.ndarray:
         """The generator's noise for images of H x W px, one per seed: (N, *noise_shape)
@@ -169,7 +175,7 @@ class Deblurrer:
     receptive field is under ``overlap // 2`` px, and stays close otherwise.
 
     Args:
-        generator: a :class:`~blurgen.bgan.nets.DeblurGenerator`.
+        generator: a deblurring generator (:func:`~blurgen.bgan.nets.deblur_generator`).
         device: ``"cpu"`` or ``"cuda"``.
         tile: tile side in pixels. overlap: pixels shared by neighbouring tiles (even, < tile);
             by default about half the tile (even), at most 64.
@@ -187,7 +193,7 @@ class Deblurrer:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu", **tiling: int | None) -> Deblurrer:
         """The generator of a deblurring checkpoint (``kind`` ``"dbgan"``)."""
-        return cls(load_generator(path, "dbgan", DeblurGenerator), device, **tiling)
+        return cls(load_generator(path, "dbgan"), device, **tiling)
 
     @torch.no_grad()
     def deblur(self, image: np.ndarray) -> np.ndarray:

@@ -42,9 +42,15 @@ EXTENDABLE = frozenset(
     {"iters", "checkpoint_every", "sample_every", "log_every", "val_every", "keep"}
 )
 # Settings whose behaviour before they existed is not their default: runs then had no warm-up,
-# their deblurring crops were not transposed, their blur generators took noise vectors, and
-# BGAN's content term compared pixels.
-BEFORE_IT_EXISTED = {"warmup": 0, "transpose": False, "noise": "vector", "content_scale": 1}
+# their deblurring crops were not transposed, their blur generators took noise vectors,
+# BGAN's content term compared pixels, and their deblurrers were the resnet.
+BEFORE_IT_EXISTED = {
+    "warmup": 0,
+    "transpose": False,
+    "noise": "vector",
+    "content_scale": 1,
+    "arch": "resnet",
+}
 
 
 def cpu_has_native_bf16() -> bool:

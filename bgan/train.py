@@ -201,7 +201,7 @@ class BganTrainer(GanRun):
         """Load the generator weights of ``path`` (see ``BganConfig.init``)."""
         from .infer import load_generator
 
-        start = load_generator(path, "bgan", BlurGenerator)
+        start = load_generator(path, "bgan")
         if start.config != self.generator.config:
             raise ValueError(f"'{path}' holds a generator of {start.config}, not the run's "
                              f"{self.generator.config}")  # fmt: skip

@@ -27,7 +27,7 @@ from .losses import (
     ralsgan_generator_loss,
 )
 from .metrics import psnr, ssim
-from .nets import DeblurGenerator
+from .nets import DEBLUR_ARCHS, deblur_generator
 from .run import GanRun, check_schedule
 
 
@@ -47,7 +47,9 @@ class DeblurConfig:
         content_loss: the pixel loss, ``"mse"`` (the paper's) or ``"l1"``.
         gan: train with the adversarial loss (False: content + perceptual only).
         vgg_layer, vgg_weights: the perceptual loss's VGG-19 (see :func:`load_vgg19`).
-        channels, blocks, disc_channels, init_std: networks (the paper: 64 channels, 16 blocks).
+        arch: the generator, ``"rrdb"`` (the published DBGAN) or ``"resnet"`` (lighter).
+        channels, blocks, growth, disc_channels, init_std: networks (the paper: 64 channels,
+            16 blocks, growth 32; ``growth`` is the rrdb's dense layers' width).
         keep: step checkpoints kept (the newest), besides ``latest.pt`` and ``best.pt``.
         checkpoint_every, sample_every, log_every, val_every: in steps.
         bf16: bf16 autocast on CUDA (no effect on the CPU).
@@ -73,8 +75,10 @@ class DeblurConfig:
     gan: bool = True
     vgg_layer: str = "conv3_3"
     vgg_weights: str | None = None
+    arch: str = "rrdb"
     channels: int = 64
     blocks: int = 16
+    growth: int = 32
     disc_channels: int = 64
     init_std: float | None = None
     checkpoint_every: int = 1000
@@ -93,6 +97,8 @@ class DeblurConfig:
             raise ValueError("give at least one pairs file to train on")
         if not self.val and not 0 < self.val_split < 1:
             raise ValueError(f"val_split must be in (0, 1), got {self.val_split!r}")
+        if self.arch not in DEBLUR_ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(DEBLUR_ARCHS)}, got {self.arch!r}")
         if self.content_loss not in CONTENT_LOSSES:
             raise ValueError(
                 f"content_loss must be one of {', '.join(CONTENT_LOSSES)}, "
@@ -161,7 +167,8 @@ class DeblurTrainer(GanRun):
             self.val_index, self.train_index = hold_out_sources(
                 self.train_data, config.val_split, np.random.default_rng([config.seed, 1])
             )
-        self._build(DeblurGenerator(config.channels, config.blocks), adversarial=config.gan)
+        network = deblur_generator(config.arch, config.channels, config.blocks, config.growth)
+        self._build(network, adversarial=config.gan)
         self.best_psnr = -math.inf
         self._ready(resume)
 

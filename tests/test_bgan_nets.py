@@ -8,14 +8,24 @@ import numpy as np
 import pytest
 import torch
 
-from blurgen.bgan.infer import BlurGAN
+from blurgen.bgan.infer import BlurGAN, Deblurrer
 from blurgen.bgan.losses import (
     content_loss,
     perceptual_loss,
     ralsgan_discriminator_loss,
     ralsgan_generator_loss,
 )
-from blurgen.bgan.nets import BlurGenerator, Discriminator, ResidualBlock, gaussian_init
+from blurgen.bgan.nets import (
+    BlurGenerator,
+    DeblurGenerator,
+    DenseBlock,
+    Discriminator,
+    ResidualBlock,
+    ResidualInResidual,
+    RRDBDeblurGenerator,
+    deblur_generator,
+    gaussian_init,
+)
 from blurgen.bgan.vgg import LAYERS, VGG19Features, load_vgg19
 
 TORCHVISION_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
@@ -138,6 +148,107 @@ class TestGenerator:
         )
         assert weights.std().item() == pytest.approx(0.01, rel=0.1)
         assert all(m.bias.abs().max() == 0 for m in g.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def conv_parameters(in_channels, out_channels):
+    """Weights and biases of a 3x3 convolution."""
+    return in_channels * out_channels * 9 + out_channels
+
+
+class TestRRDBDeblurGenerator:
+    def test_published_configuration(self):
+        g = deblur_generator()
+        assert isinstance(g, RRDBDeblurGenerator)
+        assert g.config == {"arch": "rrdb", "channels": 64, "blocks": 16, "growth": 32}
+        # Each dense block: four 3x3 convs to 32 channels fed 64, 96, 128, 160, and one from
+        # 192 back to 64; three per RRDB, sixteen RRDBs; head, trunk conv and the tail's two.
+        dense = sum(conv_parameters(64 + 32 * i, 32) for i in range(4)) + conv_parameters(192, 64)
+        others = conv_parameters(3, 64) + 2 * conv_parameters(64, 64) + conv_parameters(64, 3)
+        expected = 16 * 3 * dense + others
+        assert sum(p.numel() for p in g.parameters()) == expected == 11_588_163
+        assert len(g.trunk) == 16 and all(isinstance(b, ResidualInResidual) for b in g.trunk)
+        block = g.trunk[0].body[0]
+        assert isinstance(block, DenseBlock) and len(g.trunk[0].body) == 3
+        assert [c.in_channels for c in block.convs] == [64, 96, 128, 160, 192]
+        assert [c.out_channels for c in block.convs] == [32, 32, 32, 32, 64]
+        assert block.act.negative_slope == 0.2
+        assert g.reach == 1 + 16 * 15 + 3
+        # The lighter network kept as "resnet".
+        resnet = deblur_generator("resnet")
+        assert isinstance(resnet, DeblurGenerator) and resnet.config["arch"] == "resnet"
+        assert sum(p.numel() for p in resnet.parameters()) < 3.1e6
+        with pytest.raises(ValueError, match="arch must be one of rrdb, resnet"):
+            deblur_generator("unet")
+
+    def test_branches_are_scaled_by_a_fifth(self):
+        # With every weight zero and the last convolution's bias 1, a dense block adds 0.2;
+        # three in a row add 0.6, and the RRDB adds a fifth of x + 0.6 to x.
+        rrdb = ResidualInResidual(channels=4, growth=2)
+        with torch.no_grad():
+            for block in rrdb.body:
+                for conv in block.convs:
+                    conv.weight.zero_()
+                    conv.bias.zero_()
+                block.convs[-1].bias.fill_(1.0)
+        x = torch.rand(1, 4, 6, 6)
+        torch.testing.assert_close(rrdb.body[0](x), x + 0.2)
+        torch.testing.assert_close(rrdb(x), x + 0.2 * (x + 0.6))
+
+    def test_dense_connections_and_skips(self):
+        torch.manual_seed(0)
+        g = RRDBDeblurGenerator(channels=8, blocks=2, growth=4)
+        blurred = torch.rand(1, 3, 30, 30) * 0.5 + 0.25
+        assert torch.equal(g(blurred), blurred)  # the last conv starts at zero
+        with torch.no_grad():
+            for parameter in g.parameters():
+                parameter.add_(torch.randn_like(parameter) * 0.05)
+        # Each dense conv sees all earlier outputs: perturbing the first output changes the
+        # fifth conv's result through its input channels 8..11.
+        block = g.trunk[0].body[0]
+        assert block.convs[4].weight.shape[1] == 8 + 4 * 4
+        out = g(blurred)
+        assert not torch.equal(out, blurred)
+        # The trunk reaches the image only through trunk_conv (the long feature skip).
+        with torch.no_grad():
+            g.trunk_conv.weight.zero_()
+            g.trunk_conv.bias.zero_()
+            expected = (blurred + g.tail(g.head(blurred))).clamp(0, 1)
+            for parameter in g.trunk.parameters():
+                parameter.add_(1.0)
+        torch.testing.assert_close(g(blurred), expected)
+
+    def test_reach_and_tiles(self, tmp_path):
+        torch.manual_seed(2)
+        g = RRDBDeblurGenerator(channels=4, blocks=1, growth=2)
+        with torch.no_grad():
+            for parameter in g.parameters():
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+        assert g.reach == 19
+        # In float64: an input 19 px away acts through 19 small weights in a row.
+        wide = RRDBDeblurGenerator(channels=4, blocks=1, growth=2).double()
+        wide.load_state_dict(g.state_dict())
+        image = torch.rand(1, 3, 48, 48, dtype=torch.float64) * 0.5 + 0.25
+        changed = image.clone()
+        changed[..., 24, 24 + g.reach + 1 :] = 0.0  # beyond the reach of pixel (24, 24)
+        with torch.no_grad():
+            assert wide(image)[..., 24, 24].equal(wide(changed)[..., 24, 24])
+            changed[..., 24, 24 + g.reach] = 0.0
+            assert not wide(image)[..., 24, 24].equal(wide(changed)[..., 24, 24])
+        # Tiles overlapping by twice the reach give the whole image, via a checkpoint.
+        torch.save({"kind": "dbgan-generator", "generator": g.state_dict(),
+                    "generator_config": g.config}, tmp_path / "g.pt")  # fmt: skip
+        tiled = Deblurrer.load(tmp_path / "g.pt", tile=80, overlap=2 * g.reach)
+        assert tiled.generator.config == g.config
+        picture = np.random.default_rng(0).random((100, 130, 3)).astype(np.float32)
+        whole = Deblurrer(g, tile=1000).deblur(picture)
+        np.testing.assert_allclose(tiled.deblur(picture), whole, rtol=0, atol=1e-5)
+
+    def test_checkpoints_from_before_the_rrdb_load_as_the_resnet(self, tmp_path):
+        old = DeblurGenerator(channels=4, blocks=1)
+        config = {"channels": 4, "blocks": 1}  # as such checkpoints recorded it
+        torch.save({"kind": "dbgan", "generator": old.state_dict(), "generator_config": config},
+                   tmp_path / "old.pt")  # fmt: skip
+        assert isinstance(Deblurrer.load(tmp_path / "old.pt").generator, DeblurGenerator)
 
 
 def test_discriminator_shapes():

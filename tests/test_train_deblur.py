@@ -35,7 +35,7 @@ def pairs(tmp_path):
 
 def tiny(folder, **changes):
     settings = dict(data=(str(folder / "pairs.h5"),), val_split=0.25, iters=4, batch=2, patch=16,
-                    channels=4, blocks=1, disc_channels=8, vgg_layer="conv1_2",
+                    channels=4, blocks=1, growth=4, disc_channels=8, vgg_layer="conv1_2",
                     vgg_weights=str(folder / "vgg.pth"), checkpoint_every=2, sample_every=2,
                     log_every=1, val_every=2, warmup=0)  # fmt: skip
     settings.update(changes)
