@@ -19,8 +19,9 @@ class PairsDataset(Dataset):
     """Blurred/sharp pairs from one or more pairs files (``blurgen-pairs/1`` or ``/2``).
 
     Files are opened lazily, once per process, so the dataset works in DataLoader workers
-    (each opens its own handles). Augmentations use torch's generator, which DataLoader seeds
-    per worker, so runs are reproducible under ``torch.manual_seed``.
+    (each opens its own handles). Indexing draws the augmentations from torch's generator,
+    which DataLoader seeds per worker, so runs are reproducible under ``torch.manual_seed``;
+    :meth:`item` takes them from a given NumPy generator instead.
 
     Args:
         paths: pairs files, concatenated in order.
@@ -89,27 +90,60 @@ class PairsDataset(Dataset):
         return self._handles[number]
 
     def __getitem__(self, index: int) -> dict:
+        seed = int(torch.randint(0, 2**62, ()))
+        return self.item(index, np.random.default_rng(seed))
+
+    def item(self, index: int, rng: np.random.Generator) -> dict:
+        """Pair ``index`` (an item as described above), cropped, flipped and transposed as
+        ``rng`` draws."""
         if not 0 <= index < len(self):
             raise IndexError(f"pair {index} out of range for {len(self)} pairs")
         number = int(np.searchsorted(self.ends, index, side="right"))
         row = index - (int(self.ends[number - 1]) if number else 0)
         f = self._file(number)
-        blurred, sharp = f["blurred"][row], f["sharp"][row]
-        if self.crop is not None:
-            side = sharp.shape[0]
-            y, x = (int(v) for v in torch.randint(0, side - self.crop + 1, (2,)))
-            blurred = blurred[y : y + self.crop, x : x + self.crop]
-            sharp = sharp[y : y + self.crop, x : x + self.crop]
-        if self.flip:
-            horizontal, vertical = (bool(v) for v in torch.rand(2) < 0.5)
-            if horizontal:
-                blurred, sharp = blurred[:, ::-1], sharp[:, ::-1]
-            if vertical:
-                blurred, sharp = blurred[::-1], sharp[::-1]
-        # Drawn after the flips, so that runs without transposes draw as they always did.
-        if self.transpose and bool(torch.rand(1) < 0.5):
+        if self.crop is None:
+            blurred, sharp = f["blurred"][row], f["sharp"][row]
+        else:
+            # Only the crop is read from the file.
+            y, x = (int(v) for v in rng.integers(0, f["sharp"].shape[1] - self.crop + 1, 2))
+            window = np.s_[row, y : y + self.crop, x : x + self.crop]
+            blurred, sharp = f["blurred"][window], f["sharp"][window]
+        horizontal, vertical, transpose = rng.random(3) < 0.5
+        if self.flip and horizontal:
+            blurred, sharp = blurred[:, ::-1], sharp[:, ::-1]
+        if self.flip and vertical:
+            blurred, sharp = blurred[::-1], sharp[::-1]
+        if self.transpose and transpose:
             blurred, sharp = blurred.transpose(1, 0, 2), sharp.transpose(1, 0, 2)
         return {"blurred": _tensor(blurred), "sharp": _tensor(sharp), "index": index}
+
+
+class StepBatches(Dataset):
+    """Training batches by step, for a DataLoader: item ``step`` is that step's batch.
+
+    Step ``s`` draws its pairs (with replacement, from ``index``) and their crops, flips and
+    transposes from ``default_rng([seed, s])``, so a batch depends on the seed and the step
+    alone: not on the number of workers that load it, nor on where a run was resumed.
+
+    Args:
+        pairs: the dataset, with its augmentation settings.
+        index: the pairs to draw from (positions in ``pairs``).
+        batch: pairs per step.
+        seed: the run's seed.
+
+    Items are ``(blurred, sharp)``, float32 (batch, 3, H, W) tensors in [0, 1].
+    """
+
+    def __init__(self, pairs: PairsDataset, index: np.ndarray, batch: int, seed: int) -> None:
+        if len(index) == 0:
+            raise ValueError("no pairs to train on")
+        self.pairs, self.index, self.batch, self.seed = pairs, np.asarray(index), batch, seed
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, step])
+        items = [self.pairs.item(int(i), rng) for i in rng.choice(self.index, size=self.batch)]
+        return (torch.stack([item["blurred"] for item in items]),
+                torch.stack([item["sharp"] for item in items]))  # fmt: skip
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:

@@ -36,10 +36,11 @@ from .vgg import load_vgg19
 
 log = logging.getLogger("blurgen")
 
-# Settings a resumed run may change: its length and how often it logs, samples, validates
-# and saves. Everything else must match the checkpoint, or the run would not be one run.
+# Settings a resumed run may change: its length, how often it logs, samples, validates and
+# saves, and how many processes load its data. Everything else must match the checkpoint, or
+# the run would not be one run.
 EXTENDABLE = frozenset(
-    {"iters", "checkpoint_every", "sample_every", "log_every", "val_every", "keep"}
+    {"iters", "checkpoint_every", "sample_every", "log_every", "val_every", "keep", "workers"}
 )
 # Settings whose behaviour before they existed is not their default: runs then had no warm-up,
 # their deblurring crops were not transposed, their blur generators took noise vectors,

@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
-from .data import PairsDataset
+from .data import PairsDataset, StepBatches
 from .losses import (
     CONTENT_LOSSES,
     content_loss,
@@ -52,6 +55,8 @@ class DeblurConfig:
             16 blocks, growth 32; ``growth`` is the rrdb's dense layers' width).
         keep: step checkpoints kept (the newest), besides ``latest.pt`` and ``best.pt``.
         checkpoint_every, sample_every, log_every, val_every: in steps.
+        workers: processes that load the batches ahead of the training step (0: the training
+            process loads them itself); the batches do not depend on it.
         bf16: bf16 autocast on CUDA (no effect on the CPU).
         cpu_bf16: bf16 autocast on the CPU (off by default: about 1.5-2x as fast where
             the CPU has AVX-512 BF16 or AMX, slower where it has not).
@@ -86,6 +91,7 @@ class DeblurConfig:
     sample_every: int = 500
     log_every: int = 10
     val_every: int = 500
+    workers: int = 2
     bf16: bool = True
     cpu_bf16: bool = False
 
@@ -97,6 +103,8 @@ class DeblurConfig:
             raise ValueError("give at least one pairs file to train on")
         if not self.val and not 0 < self.val_split < 1:
             raise ValueError(f"val_split must be in (0, 1), got {self.val_split!r}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be 0 or more, got {self.workers!r}")
         if self.arch not in DEBLUR_ARCHS:
             raise ValueError(f"arch must be one of {', '.join(DEBLUR_ARCHS)}, got {self.arch!r}")
         if self.content_loss not in CONTENT_LOSSES:
@@ -170,21 +178,35 @@ class DeblurTrainer(GanRun):
         network = deblur_generator(config.arch, config.channels, config.blocks, config.growth)
         self._build(network, adversarial=config.gan)
         self.best_psnr = -math.inf
+        self._batches: Iterator | None = None
         self._ready(resume)
 
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        picks = self.rng.choice(self.train_index, size=self.config.batch)
-        items = [self.train_data[int(i)] for i in picks]
-        blurred = torch.stack([item["blurred"] for item in items]).to(self.device)
-        sharp = torch.stack([item["sharp"] for item in items]).to(self.device)
-        return blurred, sharp
+    def _loader(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of the remaining steps, loaded by ``workers`` processes ahead of use
+        (into pinned memory for CUDA)."""
+        config = self.config
+        batches = StepBatches(self.train_data, self.train_index, config.batch, config.seed)
+        ahead = {"prefetch_factor": 4} if config.workers else {}
+        return iter(DataLoader(batches, batch_size=None, sampler=range(self.step, config.iters),
+                               num_workers=config.workers,
+                               pin_memory=self.device.type == "cuda", **ahead))  # fmt: skip
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """This step's pairs on the device, and the seconds spent waiting for them."""
+        if self._batches is None:
+            self._batches = self._loader()
+        began = time.perf_counter()
+        blurred, sharp = next(self._batches)
+        waited = time.perf_counter() - began
+        return (blurred.to(self.device, non_blocking=True),
+                sharp.to(self.device, non_blocking=True), waited)  # fmt: skip
 
     def _one_step(self) -> dict:
         """One discriminator update (with the GAN) and one generator update."""
         config = self.config
         lr = self._set_lr()
-        blurred, sharp = self._batch()
-        losses: dict = {"step": self.step + 1}
+        blurred, sharp, waited = self._batch()
+        losses: dict = {"step": self.step + 1, "data_s": waited}
         with self._autocast():
             output = self.generator(blurred)
         if config.gan:

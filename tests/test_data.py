@@ -1,4 +1,4 @@
-"""PairsDataset inside a DataLoader with worker processes."""
+"""PairsDataset and the training batches inside a DataLoader with worker processes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from blurgen.bgan.data import PairsDataset
+from blurgen.bgan.data import PairsDataset, StepBatches
 from blurgen.h5 import SCHEMA
 
 
@@ -56,6 +56,42 @@ def test_dataloader_with_two_workers_crops_and_flips_both_alike(tmp_path):
     again = load(0)
     for a, b in zip(batches, again, strict=True):
         torch.testing.assert_close(a["sharp"], b["sharp"])
+
+
+def test_step_batches_depend_on_the_seed_and_step_alone(tmp_path):
+    files = [fake_pairs(tmp_path / "a.h5", 6), fake_pairs(tmp_path / "b.h5", 5, start=3)]
+    data = PairsDataset(files, crop=8, flip=True, transpose=True)
+    index = np.array([0, 2, 3, 7, 9])
+    batches = StepBatches(data, index, batch=3, seed=5)
+
+    def load(steps, workers):
+        loader = DataLoader(batches, batch_size=None, sampler=steps, num_workers=workers)
+        return list(loader)
+
+    alone = load(range(0, 6), 0)
+    for blurred, sharp in alone:
+        assert sharp.shape == (3, 3, 8, 8)
+        torch.testing.assert_close(blurred, sharp + 1 / 255)  # the same crop and orientation
+    # Any number of workers, and a start part-way (a resumed run), load the same batches.
+    for steps, workers in ((range(0, 6), 1), (range(0, 6), 2), (range(2, 6), 2)):
+        for (a, b), (c, d) in zip(alone[steps.start :], load(steps, workers), strict=True):
+            assert torch.equal(a, c) and torch.equal(b, d)
+    assert not torch.equal(alone[0][1], alone[1][1])
+    other = StepBatches(data, index, batch=3, seed=6)[0]
+    assert not torch.equal(other[1], alone[0][1])
+    # Only pairs of the index are drawn: here pair i is flat, at 10 * i.
+    with h5py.File(tmp_path / "flat.h5", "w") as f:
+        f.attrs["schema"], f.attrs["complete"] = SCHEMA, True
+        f["sharp"] = f["blurred"] = np.arange(0, 110, 10, dtype=np.uint8)[:, None, None, None] * (
+            np.ones((1, 16, 16, 3), np.uint8)
+        )
+    flat = StepBatches(PairsDataset([tmp_path / "flat.h5"], crop=8), index, batch=3, seed=5)
+    drawn = {
+        round(float(sharp[0, 0, 0]) * 255) // 10 for step in range(20) for sharp in flat[step][1]
+    }
+    assert drawn == set(index.tolist())
+    with pytest.raises(ValueError, match="no pairs to train on"):
+        StepBatches(data, np.array([], int), batch=3, seed=0)
 
 
 @pytest.mark.parametrize("transpose", [False, True])

@@ -83,7 +83,7 @@ def test_validation_holds_out_whole_source_images(pairs, tmp_path):
 
 @pytest.mark.parametrize("cpu_bf16", [False, True])
 def test_resume_and_no_gan(pairs, cpu_bf16):
-    config = tiny(pairs, gan=False, cpu_bf16=cpu_bf16)
+    config = tiny(pairs, gan=False, cpu_bf16=cpu_bf16, workers=0)
     straight = DeblurTrainer(config, pairs / "a")
     straight.train()
     seen = []
@@ -95,11 +95,26 @@ def test_resume_and_no_gan(pairs, cpu_bf16):
 
     with pytest.raises(KeyboardInterrupt):
         DeblurTrainer(config, pairs / "b").train(progress=stop)
-    resumed = DeblurTrainer(config, pairs / "b", resume=True)
+    # Resumed with data loaded by two processes: the same batches, the same weights.
+    resumed = DeblurTrainer(replace(config, workers=2), pairs / "b", resume=True)
     resumed.train()
     for a, b in zip(straight.generator.parameters(), resumed.generator.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert resumed.best_psnr == straight.best_psnr
+
+
+def test_the_number_of_workers_changes_nothing_and_waits_are_logged(pairs):
+    weights = []
+    for workers in (0, 1, 2):
+        trainer = DeblurTrainer(tiny(pairs, workers=workers), pairs / f"w{workers}")
+        trainer.train()
+        weights.append(torch.cat([p.detach().flatten() for p in trainer.generator.parameters()]))
+        lines = (pairs / f"w{workers}" / "log.jsonl").read_text().splitlines()
+        waits = [json.loads(line)["data_s"] for line in lines if "loss_g" in json.loads(line)]
+        assert len(waits) == 4 and all(0 <= wait < 60 for wait in waits)
+    assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])
+    with pytest.raises(ValueError, match="workers must be 0 or more"):
+        tiny(pairs, workers=-1)
 
 
 def test_checkpoints_hold_only_what_the_run_trains(pairs):
