@@ -12,15 +12,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .config import CONTENT_LOSSES
+
 
 def perceptual_loss(
     features: nn.Module, output: torch.Tensor, target: torch.Tensor
 ) -> torch.Tensor:
     """Mean squared distance between VGG features of ``output`` and ``target`` (N, 3, H, W)."""
     return F.mse_loss(features(output), features(target))
-
-
-CONTENT_LOSSES = ("mse", "l1")
 
 
 def content_loss(

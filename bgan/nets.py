@@ -22,8 +22,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .config import DEBLUR_ARCHS, NOISE_KINDS
+
 NOISE_CHANNELS = 4
-NOISE_KINDS = ("map", "vector")
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -245,9 +246,6 @@ class RRDBDeblurGenerator(nn.Module):
         features = self.head(blurred)
         features = features + self.trunk_conv(self.trunk(features))
         return (blurred + self.tail(features)).clamp(0, 1)
-
-
-DEBLUR_ARCHS = ("rrdb", "resnet")
 
 
 def deblur_generator(

@@ -37,10 +37,20 @@ from .vgg import load_vgg19
 log = logging.getLogger("blurgen")
 
 # Settings a resumed run may change: its length, how often it logs, samples, validates and
-# saves, and how many processes load its data. Everything else must match the checkpoint, or
-# the run would not be one run.
+# saves, how many processes load its data and whether it is compiled (which moves the
+# weights by rounding only). Everything else must match the checkpoint, or the run would not
+# be one run.
 EXTENDABLE = frozenset(
-    {"iters", "checkpoint_every", "sample_every", "log_every", "val_every", "keep", "workers"}
+    {
+        "iters",
+        "checkpoint_every",
+        "sample_every",
+        "log_every",
+        "val_every",
+        "keep",
+        "workers",
+        "compile",
+    }
 )
 # Settings whose behaviour before they existed is not their default: runs then had no warm-up,
 # their deblurring crops were not transposed, their blur generators took noise vectors,
@@ -59,27 +69,6 @@ def cpu_has_native_bf16() -> bool:
     bf16 autocast on the CPU is emulated and slower than float32."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-
-
-def check_schedule(config: Any) -> None:
-    """Validate the fields every training config has; errors name the value."""
-    for name in (
-        "iters",
-        "batch",
-        "patch",
-        "checkpoint_every",
-        "sample_every",
-        "log_every",
-        "keep",
-    ):
-        if int(getattr(config, name)) < 1:
-            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)!r}")
-    if int(config.warmup) < 0:
-        raise ValueError(f"warmup must be 0 or more steps, got {config.warmup!r}")
-    if not config.lr > 0:
-        raise ValueError(f"lr must be positive, got {config.lr!r}")
-    if not 0 <= config.decay_start <= 1:
-        raise ValueError(f"decay_start must be in [0, 1], got {config.decay_start!r}")
 
 
 class GanRun:
@@ -128,6 +117,11 @@ class GanRun:
             if config.init_std is not None:  # before the move: the CPU's generator draws
                 gaussian_init(network, config.init_std)
             network.to(self.device)
+        # The training steps call the networks through these: compiled with --compile (the
+        # modules themselves stay plain, so checkpoints hold their usual weight names).
+        compiled = torch.compile if config.compile else (lambda network: network)
+        self.step_generator = compiled(self.generator)
+        self.step_discriminator = compiled(self.discriminator) if adversarial else None
         adam = {"lr": config.lr, "betas": (0.9, 0.999)}
         self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
         self.opt_d = None

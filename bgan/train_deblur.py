@@ -15,103 +15,22 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from .config import DeblurConfig
 from .data import PairsDataset, StepBatches
 from .losses import (
-    CONTENT_LOSSES,
     content_loss,
     perceptual_loss,
     ralsgan_discriminator_loss,
     ralsgan_generator_loss,
 )
 from .metrics import psnr, ssim
-from .nets import DEBLUR_ARCHS, deblur_generator
-from .run import GanRun, check_schedule
-
-
-@dataclass(frozen=True)
-class DeblurConfig:
-    """Everything that defines a deblur training run.
-
-    Attributes:
-        data: pairs files to train on. val: pairs files to validate on; when empty, whole
-            source images holding a ``val_split`` fraction of ``data`` (chosen by the seed)
-            are held out.
-        iters, batch, patch, lr, warmup, decay_start, seed: as for BGAN (random crops of
-            ``patch``, flipped at random).
-        transpose: also transpose the crops at random, so that each pair is seen in all 8
-            orientations of the square.
-        content_weight, perceptual_weight, adversarial_weight: loss weights.
-        content_loss: the pixel loss, ``"mse"`` (the paper's) or ``"l1"``.
-        gan: train with the adversarial loss (False: content + perceptual only).
-        vgg_layer, vgg_weights: the perceptual loss's VGG-19 (see :func:`load_vgg19`).
-        arch: the generator, ``"rrdb"`` (the published DBGAN) or ``"resnet"`` (lighter).
-        channels, blocks, growth, disc_channels, init_std: networks (the paper: 64 channels,
-            16 blocks, growth 32; ``growth`` is the rrdb's dense layers' width).
-        keep: step checkpoints kept (the newest), besides ``latest.pt`` and ``best.pt``.
-        checkpoint_every, sample_every, log_every, val_every: in steps.
-        workers: processes that load the batches ahead of the training step (0: the training
-            process loads them itself); the batches do not depend on it.
-        bf16: bf16 autocast on CUDA (no effect on the CPU).
-        cpu_bf16: bf16 autocast on the CPU (off by default: about 1.5-2x as fast where
-            the CPU has AVX-512 BF16 or AMX, slower where it has not).
-    """
-
-    data: tuple[str, ...]
-    val: tuple[str, ...] = ()
-    val_split: float = 0.05
-    iters: int = 20000
-    batch: int = 4
-    patch: int = 128
-    lr: float = 1e-4
-    warmup: int = 200
-    decay_start: float = 0.5
-    seed: int = 0
-    transpose: bool = True
-    content_weight: float = 1.0
-    content_loss: str = "mse"
-    perceptual_weight: float = 1.0
-    adversarial_weight: float = 0.01
-    gan: bool = True
-    vgg_layer: str = "conv3_3"
-    vgg_weights: str | None = None
-    arch: str = "rrdb"
-    channels: int = 64
-    blocks: int = 16
-    growth: int = 32
-    disc_channels: int = 64
-    init_std: float | None = None
-    checkpoint_every: int = 1000
-    keep: int = 3
-    sample_every: int = 500
-    log_every: int = 10
-    val_every: int = 500
-    workers: int = 2
-    bf16: bool = True
-    cpu_bf16: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "data", tuple(str(p) for p in self.data))
-        object.__setattr__(self, "val", tuple(str(p) for p in self.val))
-        check_schedule(self)
-        if not self.data:
-            raise ValueError("give at least one pairs file to train on")
-        if not self.val and not 0 < self.val_split < 1:
-            raise ValueError(f"val_split must be in (0, 1), got {self.val_split!r}")
-        if self.workers < 0:
-            raise ValueError(f"workers must be 0 or more, got {self.workers!r}")
-        if self.arch not in DEBLUR_ARCHS:
-            raise ValueError(f"arch must be one of {', '.join(DEBLUR_ARCHS)}, got {self.arch!r}")
-        if self.content_loss not in CONTENT_LOSSES:
-            raise ValueError(
-                f"content_loss must be one of {', '.join(CONTENT_LOSSES)}, "
-                f"got {self.content_loss!r}"
-            )
+from .nets import deblur_generator
+from .run import GanRun
 
 
 def hold_out_sources(
@@ -208,11 +127,12 @@ class DeblurTrainer(GanRun):
         blurred, sharp, waited = self._batch()
         losses: dict = {"step": self.step + 1, "data_s": waited}
         with self._autocast():
-            output = self.generator(blurred)
+            output = self.step_generator(blurred)
         if config.gan:
             with self._autocast():
                 loss_d = ralsgan_discriminator_loss(
-                    self.discriminator(sharp).float(), self.discriminator(output.detach()).float()
+                    self.step_discriminator(sharp).float(),
+                    self.step_discriminator(output.detach()).float(),
                 )
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
@@ -226,9 +146,9 @@ class DeblurTrainer(GanRun):
                 loss_g = loss_g + config.perceptual_weight * perceptual
                 losses["perceptual"] = perceptual.item()
             if config.gan:
-                real_logits = self.discriminator(sharp).float().detach()
+                real_logits = self.step_discriminator(sharp).float().detach()
                 adversarial = ralsgan_generator_loss(
-                    real_logits, self.discriminator(output).float()
+                    real_logits, self.step_discriminator(output).float()
                 )
                 loss_g = loss_g + config.adversarial_weight * adversarial
                 losses["adversarial"] = adversarial.item()

@@ -218,14 +218,17 @@ def _settings(ctx: click.Context, param: click.Parameter, path: Path) -> dict:
         raise click.BadParameter(f"cannot read '{path}': {exc}", param=param) from None
     if not isinstance(data, dict):
         raise click.BadParameter(f"'{path}' must hold a mapping of option names to values")
-    names = {p.name for p in ctx.command.params if p.name not in ("config", "preset")}
+    params = {p.name: p for p in ctx.command.params if p.name not in ("config", "preset")}
     settings = {str(key).replace("-", "_"): item for key, item in data.items()}
-    unknown = sorted(set(settings) - names)
+    unknown = sorted(set(settings) - set(params))
     if unknown:
         raise click.BadParameter(f"'{path}' has unknown settings: {', '.join(unknown)}")
-    # Ranges may be written as lists; the flags take them as LOW,HIGH.
+    # Ranges may be written as lists; the flags take them as LOW,HIGH. Repeatable options
+    # take lists as they are.
     return {
-        key: ",".join(str(v) for v in item) if isinstance(item, list) else item
+        key: ",".join(str(v) for v in item)
+        if isinstance(item, list) and not getattr(params[key], "multiple", False)
+        else item
         for key, item in settings.items()
     }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import MISSING, fields, replace
 
 import cv2
 import numpy as np
@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 from blurgen.bgan.infer import Deblurrer
 from blurgen.bgan.losses import CONTENT_LOSSES
+from blurgen.bgan.train import BganConfig
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
 from blurgen.cli.main import cli
-from blurgen.cli.train import train_deblur_command
+from blurgen.cli.train import train_bgan_command, train_deblur_command
 from blurgen.pipeline import DatasetConfig, make_dataset
 
 
@@ -113,7 +114,7 @@ def test_the_number_of_workers_changes_nothing_and_waits_are_logged(pairs):
         waits = [json.loads(line)["data_s"] for line in lines if "loss_g" in json.loads(line)]
         assert len(waits) == 4 and all(0 <= wait < 60 for wait in waits)
     assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])
-    with pytest.raises(ValueError, match="workers must be 0 or more"):
+    with pytest.raises(ValueError, match="workers must be at least 0"):
         tiny(pairs, workers=-1)
 
 
@@ -246,3 +247,68 @@ def test_the_perceptual_settings_leave_the_random_draws_alone(pairs):
         assert torch.equal(rng, states[0][0])
         for a, b in zip(weights, states[0][1], strict=True):
             assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("command", "config"), [(train_bgan_command, BganConfig), (train_deblur_command, DeblurConfig)]
+)
+def test_every_setting_is_an_option_with_the_fields_default_and_help(command, config):
+    params = {p.name: p for p in command.params}
+    for f in fields(config):
+        param = params[f.name]
+        assert param.help == f.metadata["help"], f.name
+        if f.name == "physics":  # a preset's name on the command line, its config in the run
+            assert param.default == "camera-shake"
+        elif f.default is MISSING:
+            assert param.required, f.name
+        else:
+            assert param.default == f.default, f.name
+
+
+def test_train_deblur_reads_a_config_file_and_flags_override_it(pairs):
+    job = pairs / "job.yaml"
+    job.write_text(
+        f"data: [{pairs / 'pairs.h5'}, {pairs / 'pairs.h5'}]\n"
+        "iters: 3\nbatch: 1\npatch: 16\narch: resnet\nchannels: 4\nblocks: 1\nno_gan: true\n"
+    )
+    result = CliRunner().invoke(cli, ["train-deblur", "--config", str(job), "-o", str(pairs / "r")])
+    assert result.exit_code == 2 and "unknown settings: no_gan" in result.output
+    job.write_text(job.read_text().replace("no_gan: true", "gan: false\nperceptual_weight: 0"))
+    result = CliRunner().invoke(cli, ["train-deblur", "--config", str(job), "--iters", "2",
+                                      "--workers", "0", "-o", str(pairs / "r")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((pairs / "r" / "config.json").read_text())
+    assert config["data"] == [str(pairs / "pairs.h5")] * 2
+    assert (config["iters"], config["arch"], config["gan"], config["workers"]) == (
+        2, "resnet", False, 0,
+    )  # fmt: skip
+    state = torch.load(pairs / "r" / "generator.pt", weights_only=True)
+    assert state["generator_config"] == {"arch": "resnet", "channels": 4, "blocks": 1}
+
+
+def test_compile_runs_the_training_steps_through_torch_compile(pairs, monkeypatch):
+    # The real compiler takes minutes on this machine; bench/train_speed.py times it. Here a
+    # stand-in records what is compiled and counts the calls that go through it.
+    calls = {}
+
+    def compile_(network):
+        def step(*args):
+            calls[type(network).__name__] = calls.get(type(network).__name__, 0) + 1
+            return network(*args)
+
+        return step
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    plain = DeblurTrainer(tiny(pairs, workers=0), pairs / "plain")
+    plain.train()
+    assert calls == {}
+    trainer = DeblurTrainer(tiny(pairs, workers=0, compile=True), pairs / "compiled")
+    trainer.train()
+    # Per step: one generator pass; the discriminator on sharp and output for each update.
+    assert calls == {"RRDBDeblurGenerator": 4, "Discriminator": 4 * 4}
+    for a, b in zip(plain.generator.parameters(), trainer.generator.parameters(), strict=True):
+        assert torch.equal(a, b)
+    saved = torch.load(pairs / "compiled" / "checkpoints" / "latest.pt", weights_only=True)
+    assert saved["generator"].keys() == plain.generator.state_dict().keys()
+    # Compiling or not may change when a run is resumed.
+    DeblurTrainer(tiny(pairs, workers=0), pairs / "compiled", resume=True)

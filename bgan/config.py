@@ -1,0 +1,290 @@
+"""The settings of the two trainings, as frozen dataclasses whose fields carry their
+command-line help (the training commands build their options from them).
+
+This module imports no torch, so that the command line starts quickly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from blurgen.sample import KERNEL_BLURS
+
+if TYPE_CHECKING:
+    from blurgen.pipeline import DatasetConfig
+
+# The blur generator's noise (see blurgen.bgan.nets.BlurGenerator).
+NOISE_KINDS = ("map", "vector")
+# The deblurring generators (see blurgen.bgan.nets.deblur_generator).
+DEBLUR_ARCHS = ("rrdb", "resnet")
+# The deblurring trainer's pixel losses (see blurgen.bgan.losses.content_loss).
+CONTENT_LOSSES = ("mse", "l1")
+
+
+def setting(default: Any = MISSING, *, help: str, **hints: Any) -> Any:
+    """A config field that carries its own command-line help: the training commands build
+    their options from the fields (name, default, ``help``), so each is written once.
+
+    ``hints`` shape the option: ``min`` (the least value of a number), ``choices`` (the allowed
+    strings), ``path`` (``"file"``, ``"folder"`` or ``"any"``: an existing path).
+    """
+    return field(default=default, metadata={"help": help, **hints})
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    """What both trainings share: length, batches, schedule, losses' common parts, networks'
+    widths, checkpoints and precision. Each field's ``help`` says what it means."""
+
+    iters: int = setting(10000, help="Optimisation steps.", min=1)
+    batch: int = setting(4, help="Patches per step.", min=1)
+    patch: int = setting(128, help="Side of the square training patches, px.", min=16)
+    lr: float = setting(
+        1e-4, help="Adam learning rate; decays linearly to 0 from --decay-start x --iters on."
+    )
+    # Without a warm-up, Adam's first steps, each about lr on every weight of the
+    # zero-initialised last convolution, pushed the generator's last ReLUs to silence at
+    # higher rates (at 5e-4 a 64-channel deblurring network stopped learning for good).
+    warmup: int = setting(
+        200,
+        help="Steps over which the learning rate first rises linearly to --lr (0: none).",
+        min=0,
+    )
+    decay_start: float = setting(
+        0.5, help="Fraction of --iters after which the learning rate decays linearly to 0."
+    )
+    seed: int = setting(
+        0,
+        help="Root seed of the networks' initialisation and of the data "
+        "drawn; the same seed and settings give the same run.",
+        min=0,
+    )
+    perceptual_weight: float = setting(
+        1.0, help="Weight of the VGG-19 perceptual loss (0: none, and no VGG-19 weights needed)."
+    )
+    adversarial_weight: float = setting(
+        0.005, help="Weight of the relativistic-average least-squares adversarial loss."
+    )
+    content_weight: float = setting(1.0, help="Weight of the pixel loss to the sharp image.")
+    vgg_layer: str = setting("conv3_3", help="VGG-19 layer of the perceptual loss.")
+    vgg_weights: str | None = setting(
+        None,
+        help="torchvision vgg19 weights file; without it torch.hub downloads and caches them.",
+        path="file",
+    )
+    channels: int = setting(64, help="Generator feature channels.", min=4)
+    blocks: int = setting(9, help="Generator blocks.", min=1)
+    disc_channels: int = setting(64, help="Discriminator channels of the first stage.", min=4)
+    # PyTorch's default initialisation is the default here: with N(0, 0.01) the 11-layer
+    # discriminator shrank its input ~1e7-fold and the generator got no adversarial gradient
+    # (measured with bench/bgan_learns.py).
+    init_std: float | None = setting(
+        None,
+        help="Initialise both networks with N(0, STD) "
+        "weights and zero biases (the paper: 0.01); default: "
+        "PyTorch's initialisation.",
+    )
+    checkpoint_every: int = setting(1000, help="Steps between checkpoints.", min=1)
+    keep: int = setting(
+        3, help="Step checkpoints kept besides latest.pt (and best.pt): the newest N.", min=1
+    )
+    sample_every: int = setting(500, help="Steps between sample grids.", min=1)
+    log_every: int = setting(10, help="Steps between lines of log.jsonl.", min=1)
+    bf16: bool = setting(True, help="bf16 autocast on CUDA; --no-bf16 trains in float32 there.")
+    cpu_bf16: bool = setting(
+        False,
+        help="bf16 autocast on the CPU too: about 1.5-2x as fast "
+        "where the CPU has AVX-512 BF16 or AMX (slower where it has "
+        "not); the weights differ slightly from float32's.",
+    )
+
+    compile: bool = setting(
+        False,
+        help="Compile the networks' training steps with torch.compile (on the CPU it needs a C++ "
+        "compiler; the first step waits for the compilation, a minute or more).",
+    )
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if "min" in f.metadata and getattr(self, f.name) < f.metadata["min"]:
+                raise ValueError(f"{f.name} must be at least {f.metadata['min']}, "
+                                 f"got {getattr(self, f.name)!r}")  # fmt: skip
+            if "choices" in f.metadata and getattr(self, f.name) not in f.metadata["choices"]:
+                raise ValueError(f"{f.name} must be one of {', '.join(f.metadata['choices'])}, "
+                                 f"got {getattr(self, f.name)!r}")  # fmt: skip
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if not 0 <= self.decay_start <= 1:
+            raise ValueError(f"decay_start must be in [0, 1], got {self.decay_start!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BganConfig(TrainingConfig):
+    """Everything that defines a BGAN training run: the fields of
+    :class:`~blurgen.bgan.run.TrainingConfig` with the paper's BGAN defaults, and the photos,
+    losses, generator and pretraining below. Each field's ``help`` (in its metadata, shown by
+    ``blurgen train-bgan --help``) says what it means.
+    """
+
+    sharp: str = setting(help="Folder (or .txt list) of sharp photos.", path="any")
+    blurry: str = setting(
+        help="Folder (or .txt list) of real blurry photos; need not match the sharp ones.",
+        path="any",
+    )
+    patch: int = setting(128, help="Side of the square training patches, px.", min=32)
+    adversarial_weight: float = setting(
+        0.005,
+        help="Weight of the relativistic-average "
+        "least-squares adversarial loss (the paper: 0.005).",
+    )
+    # It anchors colour and brightness when the VGG-19 is not pretrained.
+    content_weight: float = setting(
+        0.0,
+        help="Weight of an MSE to the sharp input that holds "
+        "colour and brightness (0 in the paper).",
+    )
+    content_scale: int = setting(
+        8,
+        help="The content MSE compares means over squares of this "
+        "many px, what blur preserves (1: pixels, which fights the "
+        "blur).",
+        min=1,
+    )
+    channels: int = setting(64, help="Generator feature channels (64 in the paper).", min=4)
+    blocks: int = setting(9, help="Generator residual blocks (9 in the paper).", min=1)
+    noise: str = setting(
+        "map",
+        help="The generator's noise: per-pixel maps, also injected into "
+        "every residual block (the blur can vary across the image), or the "
+        "paper's 4-vector repeated over the image.",
+        choices=NOISE_KINDS,
+    )
+    scale: int = setting(
+        1,
+        help="The generator works on SCALE x SCALE cells of pixels stacked "
+        "as channels, so it reaches SCALE times as far (blur paths are tens "
+        "of px) for the same work; 1: the paper's. Must divide --patch.",
+        min=1,
+    )
+    pretrain: int = setting(
+        0,
+        help="Steps, counted in --iters, in which the generator first "
+        "learns to reproduce blurgen's own blur (--physics) of the sharp "
+        "photos; the adversarial steps then move it toward the real blurry "
+        "photos.",
+        min=0,
+    )
+    # A DatasetConfig.to_dict() (a make-dataset preset's, for example); rendered with
+    # reflected borders at the patch's size, so its kernels must fit in a patch.
+    physics: dict | None = field(
+        default=None,
+        hash=False,
+        metadata={"help": "make-dataset preset whose kernels and degradation --pretrain imitates."},
+    )
+    init: str | None = setting(
+        None,
+        help="Start the generator from these weights (a "
+        "checkpoint, generator.pt, or builtin:lai2016 to adapt the "
+        "shipped one to your photos); same network shape.",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= int(self.pretrain) <= self.iters:
+            raise ValueError(f"pretrain must be 0 to iters ({self.iters}) steps, "
+                             f"got {self.pretrain!r}")  # fmt: skip
+        if self.pretrain and self.physics is None:
+            raise ValueError("pretraining needs the blur to imitate (physics=)")
+        if self.pretrain:
+            physics = physics_config(self.physics)
+            if physics.kernel_size > self.patch:
+                raise ValueError(f"the pretraining kernels ({physics.kernel_size} px) must fit "
+                                 f"in a patch ({self.patch} px)")  # fmt: skip
+        if int(self.content_scale) != self.content_scale:
+            raise ValueError(f"content_scale must be a whole number, got {self.content_scale!r}")
+        if int(self.scale) != self.scale or self.patch % self.scale:
+            raise ValueError(f"scale must be a whole number that divides the patch "
+                             f"({self.patch}), got {self.scale!r}")  # fmt: skip
+
+
+def physics_config(values: dict) -> DatasetConfig:
+    """The kernel blur of ``values`` (``DatasetConfig.to_dict()``); ValueError if it is
+    learned."""
+    from blurgen.pipeline import DatasetConfig
+
+    config = DatasetConfig.from_dict(values)
+    if set(config.methods()) - set(KERNEL_BLURS):
+        raise ValueError("the pretraining blur must be made by kernels (motion or linear)")
+    return config
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeblurConfig(TrainingConfig):
+    """Everything that defines a deblur training run: the fields of
+    :class:`~blurgen.bgan.run.TrainingConfig` with DBGAN's defaults, and the data, losses and
+    network below. Each field's ``help`` (in its metadata, shown by ``blurgen train-deblur
+    --help``) says what it means.
+    """
+
+    data: tuple[str, ...] = setting(help="Pairs files from make-dataset to train on.", path="file")
+    val: tuple[str, ...] = setting(
+        (),
+        help="Pairs files to validate on; default: hold out "
+        "whole source photos holding --val-split of --data.",
+        path="file",
+    )
+    val_split: float = setting(
+        0.05,
+        help="Fraction of the pairs held out for validation "
+        "(whole source photos, chosen by the seed) when no --val is "
+        "given.",
+    )
+    iters: int = setting(20000, help="Optimisation steps.", min=1)
+    transpose: bool = setting(
+        True,
+        help="Transpose training crops at random: with the random "
+        "flips, each pair is seen in all 8 orientations (its 90° "
+        "rotations and their mirrors).",
+    )
+    content_loss: str = setting(
+        "mse",
+        help="Pixel loss to the sharp image: mse (the paper's) "
+        "or l1, which leaves flat areas alone more readily.",
+        choices=CONTENT_LOSSES,
+    )
+    adversarial_weight: float = setting(
+        0.01,
+        help="Weight of the relativistic-average least-squares adversarial loss (the paper: 0.01).",
+    )
+    gan: bool = setting(
+        True,
+        help="Train with the adversarial loss; --no-gan trains on the "
+        "content and perceptual losses only.",
+    )
+    arch: str = setting(
+        "rrdb",
+        help="The generator: rrdb, the published DBGAN (RRDB blocks, "
+        "11.6 M parameters at 64 channels and 16 blocks), or resnet, lighter "
+        "(plain residual blocks, 3.0 M).",
+        choices=DEBLUR_ARCHS,
+    )
+    blocks: int = setting(16, help="Generator blocks (16 in the paper).", min=1)
+    growth: int = setting(32, help="rrdb: channels each dense layer adds (32 in the paper).", min=1)
+    val_every: int = setting(500, help="Steps between validations.", min=1)
+    workers: int = setting(
+        2,
+        help="Processes that load batches ahead of the training step (0: "
+        "the training process loads them); the batches do not depend on "
+        "it.",
+        min=0,
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", tuple(str(p) for p in self.data))
+        object.__setattr__(self, "val", tuple(str(p) for p in self.val))
+        super().__post_init__()
+        if not self.data:
+            raise ValueError("give at least one pairs file to train on")
+        if not self.val and not 0 < self.val_split < 1:
+            raise ValueError(f"val_split must be in (0, 1), got {self.val_split!r}")
