@@ -17,9 +17,12 @@ change the held-out pairs need and the one the network makes are printed too (bl
 light brightens textured patches; ``--space naive`` blurs the sRGB values and has no such
 offset). Prints, writes JSON and the picture.
 
-    python bench/deblur_learns.py          # about six minutes on 2 cores
-    python bench/deblur_learns.py --channels 64 --iters 4000 --cpu-bf16   # ~20 min, 2 cores
-    python bench/deblur_learns.py --device cuda --channels 64 --blocks 16   # full width, GPU"""
+The network is the default rrdb at a width that trains in CPU minutes (32 channels, 2 blocks,
+growth 16); ``--arch resnet --blocks 4`` is the lighter network the earlier figures used.
+
+    python bench/deblur_learns.py          # minutes on 2 cores
+    python bench/deblur_learns.py --arch resnet --blocks 4 --channels 64 --iters 4000 --cpu-bf16
+    python bench/deblur_learns.py --device cuda --channels 64 --blocks 16 --growth 32  # full"""
 
 from __future__ import annotations
 
@@ -36,8 +39,8 @@ import torch
 from common import torch_device, write_json
 
 import blurgen
+from blurgen.bgan.config import CONTENT_LOSSES, DEBLUR_ARCHS
 from blurgen.bgan.data import PairsDataset
-from blurgen.bgan.losses import CONTENT_LOSSES
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
 from blurgen.cli.main import cli
@@ -156,8 +159,10 @@ def main() -> None:
     parser.add_argument(
         "--content", choices=CONTENT_LOSSES, default="l1", help="pixel loss to the sharp image"
     )
+    parser.add_argument("--arch", choices=DEBLUR_ARCHS, default="rrdb", help="the generator")
     parser.add_argument("--channels", type=int, default=32, help="network width")
-    parser.add_argument("--blocks", type=int, default=4, help="residual blocks")
+    parser.add_argument("--blocks", type=int, default=2, help="RRDB or residual blocks")
+    parser.add_argument("--growth", type=int, default=16, help="rrdb: dense layers' width")
     parser.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
     parser.add_argument("--batch", type=int, default=8, help="training pairs per step")
     parser.add_argument("--patch", type=int, default=48, help="training crop size, px (<= 64)")
@@ -228,7 +233,7 @@ def main() -> None:
             seed=args.seed, transpose=not args.no_transpose, cpu_bf16=args.cpu_bf16,
             perceptual_weight=args.perceptual_weight, gan=args.adversarial_weight > 0,
             adversarial_weight=args.adversarial_weight,
-            channels=args.channels, blocks=args.blocks,
+            arch=args.arch, channels=args.channels, blocks=args.blocks, growth=args.growth,
             vgg_layer="conv2_2", vgg_weights=str(folder / "vgg.pth"),
             checkpoint_every=args.iters, sample_every=args.iters, log_every=50,
             val_every=args.iters,
@@ -253,7 +258,8 @@ def main() -> None:
         "benchmark": "deblur_learns",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "blurgen_version": blurgen.__version__,
-        "device": args.device, "channels": args.channels, "blocks": args.blocks,
+        "device": args.device, "arch": args.arch, "channels": args.channels,
+        "blocks": args.blocks, "growth": args.growth,
         "iters": args.iters, "lr": args.lr, "batch": args.batch, "patch": args.patch,
         "seconds": seconds, "steps_per_s": args.iters / seconds,
         "kernel_size": args.kernel_size, "space": args.space,
@@ -269,7 +275,7 @@ def main() -> None:
     gan = f"GAN weight {args.adversarial_weight:g}" if args.adversarial_weight > 0 else "no GAN"
     bf16 = ", bf16 autocast" if args.cpu_bf16 and args.device == "cpu" else ""
     print(
-        f"DBGAN ({args.channels} channels, {args.blocks} blocks, {gan}{bf16}), "
+        f"DBGAN ({args.arch}, {args.channels} channels, {args.blocks} blocks, {gan}{bf16}), "
         f"{args.iters} steps on the {args.device} in {seconds:.0f} s"
     )
     print(f"{'pairs':9s} {'PSNR':7s} {'input':>7s} {'untrained':>10s} {'trained':>8s} {'gain':>6s}")
