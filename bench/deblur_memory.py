@@ -1,14 +1,15 @@
 """Memory and time of ``blurgen deblur`` on a large photo: tiles keep memory bounded.
 
-The full-width deblurring generator (64 channels, 16 blocks; weights drawn at random with a
-fixed seed: memory and time do not depend on their values) deblurs a bundled photo scaled to a
-small and to a large size, each in a fresh ``blurgen deblur`` process (``--device``, the CPU
-by default). The peak resident memory of each process is read from the kernel (``wait4``); the
-small image is the baseline the large one is compared with. A 1280×720 frame is also timed in
+The full-width deblurring generator (``--arch``: rrdb, the default, or resnet; 64 channels, 16
+blocks; weights drawn at random with a fixed seed: memory and time do not depend on their
+values) deblurs a bundled photo scaled to a small and to a large size, each in a fresh
+``blurgen deblur`` process (``--device``, the CPU by default). The peak resident memory of each
+process is read from the kernel (``wait4``); the small image is the baseline the large one is
+compared with. A 1280×720 frame is also timed in
 this process after a warm-up, so that start-up (and CUDA set-up) is not counted; on CUDA the
 peak GPU memory is recorded too. Prints a table, writes JSON.
 
-    python bench/deblur_memory.py                  # about 17 minutes on 2 cores
+    python bench/deblur_memory.py --arch resnet    # about 17 minutes on 2 cores (rrdb: ~4x)
     python bench/deblur_memory.py --device cuda    # on a GPU
 """
 
@@ -28,8 +29,9 @@ import torch
 from common import torch_device, write_json
 
 import blurgen
+from blurgen.bgan.config import DEBLUR_ARCHS
 from blurgen.bgan.infer import Deblurrer
-from blurgen.bgan.nets import DeblurGenerator
+from blurgen.bgan.nets import deblur_generator
 from blurgen.io import read_image, write_png
 from blurgen.pipeline import bundled_images
 
@@ -72,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, nargs=2, default=(4000, 3000), metavar=("W", "H"))
     parser.add_argument("--small", type=int, nargs=2, default=(1000, 750), metavar=("W", "H"))
+    parser.add_argument("--arch", choices=DEBLUR_ARCHS, default="rrdb")
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--device", type=torch_device, default="cpu", help="cpu or cuda")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs of the 720p frame")
@@ -80,7 +83,7 @@ def main() -> None:
 
     photo = read_image(next(p for p in bundled_images() if p.stem == "chelsea"))
     torch.manual_seed(0)
-    generator = DeblurGenerator()
+    generator = deblur_generator(args.arch)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
