@@ -122,7 +122,7 @@ class TrainingConfig:
 @dataclass(frozen=True, kw_only=True)
 class BganConfig(TrainingConfig):
     """Everything that defines a BGAN training run: the fields of
-    :class:`~blurgen.bgan.run.TrainingConfig` with the paper's BGAN defaults, and the photos,
+    :class:`TrainingConfig` with the paper's BGAN defaults, and the photos,
     losses, generator and pretraining below. Each field's ``help`` (in its metadata, shown by
     ``blurgen train-bgan --help``) says what it means.
     """
@@ -222,7 +222,7 @@ def physics_config(values: dict) -> DatasetConfig:
 @dataclass(frozen=True, kw_only=True)
 class DeblurConfig(TrainingConfig):
     """Everything that defines a deblur training run: the fields of
-    :class:`~blurgen.bgan.run.TrainingConfig` with DBGAN's defaults, and the data, losses and
+    :class:`TrainingConfig` with DBGAN's defaults, and the data, losses and
     network below. Each field's ``help`` (in its metadata, shown by ``blurgen train-deblur
     --help``) says what it means.
     """
