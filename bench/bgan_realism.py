@@ -39,7 +39,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=HERE.parents[1] / "shared" / "data")
     parser.add_argument("--bgan", default=DEFAULT_BGAN, help="checkpoint or builtin:NAME")
+    parser.add_argument("--label", default="shipped BGAN", help="the BGAN's row in the table")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "bgan_realism.json")
+    parser.add_argument(
+        "--figures",
+        type=Path,
+        default=HERE.parent / "docs" / "figures",
+        help="folder of the statistics plot and the samples picture",
+    )
     args = parser.parse_args()
     real, _ = measure([args.shared / "blurry" / "lai2016_real"])
     real.sort(key=lambda s: s["name"])
@@ -56,14 +63,14 @@ def main() -> None:
         "real, the fitted half (noise floor)": fitted,
         "the sharp crops themselves": statistics_of(sharp),
         "camera-shake preset": statistics_of(pair[2] for pair in pairs),
-        "shipped BGAN": statistics_of(learned),
+        args.label: statistics_of(learned),
     }
     print(f"distance to the {len(held)} held-out real photos (Lai et al.); {len(pairs)} "
           f"samples of {len(sharp_photos)} held-out sharp photos")  # fmt: skip
     rows = realism_table(sets, held)
     shifts = {}
     for label, blurred in (("camera-shake preset", [pair[2] for pair in pairs]),
-                           ("shipped BGAN", learned)):  # fmt: skip
+                           (args.label, learned)):  # fmt: skip
         change = np.stack([b.reshape(-1, 3).mean(0) - a.reshape(-1, 3).mean(0)
                            for a, b in zip(sharp, blurred, strict=True)]) / 255  # fmt: skip
         shifts[label] = {"mean_rgb_change": change.mean(0).tolist(),
@@ -74,11 +81,10 @@ def main() -> None:
             + "; mean absolute "
             + ", ".join(f"{v:.4f}" for v in np.abs(change).mean(0))
         )
-    figures = HERE.parent / "docs" / "figures"
+    figures = args.figures
     figures.mkdir(parents=True, exist_ok=True)
-    write_png(figures / "realism_bgan.png",
-              plot_distributions(sets["shipped BGAN"], held,
-                                 ("shipped BGAN", "real, held out")))  # fmt: skip
+    plot = plot_distributions(sets[args.label], held, (args.label, "real, held out"))
+    write_png(figures / "realism_bgan.png", plot)
     # Two samples of each sharp photo: sharp | camera-shake preset | BGAN, same crop.
     picks = [k for k in range(len(pairs)) if k % 8 < 2]
     picture = [np.concatenate([sharp[k], pairs[k][2], learned[k]], axis=1) for k in picks]
