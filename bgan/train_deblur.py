@@ -105,10 +105,17 @@ class DeblurTrainer(GanRun):
         (into pinned memory for CUDA)."""
         config = self.config
         batches = StepBatches(self.train_data, self.train_index, config.batch, config.seed)
-        ahead = {"prefetch_factor": 4} if config.workers else {}
+        ahead = {"prefetch_factor": 4} if self.workers else {}
         return iter(DataLoader(batches, batch_size=None, sampler=range(self.step, config.iters),
-                               num_workers=config.workers,
+                               num_workers=self.workers,
                                pin_memory=self.device.type == "cuda", **ahead))  # fmt: skip
+
+    @property
+    def workers(self) -> int:
+        """Loader processes: the config's, or by default 2 on CUDA and 0 on the CPU."""
+        if self.config.workers is not None:
+            return self.config.workers
+        return 2 if self.device.type == "cuda" else 0
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, float]:
         """This step's pairs on the device, and the seconds spent waiting for them."""

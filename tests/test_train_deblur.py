@@ -114,6 +114,7 @@ def test_the_number_of_workers_changes_nothing_and_waits_are_logged(pairs):
         waits = [json.loads(line)["data_s"] for line in lines if "loss_g" in json.loads(line)]
         assert len(waits) == 4 and all(0 <= wait < 60 for wait in waits)
     assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])
+    assert DeblurTrainer(tiny(pairs), pairs / "default").workers == 0  # on the CPU
     with pytest.raises(ValueError, match="workers must be at least 0"):
         tiny(pairs, workers=-1)
 
