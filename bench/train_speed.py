@@ -60,7 +60,7 @@ def blurry_photos(folder: Path, kernel_size: int) -> Path:
 VARIANTS = {
     "float32": {},
     "bf16": {"bf16": True, "cpu_bf16": True},
-    "float32, compiled": {"compile": True},
+    "compiled": {"compile": True},
 }
 
 
