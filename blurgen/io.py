@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -136,6 +137,9 @@ def load_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 _DECODER_STDERR = threading.Lock()
 
 
+_OPENCV_PREFIX = re.compile(r"^\[ *[A-Z]+:\d+@[\d.]+\] *")
+
+
 def decode_image(data: bytes, name: str) -> np.ndarray:
     """Decode an encoded image as OpenCV stores it (BGR or BGRA order, native dtype).
 
@@ -163,7 +167,9 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
             os.close(saved)
         caught.seek(0)
         complaints = [line.strip() for line in caught.read().decode(errors="replace").splitlines()]
-    complaints = [line for line in complaints if line]
+    # OpenCV prefixes its own warnings with the time since start ("[ WARN:0@1.894] "): without
+    # it the message, which a dataset records, is the same from run to run.
+    complaints = [_OPENCV_PREFIX.sub("", line) for line in complaints if line]
     if complaints:
         raise ValueError(f"'{name}': damaged or truncated image (decoder: {complaints[0]})")
     if raw is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -90,6 +92,18 @@ def test_decoder_complaints_are_quoted():
     damaged[len(damaged) // 2 : len(damaged) // 2 + 64] = bytes(64)
     with pytest.raises(ValueError, match=r"x\.jpg': damaged or truncated image \(decoder: .*JPEG"):
         decode_image(bytes(damaged), "x.jpg")
+
+
+def test_decoder_messages_do_not_change_from_run_to_run():
+    # OpenCV stamps its warnings with the time since start; a dataset records the message.
+    data = b"\x89PNG\r\n\x1a\n not an image"
+    messages = []
+    for _ in range(2):
+        with pytest.raises(ValueError) as caught:
+            decode_image(data, "x.png")
+        messages.append(str(caught.value))
+        time.sleep(0.01)
+    assert messages[0] == messages[1] and "@" not in messages[0]
 
 
 def test_photo_converts_only_the_crop(tmp_path):
