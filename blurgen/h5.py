@@ -72,6 +72,51 @@ _PER_SAMPLE = ("sharp", "blurred", "kernel", *_COLUMNS)
 _PER_SAMPLE_V1 = ("sharp", "blurred", "kernel", "method", "seed", "source", "origin", "noise")
 
 
+def sample_layouts(patch: int, kernel_size: int) -> dict[str, tuple[np.dtype, tuple, dict]]:
+    """Each per-sample dataset's dtype, shape after N, and creation options (chunks,
+    compression), as every pairs file lays them out."""
+    p, k = patch, kernel_size
+    layouts = {
+        name: (np.dtype(np.uint8), (p, p, 3), {"chunks": (1, p, p, 3)})
+        for name in ("sharp", "blurred")
+    }
+    layouts["kernel"] = (np.dtype(np.float32), (k, k),
+                         {"chunks": (1, k, k), "compression": "gzip", "shuffle": True})  # fmt: skip
+    for name, (dtype, tail, rows) in _COLUMNS.items():
+        layouts[name] = (np.dtype(dtype), tail, {"chunks": (rows, *tail)})
+    return layouts
+
+
+def create_samples(f: h5py.File, patch: int, kernel_size: int, rows: int = 0) -> None:
+    """Create the per-sample datasets of a pairs file in ``f``, ``rows`` long and growable."""
+    for name, (dtype, tail, options) in sample_layouts(patch, kernel_size).items():
+        f.create_dataset(name, (rows, *tail), dtype, maxshape=(None, *tail), **options)
+
+
+def append_samples(f: h5py.File, arrays: dict[str, np.ndarray], rows: int) -> int:
+    """Append one :class:`SourceSamples`' arrays after the first ``rows`` rows of ``f``'s
+    per-sample datasets; returns the new number of rows."""
+    count = len(arrays["sharp"])
+    for name in _PER_SAMPLE:
+        f[name].resize(rows + count, axis=0)
+        f[name][rows:] = arrays[name]
+    return rows + count
+
+
+def write_header(
+    f: h5py.File, sources: list[str], fingerprints: list[str], config_json: str, seed: int
+) -> None:
+    """Write what a pairs file holds besides its samples: sources, fingerprints and the root
+    attributes (``complete`` false; the caller sets it once the samples are in)."""
+    f.create_dataset("sources", data=sources, dtype=h5py.string_dtype())
+    f.create_dataset("fingerprints", data=fingerprints, dtype=h5py.string_dtype())
+    f.attrs["schema"] = SCHEMA
+    f.attrs["blurgen_version"] = blurgen.__version__
+    f.attrs["config"] = config_json
+    f.attrs["root_seed"] = seed
+    f.attrs["complete"] = False
+
+
 def record_columns(records: list[SampleRecord]) -> dict[str, np.ndarray]:
     """The per-sample columns of ``records`` (all but images, kernels, sources and indices)."""
     return {
@@ -244,23 +289,8 @@ class PairsWriter:
 
     def _create(self) -> None:
         f = self.file = h5py.File(self.temporary, "w")
-        p, k = self.config.patch, self.config.kernel_size
-        for name in ("sharp", "blurred"):
-            f.create_dataset(name, (0, p, p, 3), np.uint8, maxshape=(None, p, p, 3),
-                             chunks=(1, p, p, 3))  # fmt: skip
-        f.create_dataset("kernel", (0, k, k), np.float32, maxshape=(None, k, k),
-                         chunks=(1, k, k), compression="gzip", shuffle=True)  # fmt: skip
-        for name, (dtype, tail, rows) in _COLUMNS.items():
-            f.create_dataset(name, (0, *tail), dtype, maxshape=(None, *tail),
-                             chunks=(rows, *tail))  # fmt: skip
-        f.create_dataset("sources", data=self.sources, dtype=h5py.string_dtype())
-        f.create_dataset("fingerprints", data=[""] * len(self.sources),
-                         dtype=h5py.string_dtype())  # fmt: skip
-        f.attrs["schema"] = SCHEMA
-        f.attrs["blurgen_version"] = blurgen.__version__
-        f.attrs["config"] = self.config_json
-        f.attrs["root_seed"] = self.seed
-        f.attrs["complete"] = False
+        create_samples(f, self.config.patch, self.config.kernel_size)
+        write_header(f, self.sources, [""] * len(self.sources), self.config_json, self.seed)
         self._checkpoint()
 
     def _guard(self, write: Any, *args: Any) -> None:
@@ -325,11 +355,7 @@ class PairsWriter:
                     self.skipped.append({"path": path, "reason": result.skipped})
                 continue
             f["fingerprints"][result.source] = result.fingerprint
-            count = len(result.arrays["sharp"])
-            for name in _PER_SAMPLE:
-                f[name].resize(self.pairs + count, axis=0)
-                f[name][self.pairs :] = result.arrays[name]
-            self.pairs += count
+            self.pairs = append_samples(f, result.arrays, self.pairs)
         if results:
             last = results[-1]
             finished = last.stop == self.config.per_image
@@ -382,7 +408,8 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
 
     Returns:
         ``(info, problems)``: a summary (schema, pairs, sources, skipped, patch, kernel size,
-        config, seed, version, complete) and a list of problems, empty when all is well.
+        config, seed, version, complete, shards: 0 for an ordinary file) and a list of
+        problems, empty when all is well; for a file made on a cluster, every shard is opened.
     """
     problems: list[str] = []
     with open_hdf5(path) as f:
@@ -390,6 +417,9 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
         schema = attrs.get("schema")
         if schema not in READABLE:
             return {"schema": schema}, [f"not a pairs file ({' or '.join(READABLE)})"]
+        bad = bad_shards(f, path, thorough=True)
+        if bad:
+            return {"schema": schema}, [_shards_message(path, bad)]
         columns = _PER_SAMPLE if schema == SCHEMA else _PER_SAMPLE_V1
         index = "index" if schema == SCHEMA else "seed"
         missing = [name for name in (*columns, "sources") if name not in f]
@@ -407,6 +437,7 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
             "root_seed": int(attrs.get("root_seed", -1)),
             "blurgen_version": str(attrs.get("blurgen_version")),
             "complete": bool(attrs.get("complete")),
+            "shards": len(shard_paths(f, path)),
         }
         if not info["complete"]:
             problems.append("the complete flag is not set: the file was not finished")
@@ -431,9 +462,95 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
 
 def open_pairs(path: str | os.PathLike) -> h5py.File:
     """Open a pairs file (schema version 1 or 2) for reading, or raise ValueError saying what it
-    is not."""
+    is not, or which of its shards are missing or damaged."""
     f = open_hdf5(path)
-    if f.attrs.get("schema") not in READABLE:
+    try:
+        if f.attrs.get("schema") not in READABLE:
+            raise ValueError(f"'{path}' is not a pairs file ({' or '.join(READABLE)})")
+        bad = bad_shards(f, path)
+        if bad:
+            raise ValueError(_shards_message(path, bad))
+    except BaseException:
         f.close()
-        raise ValueError(f"'{path}' is not a pairs file ({' or '.join(READABLE)})")
+        raise
     return f
+
+
+# A shard of a pairs file made on a cluster: the samples of consecutive jobs.
+SHARD_SCHEMA = "blurgen-shard/1"
+
+
+def shard_paths(f: h5py.File, path: str | os.PathLike) -> list[Path]:
+    """The shard files an open pairs file reads its samples from, in order; none for an
+    ordinary file. Shard names are stored relative to the pairs file's folder, as HDF5 resolves
+    them, so the folder can move."""
+    if "sharp" not in f or not f["sharp"].is_virtual:
+        return []
+    folder = Path(path).parent
+    return [folder / source.file_name for source in f["sharp"].virtual_sources()]
+
+
+def bad_shards(
+    f: h5py.File, path: str | os.PathLike, thorough: bool = False
+) -> list[tuple[Path, str]]:
+    """``(shard, what is wrong)`` for each shard of an open pairs file that is missing or not
+    HDF5 (a missing shard would otherwise read as zeros); ``thorough`` also opens each one and
+    reads its last rows, to catch unfinished and truncated shards."""
+    bad = []
+    for shard in shard_paths(f, path):
+        if not shard.is_file():
+            bad.append((shard, "missing"))
+        elif not h5py.is_hdf5(shard):
+            bad.append((shard, "not an HDF5 file"))
+        elif thorough:
+            try:
+                with h5py.File(shard, "r") as part:
+                    if part.attrs.get("schema") != SHARD_SCHEMA or not part.attrs.get("complete"):
+                        bad.append((shard, "not a finished shard"))
+                    for name in _PER_SAMPLE:
+                        if len(part[name]):
+                            part[name][-1]
+            except Exception as exc:  # h5py raises many types on a damaged file
+                bad.append((shard, f"damaged: {exc}"))
+    return bad
+
+
+def _shards_message(path: str | os.PathLike, bad: list[tuple[Path, str]]) -> str:
+    named = ", ".join(f"'{shard}' ({why})" for shard, why in bad[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return (f"'{path}' reads its samples from shards, and {len(bad)} are missing or damaged: "
+            f"{named}{more}; rerun the make-dataset command to write them again")  # fmt: skip
+
+
+def read_shard(
+    path: str | os.PathLike, segments: list[list[int]], config_json: str, seed: int
+) -> dict:
+    """The summary of a finished shard of this job: ``pairs``, ``fingerprints`` (list of
+    ``[source, fingerprint]``) and ``skipped`` (list of ``{"path", "reason"}``).
+
+    Reads the last row of every dataset, so a truncated file is caught.
+
+    Raises:
+        ValueError: the shard is damaged, unfinished, or of another job (the message says
+            which).
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = f.attrs
+            if attrs.get("schema") != SHARD_SCHEMA or not attrs.get("complete"):
+                raise ValueError("not a finished shard")
+            if (attrs["config"] != config_json or int(attrs["root_seed"]) != seed
+                    or json.loads(attrs["segments"]) != segments):  # fmt: skip
+                raise ValueError("a shard of another job (config, seed or samples differ)")
+            pairs = int(attrs["pairs"])
+            for name in _PER_SAMPLE:
+                if len(f[name]) != pairs:
+                    raise ValueError(f"'{name}' has {len(f[name])} rows, not {pairs}")
+                if pairs:
+                    f[name][pairs - 1]
+            return {"pairs": pairs, "fingerprints": json.loads(attrs["fingerprints"]),
+                    "skipped": json.loads(attrs["skipped"])}  # fmt: skip
+    except ValueError:
+        raise
+    except Exception as exc:  # h5py raises many types on a damaged file
+        raise ValueError(f"damaged ({exc})") from exc

@@ -198,30 +198,34 @@ def synthesise(
 
 
 def plan_jobs(
-    paths: Sequence[str], per_image: int, start: tuple[int, int] = (0, 0)
+    paths: Sequence[str],
+    per_image: int,
+    start: tuple[int, int] = (0, 0),
+    size: int = SAMPLES_PER_JOB,
 ) -> list[list[tuple[int, str, int, int]]]:
-    """Cut the remaining samples into jobs of about :data:`SAMPLES_PER_JOB` samples.
+    """Cut the remaining samples into jobs of ``size`` samples (the last may be smaller).
 
     Args:
         paths: the sources.
         per_image: samples per source.
         start: ``(source, sample)`` to begin at (after a resume).
+        size: samples per job.
 
     Returns:
         Jobs, each a list of ``(j, path, first, stop)`` segments, in dataset order.
     """
-    jobs, job, size = [], [], 0
+    jobs, job, filled = [], [], 0
     source, sample = start
     for j in range(source, len(paths)):
         first = sample if j == source else 0
         while first < per_image:
-            stop = min(per_image, first + SAMPLES_PER_JOB - size)
+            stop = min(per_image, first + size - filled)
             job.append((j, paths[j], first, stop))
-            size += stop - first
+            filled += stop - first
             first = stop
-            if size == SAMPLES_PER_JOB:
+            if filled == size:
                 jobs.append(job)
-                job, size = [], 0
+                job, filled = [], 0
     if job:
         jobs.append(job)
     return jobs

@@ -16,6 +16,7 @@ import numpy as np
 from click.core import ParameterSource
 
 from blurgen.backend import check_torch_device
+from blurgen.cluster import SHARD_PAIRS, make_dataset_ray, shard_folder
 from blurgen.h5 import open_pairs, verify_pairs
 from blurgen.io import check_output_path, write_png
 from blurgen.kernels import MotionModel
@@ -113,6 +114,27 @@ from .options import (
     help="Continue an interrupted run of the same job, or start afresh and replace "
     "an existing output.",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="auto|local|HOST:PORT",
+    help="Run the jobs as Ray tasks (pip install 'blurgen[ray]'): on the cluster started on "
+    "this machine by `ray start` (auto), at HOST:PORT, or on a new instance here with --workers "
+    "CPUs (local). Each task writes a shard to OUTPUT.d/ (storage every node sees) and OUTPUT "
+    "joins them as HDF5 virtual datasets: the same pairs as a local run, read as one file.",
+)
+@click.option(
+    "--shard-pairs",
+    type=click.IntRange(min=1),
+    default=SHARD_PAIRS,
+    show_default=True,
+    help="With --ray: pairs per task and shard file (rounded up to whole jobs of 32).",
+)
+@click.option(
+    "--consolidate",
+    is_flag=True,
+    help="With --ray: copy the shards into OUTPUT as one ordinary file, then remove them.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan (sources, pairs, bytes) and stop.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @preset_option
@@ -121,7 +143,8 @@ from .options import (
 @user_errors
 def make_dataset_command(
     sources, output, patch, per_image, kernel_size, blur, bgan, mix, flips, limit, strict,
-    motion, seed, device, workers, degradation, resume, dry_run, as_json, verbosity,
+    motion, seed, device, workers, degradation, resume, ray_address, shard_pairs, consolidate,
+    dry_run, as_json, verbosity,
 ):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
 
@@ -134,6 +157,7 @@ def make_dataset_command(
     written as OUTPUT.partial and renamed when complete; after Ctrl-C or a crash the same
     command resumes. Unreadable, corrupt or too
     small images are skipped and listed in the summary and the file's `skipped` attribute.
+    With --ray the jobs run on a Ray cluster; rerunning keeps the finished shards.
 
     \b
     Example:
@@ -171,14 +195,26 @@ def make_dataset_command(
                        f"{patch}x{patch} px, about {summary['bytes'] / 1e6:.1f} MB")  # fmt: skip
         return
     check_output_path(output)
+    if ray_address is None and consolidate:
+        raise click.UsageError("--consolidate only applies to --ray runs")
     began = time.perf_counter()
     with progress_bar(len(paths), "sources", verbosity) as advance:
-        summary = make_dataset(paths, output, config, seed, workers=workers, device=device,
-                               learned=learned, overwrite=not resume, strict=strict,
-                               progress=advance)  # fmt: skip
+        if ray_address is None:
+            summary = make_dataset(paths, output, config, seed, workers=workers, device=device,
+                                   learned=learned, overwrite=not resume, strict=strict,
+                                   progress=advance)  # fmt: skip
+        else:
+            summary = make_dataset_ray(paths, output, config, seed, address=ray_address,
+                                       cpus=workers, shard_pairs=shard_pairs, device=device,
+                                       learned=learned, overwrite=not resume, strict=strict,
+                                       consolidated=consolidate, progress=advance)  # fmt: skip
     seconds = time.perf_counter() - began
+    shards = shard_folder(output)
+    size = output.stat().st_size
+    if shards.is_dir():
+        size += sum(shard.stat().st_size for shard in shards.glob("shard-*.h5"))
     summary.update(seconds=round(seconds, 3), pairs_per_s=round(summary["pairs"] / seconds, 1),
-                   bytes=output.stat().st_size)  # fmt: skip
+                   bytes=size)  # fmt: skip
     for skipped in summary["skipped"]:
         click.echo(f"skipped: {skipped['reason']}", err=True)
     if as_json:
@@ -188,6 +224,9 @@ def make_dataset_command(
                    f"images to {output} ({len(summary['skipped'])} skipped) in {seconds:.1f} s: "
                    f"{summary['pairs_per_s']:.0f} pairs/s, {summary['bytes'] / 1e6:.1f} MB",
                    err=True)  # fmt: skip
+        if shards.is_dir():
+            click.echo(f"{summary['shards']} shards in {shards} ({summary['reused']} kept from "
+                       "an earlier run)", err=True)  # fmt: skip
 
 
 def preset_config(name: str) -> DatasetConfig:
@@ -229,6 +268,8 @@ def inspect_command(path, as_json):
                 click.echo(f"{key:16s} {info[key]}")
         if "skipped" in info:
             click.echo(f"{'skipped':16s} {len(info['skipped'])}")
+        if info.get("shards"):
+            click.echo(f"{'shards':16s} {info['shards']} (virtual datasets over files beside it)")
         if "config" in info:
             click.echo(f"{'config':16s} {json.dumps(info['config'])}")
         for problem in problems:

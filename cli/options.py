@@ -16,6 +16,7 @@ import yaml
 
 import blurgen
 from blurgen.backend import DEVICES, BackendUnavailable
+from blurgen.cluster import ClusterError
 from blurgen.degradation import SPACES, Degradation
 from blurgen.forward import BOUNDARIES
 
@@ -292,7 +293,7 @@ def user_errors(command: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (ValueError, OSError, BackendUnavailable) as exc:
+        except (ValueError, OSError, BackendUnavailable, ClusterError) as exc:
             raise click.ClickException(str(exc)) from exc
         except KeyboardInterrupt as exc:
             click.echo(f"interrupted{': ' + str(exc) if str(exc) else ''}", err=True)
