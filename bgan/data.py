@@ -121,27 +121,39 @@ class PairsDataset(Dataset):
 class StepBatches(Dataset):
     """Training batches by step, for a DataLoader: item ``step`` is that step's batch.
 
-    Step ``s`` draws its pairs (with replacement, from ``index``) and their crops, flips and
-    transposes from ``default_rng([seed, s])``, so a batch depends on the seed and the step
-    alone: not on the number of workers that load it, nor on where a run was resumed.
+    Step ``s`` draws its pairs (with replacement, from ``index``) from
+    ``default_rng([seed, s])`` and the crop, flips and transpose of its k-th pair from
+    ``default_rng([seed, s, k])``, so a batch depends on the seed and the step alone: not on
+    the number of workers that load it, nor on where a run was resumed, nor on how many
+    training processes share it (each loads only its ``share``).
 
     Args:
         pairs: the dataset, with its augmentation settings.
         index: the pairs to draw from (positions in ``pairs``).
-        batch: pairs per step.
+        batch: pairs per step, over all training processes.
         seed: the run's seed.
+        share: the items this process loads (all by default).
 
-    Items are ``(blurred, sharp)``, float32 (batch, 3, H, W) tensors in [0, 1].
+    Items are ``(blurred, sharp)``, float32 (len(share), 3, H, W) tensors in [0, 1].
     """
 
-    def __init__(self, pairs: PairsDataset, index: np.ndarray, batch: int, seed: int) -> None:
+    def __init__(
+        self,
+        pairs: PairsDataset,
+        index: np.ndarray,
+        batch: int,
+        seed: int,
+        share: slice | None = None,
+    ) -> None:
         if len(index) == 0:
             raise ValueError("no pairs to train on")
         self.pairs, self.index, self.batch, self.seed = pairs, np.asarray(index), batch, seed
+        self.share = range(batch)[share or slice(None)]
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, step])
-        items = [self.pairs.item(int(i), rng) for i in rng.choice(self.index, size=self.batch)]
+        chosen = np.random.default_rng([self.seed, step]).choice(self.index, size=self.batch)
+        items = [self.pairs.item(int(chosen[k]), np.random.default_rng([self.seed, step, k]))
+                 for k in self.share]  # fmt: skip
         return (torch.stack([item["blurred"] for item in items]),
                 torch.stack([item["sharp"] for item in items]))  # fmt: skip
 

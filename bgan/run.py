@@ -30,7 +30,9 @@ import torch
 import blurgen
 from blurgen.io import atomic_path, interrupt_between_steps, write_png
 
+from .distributed import gather, join, mean_over
 from .files import read_torch_file
+from .losses import ralsgan_discriminator_loss, ralsgan_generator_loss
 from .nets import Discriminator, gaussian_init
 from .vgg import load_vgg19
 
@@ -83,6 +85,8 @@ class GanRun:
     opt_d: torch.optim.Optimizer | None
 
     def _open(self, config: Any, run: str | os.PathLike, device: str, resume: bool) -> None:
+        self.ranks, device = join(device)
+        self.share = self.ranks.share(config.batch)
         self.config, self.run, self.device = config, Path(run), torch.device(device)
         if not self.run.parent.is_dir():
             raise FileNotFoundError(f"folder '{self.run.parent}' does not exist")
@@ -117,24 +121,64 @@ class GanRun:
             if config.init_std is not None:  # before the move: the CPU's generator draws
                 gaussian_init(network, config.init_std)
             network.to(self.device)
-        # The training steps call the networks through these: compiled with --compile (the
-        # modules themselves stay plain, so checkpoints hold their usual weight names).
+        # The training steps call the networks through these: in several processes wrapped
+        # for DDP, and compiled with --compile (the modules themselves stay plain, so
+        # checkpoints hold their usual weight names). The generator's loss goes through the
+        # plain discriminator (``judge``): its gradient there is the generator's alone, and
+        # the discriminator's own update is the one its wrapper averages.
         compiled = torch.compile if config.compile else (lambda network: network)
-        self.step_generator = compiled(self.generator)
-        self.step_discriminator = compiled(self.discriminator) if adversarial else None
+        self.step_generator = compiled(self._parallel(self.generator))
+        self.step_discriminator = self.judge = None
+        if adversarial:
+            self.step_discriminator = compiled(self._parallel(self.discriminator))
+            self.judge = compiled(self.discriminator) if self.ranks.world > 1 else (
+                self.step_discriminator)  # fmt: skip
         adam = {"lr": config.lr, "betas": (0.9, 0.999)}
         self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
         self.opt_d = None
         if adversarial:
             self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
 
+    def _parallel(self, network: torch.nn.Module) -> torch.nn.Module:
+        """``network`` wrapped for DDP when training in several processes."""
+        if self.ranks.world == 1:
+            return network
+        devices = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(network, device_ids=devices)
+
     def _ready(self, resume: bool) -> None:
         if resume and self.latest.exists():
             self._load(self.latest)
+        if not self.ranks.main:
+            return
         for folder in ("checkpoints", "samples"):
             (self.run / folder).mkdir(parents=True, exist_ok=True)
         with atomic_path(self.run / "config.json") as temporary:
             temporary.write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+
+    def _discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """The relativistic discriminator loss on this process's real and generated images
+        (fake detached here), against the whole batch's: one call of the discriminator on
+        both (a DDP module takes one forward per backward), logits gathered from every
+        process."""
+        with self._autocast():
+            logits = self.step_discriminator(torch.cat([real, fake.detach()])).float()
+        real_logits, fake_logits = (gather(part, self.ranks) for part in logits.chunk(2))
+        return ralsgan_discriminator_loss(real_logits, fake_logits)
+
+    def _adversarial_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """The relativistic generator loss, the discriminator's logits gathered as above;
+        the real logits are detached, the fake ones carry the generator's graph."""
+        # Frozen while it judges: its weights get no gradient from the generator's loss (which
+        # DDP's hooks on them would otherwise try to average).
+        self.discriminator.requires_grad_(False)
+        try:
+            with self._autocast():
+                real_logits = gather(self.judge(real).float().detach(), self.ranks)
+                fake_logits = gather(self.judge(fake).float(), self.ranks)
+        finally:
+            self.discriminator.requires_grad_(True)
+        return ralsgan_generator_loss(real_logits, fake_logits)
 
     def _autocast(self) -> Any:
         """bf16 autocast where the config asks for it: ``bf16`` on CUDA, ``cpu_bf16`` on the
@@ -157,6 +201,13 @@ class GanRun:
                 group["lr"] = lr
         return lr
 
+    @staticmethod
+    def _grad_norm(network: torch.nn.Module) -> float:
+        """The L2 norm of ``network``'s gradient (for the log; after DDP's averaging, the
+        whole batch's)."""
+        norms = [p.grad.norm() for p in network.parameters() if p.grad is not None]
+        return torch.linalg.vector_norm(torch.stack(norms)).item() if norms else 0.0
+
     def _optimisers(self) -> list[torch.optim.Optimizer]:
         return [self.opt_g] + ([self.opt_d] if self.opt_d is not None else [])
 
@@ -172,22 +223,25 @@ class GanRun:
         Raises:
             KeyboardInterrupt: after saving a checkpoint, with how to resume.
         """
-        config, last = self.config, {}
+        config, last, main = self.config, {}, self.ranks.main
         try:
             with interrupt_between_steps() as check_interrupt:
                 while self.step < config.iters:
-                    last = self._one_step()
+                    last = mean_over(self._one_step(), self.ranks, self.device)
                     end = self.step == config.iters
-                    if self.step % config.log_every == 0 or end:
+                    if main and (self.step % config.log_every == 0 or end):
                         with open(self.run / "log.jsonl", "a") as f:
                             f.write(json.dumps(last) + "\n")
-                    self._after_step(last)
-                    if self.step % config.checkpoint_every == 0 or end:
+                    if main:
+                        self._after_step(last)
+                    if main and (self.step % config.checkpoint_every == 0 or end):
                         self.save()
-                    if progress is not None:
+                    if progress is not None and main:
                         progress(1)
                     check_interrupt()
         except KeyboardInterrupt:
+            if not main:
+                raise
             self.save()
             raise KeyboardInterrupt(
                 f"stopped at step {self.step}; checkpoint saved in '{self.run}'; "
@@ -196,7 +250,10 @@ class GanRun:
         return last
 
     def _write_grid(self, *columns: torch.Tensor) -> None:
-        """Rows of up to 4 examples, one column per tensor (each (N, 3, H, W) in [0, 1])."""
+        """Rows of up to 4 examples, one column per tensor (each (N, 3, H, W) in [0, 1]);
+        by the main process, from its share of the batch."""
+        if not self.ranks.main:
+            return
         rows = [torch.cat(images, dim=2) for images in zip(*columns, strict=True)]
         grid = torch.cat(rows[:4], dim=1).float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
         write_png(self.run / "samples" / f"step_{self.step:07d}.png", grid)

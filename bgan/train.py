@@ -18,12 +18,7 @@ from blurgen.sample import draw_samples, render_sample
 
 from .config import BganConfig, physics_config
 from .data import ImagePatches
-from .losses import (
-    content_loss,
-    perceptual_loss,
-    ralsgan_discriminator_loss,
-    ralsgan_generator_loss,
-)
+from .losses import content_loss, perceptual_loss
 from .nets import BlurGenerator
 from .run import GanRun
 
@@ -38,7 +33,7 @@ PRETRAIN_DRAWS = 2
 
 
 def physics_blur(
-    sharp: torch.Tensor, physics: DatasetConfig, rng: np.random.Generator
+    sharp: torch.Tensor, physics: DatasetConfig, seeds: np.ndarray
 ) -> tuple[torch.Tensor, np.ndarray]:
     """blurgen's blur of patches, as make-dataset draws and renders it (kernels, noise, JPEG)
     but with reflected borders, so that the output keeps the patches' size.
@@ -46,13 +41,13 @@ def physics_blur(
     Args:
         sharp: (N, 3, P, P) float32 CPU tensor in [0, 1].
         physics: the kernel model and degradation (its boundary is replaced).
-        rng: draws one seed per patch, which seeds its kernel and degradation.
+        seeds: (N,) integers, one per patch, seeding its kernel and degradation.
 
     Returns:
         ``(blurred, kernels)``: (N, 3, P, P) float32 in [0, 1] and the (N, K, K) kernels.
     """
     degradation = replace(physics.degradation, boundary="reflect")
-    rngs = [np.random.default_rng(int(seed)) for seed in rng.integers(2**63, size=len(sharp))]
+    rngs = [np.random.default_rng(int(seed)) for seed in seeds]
     side = sharp.shape[-1]
     records, kernels = draw_samples(rngs, [(side, side)] * len(sharp), physics, None)
     pairs = zip(sharp.permute(0, 2, 3, 1).numpy(), kernels, records, strict=True)
@@ -97,26 +92,39 @@ class BganTrainer(GanRun):
                              f"{self.generator.config}")  # fmt: skip
         self.generator.load_state_dict(start.state_dict())
 
+    def _noise(self, count: int) -> torch.Tensor:
+        """The noise of ``count`` batches, drawn whole from torch's generator on the CPU
+        (the same draws in every process, and on every device) and cut to this process's
+        share: (count * share, *noise_shape) on the device."""
+        config = self.config
+        shape = self.generator.noise_shape(config.patch, config.patch)
+        z = torch.randn(count, config.batch, *shape)[:, self.share]
+        return z.flatten(0, 1).to(self.device)
+
     def _pretrain_step(self) -> dict:
         """One generator update toward blurgen's own blur; returns the loss."""
         config = self.config
         lr = self._set_lr()
-        sharp = self.sharp.sample(config.batch, self.rng).to(self.device)
-        target = physics_blur(sharp.cpu(), self.physics, self.rng)[0].to(self.device)
-        shape = self.generator.noise_shape(config.patch, config.patch)
-        z = torch.randn(PRETRAIN_DRAWS * config.batch, *shape, device=self.device)
+        # Every process draws the whole batch, as one process does, and takes its share.
+        sharp = self.sharp.sample(config.batch, self.rng)
+        seeds = self.rng.integers(2**63, size=config.batch)[self.share]
+        sharp = sharp[self.share]
+        target = physics_blur(sharp, self.physics, seeds)[0].to(self.device)
+        sharp = sharp.to(self.device)
+        z = self._noise(PRETRAIN_DRAWS)
         with self._autocast():
             fake = self.step_generator(sharp.repeat(PRETRAIN_DRAWS, 1, 1, 1), z).float()
         errors = F.l1_loss(fake, target.repeat(PRETRAIN_DRAWS, 1, 1, 1), reduction="none")
-        errors = errors.mean(dim=(1, 2, 3)).view(PRETRAIN_DRAWS, config.batch)
+        errors = errors.mean(dim=(1, 2, 3)).view(PRETRAIN_DRAWS, len(sharp))
         loss = errors.min(dim=0).values.mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
+        grad_g = self._grad_norm(self.generator)
         self.opt_g.step()
         self.step += 1
         if self.step % config.sample_every == 0 or self.step == config.iters:
             self._write_grid(sharp, fake[: config.batch].detach(), target)
-        return {"step": self.step, "pretrain_l1": loss.item(), "lr": lr}
+        return {"step": self.step, "pretrain_l1": loss.item(), "grad_g": grad_g, "lr": lr}
 
     def _one_step(self) -> dict:
         """One discriminator and one generator update (or, while pretraining, a generator
@@ -125,25 +133,20 @@ class BganTrainer(GanRun):
         if self.step < config.pretrain:
             return self._pretrain_step()
         lr = self._set_lr()
-        sharp = self.sharp.sample(config.batch, self.rng).to(self.device)
-        real = self.blurry.sample(config.batch, self.rng).to(self.device)
-        shape = self.generator.noise_shape(config.patch, config.patch)
-        z = torch.randn(config.batch, *shape, device=self.device)
+        sharp = self.sharp.sample(config.batch, self.rng)[self.share].to(self.device)
+        real = self.blurry.sample(config.batch, self.rng)[self.share].to(self.device)
+        z = self._noise(1)
         losses: dict = {"step": self.step + 1}
         with self._autocast():
             fake = self.step_generator(sharp, z)
-            real_logits = self.step_discriminator(real).float()
-            loss_d = ralsgan_discriminator_loss(
-                real_logits, self.step_discriminator(fake.detach()).float()
-            )
+        loss_d = self._discriminator_loss(real, fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        losses["grad_d"] = self._grad_norm(self.discriminator)
         self.opt_d.step()
+        # The real logits come from the updated discriminator.
+        adversarial = self._adversarial_loss(real, fake)
         with self._autocast():
-            # The real logits come from the updated discriminator; the fake ones carry the
-            # generator's graph so the adversarial term trains it.
-            real_logits = self.step_discriminator(real).float().detach()
-            adversarial = ralsgan_generator_loss(real_logits, self.step_discriminator(fake).float())
             loss_g = config.adversarial_weight * adversarial
             if config.perceptual_weight:
                 perceptual = perceptual_loss(self.vgg, fake.float(), sharp)
@@ -154,6 +157,7 @@ class BganTrainer(GanRun):
                 loss_g = loss_g + config.content_weight * content
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        losses["grad_g"] = self._grad_norm(self.generator)
         self.opt_g.step()
         self.step += 1
         if self.step % config.sample_every == 0 or self.step == config.iters:

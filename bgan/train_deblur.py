@@ -22,12 +22,7 @@ from torch.utils.data import DataLoader
 
 from .config import DeblurConfig
 from .data import PairsDataset, StepBatches
-from .losses import (
-    content_loss,
-    perceptual_loss,
-    ralsgan_discriminator_loss,
-    ralsgan_generator_loss,
-)
+from .losses import content_loss, perceptual_loss
 from .metrics import psnr, ssim
 from .nets import deblur_generator
 from .run import GanRun
@@ -101,10 +96,11 @@ class DeblurTrainer(GanRun):
         self._ready(resume)
 
     def _loader(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The batches of the remaining steps, loaded by ``workers`` processes ahead of use
-        (into pinned memory for CUDA)."""
+        """This process's share of the batches of the remaining steps, loaded by
+        ``workers`` processes ahead of use (into pinned memory for CUDA)."""
         config = self.config
-        batches = StepBatches(self.train_data, self.train_index, config.batch, config.seed)
+        batches = StepBatches(self.train_data, self.train_index, config.batch, config.seed,
+                              self.share)  # fmt: skip
         ahead = {"prefetch_factor": 4} if self.workers else {}
         return iter(DataLoader(batches, batch_size=None, sampler=range(self.step, config.iters),
                                num_workers=self.workers,
@@ -136,13 +132,10 @@ class DeblurTrainer(GanRun):
         with self._autocast():
             output = self.step_generator(blurred)
         if config.gan:
-            with self._autocast():
-                loss_d = ralsgan_discriminator_loss(
-                    self.step_discriminator(sharp).float(),
-                    self.step_discriminator(output.detach()).float(),
-                )
+            loss_d = self._discriminator_loss(sharp, output)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
+            losses["grad_d"] = self._grad_norm(self.discriminator)
             self.opt_d.step()
             losses["loss_d"] = loss_d.item()
         with self._autocast():
@@ -153,14 +146,12 @@ class DeblurTrainer(GanRun):
                 loss_g = loss_g + config.perceptual_weight * perceptual
                 losses["perceptual"] = perceptual.item()
             if config.gan:
-                real_logits = self.step_discriminator(sharp).float().detach()
-                adversarial = ralsgan_generator_loss(
-                    real_logits, self.step_discriminator(output).float()
-                )
+                adversarial = self._adversarial_loss(sharp, output)
                 loss_g = loss_g + config.adversarial_weight * adversarial
                 losses["adversarial"] = adversarial.item()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        losses["grad_g"] = self._grad_norm(self.generator)
         self.opt_g.step()
         self.step += 1
         if self.step % config.sample_every == 0 or self.step == config.iters:

@@ -113,13 +113,21 @@ physics_option = click.option(
 )
 
 
-def train(trainer: Any, run: Path, verbosity: int) -> dict:
-    """Run ``trainer`` to its end under a progress bar; returns the last step's losses."""
-    with progress_bar(trainer.config.iters - trainer.step, "steps", verbosity) as advance:
-        last = trainer.train(progress=advance)
+def train(trainer: Any, run: Path, verbosity: int) -> tuple[dict, int]:
+    """Run ``trainer`` to its end under a progress bar, then leave the process group if under
+    torchrun. Returns the last step's losses, and the verbosity left for the caller's report
+    (0 in all but the main process)."""
+    from blurgen.bgan.distributed import leave
+
+    verbosity = verbosity if trainer.ranks.main else 0
+    try:
+        with progress_bar(trainer.config.iters - trainer.step, "steps", verbosity) as advance:
+            last = trainer.train(progress=advance)
+    finally:
+        leave()
     if verbosity and not last:
         click.echo(f"nothing to do: the run in {run} is at step {trainer.step}", err=True)
-    return last
+    return last, verbosity
 
 
 @click.command("train-bgan")
@@ -139,7 +147,7 @@ def train_bgan_command(run, resume, device, strict, verbosity, **settings):
     least-squares adversarial loss against the real blurry photos.
     Checkpoints are written every --checkpoint-every steps and on Ctrl-C. Photos that cannot be
     read (damaged, truncated) or are smaller than a patch are skipped with a warning, or stop the
-    run with --strict.
+    run with --strict. Under torchrun it trains in DDP (see train-deblur).
     """
     from blurgen.bgan.train import BganTrainer
 
@@ -151,7 +159,7 @@ def train_bgan_command(run, resume, device, strict, verbosity, **settings):
     )
     trainer = BganTrainer(config, run, device=check_torch_device(device), resume=resume,
                           strict=strict)  # fmt: skip
-    last = train(trainer, run, verbosity)
+    last, verbosity = train(trainer, run, verbosity)
     if verbosity and last:
         losses = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step")
         click.echo(f"step {last['step']}: {losses}; checkpoint in {run}/checkpoints", err=True)
@@ -171,12 +179,22 @@ def train_deblur_command(run, resume, device, verbosity, **settings):
     resnet); the losses are a pixel loss, a VGG-19 perceptual loss and a relativistic
     adversarial loss. Batches are loaded ahead by --workers processes. Validation PSNR and
     SSIM are logged every --val-every steps and the best checkpoint kept as best.pt.
+
+    Under torchrun it trains in several processes with DistributedDataParallel (gloo on the
+    CPU, nccl with --device cuda, a GPU each): --batch is the batch of all of them together,
+    each loads its share, and rank 0 alone logs, validates and saves. A run may be resumed
+    with another number of processes.
+
+    \b
+    Example, 4 GPUs:
+      torchrun --nproc-per-node 4 -m blurgen.cli train-deblur --data pairs.h5 \\
+        -o runs/dbgan --device cuda --batch 32
     """
     from blurgen.bgan.train_deblur import DeblurTrainer
 
     config = DeblurConfig(**settings)
     trainer = DeblurTrainer(config, run, device=check_torch_device(device), resume=resume)
-    train(trainer, run, verbosity)
+    _, verbosity = train(trainer, run, verbosity)
     if verbosity:
         click.echo(
             f"best validation PSNR {trainer.best_psnr:.2f} dB; {run}/checkpoints/best.pt", err=True

@@ -1,0 +1,163 @@
+"""Training under torchrun: 2 CPU processes (gloo) take the 1-process run's steps.
+
+The processes are real: ``torchrun --standalone --nproc-per-node 2 -m blurgen.cli ...``. Each
+loads half of every batch; DDP averages the gradients and the adversarial logits are gathered.
+So from the same state, a step in two processes gives the one-process step's losses and
+gradients up to the order of floating-point sums: that is what these tests check, tightly
+(EXACT), on the first step of a run and on the first step after a resume. Later steps are only
+checked to stay close (CLOSE): the relativistic loss does not change when every logit moves by
+the same amount, so the gradients of the discriminator's last bias, and of the hidden biases
+whose units are on one side of the LeakyReLU for the whole batch, are 0 in theory; one process
+computes exactly 0 there, two processes about 1e-7 of rounding, and Adam, which divides a
+gradient by its own size, turns that into a full step of lr on those weights. The runs then
+drift apart as chaotically as any two GAN runs with another summation order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from blurgen.bgan.vgg import VGG19Features
+from blurgen.cli.main import cli
+from blurgen.pipeline import DatasetConfig, make_dataset
+
+# From the same state, one step: losses and gradient norms to this relative difference, and
+# generator weights to WEIGHTS (lr = 1e-3: a step moves a weight by up to 1e-3).
+EXACT = 1e-4
+WEIGHTS = 1e-6
+# Over the steps after that: losses to this relative difference.
+CLOSE = 2e-2
+
+
+# Weights large enough that the discriminator's logits differ from image to image (so the
+# batch means the processes must share matter), a checkpoint after every step.
+COMMON = ["--vgg-layer", "conv1_2", "--lr", "1e-3", "--warmup", "0", "--init-std", "0.1",
+          "--checkpoint-every", "1", "--keep", "9", "--log-every", "1", "-q"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("distributed")
+    rng = np.random.default_rng(0)
+    for name in ("sharp", "blurry"):
+        (folder / name).mkdir()
+    paths = []
+    for i in range(4):
+        image = (rng.random((56, 56, 3)) * 255).astype(np.uint8)
+        paths.append(folder / "sharp" / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), image)
+        cv2.imwrite(str(folder / "blurry" / f"{i}.png"), cv2.blur(image, (7, 1)))
+    make_dataset(paths, folder / "pairs.h5", DatasetConfig(patch=32, per_image=4, kernel_size=7))
+    torch.manual_seed(0)
+    torch.save(VGG19Features("conv5_4").state_dict(), folder / "vgg.pth")
+    return folder
+
+
+def deblur_args(data, run, iters):
+    return ["train-deblur", "--data", str(data / "pairs.h5"), "-o", str(run), "--iters",
+            str(iters), "--batch", "4", "--patch", "16", "--arch", "resnet", "--channels", "8",
+            "--blocks", "1", "--disc-channels", "8", *COMMON, "--vgg-weights",
+            str(data / "vgg.pth"), "--val-every", "2",
+            "--sample-every", "2", "--workers", "0"]  # fmt: skip
+
+
+def bgan_args(data, run, iters):
+    return ["train-bgan", "--sharp", str(data / "sharp"), "--blurry", str(data / "blurry"),
+            "-o", str(run), "--iters", str(iters), "--batch", "4", "--patch", "32",
+            "--channels", "8", "--blocks", "1", "--disc-channels", "8", *COMMON,
+            "--vgg-weights", str(data / "vgg.pth"), "--pretrain", "1", "--physics", "none",
+            "--content-scale", "4"]  # fmt: skip
+
+
+def torchrun(args, processes=2):
+    """Run ``blurgen ARGS`` in ``processes`` processes under torchrun; fail with their output."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc-per-node={processes}", "-m", "blurgen.cli", *args]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def one_process(args):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+
+
+def weights(run, step):
+    state = torch.load(run / "checkpoints" / f"step_{step:07d}.pt", weights_only=True)
+    return state["generator"]
+
+
+def log(run):
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def assert_same_steps(a, b, exact):
+    """Runs ``a`` and ``b`` logged the same steps; those in ``exact`` (each the first from a
+    state both runs shared) have the same losses and gradient norms to EXACT and the same
+    generator after them to WEIGHTS; the others, losses within CLOSE."""
+    logs = log(a), log(b)
+    assert [sorted(line) for line in logs[0]] == [sorted(line) for line in logs[1]]
+    for line_a, line_b in zip(*logs, strict=True):
+        step = line_a["step"]
+        keys = {"loss_g", "loss_d", "content", "perceptual", "adversarial", "pretrain_l1",
+                "val_psnr"} & line_a.keys()  # fmt: skip
+        if step in exact and "val_psnr" not in line_a:
+            keys |= {"grad_g", "grad_d"} & line_a.keys()
+        assert keys
+        tolerance = EXACT if step in exact else CLOSE
+        for key in keys:
+            assert line_b[key] == pytest.approx(line_a[key], rel=tolerance), (step, key)
+    for step in exact:
+        weights_a, weights_b = weights(a, step), weights(b, step)
+        assert max((weights_a[k] - w).abs().max().item() for k, w in weights_b.items()) <= WEIGHTS
+
+
+def test_two_processes_train_the_deblurrer_as_one(data, tmp_path):
+    one_process(deblur_args(data, tmp_path / "one", 4))
+    torchrun(deblur_args(data, tmp_path / "two", 4))
+    assert_same_steps(tmp_path / "one", tmp_path / "two", exact={1})
+    # Rank 0 alone writes: one line per step and validation, one sample grid per two steps.
+    lines = (tmp_path / "two" / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 4 + 2 and len(list((tmp_path / "two" / "samples").iterdir())) == 2
+    # The tolerance is well below a step's change.
+    first, second = weights(tmp_path / "two", 1), weights(tmp_path / "two", 2)
+    assert max((w - second[k]).abs().max().item() for k, w in first.items()) > 100 * WEIGHTS
+
+
+def test_resumed_with_another_number_of_processes(data, tmp_path):
+    torchrun(deblur_args(data, tmp_path / "two", 2))
+    shutil.copytree(tmp_path / "two", tmp_path / "then_one")
+    torchrun([*deblur_args(data, tmp_path / "two", 3), "--resume"])
+    one_process([*deblur_args(data, tmp_path / "then_one", 3), "--resume"])
+    # Step 3 is the first from the state both resumed.
+    assert_same_steps(tmp_path / "two", tmp_path / "then_one", exact={1, 2, 3})
+
+
+def test_two_processes_train_the_bgan_as_one(data, tmp_path):
+    one_process(bgan_args(data, tmp_path / "one", 3))
+    torchrun(bgan_args(data, tmp_path / "two", 3))
+    # Step 1 pretrains the generator alone; step 2, the first adversarial step, starts from
+    # the same discriminator (untouched so far) and a generator within WEIGHTS.
+    assert_same_steps(tmp_path / "one", tmp_path / "two", exact={1, 2})
+
+
+def test_a_batch_that_does_not_divide_is_one_clear_line(data, tmp_path):
+    args = deblur_args(data, tmp_path / "odd", 2)
+    args[args.index("--batch") + 1] = "3"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node=2", "-m", "blurgen.cli", *args]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert "Error: the batch (3) must divide among the 2 training processes" in result.stderr
