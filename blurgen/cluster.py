@@ -292,7 +292,7 @@ def make_dataset_ray(
         shard_pairs: pairs per shard (rounded up to whole jobs of 32).
         consolidated: copy the samples into ``output`` and remove the shards (see
             :func:`consolidate`).
-        retries: times Ray runs a task again when its worker dies.
+        retries: times Ray runs a task again when its worker dies or it cannot write.
 
     Returns:
         Summary: ``path``, ``pairs``, ``skipped``, ``sources``, ``shards`` and ``reused`` (the
@@ -355,9 +355,12 @@ def _run(
     for number, summary in enumerate(summaries):
         if summary is not None:
             finished(number)
+    # A task is retried when its worker dies, and when it fails to write (shared storage can
+    # fail for a moment); a bad image is not an error, and nothing else would pass on retry.
     task = ray.remote(write_shard).options(
-        max_retries=retries, num_cpus=1, num_gpus=1 if device == "cuda" else 0
-    )
+        max_retries=retries, retry_exceptions=[OSError], num_cpus=1,
+        num_gpus=1 if device == "cuda" else 0,
+    )  # fmt: skip
     shared = ray.put(config), ray.put(learned)
     running = {
         task.remote(str(folder / shard_name(number)), shards[number], shared[0], seed, device,
