@@ -235,6 +235,19 @@ class Photo:
         Raises:
             ValueError: the region is not inside the image.
         """
+        region = self.region(y, x, height, width)
+        if region.dtype == np.float32:
+            return region
+        return region.astype(np.float32) / np.float32(_SCALES[region.dtype][0])
+
+    def region(self, y: int, x: int, height: int, width: int) -> np.ndarray:
+        """The same region as :meth:`crop`, in the file's own dtype: uint8 and uint16 as
+        stored (a view, converted by whoever needs floats, e.g. through a table), float
+        clipped to [0, 1].
+
+        Raises:
+            ValueError: the region is not inside the image.
+        """
         rows, cols = self.size
         if not (0 <= y and 0 <= x and height > 0 and width > 0 and y + height <= rows
                 and x + width <= cols):  # fmt: skip
@@ -243,9 +256,7 @@ class Photo:
                 f"{rows}x{cols} image"
             )
         region = _rgb(self.pixels[y : y + height, x : x + width])
-        if region.dtype == np.float32:
-            return np.clip(region, 0, 1)
-        return region.astype(np.float32) / np.float32(_SCALES[region.dtype][0])
+        return np.clip(region, 0, 1) if region.dtype == np.float32 else region
 
     def rgb(self) -> np.ndarray:
         """The whole image as (H, W, 3) RGB in the file's own dtype, without converting it:

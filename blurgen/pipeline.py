@@ -19,6 +19,7 @@ import numpy as np
 
 from blurgen.backend import check_device, to_numpy, xp_for_device
 
+from .color import as_unit_float
 from .degradation import Degradation
 from .h5 import SCHEMA, PairsWriter, SourceSamples, open_pairs, read_record
 from .io import Photo, interrupt_between_steps
@@ -169,14 +170,16 @@ def synthesise(
     xp = xp_for_device(device)
     sharp, blurred, learned_sharp = [], [], {}
     for r, record in enumerate(records):
-        crop = xp.asarray(photos[r].crop(*record.origin, config.crop, config.crop))
+        # In the file's dtype: 8-bit crops are decoded to linear light through a table.
+        crop = xp.asarray(photos[r].region(*record.origin, config.crop, config.crop))
         if record.method in KERNEL_BLURS:
             pair = render_sample(crop, kernels[r], record, config.degradation)
             sharp.append(to_uint8(pair[0]))
             blurred.append(to_uint8(pair[1]))
         else:  # blurred below: all of the job's learned samples in one batch
-            learned_sharp[r] = oriented(crop, config.kernel_size, record, config.degradation)[1]
-            sharp.append(to_uint8(learned_sharp[r]))
+            centre = oriented(crop, config.kernel_size, record, config.degradation)[1]
+            learned_sharp[r] = as_unit_float(centre)
+            sharp.append(to_uint8(centre))
             blurred.append(None)
     if learned_sharp:
         batch = list(learned_sharp)

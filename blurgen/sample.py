@@ -26,6 +26,7 @@ from blurgen.backend import get_xp, to_numpy, xp_for_device
 from blurgen.kernels import MotionModel, linear_kernels_from, motion_kernels_from
 from blurgen.kernels.motion import check_size
 
+from .color import as_unit_float
 from .degradation import Degradation, DegradationParams
 from .forward import valid_offset
 
@@ -202,21 +203,22 @@ def render_sample(
     """The pair a record makes from its crop; deterministic.
 
     Args:
-        crop: (H, W, 3) float32 sRGB crop in [0, 1] at the record's origin, before flips, NumPy
-            or CuPy.
+        crop: (H, W, 3) sRGB crop at the record's origin, before flips, NumPy or CuPy:
+            float32 in [0, 1], or uint8 / uint16 as the file stores it (the same pair).
         kernel: (K, K) float32 kernel on the same device (ignored for learned blur).
         record: the sample's record.
         degradation: the forward model (its ``boundary`` decides the output's size).
         learned: the learned blur, for ``"bgan"`` records.
 
     Returns:
-        ``(sharp, blurred)``: float32 images in [0, 1] aligned pixel for pixel; with a
-        ``"valid"`` boundary the sharp one is the crop's centre of (H - K + 1, W - K + 1).
+        ``(sharp, blurred)``: aligned pixel for pixel, the sharp one in the crop's dtype, the
+        blurred one float32 in [0, 1]; with a ``"valid"`` boundary the sharp one is the
+        crop's centre of (H - K + 1, W - K + 1).
     """
     crop, sharp = oriented(crop, kernel.shape[-1], record, degradation)
     if record.method in KERNEL_BLURS:
         return sharp, degradation.render(crop, kernel, record.params)
-    return sharp, render_learned([sharp], [record], learned)[0]
+    return sharp, render_learned([as_unit_float(sharp)], [record], learned)[0]
 
 
 def oriented(
@@ -250,5 +252,9 @@ def render_learned(
 
 
 def to_uint8(image: Any) -> np.ndarray:
-    """A float image in [0, 1] (NumPy or CuPy) as uint8 on the host, rounded."""
-    return np.rint(np.clip(to_numpy(image), 0, 1) * 255).astype(np.uint8)
+    """An image (NumPy or CuPy) as uint8 on the host: float in [0, 1] rounded, uint16 scaled
+    and rounded, uint8 as it is."""
+    image = to_numpy(image)
+    if image.dtype == np.uint8:
+        return np.ascontiguousarray(image)
+    return np.rint(np.clip(as_unit_float(image), 0, 1) * 255).astype(np.uint8)

@@ -177,6 +177,23 @@ class TestDegradation:
         out, params = chain.apply(image, kernel, np.random.default_rng(11))
         np.testing.assert_array_equal(chain.render(image, kernel, params), out)
 
+    @pytest.mark.parametrize("space", ["srgb", "gamma", "naive"])
+    def test_8_bit_input_through_tables_gives_the_float_path_bits(self, space):
+        # 8-bit crops are decoded through a 256-entry table; it must change no bit.
+        chain = Degradation(space=space, gamma=2.4977, highlight_boost=(1.5, 1.5),
+                            highlight_threshold=0.9, shot=(0.001, 0.004))  # fmt: skip
+        pixels = np.random.default_rng(4).integers(0, 256, (300, 40, 3), dtype=np.uint8)
+        pixels[:20] = 255  # highlights, boosted
+        kernel = line_kernel(6.0, 30.0, 9)
+        params = chain.sample(np.random.default_rng(2))
+        as_float = pixels.astype(np.float32) / np.float32(255)
+        for boundary in ("valid", "reflect"):
+            chain = Degradation(**{**chain.to_dict(), "boundary": boundary})
+            expected = chain.render(as_float, kernel, params)
+            np.testing.assert_array_equal(chain.render(pixels, kernel, params), expected)
+            mirrored = chain.render(as_float[:, ::-1], kernel, params)
+            np.testing.assert_array_equal(chain.render(pixels[:, ::-1], kernel, params), mirrored)
+
     def test_rgb_order_kept(self):
         image = np.zeros((20, 20, 3), np.float32)
         image[..., 0] = 0.7
