@@ -239,10 +239,10 @@ class Degradation:
         light = poisson_gaussian(light, params.shot, params.read, noise)
         light = xp.clip(light, 0, 1) if self.saturate else xp.maximum(light, 0)
         out = self._encode(light)
+        if dtype == np.uint8:  # this rounding is the quantisation: done once, not twice
+            return xp.rint(xp.clip(out, 0, 1) * 255).astype(xp.uint8)
         if self.quantise:
             out = quantise(out)
-        if dtype == np.uint8:
-            return xp.rint(xp.clip(out, 0, 1) * 255).astype(xp.uint8)
         return out.astype(xp.float32, copy=False)
 
     def _byte_tables(self) -> tuple[np.ndarray, np.ndarray]:

@@ -173,7 +173,7 @@ def synthesise(
         # In the file's dtype: 8-bit crops are decoded to linear light through a table.
         crop = xp.asarray(photos[r].region(*record.origin, config.crop, config.crop))
         if record.method in KERNEL_BLURS:
-            pair = render_sample(crop, kernels[r], record, config.degradation)
+            pair = render_sample(crop, kernels[r], record, config.degradation, dtype=np.uint8)
             sharp.append(to_uint8(pair[0]))
             blurred.append(to_uint8(pair[1]))
         else:  # blurred below: all of the job's learned samples in one batch

@@ -199,6 +199,8 @@ def render_sample(
     record: SampleRecord,
     degradation: Degradation,
     learned: LearnedBlur | None = None,
+    *,
+    dtype: Any = np.float32,
 ) -> tuple[Any, Any]:
     """The pair a record makes from its crop; deterministic.
 
@@ -209,15 +211,17 @@ def render_sample(
         record: the sample's record.
         degradation: the forward model (its ``boundary`` decides the output's size).
         learned: the learned blur, for ``"bgan"`` records.
+        dtype: of the kernel-blurred image: ``np.float32`` in [0, 1], or ``np.uint8`` (the
+            same values rounded, without a float copy; see :meth:`Degradation.render`).
 
     Returns:
         ``(sharp, blurred)``: aligned pixel for pixel, the sharp one in the crop's dtype, the
-        blurred one float32 in [0, 1]; with a ``"valid"`` boundary the sharp one is the
-        crop's centre of (H - K + 1, W - K + 1).
+        blurred one in ``dtype`` (float32 for learned blur); with a ``"valid"`` boundary the
+        sharp one is the crop's centre of (H - K + 1, W - K + 1).
     """
     crop, sharp = oriented(crop, kernel.shape[-1], record, degradation)
     if record.method in KERNEL_BLURS:
-        return sharp, degradation.render(crop, kernel, record.params)
+        return sharp, degradation.render(crop, kernel, record.params, dtype=dtype)
     return sharp, render_learned([as_unit_float(sharp)], [record], learned)[0]
 
 
