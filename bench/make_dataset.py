@@ -91,6 +91,45 @@ def convolution_seconds(patch: int, size: int, repeat: int = 20) -> float:
     return min(times)
 
 
+# Where a pair's time goes: the functions that make up each stage (module, function name).
+STAGES = {
+    "read and decode the sources": [("blurgen/io.py", "open")],
+    "kernels": [("blurgen/sample.py", "draw_samples")],
+    "encoded -> linear": [("blurgen/degradation.py", "_decode"), ("numpy", "take")],
+    "convolution": [("blurgen/forward.py", "blur")],
+    "noise": [("blurgen/noise.py", "poisson_gaussian")],
+    "linear -> encoded": [("blurgen/degradation.py", "_encode")],
+    "quantise": [("blurgen/noise.py", "quantise")],
+    "JPEG": [("blurgen/noise.py", "jpeg")],
+    "to 8 bits": [("blurgen/sample.py", "to_uint8")],
+    "HDF5 write": [("blurgen/h5.py", "write")],
+}
+
+
+def stage_breakdown(sources: list[Path], config: DatasetConfig, folder: Path) -> dict:
+    """Seconds per stage of make-dataset in one process (cProfile; its overhead included in
+    every stage alike), and the whole run's."""
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    began = time.perf_counter()
+    profile.runcall(make_dataset, sources, folder / "profiled.h5", config, workers=1)
+    total = time.perf_counter() - began
+    (folder / "profiled.h5").unlink()
+    stats = pstats.Stats(profile).stats
+    stages = {}
+    for stage, functions in STAGES.items():
+        stages[stage] = sum(
+            cumulative
+            for (path, _, name), (_, _, _, cumulative, _) in stats.items()
+            for module, wanted in functions
+            if name == wanted and module in path.replace("\\", "/")
+        )
+    stages["everything else"] = total - sum(stages.values())
+    return {"seconds": total, "stages": stages}
+
+
 def peak_rss(pairs: int, patch: int, size: int, workers: int, folder: Path) -> tuple[int, int]:
     """Peak RSS in MB of the writing process and of its busiest worker, for one dataset."""
     out = folder / f"rss_{pairs}.h5"
@@ -138,6 +177,7 @@ def main() -> None:
         rows.append({"name": "naive script (one pair at a time)", "pairs": args.naive_pairs,
                      "seconds": seconds})  # fmt: skip
         convolution = convolution_seconds(args.patch, args.kernel_size)
+        breakdown = stage_breakdown(usable, config, folder)
         memory = []
         for pairs in args.rss_pairs:
             own, worker = peak_rss(pairs, args.rss_patch, 31, args.workers, folder)
@@ -151,6 +191,7 @@ def main() -> None:
     speedup = rows[0]["speedup_vs_naive"]
     ceiling = args.workers / convolution
     ceiling_speedup = ceiling / rows[-1]["pairs_per_s"]
+    of_ceiling = rows[0]["pairs_per_s"] / ceiling
     print(f"P={args.patch}, K={args.kernel_size}, bundled photos, {os.cpu_count()} cores")
     print(f"{'':40s} {'pairs':>6s} {'seconds':>8s} {'pairs/s':>8s} {'vs naive':>9s}")
     for row in rows:
@@ -158,7 +199,11 @@ def main() -> None:
               f"{row['pairs_per_s']:8.1f} {row['speedup_vs_naive']:8.1f}x")  # fmt: skip
     print(f"ceiling: the convolution alone takes {convolution * 1e3:.2f} ms a pair, so at most "
           f"{ceiling:.0f} pairs/s with {args.workers} workers, {ceiling_speedup:.1f}x the naive "
-          "script")  # fmt: skip
+          f"script; make-dataset reaches {of_ceiling:.2f} of it")  # fmt: skip
+    pairs = rows[0]["pairs"]
+    print(f"one process, profiled ({breakdown['seconds']:.1f} s): ms per pair and share")
+    for stage, seconds in breakdown["stages"].items():
+        print(f"  {stage:28s} {seconds / pairs * 1e3:7.2f} {seconds / breakdown['seconds']:6.1%}")
     if not cuda:
         print(f"cuda: skipped ({cuda_reason})")
     for m in memory:
@@ -173,6 +218,7 @@ def main() -> None:
         "patch": args.patch, "kernel_size": args.kernel_size, "workers": args.workers,
         "rows": rows, "speedup": speedup, "memory": memory,
         "convolution_ms": convolution * 1e3, "ceiling_pairs_per_s": ceiling,
+        "fraction_of_ceiling": of_ceiling, "profile": breakdown,
         "ceiling_vs_naive": ceiling_speedup,
         "cuda": cuda_reason if cuda else f"skipped: {cuda_reason}",
     }  # fmt: skip
