@@ -65,19 +65,22 @@ def fitted_coordinates(positions: Any, points: Any, size: int) -> tuple[Any, Any
     xp = get_xp(positions)
     n, length = positions.shape
     positions = xp.ascontiguousarray(positions)
-    repeated = (length - points) * positions[:, -1]
-    mean = (positions.sum(axis=1) - repeated) / points
+    # Gather the used prefix of every row: sample j of path k sits at k * L + j.
+    owner = segment_ids(points)
+    first = xp.cumsum(points) - points
+    index = xp.arange(len(owner)) + (owner * length - first[owner])
+    path = positions.ravel()[index]
+    # Each mean sums its own path's samples in order, and nothing else: so a kernel's bits do
+    # not depend on the batch it is drawn in (a row sum over the padded batch would round
+    # differently with the batch's longest path).
+    mean = (xp.bincount(owner, weights=path.real, minlength=n)
+            + 1j * xp.bincount(owner, weights=path.imag, minlength=n)) / points  # fmt: skip
     room_low, room_high = max_extent(size)
     worst = xp.ones(n)
     for part, centre in ((positions.real, mean.real), (positions.imag, mean.imag)):
         worst = xp.maximum(worst, (part.max(axis=1) - centre) / room_high)
         worst = xp.maximum(worst, (centre - part.min(axis=1)) / room_low)
     scale = 1 / worst
-    # Gather the used prefix of every row: sample j of path k sits at k * L + j.
-    owner = segment_ids(points)
-    first = xp.cumsum(points) - points
-    index = xp.arange(len(owner)) + (owner * length - first[owner])
-    path = positions.ravel()[index]
     c = anchor(size)
     cols = path.real * scale[owner] + (c - scale * mean.real)[owner]
     rows = path.imag * scale[owner] + (c - scale * mean.imag)[owner]
