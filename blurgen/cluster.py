@@ -1,9 +1,8 @@
 """make-dataset past one machine: Ray tasks that each write a shard, joined by a virtual dataset.
 
-The job is planned as a local run plans it (jobs of
-:data:`~blurgen.pipeline.SAMPLES_PER_JOB` consecutive samples), and consecutive jobs are grouped
-into shards. Each shard is one Ray task: it synthesises its jobs exactly as a local worker does
-(:func:`~blurgen.pipeline.synthesise`) and writes ``<output>.d/shard-NNNNN.h5``, first as
+The samples, in the local run's order, are cut into shards of consecutive samples. Each shard
+is one Ray task: it synthesises its samples exactly as a local worker does, in jobs
+(:func:`~blurgen.pipeline.synthesise`), and writes ``<output>.d/shard-NNNNN.h5``, first as
 ``.partial``, renamed when complete, on storage every node sees. The driver then writes
 ``<output>`` as a pairs file (schema ``blurgen-pairs/2``) whose per-sample datasets are HDF5
 virtual datasets over the shards in order: the same rows, pair for pair, as the local run's
@@ -40,12 +39,19 @@ from .h5 import (
     write_header,
 )
 from .io import check_output_path, partial_path
-from .pipeline import SAMPLES_PER_JOB, DatasetConfig, plan_jobs, synthesise
+from .pipeline import (
+    DatasetConfig,
+    Segment,
+    plan_jobs,
+    samples_per_job,
+    split_segments,
+    synthesise,
+)
 from .sample import LearnedBlur
 
 log = logging.getLogger("blurgen")
 
-# Pairs per shard: about 200 MB of 256 px pairs, a task of tens of seconds on one core.
+# Pairs per shard: about 400 MB of 256 px pairs, a task of tens of seconds on one core.
 SHARD_PAIRS = 1024
 # Rows copied at a time by consolidate: 256 px pairs, about 50 MB per column.
 COPY_ROWS = 256
@@ -53,9 +59,6 @@ COPY_ROWS = 256
 
 class ClusterError(RuntimeError):
     """Ray is missing, the cluster cannot be reached, or a task failed past its retries."""
-
-
-Segments = list[tuple[int, str, int, int]]
 
 
 def shard_folder(output: str | os.PathLike) -> Path:
@@ -69,29 +72,27 @@ def shard_name(number: int) -> str:
     return f"shard-{number:05d}.h5"
 
 
-def plan_shards(paths: Sequence[str], per_image: int, shard_pairs: int) -> list[list[Segments]]:
-    """The local run's jobs, grouped into shards of ``shard_pairs`` pairs (rounded up to whole
-    jobs); the last shard may be smaller."""
-    jobs = plan_jobs(paths, per_image)
-    size = max(1, -(-shard_pairs // SAMPLES_PER_JOB))
-    return [jobs[i : i + size] for i in range(0, len(jobs), size)]
+def plan_shards(paths: Sequence[str], per_image: int, shard_pairs: int) -> list[list[Segment]]:
+    """The samples in dataset order, cut into shards of ``shard_pairs`` (the last may be
+    smaller), each a list of ``(j, path, first, stop)`` segments."""
+    return plan_jobs(paths, per_image, shard_pairs)
 
 
-def _segments(jobs: list[Segments]) -> list[list[int]]:
+def _segments(shard: list[Segment]) -> list[list[int]]:
     """A shard's samples as ``[source, first, stop]`` lists, as its file records them."""
-    return [[j, first, stop] for job in jobs for j, _, first, stop in job]
+    return [[j, first, stop] for j, _, first, stop in shard]
 
 
 def write_shard(
     path: str,
-    jobs: list[Segments],
+    shard: list[Segment],
     config: DatasetConfig,
     seed: int,
     device: str = "cpu",
     learned: LearnedBlur | None = None,
 ) -> dict:
-    """Synthesise one shard's jobs and write them to ``path`` (as ``.partial``, renamed when
-    complete). Runs as a Ray task, or in-process.
+    """Synthesise one shard's samples and write them to ``path`` (as ``.partial``, renamed
+    when complete). Runs as a Ray task, or in-process.
 
     Returns:
         The shard's summary, as :func:`blurgen.h5.read_shard` reads it back: ``pairs``,
@@ -107,7 +108,8 @@ def write_shard(
     try:
         with h5py.File(temporary, "w") as f:
             create_samples(f, config.patch, config.kernel_size)
-            for job in jobs:
+            samples = sum(stop - first for _, _, first, stop in shard)
+            for job in split_segments(shard, samples_per_job(config, samples, 1)):
                 for result in synthesise(job, config, seed, device, learned):
                     if result.skipped:
                         if result.first == 0:  # once per source, as the local writer does
@@ -120,7 +122,7 @@ def write_shard(
                 schema=SHARD_SCHEMA,
                 config=config_json,
                 root_seed=seed,
-                segments=json.dumps(_segments(jobs)),
+                segments=json.dumps(_segments(shard)),
                 pairs=pairs,
                 fingerprints=json.dumps(list(fingerprints.items())),
                 skipped=json.dumps(skipped),
@@ -289,7 +291,7 @@ def make_dataset_ray(
             shards; ``strict`` stops at the first shard that skipped a source).
         address: the cluster (see :func:`connect`); ignored when Ray is already initialised.
         cpus: CPUs of a ``"local"`` instance.
-        shard_pairs: pairs per shard (rounded up to whole jobs of 32).
+        shard_pairs: pairs per shard.
         consolidated: copy the samples into ``output`` and remove the shards (see
             :func:`consolidate`).
         retries: times Ray runs a task again when its worker dies or it cannot write.
@@ -333,12 +335,12 @@ def _run(
     shards = plan_shards(paths, config.per_image, shard_pairs)
     config_json = json.dumps(config.to_dict(), sort_keys=True)
     summaries: list[dict | None] = []
-    for number, jobs in enumerate(shards):
+    for number, shard in enumerate(shards):
         summaries.append(None)
         path = folder / shard_name(number)
         if path.exists():
             try:
-                summaries[number] = read_shard(path, _segments(jobs), config_json, seed)
+                summaries[number] = read_shard(path, _segments(shard), config_json, seed)
             except ValueError as exc:
                 log.warning("'%s': %s; writing it again", path, exc)
     reused = sum(summary is not None for summary in summaries)
@@ -348,7 +350,7 @@ def _run(
         if strict and summary["skipped"]:
             raise ValueError(f"{summary['skipped'][0]['reason']} (stopped: --strict)")
         if progress is not None:
-            done = sum(stop == config.per_image for job in shards[number] for _, _, _, stop in job)
+            done = sum(stop == config.per_image for _, _, _, stop in shards[number])
             if done:
                 progress(done)
 

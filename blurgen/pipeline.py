@@ -41,9 +41,14 @@ from .sample import (
 __all__ = ["BLURS", "KERNEL_BLURS", "DatasetConfig", "make_dataset", "regenerate"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-# Samples per job sent to a worker: enough kernels to batch, few enough that memory stays
-# small and 2 workers have several jobs each on small runs.
-SAMPLES_PER_JOB = 32
+# Samples per job sent to a worker: a job's kernels are drawn as one batch, whose time loop
+# costs per batch (a 64 px kernel took 1.27 ms in batches of 32, 0.26 ms in batches of 128);
+# but a job's pairs stay under JOB_BYTES, and small runs are cut into several jobs per worker.
+MAX_SAMPLES_PER_JOB = 128
+JOB_BYTES = 64 << 20
+JOBS_PER_WORKER = 4
+# Samples first .. stop - 1 of source j: (j, path, first, stop).
+Segment = tuple[int, str, int, int]
 # method, source, index, origin, flips, boost, noise, jpeg_quality, noise_seed
 PER_PAIR_RECORD_BYTES = 1 + 4 + 4 + 8 + 2 + 8 + 16 + 1 + 8
 
@@ -130,7 +135,7 @@ def expand_sources(items: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def synthesise(
-    segments: Sequence[tuple[int, str, int, int]],
+    segments: Sequence[Segment],
     config: DatasetConfig,
     root_seed: int,
     device: str = "cpu",
@@ -200,38 +205,54 @@ def synthesise(
     return results
 
 
+def samples_per_job(config: DatasetConfig, samples: int, workers: int) -> int:
+    """How many samples a job takes: up to :data:`MAX_SAMPLES_PER_JOB`, within
+    :data:`JOB_BYTES` of pairs, and with several workers at most a :data:`JOBS_PER_WORKER`-th
+    of a worker's share of ``samples``. The dataset does not depend on it."""
+    pair = 2 * config.patch**2 * 3 + 4 * config.kernel_size**2
+    share = -(-samples // (JOBS_PER_WORKER * workers)) if workers > 1 else samples
+    return max(1, min(MAX_SAMPLES_PER_JOB, JOB_BYTES // pair, share))
+
+
 def plan_jobs(
-    paths: Sequence[str],
-    per_image: int,
-    start: tuple[int, int] = (0, 0),
-    size: int = SAMPLES_PER_JOB,
-) -> list[list[tuple[int, str, int, int]]]:
-    """Cut the remaining samples into jobs of ``size`` samples (the last may be smaller).
+    paths: Sequence[str], per_image: int, size: int, start: tuple[int, int] = (0, 0)
+) -> list[list[Segment]]:
+    """Cut the samples from ``start`` on into jobs of ``size`` samples (the last may be
+    smaller).
 
     Args:
         paths: the sources.
         per_image: samples per source.
-        start: ``(source, sample)`` to begin at (after a resume).
         size: samples per job.
+        start: ``(source, sample)`` to begin at (after a resume).
 
     Returns:
         Jobs, each a list of ``(j, path, first, stop)`` segments, in dataset order.
     """
-    jobs, job, filled = [], [], 0
     source, sample = start
-    for j in range(source, len(paths)):
-        first = sample if j == source else 0
-        while first < per_image:
-            stop = min(per_image, first + size - filled)
-            job.append((j, paths[j], first, stop))
-            filled += stop - first
-            first = stop
+    segments = [(j, paths[j], sample if j == source else 0, per_image)
+                for j in range(source, len(paths))]  # fmt: skip
+    return split_segments(segments, size)
+
+
+def split_segments(segments: Sequence[Segment], size: int) -> list[list[Segment]]:
+    """Consecutive ``(j, path, first, stop)`` segments cut into groups of ``size`` samples
+    (the last may be smaller), a segment split where a group ends."""
+    groups: list[list[Segment]] = []
+    group: list[Segment] = []
+    filled = 0
+    for j, path, first, stop in segments:
+        while first < stop:
+            end = min(stop, first + size - filled)
+            group.append((j, path, first, end))
+            filled += end - first
+            first = end
             if filled == size:
-                jobs.append(job)
-                job, filled = [], 0
-    if job:
-        jobs.append(job)
-    return jobs
+                groups.append(group)
+                group, filled = [], 0
+    if group:
+        groups.append(group)
+    return groups
 
 
 def make_dataset(
@@ -284,9 +305,11 @@ def make_dataset(
         if progress is not None and writer.next_source:
             progress(writer.next_source)
         start = (writer.next_source, writer.next_sample)
+        remaining = (len(paths) - start[0]) * config.per_image - start[1]
+        size = samples_per_job(config, remaining, workers if device == "cpu" else 1)
         jobs = [
             (job, config, seed, device, learned)
-            for job in plan_jobs(paths, config.per_image, start)
+            for job in plan_jobs(paths, config.per_image, size, start)
         ]
         # One GPU is used from this process; worker processes are for the CPU.
         workers = workers if device == "cpu" and len(jobs) > 1 else 1

@@ -128,7 +128,7 @@ from .options import (
     type=click.IntRange(min=1),
     default=SHARD_PAIRS,
     show_default=True,
-    help="With --ray: pairs per task and shard file (rounded up to whole jobs of 32).",
+    help="With --ray: pairs per task and shard file.",
 )
 @click.option(
     "--consolidate",

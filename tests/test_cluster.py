@@ -49,8 +49,8 @@ def shards_in_process(paths, output, config=CONFIG, seed=5):
     folder = shard_folder(output)
     folder.mkdir()
     summaries = [
-        write_shard(str(folder / shard_name(n)), jobs, config, seed)
-        for n, jobs in enumerate(plan_shards(paths, config.per_image, SHARD))
+        write_shard(str(folder / shard_name(n)), shard, config, seed)
+        for n, shard in enumerate(plan_shards(paths, config.per_image, SHARD))
     ]
     join_shards(output, paths, config, seed, summaries)
     return summaries
@@ -136,11 +136,11 @@ def test_missing_or_damaged_shards_are_named(local_file, tmp_path):
 
 def test_read_shard_accepts_only_its_own_job(local_file, tmp_path):
     paths, _ = local_file
-    jobs = plan_shards(paths, CONFIG.per_image, SHARD)[0]
+    shard = plan_shards(paths, CONFIG.per_image, SHARD)[0]
     path = tmp_path / shard_name(0)
-    summary = write_shard(str(path), jobs, CONFIG, 5)
+    summary = write_shard(str(path), shard, CONFIG, 5)
     config_json = json.dumps(CONFIG.to_dict(), sort_keys=True)
-    segments = [[j, first, stop] for job in jobs for j, _, first, stop in job]
+    segments = [[j, first, stop] for j, _, first, stop in shard]
     assert read_shard(path, segments, config_json, 5) == summary
     assert summary["pairs"] == 32 and summary["fingerprints"][0][0] == 0
     with pytest.raises(ValueError, match="another job"):
@@ -152,13 +152,12 @@ def test_read_shard_accepts_only_its_own_job(local_file, tmp_path):
         read_shard(path, segments, config_json, 5)
 
 
-def test_plan_shards_groups_the_local_jobs():
+def test_plan_shards_cuts_the_samples_in_order():
     paths = [f"p{i}" for i in range(5)]
-    shards = plan_shards(paths, 20, 50)  # rounded up to two jobs of 32
-    assert [sum(stop - first for job in s for _, _, first, stop in job) for s in shards] == [
-        64, 36]  # fmt: skip
-    flat = [segment for s in shards for job in s for segment in job]
-    assert flat[0] == (0, "p0", 0, 20) and flat[-1] == (4, "p4", 16, 20)
+    shards = plan_shards(paths, 20, 30)
+    assert [sum(stop - first for _, _, first, stop in s) for s in shards] == [30, 30, 30, 10]
+    assert shards[0] == [(0, "p0", 0, 20), (1, "p1", 0, 10)]
+    assert shards[1][0] == (1, "p1", 10, 20) and shards[-1] == [(4, "p4", 10, 20)]
 
 
 def test_without_ray_or_cluster_one_clear_line(monkeypatch):

@@ -186,7 +186,9 @@ def test_resume_after_kill_9_ends_identical(tmp_path):
     out = tmp_path / "pairs.h5"
     child = f"""
 import os, signal
+import blurgen.pipeline
 from blurgen.pipeline import DatasetConfig, make_dataset
+blurgen.pipeline.samples_per_job = lambda *args: 32
 done = []
 def progress(count):
     done.append(count)
@@ -199,7 +201,7 @@ make_dataset({[str(p) for p in sources]!r}, {str(out)!r},
     assert result.returncode == -9, result.stderr.decode()
     assert not out.exists()
     with h5py.File(tmp_path / "pairs.h5.partial", "r") as f:
-        assert f.attrs["next_source"] == 8 and not f.attrs["complete"]
+        assert f.attrs["next_source"] == 8 and not f.attrs["complete"]  # two jobs of 32
     resumed = []
     make_dataset(sources, out, DatasetConfig(patch=24, per_image=8, kernel_size=7), seed=3,
                  progress=resumed.append)  # fmt: skip
@@ -313,7 +315,26 @@ class TestCommands:
         assert "Traceback" not in result.output and list(locked.iterdir()) == []
 
 
-def test_sources_split_across_jobs_resume_mid_source(tmp_path):
+@pytest.fixture
+def jobs_of_32(monkeypatch):
+    """Jobs of 32 samples, whatever the run's size and workers."""
+    monkeypatch.setattr(blurgen.pipeline, "samples_per_job", lambda *args: 32)
+
+
+def test_jobs_batch_their_kernels_within_a_memory_budget():
+    from blurgen.pipeline import JOB_BYTES, MAX_SAMPLES_PER_JOB, samples_per_job
+
+    config = DatasetConfig(patch=256, per_image=8, kernel_size=64)
+    assert samples_per_job(config, 10_000, 1) == samples_per_job(config, 10_000, 2) == 128
+    assert MAX_SAMPLES_PER_JOB == 128
+    assert samples_per_job(config, 100, 1) == 100
+    assert samples_per_job(config, 800, 2) == 100  # a small run: four jobs per worker
+    large = DatasetConfig(patch=2048, per_image=1, kernel_size=64)
+    per_job = samples_per_job(large, 10_000, 1)
+    assert 1 <= per_job and per_job * 2 * 2048**2 * 3 <= JOB_BYTES
+
+
+def test_sources_split_across_jobs_resume_mid_source(tmp_path, jobs_of_32):
     # 40 samples per image are cut into jobs of 32: source 0 spans two jobs.
     sources = photos(tmp_path / "in", count=2)
     config = DatasetConfig(patch=16, per_image=40, kernel_size=5)
@@ -465,7 +486,7 @@ def test_full_disk_on_a_small_tmpfs_then_resume(tmp_path):
         subprocess.run(["umount", str(small)])
 
 
-def test_full_disk_by_injected_errors_then_resume(tmp_path, monkeypatch):
+def test_full_disk_by_injected_errors_then_resume(tmp_path, monkeypatch, jobs_of_32):
     import errno
 
     photos(tmp_path / "in", count=6, size=(70, 80))
@@ -491,7 +512,7 @@ def test_full_disk_by_injected_errors_then_resume(tmp_path, monkeypatch):
     assert_same_pairs(tmp_path / "pairs.h5", tmp_path / "whole.h5")
 
 
-def test_a_write_error_hdf5_only_prints_is_caught(tmp_path, monkeypatch):
+def test_a_write_error_hdf5_only_prints_is_caught(tmp_path, monkeypatch, jobs_of_32):
     # HDF5 reports some failed writes only while freeing its objects, as exceptions Python
     # ignores; the writer must not count the samples as written.
     from blurgen.h5 import PairsWriter
