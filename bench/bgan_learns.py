@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--perceptual-weight", type=float, default=0.0)
     parser.add_argument("--pretrain", type=int, default=600, help="steps of --iters")
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--scale", type=int, default=1, help="generator's pixel-unshuffle scale")
     parser.add_argument(
         "--json",
         type=Path,
@@ -128,7 +129,7 @@ def main() -> None:
             vgg_layer="conv2_2", vgg_weights=str(folder / "vgg.pth"),
             adversarial_weight=args.adversarial_weight, content_weight=args.content_weight,
             content_scale=args.content_scale, perceptual_weight=args.perceptual_weight,
-            pretrain=args.pretrain, physics=preset_config("none").to_dict(),
+            pretrain=args.pretrain, physics=preset_config("none").to_dict(), scale=args.scale,
             checkpoint_every=args.iters, sample_every=args.iters, log_every=10,
         )  # fmt: skip
         trainer = BganTrainer(config, folder / "run")
@@ -157,6 +158,7 @@ def main() -> None:
         "perceptual_weight": args.perceptual_weight,
         "pretrain": args.pretrain,
         "lr": args.lr,
+        "scale": args.scale,
         "mean_input": float(held_out.mean()),
         "mean_generated_after": float(after.mean()),
         "mean_sharp_domain": float(sharp_mean),
