@@ -161,13 +161,14 @@ class SourceSamples:
 
     @classmethod
     def of(
-        cls, source: int, first: int, fingerprint: str, sharp: list[np.ndarray],
-        blurred: list[np.ndarray], kernels: np.ndarray, records: list[SampleRecord],
+        cls, source: int, first: int, fingerprint: str, sharp: np.ndarray,
+        blurred: np.ndarray, kernels: np.ndarray, records: list[SampleRecord],
     ) -> SourceSamples:  # fmt: skip
-        """Stack the uint8 images, kernels and records of consecutive samples of a source."""
+        """The uint8 images ((n, P, P, 3) each), kernels and records of consecutive samples
+        of a source."""
         count = len(records)
         return cls(source, first, first + count, fingerprint=fingerprint, arrays={
-            "sharp": np.stack(sharp), "blurred": np.stack(blurred),
+            "sharp": np.asarray(sharp, np.uint8), "blurred": np.asarray(blurred, np.uint8),
             "kernel": np.asarray(kernels, np.float32),
             "source": np.full(count, source, np.int32),
             "index": np.arange(first, first + count, dtype=np.uint32),

@@ -242,8 +242,8 @@ class Photo:
 
     def region(self, y: int, x: int, height: int, width: int) -> np.ndarray:
         """The same region as :meth:`crop`, in the file's own dtype: uint8 and uint16 as
-        stored (a view, converted by whoever needs floats, e.g. through a table), float
-        clipped to [0, 1].
+        stored (converted by whoever needs floats, e.g. through a table; a contiguous copy for
+        colour photos, a view for grey ones), float clipped to [0, 1].
 
         Raises:
             ValueError: the region is not inside the image.
@@ -255,7 +255,13 @@ class Photo:
                 f"'{self.path}': region ({y}, {x}) + {height}x{width} is outside the "
                 f"{rows}x{cols} image"
             )
-        region = _rgb(self.pixels[y : y + height, x : x + width])
+        region = self.pixels[y : y + height, x : x + width]
+        if region.dtype != np.float32 and region.ndim == 3 and region.shape[2] in (3, 4):
+            # OpenCV reorders the channels several times as fast as NumPy copies the
+            # reversed view.
+            code = cv2.COLOR_BGR2RGB if region.shape[2] == 3 else cv2.COLOR_BGRA2RGB
+            return cv2.cvtColor(region, code)
+        region = _rgb(region)
         return np.clip(region, 0, 1) if region.dtype == np.float32 else region
 
     def rgb(self) -> np.ndarray:

@@ -173,19 +173,20 @@ def synthesise(
         rngs, [photo.size for photo in photos], config, config.crop, device=device
     )
     xp = xp_for_device(device)
-    sharp, blurred, learned_sharp = [], [], {}
+    # The pairs go straight into the job's arrays (no list of copies to stack).
+    sharp = np.empty((len(records), config.patch, config.patch, 3), np.uint8)
+    blurred = np.empty_like(sharp)
+    learned_sharp = {}
     for r, record in enumerate(records):
         # In the file's dtype: 8-bit crops are decoded to linear light through a table.
         crop = xp.asarray(photos[r].region(*record.origin, config.crop, config.crop))
         if record.method in KERNEL_BLURS:
             pair = render_sample(crop, kernels[r], record, config.degradation, dtype=np.uint8)
-            sharp.append(to_uint8(pair[0]))
-            blurred.append(to_uint8(pair[1]))
+            sharp[r], blurred[r] = to_uint8(pair[0]), to_uint8(pair[1])
         else:  # blurred below: all of the job's learned samples in one batch
             centre = oriented(crop, config.kernel_size, record, config.degradation)[1]
             learned_sharp[r] = as_unit_float(centre)
-            sharp.append(to_uint8(centre))
-            blurred.append(None)
+            sharp[r] = to_uint8(centre)
     if learned_sharp:
         batch = list(learned_sharp)
         images = render_learned(list(learned_sharp.values()), [records[r] for r in batch], learned)

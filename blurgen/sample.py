@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from blurgen.backend import get_xp, to_numpy, xp_for_device
@@ -230,11 +231,17 @@ def oriented(
 ) -> tuple[Any, Any]:
     """A record's crop after its flips (contiguous), and the sharp image: the crop itself, or
     with a ``"valid"`` boundary its centre that a ``size`` px kernel leaves."""
-    if record.flips[0]:
-        crop = crop[:, ::-1]
-    if record.flips[1]:
-        crop = crop[::-1]
+    horizontal, vertical = record.flips
     xp = get_xp(crop)
+    if xp is np and (horizontal or vertical) and crop.ndim == 3 and crop.shape[2] in (3, 4):
+        # OpenCV's flip: the same pixels, several times as fast as copying a reversed view.
+        code = -1 if horizontal and vertical else int(horizontal)
+        crop = cv2.flip(np.ascontiguousarray(crop), code)
+    else:
+        if horizontal:
+            crop = crop[:, ::-1]
+        if vertical:
+            crop = crop[::-1]
     crop = xp.ascontiguousarray(crop)
     if degradation.boundary != "valid":
         return crop, crop
@@ -260,5 +267,5 @@ def to_uint8(image: Any) -> np.ndarray:
     and rounded, uint8 as it is."""
     image = to_numpy(image)
     if image.dtype == np.uint8:
-        return np.ascontiguousarray(image)
+        return image
     return np.rint(np.clip(as_unit_float(image), 0, 1) * 255).astype(np.uint8)

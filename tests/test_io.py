@@ -106,6 +106,20 @@ def test_decoder_messages_do_not_change_from_run_to_run():
     assert messages[0] == messages[1] and "@" not in messages[0]
 
 
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_region_is_the_rgb_view_in_the_files_dtype(tmp_path, channels, dtype):
+    rng = np.random.default_rng(2)
+    pixels = (rng.random((30, 40, channels)) * np.iinfo(dtype).max).astype(dtype)
+    photo = Photo(tmp_path / "x.png", pixels, "")
+    region = photo.region(3, 5, 20, 30)
+    rgb = pixels[3:23, 5:35]
+    rgb = np.repeat(rgb, 3, axis=2) if channels == 1 else rgb[..., 2::-1]  # BGR(A) -> RGB
+    assert region.dtype == dtype and region.shape == (20, 30, 3)
+    np.testing.assert_array_equal(region, rgb)
+    np.testing.assert_array_equal(photo.crop(3, 5, 20, 30), rgb / np.float32(np.iinfo(dtype).max))
+
+
 def test_photo_converts_only_the_crop(tmp_path):
     rng = np.random.default_rng(1)
     deep = (rng.random((30, 40, 4)) * 65535).astype(np.uint16)

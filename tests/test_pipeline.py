@@ -603,3 +603,19 @@ def test_learned_blur_renders_a_job_in_one_batch(tmp_path):
     assert 1 < learned.sum() < 10
     # Each learned pair is its own sharp patch halved: batching kept rows and images together.
     np.testing.assert_allclose(blurred[learned], sharp[learned] / 2, atol=1)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_flips_are_the_mirrored_crop(dtype):
+    from blurgen.degradation import DegradationParams
+    from blurgen.sample import SampleRecord, oriented
+
+    crop = (np.random.default_rng(3).random((20, 24, 3)) * 200).astype(dtype)
+    for flips in [(False, False), (True, False), (False, True), (True, True)]:
+        record = SampleRecord("motion", (0, 0), flips, DegradationParams())
+        flipped, sharp = oriented(crop, 5, record, Degradation())
+        expected = crop[:, ::-1] if flips[0] else crop
+        expected = expected[::-1] if flips[1] else expected
+        np.testing.assert_array_equal(flipped, expected)
+        np.testing.assert_array_equal(sharp, expected[2:18, 2:22])  # the valid centre, K=5
+        assert flipped.flags.c_contiguous
