@@ -95,7 +95,10 @@ def convolution_seconds(patch: int, size: int, repeat: int = 20) -> float:
 STAGES = {
     "read and decode the sources": [("blurgen/io.py", "open")],
     "kernels": [("blurgen/sample.py", "draw_samples")],
-    "encoded -> linear": [("blurgen/degradation.py", "_decode"), ("numpy", "take")],
+    "encoded -> linear": [
+        ("blurgen/degradation.py", "_decode"),
+        ("blurgen/degradation.py", "_lookup"),
+    ],
     "convolution": [("blurgen/forward.py", "blur")],
     "noise": [("blurgen/noise.py", "poisson_gaussian")],
     "linear -> encoded": [("blurgen/degradation.py", "_encode")],
