@@ -58,8 +58,12 @@ def srgb_to_linear(encoded: Any) -> Any:
     """
     xp = get_xp(encoded)
     x = as_unit_float(encoded)
-    curve = ((xp.maximum(x, SRGB_ENCODED_KNEE) + 0.055) / 1.055) ** 2.4
-    return xp.where(x <= SRGB_ENCODED_KNEE, x / 12.92, curve).astype(x.dtype, copy=False)
+    out = _writable(xp.maximum(x, SRGB_ENCODED_KNEE))
+    out += 0.055
+    out /= 1.055
+    xp.power(out, 2.4, out=out)
+    _linear_segment(out, x <= SRGB_ENCODED_KNEE, x / 12.92)
+    return out[()]
 
 
 def linear_to_srgb(linear: Any) -> Any:
@@ -74,19 +78,39 @@ def linear_to_srgb(linear: Any) -> Any:
     """
     xp = get_xp(linear)
     y = as_unit_float(linear)
-    curve = 1.055 * xp.maximum(y, SRGB_LINEAR_KNEE) ** (1 / 2.4) - 0.055
-    return xp.where(y <= SRGB_LINEAR_KNEE, 12.92 * y, curve).astype(y.dtype, copy=False)
+    out = _writable(xp.maximum(y, SRGB_LINEAR_KNEE))
+    xp.power(out, 1 / 2.4, out=out)
+    out *= 1.055
+    out -= 0.055
+    _linear_segment(out, y <= SRGB_LINEAR_KNEE, 12.92 * y)
+    return out[()]
+
+
+def _writable(values: Any) -> Any:
+    """``values`` as an array to compute on in place (a ufunc gives a scalar for 0-d input;
+    indexing the result with ``[()]`` turns a 0-d array back into one)."""
+    return get_xp(values).asarray(values)
+
+
+def _linear_segment(out: Any, below: Any, values: Any) -> None:
+    """Put ``values`` into ``out`` where ``below``: the curves' linear segments near black.
+
+    The curves are computed in place on one array (the same operations, in the same order, as
+    one expression would do, at a fraction of its memory traffic)."""
+    xp = get_xp(out)
+    if below.any():
+        xp.copyto(out, values, where=below)
 
 
 def gamma_to_linear(encoded: Any, gamma: float = 2.2) -> Any:
     """Decode a plain power-law encoding: ``max(x, 0) ** gamma``."""
     xp = get_xp(encoded)
-    x = as_unit_float(encoded)
-    return (xp.maximum(x, 0) ** gamma).astype(x.dtype, copy=False)
+    out = _writable(xp.maximum(as_unit_float(encoded), 0))
+    return xp.power(out, gamma, out=out)[()]
 
 
 def linear_to_gamma(linear: Any, gamma: float = 2.2) -> Any:
     """Encode linear light with a plain power law: ``max(y, 0) ** (1 / gamma)``."""
     xp = get_xp(linear)
-    y = as_unit_float(linear)
-    return (xp.maximum(y, 0) ** (1 / gamma)).astype(y.dtype, copy=False)
+    out = _writable(xp.maximum(as_unit_float(linear), 0))
+    return xp.power(out, 1 / gamma, out=out)[()]

@@ -73,3 +73,29 @@ def test_uint8_srgb_to_linear_values():
     np.testing.assert_allclose(
         srgb_to_linear(np.array([0, 128, 255], np.uint8)), [0, 0.2158605, 1], atol=1e-6
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_place_curves_equal_the_formulas_and_leave_the_input(dtype):
+    x = (np.random.default_rng(5).random((40, 30, 3)) * 1.2 - 0.1).astype(dtype)
+    x[0, 0] = [0.0, SRGB_LINEAR_KNEE, SRGB_ENCODED_KNEE]
+    before = x.copy()
+    formulas = {
+        linear_to_srgb: np.where(
+            x <= SRGB_LINEAR_KNEE,
+            12.92 * x,
+            1.055 * np.maximum(x, SRGB_LINEAR_KNEE) ** (1 / 2.4) - 0.055,
+        ),
+        srgb_to_linear: np.where(
+            x <= SRGB_ENCODED_KNEE,
+            x / 12.92,
+            ((np.maximum(x, SRGB_ENCODED_KNEE) + 0.055) / 1.055) ** 2.4,
+        ),
+        lambda v: gamma_to_linear(v, 2.4977): np.maximum(x, 0) ** 2.4977,
+        lambda v: linear_to_gamma(v, 2.4977): np.maximum(x, 0) ** (1 / 2.4977),
+    }
+    for curve, expected in formulas.items():
+        out = curve(x)
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, expected.astype(dtype))
+    np.testing.assert_array_equal(x, before)
