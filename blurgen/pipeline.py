@@ -43,9 +43,12 @@ __all__ = ["BLURS", "KERNEL_BLURS", "DatasetConfig", "make_dataset", "regenerate
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 # Samples per job sent to a worker: a job's kernels are drawn as one batch, whose time loop
 # costs per batch (a 64 px kernel took 1.27 ms in batches of 32, 0.26 ms in batches of 128);
-# but a job's pairs stay under JOB_BYTES, and small runs are cut into several jobs per worker.
+# but a job's pairs stay under JOB_BYTES, a job holds the decoded photos of at most
+# SOURCES_PER_JOB sources (a 12-megapixel photo is 36 MB), and small runs are cut into
+# several jobs per worker.
 MAX_SAMPLES_PER_JOB = 128
 JOB_BYTES = 64 << 20
+SOURCES_PER_JOB = 4
 JOBS_PER_WORKER = 4
 # Samples first .. stop - 1 of source j: (j, path, first, stop).
 Segment = tuple[int, str, int, int]
@@ -208,11 +211,13 @@ def synthesise(
 
 def samples_per_job(config: DatasetConfig, samples: int, workers: int) -> int:
     """How many samples a job takes: up to :data:`MAX_SAMPLES_PER_JOB`, within
-    :data:`JOB_BYTES` of pairs, and with several workers at most a :data:`JOBS_PER_WORKER`-th
-    of a worker's share of ``samples``. The dataset does not depend on it."""
+    :data:`JOB_BYTES` of pairs and the samples of :data:`SOURCES_PER_JOB` sources, and with
+    several workers at most a :data:`JOBS_PER_WORKER`-th of a worker's share of ``samples``.
+    The dataset does not depend on it."""
     pair = 2 * config.patch**2 * 3 + 4 * config.kernel_size**2
     share = -(-samples // (JOBS_PER_WORKER * workers)) if workers > 1 else samples
-    return max(1, min(MAX_SAMPLES_PER_JOB, JOB_BYTES // pair, share))
+    sources = SOURCES_PER_JOB * config.per_image
+    return max(1, min(MAX_SAMPLES_PER_JOB, JOB_BYTES // pair, sources, share))
 
 
 def plan_jobs(

@@ -324,11 +324,13 @@ def jobs_of_32(monkeypatch):
 def test_jobs_batch_their_kernels_within_a_memory_budget():
     from blurgen.pipeline import JOB_BYTES, MAX_SAMPLES_PER_JOB, samples_per_job
 
-    config = DatasetConfig(patch=256, per_image=8, kernel_size=64)
+    config = DatasetConfig(patch=256, per_image=32, kernel_size=64)
     assert samples_per_job(config, 10_000, 1) == samples_per_job(config, 10_000, 2) == 128
     assert MAX_SAMPLES_PER_JOB == 128
     assert samples_per_job(config, 100, 1) == 100
     assert samples_per_job(config, 800, 2) == 100  # a small run: four jobs per worker
+    # The decoded photos of at most four sources in a job: 8 samples each -> 32.
+    assert samples_per_job(DatasetConfig(patch=256, per_image=8), 10_000, 1) == 32
     large = DatasetConfig(patch=2048, per_image=1, kernel_size=64)
     per_job = samples_per_job(large, 10_000, 1)
     assert 1 <= per_job and per_job * 2 * 2048**2 * 3 <= JOB_BYTES
