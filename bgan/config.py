@@ -14,8 +14,14 @@ from blurgen.sample import KERNEL_BLURS
 if TYPE_CHECKING:
     from blurgen.pipeline import DatasetConfig
 
-# The blur generator's noise (see blurgen.bgan.nets.BlurGenerator).
+# The blur generators (see blurgen.bgan.nets.blur_generator) and their widths and depths when
+# not given: the paper's ResNet, and the kernel network's two hidden layers of 256.
+BGAN_ARCHS = ("resnet", "kernels")
+BGAN_SHAPES = {"resnet": (64, 9), "kernels": (256, 2)}
+# The ResNet blur generator's noise (see blurgen.bgan.nets.BlurGenerator).
 NOISE_KINDS = ("map", "vector")
+# The discriminators (see blurgen.bgan.nets.discriminator).
+DISCRIMINATORS = ("vgg", "patch")
 # The deblurring generators (see blurgen.bgan.nets.deblur_generator).
 DEBLUR_ARCHS = ("rrdb", "resnet")
 # The deblurring trainer's pixel losses (see blurgen.bgan.losses.content_loss).
@@ -75,7 +81,20 @@ class TrainingConfig:
     )
     channels: int = setting(64, help="Generator feature channels.", min=4)
     blocks: int = setting(9, help="Generator blocks.", min=1)
+    discriminator: str = setting(
+        "vgg",
+        help="The discriminator: vgg (the paper's: strided stages, pooled, one score per "
+        "image) or patch (PatchGAN: one score per overlapping patch of the input, so it "
+        "judges local blur rather than content).",
+        choices=DISCRIMINATORS,
+    )
     disc_channels: int = setting(64, help="Discriminator channels of the first stage.", min=4)
+    disc_layers: int = setting(
+        3,
+        help="patch: strided layers of the discriminator; each score sees 16, 34, 70, 142 px "
+        "for 1 to 4.",
+        min=1,
+    )
     # PyTorch's default initialisation is the default here: with N(0, 0.01) the 11-layer
     # discriminator shrank its input ~1e7-fold and the generator got no adversarial gradient
     # (measured with bench/bgan_learns.py).
@@ -152,18 +171,41 @@ class BganConfig(TrainingConfig):
         "blur).",
         min=1,
     )
-    channels: int = setting(64, help="Generator feature channels (64 in the paper).", min=4)
-    blocks: int = setting(9, help="Generator residual blocks (9 in the paper).", min=1)
+    arch: str = setting(
+        "resnet",
+        help="The generator: resnet, the paper's (sharp image + noise in, a residual added to "
+        "the image out), or kernels, which generates a blur kernel for each --cell from its "
+        "noise and blurs the image by them, blended between cells (brightness and colour are "
+        "kept and nothing but blur can be made).",
+        choices=BGAN_ARCHS,
+    )
+    channels: int | None = setting(
+        None,
+        help="Generator feature channels; default: 64 (the paper's) for resnet, 256 for the "
+        "kernel network's hidden layers.",
+        min=4,
+    )
+    blocks: int | None = setting(
+        None,
+        help="Generator residual blocks (resnet; default 9, the paper's) or the kernel "
+        "network's hidden layers (default 2).",
+        min=1,
+    )
+    kernel_size: int = setting(31, help="kernels: side of the generated kernels, px (odd).", min=1)
+    cell: int = setting(
+        64, help="kernels: side of the cells that each get their own kernel, px (even).", min=2
+    )
+    latent: int = setting(8, help="kernels: noise channels per cell.", min=1)
     noise: str = setting(
         "map",
-        help="The generator's noise: per-pixel maps, also injected into "
+        help="resnet: the generator's noise: per-pixel maps, also injected into "
         "every residual block (the blur can vary across the image), or the "
         "paper's 4-vector repeated over the image.",
         choices=NOISE_KINDS,
     )
     scale: int = setting(
         1,
-        help="The generator works on SCALE x SCALE cells of pixels stacked "
+        help="resnet: the generator works on SCALE x SCALE cells of pixels stacked "
         "as channels, so it reaches SCALE times as far (blur paths are tens "
         "of px) for the same work; 1: the paper's. Must divide --patch.",
         min=1,
@@ -192,6 +234,20 @@ class BganConfig(TrainingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        channels, blocks = BGAN_SHAPES[self.arch]
+        if self.channels is None:
+            object.__setattr__(self, "channels", channels)
+        if self.blocks is None:
+            object.__setattr__(self, "blocks", blocks)
+        if self.arch == "kernels":
+            if self.kernel_size % 2 == 0 or self.cell % 2:
+                raise ValueError(f"kernel_size must be odd and cell even, got "
+                                 f"{self.kernel_size!r} and {self.cell!r}")  # fmt: skip
+            if self.kernel_size // 2 >= self.patch:
+                raise ValueError(f"kernel_size must be under twice the patch ({self.patch} px), "
+                                 f"got {self.kernel_size!r}")  # fmt: skip
+            if self.scale != 1 or self.noise != "map":
+                raise ValueError("scale and noise are the resnet generator's")
         if not 0 <= int(self.pretrain) <= self.iters:
             raise ValueError(f"pretrain must be 0 to iters ({self.iters}) steps, "
                              f"got {self.pretrain!r}")  # fmt: skip
@@ -207,6 +263,14 @@ class BganConfig(TrainingConfig):
         if int(self.scale) != self.scale or self.patch % self.scale:
             raise ValueError(f"scale must be a whole number that divides the patch "
                              f"({self.patch}), got {self.scale!r}")  # fmt: skip
+
+    def generator(self) -> dict:
+        """The generator's settings, as :func:`blurgen.bgan.nets.blur_generator` takes them."""
+        shape = {"arch": self.arch, "channels": self.channels, "blocks": self.blocks}
+        if self.arch == "kernels":
+            return {**shape, "kernel_size": self.kernel_size, "cell": self.cell,
+                    "latent": self.latent}  # fmt: skip
+        return {**shape, "noise": self.noise, "scale": self.scale}
 
 
 def physics_config(values: dict) -> DatasetConfig:

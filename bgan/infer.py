@@ -18,9 +18,11 @@ from blurgen.color import as_unit_float
 from blurgen.sample import BUILTIN_PREFIX
 
 from .files import read_torch_file
-from .nets import BlurGenerator, deblur_generator
+from .nets import KernelBlurGenerator, blur_generator, deblur_generator
 
 KINDS = {"bgan": "a BGAN", "dbgan": "a deblurring (DBGAN)"}
+# Pixels a kernel generator blurs in one call (images of a batch together).
+WHOLE_IMAGE_PIXELS = 1 << 22
 # Generators shipped in the package, by name (see docs/benchmarks.md for how each was trained).
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 BUILTIN = {"lai2016": WEIGHTS / "bgan-lai2016.pt"}
@@ -41,10 +43,10 @@ def resolve(path: str | os.PathLike) -> Path:
     return BUILTIN[name]
 
 
-# Networks by checkpoint kind, and what a checkpoint that does not say meant: BGANs from before
-# noise maps took the paper's vector, deblurrers from before the RRDB were the resnet.
-NETWORKS = {"bgan": BlurGenerator, "dbgan": deblur_generator}
-LEGACY_CONFIG = {"bgan": {"noise": "vector"}, "dbgan": {"arch": "resnet"}}
+# Networks by checkpoint kind, and what a checkpoint whose generator names no arch meant: the
+# resnet, for BGANs from before noise maps with the paper's vector.
+NETWORKS = {"bgan": blur_generator, "dbgan": deblur_generator}
+LEGACY_CONFIG = {"bgan": {"arch": "resnet", "noise": "vector"}, "dbgan": {"arch": "resnet"}}
 
 
 def load_generator(path: str | os.PathLike, kind: str) -> torch.nn.Module:
@@ -59,7 +61,10 @@ def load_generator(path: str | os.PathLike, kind: str) -> torch.nn.Module:
     state = read_torch_file(path, "checkpoint")
     if not isinstance(state, dict) or state.get("kind") not in (kind, f"{kind}-generator"):
         raise ValueError(f"'{path}' is not {KINDS[kind]} checkpoint")
-    generator = NETWORKS[kind](**{**LEGACY_CONFIG[kind], **state["generator_config"]})
+    config = state["generator_config"]
+    if "arch" not in config:
+        config = {**LEGACY_CONFIG[kind], **config}
+    generator = NETWORKS[kind](**config)
     generator.load_state_dict(state["generator"])
     return generator
 
@@ -72,7 +77,7 @@ class BlurGAN:
         >>> blurred = gan.blur(sharp, seed=3)                        # doctest: +SKIP
     """
 
-    def __init__(self, generator: BlurGenerator, device: str = "cpu", tile: int = 512) -> None:
+    def __init__(self, generator: torch.nn.Module, device: str = "cpu", tile: int = 512) -> None:
         self.generator = generator.to(device).eval()
         self.device = torch.device(device)
         if tile <= 4 * generator.reach:
@@ -121,25 +126,36 @@ class BlurGAN:
         """Blur (N, H, W, 3) images (float in [0, 1], or uint8 / uint16, scaled) with given
         noise z (N, *noise_shape(H, W)); float32 (N, H, W, 3) in [0, 1].
 
-        Images larger than ``tile`` px run in overlapping tiles that overlap by twice the
-        network's reach, so the result equals running on the whole image while memory stays
-        bounded (the network's features are 32-64 channels per pixel)."""
+        A resnet generator runs on images larger than ``tile`` px in overlapping tiles that
+        overlap by twice the network's reach, so the result equals running on the whole image
+        while memory stays bounded (the network's features are 32-64 channels per pixel). A
+        kernel generator's kernels depend on all of an image's noise, so it takes whole
+        images, a few megapixels at a time (its blur bounds its own memory)."""
         as_unit_float(sharp[:0])  # refuses other integer types before any work
         count, height, width = sharp.shape[:3]
         out = np.empty((count, height, width, 3), np.float32)
-        step, reach = self.generator.scale, self.generator.reach
         z = np.asarray(z)
+        if isinstance(self.generator, KernelBlurGenerator):
+            group = max(1, WHOLE_IMAGE_PIXELS // (height * width))
+            for i in range(0, count, group):
+                out[i : i + group] = self._run(sharp[i : i + group], z[i : i + group])
+            return out
+        step, reach = self.generator.scale, self.generator.reach
         for y0, y1, (a, b) in _cell_spans(height, self.tile, reach, step):
             for x0, x1, (c, d) in _cell_spans(width, self.tile, reach, step):
-                tile = np.ascontiguousarray(as_unit_float(sharp[:, y0:y1, x0:x1]), np.float32)
                 noise = z if z.ndim == 2 else z[:, :, y0:y1, x0:x1]
-                result = self.generator(
-                    torch.from_numpy(tile).permute(0, 3, 1, 2).to(self.device),
-                    torch.as_tensor(noise, dtype=torch.float32, device=self.device),
-                )
-                result = result.permute(0, 2, 3, 1).float().cpu().numpy()
+                result = self._run(sharp[:, y0:y1, x0:x1], noise)
                 out[:, y0 + a : y0 + b, x0 + c : x0 + d] = result[:, a:b, c:d]
         return out
+
+    def _run(self, sharp: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The generator on (N, H, W, 3) images and their noise: float32 (N, H, W, 3)."""
+        images = np.ascontiguousarray(as_unit_float(sharp), np.float32)
+        result = self.generator(
+            torch.from_numpy(images).permute(0, 3, 1, 2).to(self.device),
+            torch.as_tensor(z, dtype=torch.float32, device=self.device),
+        )
+        return result.permute(0, 2, 3, 1).float().cpu().numpy()
 
 
 class BganBlur:

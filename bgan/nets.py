@@ -18,11 +18,14 @@ blurgen's earlier, lighter deblurrer (plain residual blocks, 3.0 M parameters).
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import DEBLUR_ARCHS, NOISE_KINDS
+from .config import BGAN_ARCHS, DEBLUR_ARCHS, DISCRIMINATORS, NOISE_KINDS
 
 NOISE_CHANNELS = 4
 
@@ -111,7 +114,7 @@ class BlurGenerator(ResidualNet):
         if noise not in NOISE_KINDS:
             raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {noise!r}")
         self.noise, self.scale = noise, int(scale)
-        self.config.update(noise=noise, scale=self.scale)
+        self.config = {"arch": "resnet", **self.config, "noise": noise, "scale": self.scale}
         if noise == "map":
             # One weight per channel for each of a cell's noise values (at scale 1, per channel).
             shape = (blocks, channels) if scale == 1 else (blocks, channels, cell)
@@ -151,6 +154,160 @@ class BlurGenerator(ResidualNet):
             x = block(x)
         residual = F.pixel_shuffle(self.tail(x), s)[:, :, :height, :width]
         return (sharp + residual).clamp(0, 1)
+
+
+# Adam moves each weight by about the learning rate per step, whatever its gradient; a kernel's
+# logits must move by tens for a kernel to grow into a streak, so the kernel network's output is
+# multiplied by this much.
+LOGIT_GAIN = 100.0
+# Tiles of blend_blur transformed at once (each a few windows of a cell and a kernel).
+BAND_TILES = 256
+
+
+class KernelBlurGenerator(nn.Module):
+    """BGAN that blurs by kernels it generates (``arch="kernels"``): the output is always a
+    blur of the input, never new content.
+
+    The image is divided into ``cell`` x ``cell`` px cells; each cell has ``latent`` channels
+    of N(0, 1) noise. A dense network maps a cell's noise, with the image's global noise (the
+    cells' mean, scaled back to unit variance), to the cell's ``kernel_size`` x
+    ``kernel_size`` kernel (a softmax: non-negative, sum 1). Every pixel is blurred by the
+    bilinear blend of its four nearest cells' kernels, so the blur varies smoothly across the
+    image as real camera shake does, brightness and colour are kept exactly (a weighted mean of
+    input pixels), and no ripples or noise can be made up. The untrained network's kernel is
+    exp(-distance in px), normalised.
+
+    Args:
+        kernel_size: side of the kernels, px (odd).
+        cell: side of the cells, px (even).
+        latent: noise channels per cell.
+        channels: width of the kernel network's hidden layers.
+        blocks: hidden layers of the kernel network.
+
+    Shape:
+        sharp (N, 3, H, W) in [0, 1], H and W over ``kernel_size // 2``; noise (N, latent,
+        ceil(H / cell), ceil(W / cell)); output (N, 3, H, W) in [0, 1], borders reflected.
+    """
+
+    scale = 1
+
+    def __init__(self, kernel_size: int = 31, cell: int = 64, latent: int = 8,
+                 channels: int = 256, blocks: int = 2) -> None:  # fmt: skip
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size!r}")
+        if cell < 2 or cell % 2:
+            raise ValueError(f"cell must be even, got {cell!r}")
+        layers: list[nn.Module] = []
+        width = 2 * latent
+        for _ in range(blocks):
+            layers += [nn.Linear(width, channels), nn.LeakyReLU(0.2, inplace=True)]
+            width = channels
+        self.body = nn.Sequential(*layers)
+        self.logits = nn.Linear(width, kernel_size * kernel_size)
+        offset = torch.arange(kernel_size, dtype=torch.float32) - kernel_size // 2
+        distance = (offset[:, None] ** 2 + offset[None, :] ** 2).sqrt()
+        nn.init.zeros_(self.logits.weight)
+        # Logits of minus the distance in px: a sharp peak with a tail that reaches the edge
+        # (e^-15 at 15 px), so that training can grow any shape from it in a few thousand
+        # steps (from a 1 px Gaussian's -r^2/2, the edge's -112, it only grew round).
+        with torch.no_grad():
+            self.logits.bias.copy_(-distance.flatten() / LOGIT_GAIN)
+        self.kernel_size, self.cell, self.latent = kernel_size, cell, latent
+        self.config = {"arch": "kernels", "kernel_size": kernel_size, "cell": cell,
+                       "latent": latent, "channels": channels, "blocks": blocks}  # fmt: skip
+
+    @property
+    def reach(self) -> int:
+        """How many px away an input pixel still changes an output pixel."""
+        return self.kernel_size // 2
+
+    def noise_shape(self, height: int, width: int) -> tuple[int, ...]:
+        """The shape of one image's noise: (latent, cells down, cells across)."""
+        return (self.latent, -(-height // self.cell), -(-width // self.cell))
+
+    def kernels(self, z: torch.Tensor) -> torch.Tensor:
+        """The kernel field of noise z (N, latent, rows, cols): (N, rows, cols, K, K), each
+        kernel non-negative with sum 1, indexed [dy, dx] from the top left (a true convolution:
+        the output at p takes ``kernel[c + d] * input[p - d]``, c the centre)."""
+        n, _, rows, cols = z.shape
+        overall = z.mean(dim=(2, 3), keepdim=True) * (rows * cols) ** 0.5
+        codes = torch.cat([z, overall.expand_as(z)], 1).permute(0, 2, 3, 1)
+        logits = self.logits(self.body(codes)) * LOGIT_GAIN
+        size = self.kernel_size
+        return torch.softmax(logits, dim=-1).view(n, rows, cols, size, size)
+
+    def forward(self, sharp: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        n, _, height, width = sharp.shape
+        expected = (n, *self.noise_shape(height, width))
+        if tuple(z.shape) != expected:
+            raise ValueError(
+                f"z must be {expected} (cells of {self.cell} px), got {tuple(z.shape)}"
+            )
+        kernels = self.kernels(z.to(sharp.dtype))
+        return blend_blur(sharp, kernels, self.cell).clamp(0, 1)
+
+
+def blend_blur(image: torch.Tensor, kernels: torch.Tensor, cell: int) -> torch.Tensor:
+    """Blur an image by a field of kernels, one per ``cell`` x ``cell`` cell, each pixel by the
+    bilinear blend of its four nearest cells' kernels (weights by distance to the cells'
+    centres; beyond the outer centres, the outer cells' own).
+
+    The output is cut into cell-sized tiles whose corners are four cells' centres; each tile's
+    window of input is convolved with those four kernels by FFT (the valid part of a circular
+    convolution of the window's size) and the four results blended. Rows of tiles are done a
+    few at a time, so memory stays a few times the image's whatever its size.
+
+    Args:
+        image: (N, C, H, W), H and W over K // 2 (reflected at the borders).
+        kernels: (N, ceil(H / cell), ceil(W / cell), K, K), K odd.
+        cell: even number of px.
+
+    Returns:
+        (N, C, H, W), of the image's dtype.
+    """
+    n, channels, height, width = image.shape
+    _, rows, cols, size, _ = kernels.shape
+    half, pad = cell // 2, size // 2
+    window = cell + size - 1
+    x = F.pad(image.float(), (pad, pad, pad, pad), mode="reflect")
+    # Tile i covers output rows [i * cell - half, (i + 1) * cell - half); its window of input
+    # starts at row i * cell of this padding.
+    x = F.pad(x, (half, (cols + 1) * cell - half - width, half, (rows + 1) * cell - half - height))
+    t = (torch.arange(cell, device=image.device, dtype=torch.float32) + 0.5) / cell
+    left = torch.arange(cols + 1, device=image.device)
+    col_sides = (((left - 1).clamp(0, cols - 1), 1 - t), (left.clamp(max=cols - 1), t))
+    spectra_of = functools.partial(torch.fft.rfft2, s=(window, window))
+    band = max(1, BAND_TILES // (cols + 1))
+    bands = []
+    for first in range(0, rows + 1, band):
+        up = torch.arange(first, min(first + band, rows + 1), device=image.device)
+        rows_in = x[:, :, first * cell : (first + len(up)) * cell + size - 1]
+        spectra = spectra_of(rows_in.unfold(2, window, cell).unfold(3, window, cell))
+        out = 0
+        # Tile (i, j) blends the kernels of cells i-1..i, j-1..j, clamped to the field.
+        for row_index, row_weight in (((up - 1).clamp(0, rows - 1), 1 - t),
+                                      (up.clamp(max=rows - 1), t)):  # fmt: skip
+            for col_index, col_weight in col_sides:
+                corner = kernels[:, row_index][:, :, col_index].float()  # (N, i, j, K, K)
+                blurred = torch.fft.irfft2(spectra * spectra_of(corner)[:, None], s=(window,) * 2)
+                weight = row_weight[:, None] * col_weight[None, :]
+                out = out + blurred[..., size - 1 :, size - 1 :] * weight
+        # (N, C, i, j, cell, cell) -> (N, C, i cell, j cell)
+        bands.append(out.permute(0, 1, 2, 4, 3, 5).flatten(4, 5).flatten(2, 3))
+    out = torch.cat(bands, 2)
+    return out[:, :, half : half + height, half : half + width].to(image.dtype)
+
+
+def blur_generator(arch: str = "resnet", **config: Any) -> nn.Module:
+    """A blur generator: ``"resnet"`` (:class:`BlurGenerator`, the paper's) or ``"kernels"``
+    (:class:`KernelBlurGenerator`), built from the rest of its ``config``, which rebuilds it:
+    ``blur_generator(**generator.config)``."""
+    if arch == "resnet":
+        return BlurGenerator(**config)
+    if arch == "kernels":
+        return KernelBlurGenerator(**config)
+    raise ValueError(f"arch must be one of {', '.join(BGAN_ARCHS)}, got {arch!r}")
 
 
 class DeblurGenerator(ResidualNet):
@@ -292,6 +449,55 @@ class Discriminator(nn.Module):
         # Centred, roughly unit-scale input: on raw [0, 1] pixels it took this network several
         # times as many steps to start telling blurred from sharp patches (measured).
         return self.head(self.pool(self.features((x - 0.5) / 0.25)))[:, 0]
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN discriminator (as in pix2pix and DeblurGAN): a real-vs-generated score per
+    overlapping patch, so it judges local texture (blur) rather than content.
+
+    ``layers`` 4x4 convolutions of stride 2 (channels doubling from ``channels``, at most 8x),
+    one of stride 1, each followed by LeakyReLU(0.2), and a 4x4 convolution to one logit per
+    position; each logit sees a square of 16, 34, 70... px for 1, 2, 3... layers. No
+    normalisation, so a sample's logits do not depend on the rest of its batch.
+
+    Shape:
+        x (N, 3, H, W) in [0, 1], H and W at least the patch seen; output (N, h, w) logits.
+    """
+
+    def __init__(self, channels: int = 64, layers: int = 3) -> None:
+        super().__init__()
+        stack: list[nn.Module] = []
+        width = 3
+        for layer in range(layers + 1):
+            out = channels * min(2**layer, 8)
+            stride = 2 if layer < layers else 1
+            stack += [nn.Conv2d(width, out, 4, stride, 1), nn.LeakyReLU(0.2, inplace=True)]
+            width = out
+        stack.append(nn.Conv2d(width, 1, 4, 1, 1))
+        self.features = nn.Sequential(*stack)
+        self.config = {"kind": "patch", "channels": channels, "layers": layers}
+
+    @property
+    def patch(self) -> int:
+        """The side of the square of input each logit sees, px."""
+        size = 1
+        for layer in reversed(self.features):
+            if isinstance(layer, nn.Conv2d):
+                size = (size - 1) * layer.stride[0] + layer.kernel_size[0]
+        return size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features((x - 0.5) / 0.25)[:, 0]
+
+
+def discriminator(kind: str = "vgg", channels: int = 64, layers: int = 3) -> nn.Module:
+    """The discriminator ``kind``: ``"vgg"`` (:class:`Discriminator`, one logit per image;
+    ``layers`` does not apply) or ``"patch"`` (:class:`PatchDiscriminator`)."""
+    if kind == "vgg":
+        return Discriminator(channels)
+    if kind == "patch":
+        return PatchDiscriminator(channels, layers)
+    raise ValueError(f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {kind!r}")
 
 
 def gaussian_init(module: nn.Module, std: float = 0.01) -> nn.Module:

@@ -33,7 +33,7 @@ from blurgen.io import atomic_path, interrupt_between_steps, write_png
 from .distributed import gather, join, mean_over
 from .files import read_torch_file
 from .losses import ralsgan_discriminator_loss, ralsgan_generator_loss
-from .nets import Discriminator, gaussian_init
+from .nets import discriminator, gaussian_init
 from .vgg import load_vgg19
 
 log = logging.getLogger("blurgen")
@@ -115,7 +115,11 @@ class GanRun:
             with torch.random.fork_rng(devices=[]):
                 self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
         self.generator = generator
-        self.discriminator = Discriminator(config.disc_channels) if adversarial else None
+        self.discriminator = (
+            discriminator(config.discriminator, config.disc_channels, config.disc_layers)
+            if adversarial
+            else None
+        )
         networks = [n for n in (self.generator, self.discriminator) if n is not None]
         for network in networks:
             if config.init_std is not None:  # before the move: the CPU's generator draws

@@ -19,7 +19,7 @@ from blurgen.sample import draw_samples, render_sample
 from .config import BganConfig, physics_config
 from .data import ImagePatches
 from .losses import content_loss, perceptual_loss
-from .nets import BlurGenerator
+from .nets import blur_generator
 from .run import GanRun
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class BganTrainer(GanRun):
         self._open(config, run, device, resume)
         self.sharp = ImagePatches(config.sharp, config.patch, strict)
         self.blurry = ImagePatches(config.blurry, config.patch, strict)
-        self._build(BlurGenerator(config.channels, config.blocks, config.noise, config.scale))
+        self._build(blur_generator(**config.generator()))
         if config.pretrain:
             self.physics = physics_config(config.physics)
         if config.init is not None:

@@ -144,7 +144,10 @@ def train_bgan_command(run, resume, device, strict, verbosity, **settings):
     The generator takes a sharp image and random noise (per-pixel maps by default, --noise
     vector for the paper's 4-vector) and learns to blur like the camera of the blurry photos;
     the losses are a VGG-19 perceptual loss to the sharp input and a relativistic-average
-    least-squares adversarial loss against the real blurry photos.
+    least-squares adversarial loss against the real blurry photos. --arch kernels replaces the
+    paper's ResNet by a network that turns each --cell's noise into a blur kernel and blurs the
+    image by them, blended between cells: it can only blur, keeps brightness and colour, and
+    its kernels can be looked at.
     Checkpoints are written every --checkpoint-every steps and on Ctrl-C. Photos that cannot be
     read (damaged, truncated) or are smaller than a patch are skipped with a warning, or stop the
     run with --strict. Under torchrun it trains in DDP (see train-deblur).

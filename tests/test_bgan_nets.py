@@ -7,7 +7,9 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
+from scipy.signal import convolve2d
 
+from blurgen.bgan import infer, nets
 from blurgen.bgan.infer import BlurGAN, Deblurrer
 from blurgen.bgan.losses import (
     content_loss,
@@ -20,10 +22,14 @@ from blurgen.bgan.nets import (
     DeblurGenerator,
     DenseBlock,
     Discriminator,
+    KernelBlurGenerator,
+    PatchDiscriminator,
     ResidualBlock,
     ResidualInResidual,
     RRDBDeblurGenerator,
+    blur_generator,
     deblur_generator,
+    discriminator,
     gaussian_init,
 )
 from blurgen.bgan.vgg import LAYERS, VGG19Features, load_vgg19
@@ -150,6 +156,112 @@ class TestGenerator:
         assert all(m.bias.abs().max() == 0 for m in g.modules() if isinstance(m, torch.nn.Conv2d))
 
 
+def field_blur_reference(image, kernels, cell):
+    """float64 kernel-field blur of an (H, W) image by (rows, cols, K, K) kernels: every cell's
+    kernel convolves the whole reflected image (scipy), weighted per pixel by the bilinear tent
+    of the cell's centre, flat beyond the outer centres."""
+    height, width = image.shape
+    rows, cols, size, _ = kernels.shape
+    padded = np.pad(image, size // 2, mode="reflect")
+
+    def tents(length, count):
+        position = np.arange(length)
+        centres = np.arange(count) * cell + (cell - 1) / 2
+        weights = np.clip(1 - np.abs(position[None] - centres[:, None]) / cell, 0, 1)
+        weights[0, position <= centres[0]] = 1
+        weights[-1, position >= centres[-1]] = 1
+        return weights
+
+    across, down = tents(width, cols), tents(height, rows)
+    out = np.zeros((height, width))
+    for i in range(rows):
+        for j in range(cols):
+            blurred = convolve2d(padded, kernels[i, j], mode="valid")
+            out += down[i][:, None] * across[j][None, :] * blurred
+    return out
+
+
+class TestKernelBlurGenerator:
+    @pytest.mark.parametrize(("height", "width", "cell", "size", "band"),
+                             [(40, 40, 64, 7, 256), (70, 53, 16, 9, 256), (70, 53, 16, 9, 1),
+                              (64, 96, 32, 31, 3), (33, 17, 8, 5, 256)])  # fmt: skip
+    def test_field_blur_is_the_blend_of_direct_convolutions(
+        self, height, width, cell, size, band, monkeypatch
+    ):
+        monkeypatch.setattr(nets, "BAND_TILES", band)
+        rng = np.random.default_rng(height + size)
+        rows, cols = -(-height // cell), -(-width // cell)
+        kernels = rng.random((rows, cols, size, size))
+        kernels /= kernels.sum(axis=(2, 3), keepdims=True)
+        image = rng.random((2, height, width))
+        got = nets.blend_blur(torch.tensor(image[:, None], dtype=torch.float32),
+                              torch.tensor(np.stack([kernels, kernels[::-1]]), dtype=torch.float32),
+                              cell)  # fmt: skip
+        assert got.shape == (2, 1, height, width) and got.dtype == torch.float32
+        for k, field in enumerate((kernels, kernels[::-1])):
+            expected = field_blur_reference(image[k], field, cell)
+            np.testing.assert_allclose(got[k, 0].numpy(), expected, rtol=0, atol=1e-5)
+
+    def test_an_off_centre_delta_moves_the_image_as_a_convolution_does(self):
+        # kernel[c + d] = 1: output(p) = input(p - d), so content moves by +d (down, right).
+        kernel = torch.zeros(1, 1, 1, 9, 9)
+        kernel[..., 4 + 2, 4 + 3] = 1
+        image = torch.rand(1, 3, 30, 30)
+        out = nets.blend_blur(image, kernel, 32)
+        torch.testing.assert_close(out[..., 6:-6, 6:-6], image[..., 4:-8, 3:-9], rtol=0, atol=1e-6)
+
+    def test_starts_as_a_peak_with_a_tail_and_keeps_brightness(self):
+        g = KernelBlurGenerator(kernel_size=15, cell=16, latent=3, channels=16, blocks=1)
+        assert g.noise_shape(40, 33) == (3, 3, 3) and g.reach == 7
+        kernels = g.kernels(torch.randn(2, 3, 3, 3))
+        assert kernels.shape == (2, 3, 3, 15, 15) and kernels.min() >= 0
+        torch.testing.assert_close(kernels.sum(dim=(3, 4)), torch.ones(2, 3, 3))
+        offset = torch.arange(15.0) - 7
+        expected = (-(offset[:, None] ** 2 + offset[None, :] ** 2).sqrt()).exp()
+        torch.testing.assert_close(kernels[1, 2, 0], expected / expected.sum())
+        grey = torch.full((1, 3, 40, 33), 0.37)
+        torch.testing.assert_close(g(grey, torch.randn(1, 3, 3, 3)), grey, rtol=0, atol=1e-6)
+        with pytest.raises(ValueError, match=r"z must be \(1, 3, 3, 3\) \(cells of 16 px\)"):
+            g(grey, torch.randn(1, 3, 2, 3))
+        with pytest.raises(ValueError, match="kernel_size must be odd"):
+            KernelBlurGenerator(kernel_size=4)
+        with pytest.raises(ValueError, match="cell must be even"):
+            KernelBlurGenerator(cell=5)
+
+    def test_each_cell_has_its_own_kernel_and_all_share_the_image_noise(self):
+        torch.manual_seed(0)
+        g = gaussian_init(KernelBlurGenerator(kernel_size=9, cell=8, latent=2, channels=16,
+                                              blocks=1), std=0.3)  # fmt: skip
+        z = torch.randn(1, 2, 2, 3)
+        kernels = g.kernels(z)
+        assert not torch.allclose(kernels[0, 0, 0], kernels[0, 1, 2])
+        # A cell's noise reaches its own kernel directly, every other one through the image's
+        # mean noise.
+        changed = z.clone()
+        changed[0, :, 1, 2] += 1
+        moved = (g.kernels(changed) - kernels).abs().amax(dim=(3, 4))[0]
+        assert moved[1, 2] > 2 * moved[0, 0] > 0
+
+    def test_whole_images_in_groups_equal_one_at_a_time(self, monkeypatch):
+        torch.manual_seed(0)
+        network = KernelBlurGenerator(kernel_size=9, cell=8, latent=2, channels=16, blocks=1)
+        gan = BlurGAN(gaussian_init(network, std=0.3))
+        sharp = np.random.default_rng(0).random((3, 20, 30, 3)).astype(np.float32)
+        z = gan.noise([5, 6, 7], 20, 30)
+        assert z.shape == (3, 2, 3, 4)
+        together = gan.blur_with(sharp, z)
+        monkeypatch.setattr(infer, "WHOLE_IMAGE_PIXELS", 1)
+        np.testing.assert_allclose(gan.blur_with(sharp, z), together, rtol=0, atol=1e-6)
+        assert not np.allclose(together, sharp, atol=0.05)
+
+    def test_blur_generator_builds_either_from_its_config(self):
+        for g in (BlurGenerator(8, 1), KernelBlurGenerator(9, 8, 2, 16, 1)):
+            again = blur_generator(**g.config)
+            assert type(again) is type(g) and again.config == g.config
+        with pytest.raises(ValueError, match="arch must be one of resnet, kernels"):
+            blur_generator(arch="unet")
+
+
 def conv_parameters(in_channels, out_channels):
     """Weights and biases of a 3x3 convolution."""
     return in_channels * out_channels * 9 + out_channels
@@ -255,6 +367,27 @@ def test_discriminator_shapes():
     d = Discriminator(channels=8)
     assert d(torch.rand(3, 3, 128, 128)).shape == (3,)
     assert d(torch.rand(2, 3, 64, 48)).shape == (2,)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_a_patch_discriminator_scores_each_patch_on_it_alone(layers):
+    torch.manual_seed(0)
+    d = discriminator("patch", channels=4, layers=layers)
+    assert isinstance(d, PatchDiscriminator) and d.patch == {1: 16, 2: 34, 3: 70}[layers]
+    x = torch.rand(2, 3, 96, 80, requires_grad=True)
+    logits = d(x)
+    assert logits.shape == (2, 96 // 2**layers - 2, 80 // 2**layers - 2)
+    # The input a logit depends on is a square of the patch's side (its centre, away from
+    # the borders), and only the sample's own.
+    row, col = logits.shape[1] // 2, logits.shape[2] // 2
+    logits[1, row, col].backward()
+    touched = x.grad[1].abs().sum(0).nonzero()
+    assert x.grad[0].abs().max() == 0
+    extent = touched.max(0).values - touched.min(0).values + 1
+    assert extent.tolist() == [d.patch, d.patch]
+    assert isinstance(discriminator("vgg", channels=4), Discriminator)
+    with pytest.raises(ValueError, match="discriminator must be one of vgg, patch"):
+        discriminator("pixel")
 
 
 class TestVGG:

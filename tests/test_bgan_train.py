@@ -435,3 +435,56 @@ def test_a_run_may_start_from_another_generator(folders):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     with pytest.raises(ValueError, match="holds a generator of"):
         BganTrainer(tiny(folders, channels=16, init=str(exported)), folders / "third")
+
+
+def test_a_kernel_generator_trains_saves_and_makes_datasets(folders):
+    """With a patch discriminator."""
+    from blurgen.bgan.infer import BganBlur
+    from blurgen.bgan.nets import KernelBlurGenerator
+    from blurgen.pipeline import DatasetConfig, make_dataset, regenerate
+
+    result = CliRunner().invoke(cli, [
+        "train-bgan", "--sharp", str(folders / "sharp"), "--blurry", str(folders / "blurry"),
+        "-o", str(folders / "run"), "--iters", "3", "--batch", "2", "--patch", "32",
+        "--perceptual-weight", "0", "--arch", "kernels", "--kernel-size", "9", "--cell", "16",
+        "--latent", "3", "--channels", "16", "--blocks", "1", "--pretrain", "1",
+        "--physics", "none", "--warmup", "0", "--discriminator", "patch", "--disc-layers", "1",
+    ], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = json.loads((folders / "run" / "config.json").read_text())
+    assert (written["arch"], written["kernel_size"], written["channels"]) == ("kernels", 9, 16)
+    assert (written["discriminator"], written["disc_layers"]) == ("patch", 1)
+    saved = torch.load(folders / "run" / "checkpoints" / "latest.pt", weights_only=True)
+    assert saved["discriminator"]["features.0.weight"].shape == (64, 3, 4, 4)
+    exported = folders / "run" / "generator.pt"
+    generator = BlurGAN.load(exported).generator
+    assert isinstance(generator, KernelBlurGenerator)
+    assert generator.config == {"arch": "kernels", "kernel_size": 9, "cell": 16, "latent": 3,
+                                "channels": 16, "blocks": 1}  # fmt: skip
+    # It learned something: its kernels are no longer the starting Gaussian.
+    start = KernelBlurGenerator(9, 16, 3, 16, 1)
+    z = torch.randn(1, 3, 1, 1)
+    assert not torch.allclose(generator.kernels(z), start.kernels(z), atol=1e-4)
+    sources = sorted((folders / "sharp").glob("*.png"))
+    config = DatasetConfig(patch=24, per_image=4, kernel_size=5, blur="bgan", bgan=str(exported))
+    make_dataset(sources, folders / "pairs.h5", config, learned=BganBlur(exported))
+    make_dataset(sources, folders / "two.h5", config, learned=BganBlur(exported), workers=2)
+    import h5py
+
+    with h5py.File(folders / "pairs.h5") as a, h5py.File(folders / "two.h5") as b:
+        np.testing.assert_array_equal(a["blurred"][...], b["blurred"][...])
+        stored = a["blurred"][2]
+        assert not np.array_equal(a["blurred"][...], a["sharp"][...])
+    _, blurred = regenerate(folders / "pairs.h5", 2, learned=BganBlur(exported))
+    np.testing.assert_array_equal(blurred, stored)
+    # Its own settings only.
+    with pytest.raises(ValueError, match="scale and noise are the resnet generator's"):
+        tiny(folders, arch="kernels", scale=2)
+    with pytest.raises(ValueError, match="kernel_size must be odd and cell even"):
+        tiny(folders, arch="kernels", kernel_size=8)
+    with pytest.raises(ValueError, match="kernel_size must be under twice the patch"):
+        tiny(folders, arch="kernels", kernel_size=65)
+    widths = tiny(folders, arch="kernels", channels=None, blocks=None).generator()
+    assert (widths["channels"], widths["blocks"]) == (256, 2)
+    widths = tiny(folders, channels=None, blocks=None).generator()
+    assert (widths["channels"], widths["blocks"]) == (64, 9)
