@@ -33,12 +33,15 @@ import torch
 
 import blurgen
 from blurgen import blur
+from blurgen.bgan.config import BGAN_ARCHS, DISCRIMINATORS
 from blurgen.bgan.infer import BlurGAN
+from blurgen.bgan.nets import KernelBlurGenerator
 from blurgen.bgan.train import BganConfig, BganTrainer
 from blurgen.bgan.vgg import VGG19Features
 from blurgen.cli.dataset import preset_config
 from blurgen.io import read_image, write_png
 from blurgen.kernels import line_kernel
+from blurgen.kernels.bank import kernel_grid
 from blurgen.pipeline import bundled_images
 
 HERE = Path(__file__).resolve().parent
@@ -108,6 +111,13 @@ def main() -> None:
     parser.add_argument("--pretrain", type=int, default=600, help="steps of --iters")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--scale", type=int, default=1, help="generator's pixel-unshuffle scale")
+    parser.add_argument("--arch", choices=BGAN_ARCHS, default="resnet", help="the generator")
+    parser.add_argument("--channels", type=int, help="default: 32 (resnet), 256 (kernels)")
+    parser.add_argument("--blocks", type=int, help="default: 3 (resnet), 2 (kernels)")
+    parser.add_argument("--kernel-size", type=int, default=31, help="kernels: px")
+    parser.add_argument("--cell", type=int, default=64, help="kernels: px")
+    parser.add_argument("--discriminator", choices=DISCRIMINATORS, default="vgg")
+    parser.add_argument("--disc-layers", type=int, default=2, help="patch: strided layers")
     parser.add_argument(
         "--json",
         type=Path,
@@ -123,13 +133,23 @@ def main() -> None:
         truth = blur(held_out, kernel, boundary="reflect")
         torch.manual_seed(0)
         torch.save(VGG19Features("conv5_4").state_dict(), folder / "vgg.pth")
+        shape = {"channels": args.channels, "blocks": args.blocks}
+        if args.arch == "resnet":
+            shape = {
+                "channels": args.channels or 32,
+                "blocks": args.blocks or 3,
+                "scale": args.scale,
+            }
+        else:
+            shape.update(kernel_size=args.kernel_size, cell=args.cell)
         config = BganConfig(
             sharp=str(sharp), blurry=str(blurry), iters=args.iters, batch=args.batch, patch=64,
-            lr=args.lr, decay_start=0.8, channels=32, blocks=3, disc_channels=32,
+            lr=args.lr, decay_start=0.8, arch=args.arch, disc_channels=32, **shape,
+            discriminator=args.discriminator, disc_layers=args.disc_layers,
             vgg_layer="conv2_2", vgg_weights=str(folder / "vgg.pth"),
             adversarial_weight=args.adversarial_weight, content_weight=args.content_weight,
             content_scale=args.content_scale, perceptual_weight=args.perceptual_weight,
-            pretrain=args.pretrain, physics=preset_config("none").to_dict(), scale=args.scale,
+            pretrain=args.pretrain, physics=preset_config("none").to_dict(),
             checkpoint_every=args.iters, sample_every=args.iters, log_every=10,
         )  # fmt: skip
         trainer = BganTrainer(config, folder / "run")
@@ -138,7 +158,8 @@ def main() -> None:
         last = trainer.train()
         seconds = time.perf_counter() - began
         loss_d = discriminator_losses(folder / "run" / "log.jsonl")
-        after = BlurGAN.load(folder / "run" / "checkpoints" / "latest.pt").blur(held_out, seed=0)
+        trained = BlurGAN.load(folder / "run" / "checkpoints" / "latest.pt")
+        after = trained.blur(held_out, seed=0)
         targets = [read_image(p) for p in sorted(blurry.glob("*.png"))]
         target = np.mean([gradient_ratio(image) for image in targets])
         target_mean = np.mean([image.mean() for image in targets])
@@ -146,6 +167,16 @@ def main() -> None:
         grid = np.concatenate([held_out, after, truth], axis=1)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         write_png(args.json.with_suffix(".png"), grid)
+        if isinstance(trained.generator, KernelBlurGenerator):
+            # Seven draws of its kernel, then the target streak.
+            z = torch.as_tensor(trained.noise(range(7), 64, 64), dtype=torch.float32)
+            with torch.no_grad():
+                kernels = trained.generator.kernels(z)[:, 0, 0].numpy()
+            both = [*kernels, kernel]
+            size = max(len(k) for k in both)
+            both = [np.pad(k, (size - len(k)) // 2) for k in both]
+            picture = kernel_grid(np.stack(both), columns=8, cell=64)
+            write_png(args.json.with_name(args.json.stem + "_kernels.png"), picture)
 
     result = {
         "benchmark": "bgan_learns",
@@ -158,7 +189,8 @@ def main() -> None:
         "perceptual_weight": args.perceptual_weight,
         "pretrain": args.pretrain,
         "lr": args.lr,
-        "scale": args.scale,
+        "generator": trainer.generator.config,
+        "discriminator": {"kind": args.discriminator, "layers": args.disc_layers},
         "mean_input": float(held_out.mean()),
         "mean_generated_after": float(after.mean()),
         "mean_sharp_domain": float(sharp_mean),

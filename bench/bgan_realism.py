@@ -21,13 +21,16 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 from common import realism_table, write_json
 
 import blurgen
 from blurgen.bgan.infer import BlurGAN
+from blurgen.bgan.nets import KernelBlurGenerator
 from blurgen.calibrate import Renderer
 from blurgen.cli.dataset import preset_config
 from blurgen.io import write_png
+from blurgen.kernels.bank import kernel_grid
 from blurgen.pipeline import expand_sources
 from blurgen.realism import measure, plot_distributions, statistics_of
 from blurgen.sample import DEFAULT_BGAN, to_uint8
@@ -89,6 +92,13 @@ def main() -> None:
     picks = [k for k in range(len(pairs)) if k % 8 < 2]
     picture = [np.concatenate([sharp[k], pairs[k][2], learned[k]], axis=1) for k in picks]
     write_png(figures / "bgan_samples.png", np.concatenate(picture, axis=0))
+    if isinstance(gan.generator, KernelBlurGenerator):
+        # The kernel each sample's top-left cell got, 16 samples (two of each sharp photo).
+        z = torch.as_tensor(np.stack([gan.noise([seeds[k]], *sharp.shape[1:3])[0]
+                                      for k in picks]), dtype=torch.float32)  # fmt: skip
+        with torch.no_grad():
+            kernels = gan.generator.kernels(z)[:, 0, 0].numpy()
+        write_png(figures / "bgan_kernels.png", kernel_grid(kernels, columns=8, cell=96))
     names = [Path(p).name for p in sharp_photos]
     write_json(args.json, {"blurgen_version": blurgen.__version__, "bgan": args.bgan,
                            "held_out_real": len(held), "sharp": names, "rows": rows,
