@@ -196,6 +196,12 @@ class BganConfig(TrainingConfig):
         64, help="kernels: side of the cells that each get their own kernel, px (even).", min=2
     )
     latent: int = setting(8, help="kernels: noise channels per cell.", min=1)
+    sensor_noise: bool = setting(
+        False,
+        help="kernels: also learn the blurry photos' sensor noise (shot and read variances "
+        "that vary from image to image) and add it, so that a discriminator cannot tell the "
+        "generated photos by their missing noise.",
+    )
     noise: str = setting(
         "map",
         help="resnet: the generator's noise: per-pixel maps, also injected into "
@@ -248,6 +254,8 @@ class BganConfig(TrainingConfig):
                                  f"got {self.kernel_size!r}")  # fmt: skip
             if self.scale != 1 or self.noise != "map":
                 raise ValueError("scale and noise are the resnet generator's")
+        elif self.sensor_noise:
+            raise ValueError("sensor_noise is the kernel generator's")
         if not 0 <= int(self.pretrain) <= self.iters:
             raise ValueError(f"pretrain must be 0 to iters ({self.iters}) steps, "
                              f"got {self.pretrain!r}")  # fmt: skip
@@ -269,7 +277,7 @@ class BganConfig(TrainingConfig):
         shape = {"arch": self.arch, "channels": self.channels, "blocks": self.blocks}
         if self.arch == "kernels":
             return {**shape, "kernel_size": self.kernel_size, "cell": self.cell,
-                    "latent": self.latent}  # fmt: skip
+                    "latent": self.latent, "sensor_noise": self.sensor_noise}  # fmt: skip
         return {**shape, "noise": self.noise, "scale": self.scale}
 
 

@@ -157,9 +157,18 @@ class BlurGenerator(ResidualNet):
 
 
 # Adam moves each weight by about the learning rate per step, whatever its gradient; a kernel's
-# logits must move by tens for a kernel to grow into a streak, so the kernel network's output is
-# multiplied by this much.
+# logits must move by tens for a kernel to grow into a streak, so the logits every draw shares
+# (and the sensor noise's log variances) are parameters multiplied by this much. The part that
+# varies with the noise is not: its last layer sums hundreds of weights, which already move
+# the logits ~100 times as fast (with the gain there too, the kernels of real photos snapped
+# to an off-centre point within 250 steps).
 LOGIT_GAIN = 100.0
+# The kernel generator's sensor noise: three maps (one per colour), and its shot and read
+# variances to start with: 2.7 grey levels at mid-grey. The loss's gradient toward more or less
+# noise grows with the noise (to first order zero-mean noise changes nothing), so from
+# practically none (a standard deviation of 5e-5) the levels never moved in 500 steps.
+SENSOR_CHANNELS = 3
+START_LOG_VARIANCES = torch.tensor([2e-4, 1.6e-5]).log()
 # Tiles of blend_blur transformed at once (each a few windows of a cell and a kernel).
 BAND_TILES = 256
 
@@ -177,22 +186,39 @@ class KernelBlurGenerator(nn.Module):
     input pixels), and no ripples or noise can be made up. The untrained network's kernel is
     exp(-distance in px), normalised.
 
+    With ``sensor_noise`` it also learns the photos' noise: the image's global noise sets the
+    variances of a shot term (per unit of signal) and a read term, through a linear map into
+    their logarithms (so levels vary from image to image, log-normally), and three more
+    full-resolution maps of N(0, 1) are the noise itself, added as ``sqrt(shot * blurred +
+    read) * map`` in the encoded values, where real photos carry it. The cells' noise is then
+    also drawn per pixel and summed over each cell (divided by the square root of the count,
+    so still N(0, 1)). The untrained levels add 2.7 grey levels at mid-grey.
+
     Args:
         kernel_size: side of the kernels, px (odd).
         cell: side of the cells, px (even).
         latent: noise channels per cell.
         channels: width of the kernel network's hidden layers.
         blocks: hidden layers of the kernel network.
+        sensor_noise: learn and add sensor noise too.
 
     Shape:
         sharp (N, 3, H, W) in [0, 1], H and W over ``kernel_size // 2``; noise (N, latent,
-        ceil(H / cell), ceil(W / cell)); output (N, 3, H, W) in [0, 1], borders reflected.
+        ceil(H / cell), ceil(W / cell)), or (N, latent + 3, H, W) with ``sensor_noise``;
+        output (N, 3, H, W) in [0, 1], borders reflected.
     """
 
     scale = 1
 
-    def __init__(self, kernel_size: int = 31, cell: int = 64, latent: int = 8,
-                 channels: int = 256, blocks: int = 2) -> None:  # fmt: skip
+    def __init__(
+        self,
+        kernel_size: int = 31,
+        cell: int = 64,
+        latent: int = 8,
+        channels: int = 256,
+        blocks: int = 2,
+        sensor_noise: bool = False,
+    ) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size!r}")
@@ -204,18 +230,23 @@ class KernelBlurGenerator(nn.Module):
             layers += [nn.Linear(width, channels), nn.LeakyReLU(0.2, inplace=True)]
             width = channels
         self.body = nn.Sequential(*layers)
-        self.logits = nn.Linear(width, kernel_size * kernel_size)
+        self.logits = nn.Linear(width, kernel_size * kernel_size, bias=False)
+        nn.init.zeros_(self.logits.weight)
         offset = torch.arange(kernel_size, dtype=torch.float32) - kernel_size // 2
         distance = (offset[:, None] ** 2 + offset[None, :] ** 2).sqrt()
-        nn.init.zeros_(self.logits.weight)
         # Logits of minus the distance in px: a sharp peak with a tail that reaches the edge
         # (e^-15 at 15 px), so that training can grow any shape from it in a few thousand
         # steps (from a 1 px Gaussian's -r^2/2, the edge's -112, it only grew round).
-        with torch.no_grad():
-            self.logits.bias.copy_(-distance.flatten() / LOGIT_GAIN)
+        self.mean_logits = nn.Parameter(-distance.flatten() / LOGIT_GAIN)
+        self.sensor_noise = bool(sensor_noise)
+        if self.sensor_noise:
+            self.levels = nn.Linear(latent, 2, bias=False)
+            nn.init.zeros_(self.levels.weight)
+            self.mean_levels = nn.Parameter(START_LOG_VARIANCES / LOGIT_GAIN)
         self.kernel_size, self.cell, self.latent = kernel_size, cell, latent
         self.config = {"arch": "kernels", "kernel_size": kernel_size, "cell": cell,
-                       "latent": latent, "channels": channels, "blocks": blocks}  # fmt: skip
+                       "latent": latent, "channels": channels, "blocks": blocks,
+                       "sensor_noise": self.sensor_noise}  # fmt: skip
 
     @property
     def reach(self) -> int:
@@ -223,19 +254,46 @@ class KernelBlurGenerator(nn.Module):
         return self.kernel_size // 2
 
     def noise_shape(self, height: int, width: int) -> tuple[int, ...]:
-        """The shape of one image's noise: (latent, cells down, cells across)."""
+        """The shape of one image's noise: (latent, cells down, cells across), or (latent +
+        3, H, W) with sensor noise."""
+        if self.sensor_noise:
+            return (self.latent + SENSOR_CHANNELS, height, width)
         return (self.latent, -(-height // self.cell), -(-width // self.cell))
 
+    def cell_noise(self, z: torch.Tensor) -> torch.Tensor:
+        """Each cell's noise (N, latent, rows, cols), N(0, 1), from an image's noise z."""
+        if not self.sensor_noise:
+            return z
+        maps = z[:, : self.latent]
+        height, width = maps.shape[-2:]
+        # ceil_mode: the last row and column of cells may be cut off by the image's edge;
+        # their mean is over the pixels inside it, so scale each by its own count.
+        means = F.avg_pool2d(maps, self.cell, ceil_mode=True)
+        down = torch.arange(0, height, self.cell, device=z.device).neg().add(height)
+        across = torch.arange(0, width, self.cell, device=z.device).neg().add(width)
+        count = down.clamp(max=self.cell)[:, None] * across.clamp(max=self.cell)[None, :]
+        return means * count.to(means.dtype).sqrt()
+
+    def _global(self, cells: torch.Tensor) -> torch.Tensor:
+        """An image's global noise (N, latent, 1, 1), N(0, 1): the cells' mean, scaled."""
+        return cells.mean(dim=(2, 3), keepdim=True) * (cells.shape[2] * cells.shape[3]) ** 0.5
+
     def kernels(self, z: torch.Tensor) -> torch.Tensor:
-        """The kernel field of noise z (N, latent, rows, cols): (N, rows, cols, K, K), each
-        kernel non-negative with sum 1, indexed [dy, dx] from the top left (a true convolution:
-        the output at p takes ``kernel[c + d] * input[p - d]``, c the centre)."""
-        n, _, rows, cols = z.shape
-        overall = z.mean(dim=(2, 3), keepdim=True) * (rows * cols) ** 0.5
-        codes = torch.cat([z, overall.expand_as(z)], 1).permute(0, 2, 3, 1)
-        logits = self.logits(self.body(codes)) * LOGIT_GAIN
+        """The kernel field of noise z (N, *noise_shape): (N, rows, cols, K, K), each kernel
+        non-negative with sum 1, indexed [dy, dx] from the top left (a true convolution: the
+        output at p takes ``kernel[c + d] * input[p - d]``, c the centre)."""
+        cells = self.cell_noise(z)
+        n, _, rows, cols = cells.shape
+        codes = torch.cat([cells, self._global(cells).expand_as(cells)], 1).permute(0, 2, 3, 1)
+        logits = self.logits(self.body(codes)) + self.mean_logits * LOGIT_GAIN
         size = self.kernel_size
         return torch.softmax(logits, dim=-1).view(n, rows, cols, size, size)
+
+    def noise_levels(self, z: torch.Tensor) -> torch.Tensor:
+        """The shot and read variances (N, 2) of noise z (N, *noise_shape), sensor noise
+        only."""
+        code = self._global(self.cell_noise(z))[:, :, 0, 0]
+        return (self.levels(code) + self.mean_levels * LOGIT_GAIN).exp()
 
     def forward(self, sharp: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         n, _, height, width = sharp.shape
@@ -244,8 +302,16 @@ class KernelBlurGenerator(nn.Module):
             raise ValueError(
                 f"z must be {expected} (cells of {self.cell} px), got {tuple(z.shape)}"
             )
-        kernels = self.kernels(z.to(sharp.dtype))
-        return blend_blur(sharp, kernels, self.cell).clamp(0, 1)
+        if min(height, width) <= self.reach:
+            raise ValueError(f"images must be over {self.reach} px a side for kernels of "
+                             f"{self.kernel_size} px, got {height} x {width}")  # fmt: skip
+        z = z.to(sharp.dtype)
+        blurred = blend_blur(sharp, self.kernels(z), self.cell)
+        if self.sensor_noise:
+            shot, read = self.noise_levels(z)[:, :, None, None, None].unbind(1)
+            sigma = (shot * blurred.clamp(min=0) + read).sqrt()
+            blurred = blurred + sigma * z[:, self.latent :]
+        return blurred.clamp(0, 1)
 
 
 def blend_blur(image: torch.Tensor, kernels: torch.Tensor, cell: int) -> torch.Tensor:

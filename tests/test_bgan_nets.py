@@ -223,6 +223,8 @@ class TestKernelBlurGenerator:
         torch.testing.assert_close(g(grey, torch.randn(1, 3, 3, 3)), grey, rtol=0, atol=1e-6)
         with pytest.raises(ValueError, match=r"z must be \(1, 3, 3, 3\) \(cells of 16 px\)"):
             g(grey, torch.randn(1, 3, 2, 3))
+        with pytest.raises(ValueError, match="images must be over 7 px a side for kernels of 15"):
+            g(grey[..., :7], torch.randn(1, 3, 3, 1))
         with pytest.raises(ValueError, match="kernel_size must be odd"):
             KernelBlurGenerator(kernel_size=4)
         with pytest.raises(ValueError, match="cell must be even"):
@@ -241,6 +243,31 @@ class TestKernelBlurGenerator:
         changed[0, :, 1, 2] += 1
         moved = (g.kernels(changed) - kernels).abs().amax(dim=(3, 4))[0]
         assert moved[1, 2] > 2 * moved[0, 0] > 0
+
+    def test_sensor_noise_maps_sum_per_cell_and_add_the_learned_variance(self):
+        g = KernelBlurGenerator(kernel_size=9, cell=16, latent=3, channels=16, blocks=1,
+                                sensor_noise=True)  # fmt: skip
+        assert g.noise_shape(70, 53) == (6, 70, 53)
+        z = torch.randn(2, 6, 70, 53, generator=torch.Generator().manual_seed(0))
+        cells = g.cell_noise(z).numpy()
+        assert cells.shape == (2, 3, 5, 4)
+        for i in range(5):
+            for j in range(4):
+                block = z[:, :3, i * 16 : (i + 1) * 16, j * 16 : (j + 1) * 16].numpy()
+                expected = block.sum(axis=(2, 3)) / np.sqrt(block[0, 0].size)
+                np.testing.assert_allclose(cells[:, :, i, j], expected, rtol=0, atol=1e-5)
+        # Untrained: 2.7 grey levels at mid-grey.
+        torch.testing.assert_close(g.noise_levels(z), torch.tensor([[2e-4, 1.6e-5]] * 2))
+        # Set levels: the noise added to a flat grey has variance shot * 0.5 + read.
+        with torch.no_grad():
+            g.mean_levels.copy_(torch.tensor([1e-3, 2e-4]).log() / nets.LOGIT_GAIN)
+        torch.testing.assert_close(g.noise_levels(z), torch.tensor([[1e-3, 2e-4]] * 2))
+        z = torch.randn(2, 6, 256, 256, generator=torch.Generator().manual_seed(1))
+        grey = torch.full((2, 3, 256, 256), 0.5)
+        added = g(grey, z) - grey
+        assert added.var().item() == pytest.approx(1e-3 * 0.5 + 2e-4, rel=0.02)
+        torch.testing.assert_close(added / (1e-3 * 0.5 + 2e-4) ** 0.5, z[:, 3:], rtol=0,
+                                   atol=1e-3)  # fmt: skip
 
     def test_whole_images_in_groups_equal_one_at_a_time(self, monkeypatch):
         torch.manual_seed(0)

@@ -460,7 +460,7 @@ def test_a_kernel_generator_trains_saves_and_makes_datasets(folders):
     generator = BlurGAN.load(exported).generator
     assert isinstance(generator, KernelBlurGenerator)
     assert generator.config == {"arch": "kernels", "kernel_size": 9, "cell": 16, "latent": 3,
-                                "channels": 16, "blocks": 1}  # fmt: skip
+                                "channels": 16, "blocks": 1, "sensor_noise": False}  # fmt: skip
     # It learned something: its kernels are no longer the starting Gaussian.
     start = KernelBlurGenerator(9, 16, 3, 16, 1)
     z = torch.randn(1, 3, 1, 1)
@@ -480,6 +480,8 @@ def test_a_kernel_generator_trains_saves_and_makes_datasets(folders):
     # Its own settings only.
     with pytest.raises(ValueError, match="scale and noise are the resnet generator's"):
         tiny(folders, arch="kernels", scale=2)
+    with pytest.raises(ValueError, match="sensor_noise is the kernel generator's"):
+        tiny(folders, sensor_noise=True)
     with pytest.raises(ValueError, match="kernel_size must be odd and cell even"):
         tiny(folders, arch="kernels", kernel_size=8)
     with pytest.raises(ValueError, match="kernel_size must be under twice the patch"):
