@@ -12,6 +12,10 @@ noise floor (the even real half), the sharp patches themselves, the preset, the 
 the table, writes JSON, the statistics plot and a picture of some patches (sharp |
 camera-shake | BGAN).
 
+`--half fitted` measures on the halves the BGAN learned from instead (the even sharp and real
+photos; the odd real ones are then the noise floor), so that a run's checkpoints can be
+compared without looking at the held-out photos.
+
     python bench/bgan_realism.py           # about a minute on 2 cores
 """
 
@@ -50,11 +54,21 @@ def main() -> None:
         default=HERE.parent / "docs" / "figures",
         help="folder of the statistics plot and the samples picture",
     )
+    parser.add_argument(
+        "--half",
+        choices=("held-out", "fitted"),
+        default="held-out",
+        help="fitted: measure on the halves the BGAN trained on instead (the even sharp and real "
+        "photos), to choose among a run's checkpoints without looking at the held-out ones",
+    )
     args = parser.parse_args()
     real, _ = measure([args.shared / "blurry" / "lai2016_real"])
     real.sort(key=lambda s: s["name"])
     fitted, held = real[0::2], real[1::2]
     sharp_photos = expand_sources([args.shared / "sharp" / "skimage"])[1::2]
+    if args.half == "fitted":
+        fitted, held = held, fitted
+        sharp_photos = expand_sources([args.shared / "sharp" / "skimage"])[0::2]
     renderer = Renderer(sharp_photos, 8, 256, 0)
     pairs = list(renderer.pairs(preset_config("camera-shake")))
     sharp = np.stack([pair[1] for pair in pairs])
@@ -63,7 +77,7 @@ def main() -> None:
     learned = [to_uint8(gan.blur_with(image[None], gan.noise([seed], *image.shape[:2]))[0])
                for image, seed in zip(sharp, seeds, strict=True)]  # fmt: skip
     sets = {
-        "real, the fitted half (noise floor)": fitted,
+        "real, the other half (noise floor)": fitted,
         "the sharp crops themselves": statistics_of(sharp),
         "camera-shake preset": statistics_of(pair[2] for pair in pairs),
         args.label: statistics_of(learned),
