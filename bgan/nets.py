@@ -183,8 +183,8 @@ class KernelBlurGenerator(nn.Module):
     ``kernel_size`` kernel (a softmax: non-negative, sum 1). Every pixel is blurred by the
     bilinear blend of its four nearest cells' kernels, so the blur varies smoothly across the
     image as real camera shake does, brightness and colour are kept exactly (a weighted mean of
-    input pixels), and no ripples or noise can be made up. The untrained network's kernel is
-    exp(-distance in px), normalised.
+    input pixels), and no ripples can be made up (noise only as below). The untrained
+    network's kernel is exp(-distance in px), normalised.
 
     With ``sensor_noise`` it also learns the photos' noise: the image's global noise sets the
     variances of a shot term (per unit of signal) and a read term, through a linear map into
@@ -207,8 +207,6 @@ class KernelBlurGenerator(nn.Module):
         ceil(H / cell), ceil(W / cell)), or (N, latent + 3, H, W) with ``sensor_noise``;
         output (N, 3, H, W) in [0, 1], borders reflected.
     """
-
-    scale = 1
 
     def __init__(
         self,
