@@ -159,9 +159,10 @@ class BlurGenerator(ResidualNet):
 # Adam moves each weight by about the learning rate per step, whatever its gradient; a kernel's
 # logits must move by tens for a kernel to grow into a streak, so the logits every draw shares
 # (and the sensor noise's log variances) are parameters multiplied by this much. The part that
-# varies with the noise is not: its last layer sums hundreds of weights, which already move
-# the logits ~100 times as fast (with the gain there too, the kernels of real photos snapped
-# to an off-centre point within 250 steps).
+# varies with the noise gets its own, smaller factor (``variation_gain``): its last layer sums
+# hundreds of weights, which already move the logits ~100 times as fast (with a factor of 100
+# there too, the kernels of real photos snapped to an off-centre point within 250 steps; with
+# 1, the kernels hardly varied from draw to draw; 10 trained on real photos measured best).
 LOGIT_GAIN = 100.0
 # The kernel generator's sensor noise: three maps (one per colour), and its shot and read
 # variances to start with: 2.7 grey levels at mid-grey. The loss's gradient toward more or less
@@ -201,6 +202,7 @@ class KernelBlurGenerator(nn.Module):
         channels: width of the kernel network's hidden layers.
         blocks: hidden layers of the kernel network.
         sensor_noise: learn and add sensor noise too.
+        variation_gain: factor on the logits that vary with the noise (see LOGIT_GAIN).
 
     Shape:
         sharp (N, 3, H, W) in [0, 1], H and W over ``kernel_size // 2``; noise (N, latent,
@@ -216,6 +218,7 @@ class KernelBlurGenerator(nn.Module):
         channels: int = 256,
         blocks: int = 2,
         sensor_noise: bool = False,
+        variation_gain: float = 1.0,
     ) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -242,9 +245,11 @@ class KernelBlurGenerator(nn.Module):
             nn.init.zeros_(self.levels.weight)
             self.mean_levels = nn.Parameter(START_LOG_VARIANCES / LOGIT_GAIN)
         self.kernel_size, self.cell, self.latent = kernel_size, cell, latent
+        self.variation_gain = float(variation_gain)
         self.config = {"arch": "kernels", "kernel_size": kernel_size, "cell": cell,
                        "latent": latent, "channels": channels, "blocks": blocks,
-                       "sensor_noise": self.sensor_noise}  # fmt: skip
+                       "sensor_noise": self.sensor_noise,
+                       "variation_gain": float(variation_gain)}  # fmt: skip
 
     @property
     def reach(self) -> int:
@@ -283,7 +288,8 @@ class KernelBlurGenerator(nn.Module):
         cells = self.cell_noise(z)
         n, _, rows, cols = cells.shape
         codes = torch.cat([cells, self._global(cells).expand_as(cells)], 1).permute(0, 2, 3, 1)
-        logits = self.logits(self.body(codes)) + self.mean_logits * LOGIT_GAIN
+        variation = self.logits(self.body(codes)) * self.variation_gain
+        logits = variation + self.mean_logits * LOGIT_GAIN
         size = self.kernel_size
         return torch.softmax(logits, dim=-1).view(n, rows, cols, size, size)
 

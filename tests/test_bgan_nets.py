@@ -269,6 +269,20 @@ class TestKernelBlurGenerator:
         torch.testing.assert_close(added / (1e-3 * 0.5 + 2e-4) ** 0.5, z[:, 3:], rtol=0,
                                    atol=1e-3)  # fmt: skip
 
+    def test_variation_gain_scales_the_logits_that_vary_with_the_noise(self):
+        torch.manual_seed(0)
+        plain = gaussian_init(KernelBlurGenerator(9, 8, 2, 16, 1), std=0.3)
+        gained = KernelBlurGenerator(9, 8, 2, 16, 1, variation_gain=10)
+        gained.load_state_dict(plain.state_dict())
+        assert gained.config["variation_gain"] == 10.0 and plain.config["variation_gain"] == 1.0
+        z = torch.randn(3, 2, 1, 1)
+        shared = plain.mean_logits * nets.LOGIT_GAIN
+        varying = plain.kernels(z).log().flatten(1, 4) - shared  # up to a constant per draw
+        varying_gained = gained.kernels(z).log().flatten(1, 4) - shared
+        centred = varying - varying.mean(1, keepdim=True)
+        centred_gained = varying_gained - varying_gained.mean(1, keepdim=True)
+        torch.testing.assert_close(centred_gained, 10 * centred, rtol=1e-3, atol=1e-3)
+
     def test_whole_images_in_groups_equal_one_at_a_time(self, monkeypatch):
         torch.manual_seed(0)
         network = KernelBlurGenerator(kernel_size=9, cell=8, latent=2, channels=16, blocks=1)
