@@ -203,9 +203,10 @@ class BganConfig(TrainingConfig):
         "generated photos by their missing noise.",
     )
     variation_gain: float = setting(
-        10.0,
-        help="kernels: factor on the part of the kernels that varies with the noise; larger "
-        "lets draws differ sooner (1: they hardly did in 3,000 steps on real photos).",
+        1.0,
+        help="kernels: factor on the part of the kernels that varies with the noise: at 10 draws "
+        "differ (at 1 they hardly did in 3,000 steps on real photos), but neighbouring cells' "
+        "kernels then differ so much that their blend shows seams.",
     )
     noise: str = setting(
         "map",

@@ -162,7 +162,8 @@ class BlurGenerator(ResidualNet):
 # varies with the noise gets its own, smaller factor (``variation_gain``): its last layer sums
 # hundreds of weights, which already move the logits ~100 times as fast (with a factor of 100
 # there too, the kernels of real photos snapped to an off-centre point within 250 steps; with
-# 1, the kernels hardly varied from draw to draw; 10 trained on real photos measured best).
+# 1 they hardly varied from draw to draw; with 10 they varied, and so much from cell to cell
+# that the blend showed seams).
 LOGIT_GAIN = 100.0
 # The kernel generator's sensor noise: three maps (one per colour), and its shot and read
 # variances to start with: 2.7 grey levels at mid-grey. The loss's gradient toward more or less
