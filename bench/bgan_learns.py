@@ -33,7 +33,7 @@ import torch
 
 import blurgen
 from blurgen import blur
-from blurgen.bgan.config import BGAN_ARCHS, DISCRIMINATORS
+from blurgen.bgan.config import BGAN_ARCHS, DISCRIMINATORS, KERNEL_FORMS
 from blurgen.bgan.infer import BlurGAN
 from blurgen.bgan.nets import KernelBlurGenerator
 from blurgen.bgan.train import BganConfig, BganTrainer
@@ -116,6 +116,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, help="default: 3 (resnet), 2 (kernels)")
     parser.add_argument("--kernel-size", type=int, default=31, help="kernels: px")
     parser.add_argument("--cell", type=int, default=64, help="kernels: px")
+    parser.add_argument("--kernel-form", choices=KERNEL_FORMS, default="softmax", help="kernels")
     parser.add_argument("--discriminator", choices=DISCRIMINATORS, default="vgg")
     parser.add_argument("--disc-layers", type=int, default=2, help="patch: strided layers")
     parser.add_argument(
@@ -141,7 +142,7 @@ def main() -> None:
                 "scale": args.scale,
             }
         else:
-            shape.update(kernel_size=args.kernel_size, cell=args.cell)
+            shape.update(kernel_size=args.kernel_size, cell=args.cell, kernel_form=args.kernel_form)
         config = BganConfig(
             sharp=str(sharp), blurry=str(blurry), iters=args.iters, batch=args.batch, patch=64,
             lr=args.lr, decay_start=0.8, arch=args.arch, disc_channels=32, **shape,

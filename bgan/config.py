@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 # not given: the paper's ResNet, and the kernel network's two hidden layers of 256.
 BGAN_ARCHS = ("resnet", "kernels")
 BGAN_SHAPES = {"resnet": (64, 9), "kernels": (256, 2)}
+# How the kernel generator makes a kernel (see blurgen.bgan.nets.KernelBlurGenerator).
+KERNEL_FORMS = ("softmax", "path")
 # The ResNet blur generator's noise (see blurgen.bgan.nets.BlurGenerator).
 NOISE_KINDS = ("map", "vector")
 # The discriminators (see blurgen.bgan.nets.discriminator).
@@ -208,6 +210,13 @@ class BganConfig(TrainingConfig):
         "differ (at 1 they hardly did in 3,000 steps on real photos), but neighbouring cells' "
         "kernels then differ so much that their blend shows seams.",
     )
+    kernel_form: str = setting(
+        "softmax",
+        help="kernels: how a kernel is made: softmax, a free kernel (any shape), or path, a "
+        "camera path drawn into the kernel (points a bounded step apart, each with a time "
+        "weight), so kernels are thin, continuous and centred, as shake kernels are.",
+        choices=KERNEL_FORMS,
+    )
     noise: str = setting(
         "map",
         help="resnet: the generator's noise: per-pixel maps, also injected into "
@@ -260,8 +269,10 @@ class BganConfig(TrainingConfig):
                                  f"got {self.kernel_size!r}")  # fmt: skip
             if self.scale != 1 or self.noise != "map":
                 raise ValueError("scale and noise are the resnet generator's")
-        elif self.sensor_noise:
-            raise ValueError("sensor_noise is the kernel generator's")
+            if self.kernel_form == "path" and self.kernel_size < 9:
+                raise ValueError(f"path kernels must be at least 9 px, got {self.kernel_size!r}")
+        elif self.sensor_noise or self.kernel_form != "softmax":
+            raise ValueError("sensor_noise and kernel_form are the kernel generator's")
         if not 0 <= int(self.pretrain) <= self.iters:
             raise ValueError(f"pretrain must be 0 to iters ({self.iters}) steps, "
                              f"got {self.pretrain!r}")  # fmt: skip
@@ -284,7 +295,7 @@ class BganConfig(TrainingConfig):
         if self.arch == "kernels":
             return {**shape, "kernel_size": self.kernel_size, "cell": self.cell,
                     "latent": self.latent, "sensor_noise": self.sensor_noise,
-                    "variation_gain": self.variation_gain}  # fmt: skip
+                    "variation_gain": self.variation_gain, "form": self.kernel_form}  # fmt: skip
         return {**shape, "noise": self.noise, "scale": self.scale}
 
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import BGAN_ARCHS, DEBLUR_ARCHS, DISCRIMINATORS, NOISE_KINDS
+from .config import BGAN_ARCHS, DEBLUR_ARCHS, DISCRIMINATORS, KERNEL_FORMS, NOISE_KINDS
 
 NOISE_CHANNELS = 4
 
@@ -173,6 +173,15 @@ SENSOR_CHANNELS = 3
 START_LOG_VARIANCES = torch.tensor([2e-4, 1.6e-5]).log()
 # Tiles of blend_blur transformed at once (each a few windows of a cell and a kernel).
 BAND_TILES = 256
+# Path kernels (form="path"): points per px of kernel side, the most a step between points may
+# move along each axis (so the drawn path has no gaps: points at most 0.71 px apart, and the
+# longest path is 1.41 times the kernel's side), and the radius of the circle the path starts
+# as (a slight round blur that the adversarial loss can stretch any way; a single point would
+# be a saddle: every point gets the same gradient, and centring removes it). The circle's steps
+# are within PATH_MAX_STEP from 18 points on, hence kernels of at least 9 px.
+PATH_POINTS_PER_PX = 2
+PATH_MAX_STEP = 0.5
+PATH_START_RADIUS = 1.0
 
 
 class KernelBlurGenerator(nn.Module):
@@ -187,6 +196,14 @@ class KernelBlurGenerator(nn.Module):
     image as real camera shake does, brightness and colour are kept exactly (a weighted mean of
     input pixels), and no ripples can be made up (noise only as below). The untrained
     network's kernel is exp(-distance in px), normalised.
+
+    With ``form="path"`` the network draws each kernel as a camera path instead, as the
+    physical model does: ``2 * kernel_size`` points, each a bounded step from the last, and a
+    time weight per point (a softmax: how long the camera dwelt there); the path is centred on
+    its weighted mean, pulled inside the kernel by a soft clamp, and drawn with bilinear
+    weights (:func:`path_kernels`). Such kernels are thin, continuous lines, as shake kernels
+    are, and their centroid is the centre (no shift of the image; exactly so until the clamp
+    bends a path that nears the edge). The untrained path is a circle of 1 px radius.
 
     With ``sensor_noise`` it also learns the photos' noise: the image's global noise sets the
     variances of a shot term (per unit of signal) and a read term, through a linear map into
@@ -204,6 +221,7 @@ class KernelBlurGenerator(nn.Module):
         blocks: hidden layers of the kernel network.
         sensor_noise: learn and add sensor noise too.
         variation_gain: factor on the logits that vary with the noise (see LOGIT_GAIN).
+        form: ``"softmax"`` (a free kernel) or ``"path"`` (a drawn camera path).
 
     Shape:
         sharp (N, 3, H, W) in [0, 1], H and W over ``kernel_size // 2``; noise (N, latent,
@@ -220,10 +238,15 @@ class KernelBlurGenerator(nn.Module):
         blocks: int = 2,
         sensor_noise: bool = False,
         variation_gain: float = 1.0,
+        form: str = "softmax",
     ) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size!r}")
+        if form not in KERNEL_FORMS:
+            raise ValueError(f"form must be one of {', '.join(KERNEL_FORMS)}, got {form!r}")
+        if form == "path" and kernel_size < 9:
+            raise ValueError(f"path kernels must be at least 9 px, got {kernel_size!r}")
         if cell < 2 or cell % 2:
             raise ValueError(f"cell must be even, got {cell!r}")
         layers: list[nn.Module] = []
@@ -232,14 +255,22 @@ class KernelBlurGenerator(nn.Module):
             layers += [nn.Linear(width, channels), nn.LeakyReLU(0.2, inplace=True)]
             width = channels
         self.body = nn.Sequential(*layers)
-        self.logits = nn.Linear(width, kernel_size * kernel_size, bias=False)
+        if form == "path":
+            # Per point: a step (dy, dx) and a time weight's logit.
+            self.points = PATH_POINTS_PER_PX * kernel_size
+            self.logits = nn.Linear(width, 3 * self.points, bias=False)
+            self.mean_logits = nn.Parameter(circle_path_logits(self.points) / LOGIT_GAIN)
+        else:
+            self.logits = nn.Linear(width, kernel_size * kernel_size, bias=False)
+            offset = torch.arange(kernel_size, dtype=torch.float32) - kernel_size // 2
+            distance = (offset[:, None] ** 2 + offset[None, :] ** 2).sqrt()
+            # Logits of minus the distance in px: a sharp peak with a tail that reaches the
+            # edge (e^-15 at 15 px), so that training can grow any shape from it in a few
+            # thousand steps (from a 1 px Gaussian's -r^2/2, the edge's -112, it only grew
+            # round).
+            self.mean_logits = nn.Parameter(-distance.flatten() / LOGIT_GAIN)
         nn.init.zeros_(self.logits.weight)
-        offset = torch.arange(kernel_size, dtype=torch.float32) - kernel_size // 2
-        distance = (offset[:, None] ** 2 + offset[None, :] ** 2).sqrt()
-        # Logits of minus the distance in px: a sharp peak with a tail that reaches the edge
-        # (e^-15 at 15 px), so that training can grow any shape from it in a few thousand
-        # steps (from a 1 px Gaussian's -r^2/2, the edge's -112, it only grew round).
-        self.mean_logits = nn.Parameter(-distance.flatten() / LOGIT_GAIN)
+        self.form = form
         self.sensor_noise = bool(sensor_noise)
         if self.sensor_noise:
             self.levels = nn.Linear(latent, 2, bias=False)
@@ -250,7 +281,7 @@ class KernelBlurGenerator(nn.Module):
         self.config = {"arch": "kernels", "kernel_size": kernel_size, "cell": cell,
                        "latent": latent, "channels": channels, "blocks": blocks,
                        "sensor_noise": self.sensor_noise,
-                       "variation_gain": float(variation_gain)}  # fmt: skip
+                       "variation_gain": float(variation_gain), "form": form}  # fmt: skip
 
     @property
     def reach(self) -> int:
@@ -292,6 +323,9 @@ class KernelBlurGenerator(nn.Module):
         variation = self.logits(self.body(codes)) * self.variation_gain
         logits = variation + self.mean_logits * LOGIT_GAIN
         size = self.kernel_size
+        if self.form == "path":
+            points, weights = path_from_logits(logits, size // 2 - 1)
+            return path_kernels(points, weights, size)
         return torch.softmax(logits, dim=-1).view(n, rows, cols, size, size)
 
     def noise_levels(self, z: torch.Tensor) -> torch.Tensor:
@@ -317,6 +351,53 @@ class KernelBlurGenerator(nn.Module):
             sigma = (shot * blurred.clamp(min=0) + read).sqrt()
             blurred = blurred + sigma * z[:, self.latent :]
         return blurred.clamp(0, 1)
+
+
+def circle_path_logits(points: int) -> torch.Tensor:
+    """The path logits (3 * points,) of a circle of PATH_START_RADIUS px, walked once at an
+    even pace (see :func:`path_from_logits`)."""
+    angle = 2 * torch.pi * torch.arange(points + 1, dtype=torch.float64) / points
+    circle = PATH_START_RADIUS * torch.stack([angle.sin(), angle.cos()], 1)
+    # The first point is the origin; centring moves the circle's centre there.
+    steps = torch.cat([torch.zeros(1, 2, dtype=torch.float64), circle.diff(dim=0)[:-1]])
+    raw = torch.atanh(steps / PATH_MAX_STEP)
+    return torch.cat([raw.flatten(), torch.zeros(points, dtype=torch.float64)]).float()
+
+
+def path_from_logits(logits: torch.Tensor, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Camera paths from logits (..., 3 T): T steps (dy, dx), each ``PATH_MAX_STEP *
+    tanh(logit)`` px, summed into points, and T time weights (their softmax). The points are
+    centred on their weighted mean, then pulled inside ``radius`` px by ``radius *
+    tanh(point / radius)`` along each axis.
+
+    Returns:
+        points (..., T, 2) in px, (dy, dx) from the kernel's centre; weights (..., T), sum 1.
+    """
+    count = logits.shape[-1] // 3
+    steps = PATH_MAX_STEP * torch.tanh(logits[..., : 2 * count].unflatten(-1, (count, 2)))
+    points = steps.cumsum(-2)
+    weights = torch.softmax(logits[..., 2 * count :], dim=-1)
+    points = points - (weights[..., None] * points).sum(-2, keepdim=True)
+    return radius * torch.tanh(points / radius), weights
+
+
+def path_kernels(points: torch.Tensor, weights: torch.Tensor, size: int) -> torch.Tensor:
+    """Draw weighted points into ``size`` x ``size`` kernels with bilinear weights: each point
+    adds ``weight * max(0, 1 - |dy - y|) * max(0, 1 - |dx - x|)`` at offset (y, x) from the
+    centre (so the kernel's sum and centroid are the weights' and the points' weighted mean's).
+
+    Args:
+        points: (..., T, 2), (dy, dx) px from the centre, inside ``size // 2`` px.
+        weights: (..., T), non-negative.
+        size: the kernels' side, odd.
+
+    Returns:
+        (..., size, size), indexed [dy, dx] from the top left as :meth:`KernelBlurGenerator.
+        kernels`' are.
+    """
+    offsets = torch.arange(size, device=points.device, dtype=points.dtype) - size // 2
+    tents = (1 - (points[..., None] - offsets).abs()).clamp(min=0)  # (..., T, 2, size)
+    return torch.einsum("...t,...ty,...tx->...yx", weights, tents[..., 0, :], tents[..., 1, :])
 
 
 def blend_blur(image: torch.Tensor, kernels: torch.Tensor, cell: int) -> torch.Tensor:

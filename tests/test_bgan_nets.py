@@ -283,6 +283,61 @@ class TestKernelBlurGenerator:
         centred_gained = varying_gained - varying_gained.mean(1, keepdim=True)
         torch.testing.assert_close(centred_gained, 10 * centred, rtol=1e-3, atol=1e-3)
 
+    def test_path_kernels_are_the_bilinear_drawing_of_the_points(self):
+        rng = np.random.default_rng(3)
+        points = rng.uniform(-5.5, 5.5, (2, 7, 2))
+        weights = rng.random((2, 7))
+        got = nets.path_kernels(torch.tensor(points), torch.tensor(weights), 13).numpy()
+        for k in range(2):
+            expected = np.zeros((13, 13))
+            for (dy, dx), weight in zip(points[k], weights[k], strict=True):
+                for y in range(13):
+                    for x in range(13):
+                        tent_y = max(0.0, 1 - abs(dy - (y - 6)))
+                        tent_x = max(0.0, 1 - abs(dx - (x - 6)))
+                        expected[y, x] += weight * tent_y * tent_x
+            np.testing.assert_allclose(got[k], expected, rtol=0, atol=1e-12)
+        # A point 2 px down and 3 px right of the centre: kernel[c + (2, 3)], as blend_blur
+        # reads it (content moves down and right).
+        one = nets.path_kernels(torch.tensor([[2.0, 3.0]]), torch.ones(1), 9)
+        assert one[6, 7] == 1 and one.sum() == 1
+
+    def test_paths_are_continuous_centred_and_inside_the_kernel(self):
+        logits = torch.randn(4, 3 * 40, generator=torch.Generator().manual_seed(0)) * 3
+        points, weights = nets.path_from_logits(logits, 10.0)
+        assert points.shape == (4, 40, 2) and points.abs().max() < 10
+        torch.testing.assert_close(weights.sum(-1), torch.ones(4))
+        # Unclamped, steps are at most PATH_MAX_STEP along each axis and the weighted mean
+        # of the points is the centre.
+        free, _ = nets.path_from_logits(logits, 1e6)
+        assert free.diff(dim=1).abs().max() <= nets.PATH_MAX_STEP
+        torch.testing.assert_close((weights[..., None] * free).sum(1), torch.zeros(4, 2),
+                                   rtol=0, atol=1e-4)  # fmt: skip
+        # The soft clamp is radius * tanh(point / radius).
+        torch.testing.assert_close(points, 10 * torch.tanh(free / 10))
+
+    def test_an_untrained_path_generator_draws_a_circle_and_keeps_brightness(self):
+        g = KernelBlurGenerator(kernel_size=15, cell=16, latent=3, channels=16, blocks=1,
+                                form="path")  # fmt: skip
+        assert g.config["form"] == "path" and g.points == 30
+        kernels = g.kernels(torch.randn(2, 3, 3, 3)).detach()
+        angle = 2 * np.pi * np.arange(30) / 30
+        circle = np.stack([np.sin(angle), np.cos(angle)], 1)  # (dy, dx), radius 1
+        clamped = 6 * np.tanh(circle / 6)  # inside 15 // 2 - 1 px
+        expected = nets.path_kernels(torch.tensor(clamped), torch.full((30,), 1 / 30), 15)
+        for kernel in kernels.flatten(0, 2):
+            torch.testing.assert_close(kernel, expected.float(), rtol=0, atol=1e-5)
+        offset = torch.arange(15.0) - 7
+        centroid = (kernels * offset[:, None]).sum((3, 4)), (kernels * offset).sum((3, 4))
+        torch.testing.assert_close(torch.stack(centroid), torch.zeros(2, 2, 3, 3), atol=1e-5,
+                                   rtol=0)  # fmt: skip
+        grey = torch.full((1, 3, 40, 33), 0.37)
+        torch.testing.assert_close(g(grey, torch.randn(1, 3, 3, 3)), grey, rtol=0, atol=1e-6)
+        with pytest.raises(ValueError, match="path kernels must be at least 9 px, got 7"):
+            KernelBlurGenerator(kernel_size=7, form="path")
+        with pytest.raises(ValueError, match="form must be one of softmax, path"):
+            KernelBlurGenerator(form="gauss")
+
     def test_whole_images_in_groups_equal_one_at_a_time(self, monkeypatch):
         torch.manual_seed(0)
         network = KernelBlurGenerator(kernel_size=9, cell=8, latent=2, channels=16, blocks=1)
@@ -296,7 +351,8 @@ class TestKernelBlurGenerator:
         assert not np.allclose(together, sharp, atol=0.05)
 
     def test_blur_generator_builds_either_from_its_config(self):
-        for g in (BlurGenerator(8, 1), KernelBlurGenerator(9, 8, 2, 16, 1)):
+        for g in (BlurGenerator(8, 1), KernelBlurGenerator(9, 8, 2, 16, 1),
+                  KernelBlurGenerator(9, 8, 2, 16, 1, form="path")):  # fmt: skip
             again = blur_generator(**g.config)
             assert type(again) is type(g) and again.config == g.config
         with pytest.raises(ValueError, match="arch must be one of resnet, kernels"):

@@ -437,7 +437,8 @@ def test_a_run_may_start_from_another_generator(folders):
         BganTrainer(tiny(folders, channels=16, init=str(exported)), folders / "third")
 
 
-def test_a_kernel_generator_trains_saves_and_makes_datasets(folders):
+@pytest.mark.parametrize("form", ["softmax", "path"])
+def test_a_kernel_generator_trains_saves_and_makes_datasets(folders, form):
     """With a patch discriminator."""
     from blurgen.bgan.infer import BganBlur
     from blurgen.bgan.nets import KernelBlurGenerator
@@ -449,6 +450,7 @@ def test_a_kernel_generator_trains_saves_and_makes_datasets(folders):
         "--perceptual-weight", "0", "--arch", "kernels", "--kernel-size", "9", "--cell", "16",
         "--latent", "3", "--channels", "16", "--blocks", "1", "--pretrain", "1",
         "--physics", "none", "--warmup", "0", "--discriminator", "patch", "--disc-layers", "1",
+        "--kernel-form", form,
     ], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
     written = json.loads((folders / "run" / "config.json").read_text())
@@ -461,9 +463,9 @@ def test_a_kernel_generator_trains_saves_and_makes_datasets(folders):
     assert isinstance(generator, KernelBlurGenerator)
     assert generator.config == {"arch": "kernels", "kernel_size": 9, "cell": 16, "latent": 3,
                                 "channels": 16, "blocks": 1, "sensor_noise": False,
-                                "variation_gain": 1.0}  # fmt: skip
-    # It learned something: its kernels are no longer the starting Gaussian.
-    start = KernelBlurGenerator(9, 16, 3, 16, 1)
+                                "variation_gain": 1.0, "form": form}  # fmt: skip
+    # It learned something: its kernels are no longer the ones it started with.
+    start = KernelBlurGenerator(9, 16, 3, 16, 1, form=form)
     z = torch.randn(1, 3, 1, 1)
     assert not torch.allclose(generator.kernels(z), start.kernels(z), atol=1e-4)
     sources = sorted((folders / "sharp").glob("*.png"))
@@ -481,12 +483,16 @@ def test_a_kernel_generator_trains_saves_and_makes_datasets(folders):
     # Its own settings only.
     with pytest.raises(ValueError, match="scale and noise are the resnet generator's"):
         tiny(folders, arch="kernels", scale=2)
-    with pytest.raises(ValueError, match="sensor_noise is the kernel generator's"):
+    with pytest.raises(ValueError, match="sensor_noise and kernel_form are the kernel generator.s"):
         tiny(folders, sensor_noise=True)
     with pytest.raises(ValueError, match="kernel_size must be odd and cell even"):
         tiny(folders, arch="kernels", kernel_size=8)
     with pytest.raises(ValueError, match="kernel_size must be under twice the patch"):
         tiny(folders, arch="kernels", kernel_size=65)
+    with pytest.raises(ValueError, match="path kernels must be at least 9 px, got 7"):
+        tiny(folders, arch="kernels", kernel_size=7, kernel_form="path")
+    with pytest.raises(ValueError, match="sensor_noise and kernel_form are the kernel generator.s"):
+        tiny(folders, kernel_form="path")
     widths = tiny(folders, arch="kernels", channels=None, blocks=None).generator()
     assert (widths["channels"], widths["blocks"]) == (256, 2)
     widths = tiny(folders, channels=None, blocks=None).generator()
