@@ -32,6 +32,7 @@ import h5py
 from .h5 import (
     SHARD_SCHEMA,
     append_samples,
+    camera_steps,
     create_samples,
     open_pairs,
     read_shard,
@@ -107,7 +108,8 @@ def write_shard(
     pairs, fingerprints, skipped = 0, {}, []
     try:
         with h5py.File(temporary, "w") as f:
-            create_samples(f, config.patch, config.kernel_size)
+            steps = camera_steps(config.to_dict())
+            create_samples(f, config.patch, config.kernel_size, steps=steps)
             samples = sum(stop - first for _, _, first, stop in shard)
             for job in split_segments(shard, samples_per_job(config, samples, 1)):
                 for result in synthesise(job, config, seed, device, learned):
@@ -166,7 +168,8 @@ def join_shards(
     with h5py.File(temporary, "w") as f:
         write_header(f, list(paths), fingerprints, json.dumps(config.to_dict(), sort_keys=True),
                      seed)  # fmt: skip
-        for name, (dtype, tail, _) in sample_layouts(config.patch, config.kernel_size).items():
+        layouts = sample_layouts(config.patch, config.kernel_size, camera_steps(config.to_dict()))
+        for name, (dtype, tail, _) in layouts.items():
             layout = h5py.VirtualLayout((total, *tail), dtype)
             row = 0
             for number, summary in enumerate(summaries):
@@ -205,8 +208,9 @@ def consolidate(path: str | os.PathLike) -> None:
                 write_header(f, list(source["sources"].asstr()[...]),
                              list(source["fingerprints"].asstr()[...]),
                              source.attrs["config"], int(source.attrs["root_seed"]))  # fmt: skip
-                create_samples(f, config["patch"], config["kernel_size"], rows=total)
-                for name in sample_layouts(config["patch"], config["kernel_size"]):
+                steps = camera_steps(config)
+                create_samples(f, config["patch"], config["kernel_size"], total, steps)
+                for name in sample_layouts(config["patch"], config["kernel_size"], steps):
                     for start in range(0, total, COPY_ROWS):
                         rows = slice(start, min(total, start + COPY_ROWS))
                         f[name][rows] = source[name][rows]

@@ -22,7 +22,7 @@ import numpy as np
 from blurgen.backend import get_xp, to_numpy
 
 from .color import as_unit_float, gamma_to_linear, linear_to_gamma, linear_to_srgb, srgb_to_linear
-from .forward import BOUNDARIES, blur, boundary_strip, output_size
+from .forward import BOUNDARIES, blur, boundary_strip, output_size, warp_blur
 from .noise import jpeg, noise_streams, poisson_gaussian, quantise
 
 SPACES = ("srgb", "gamma", "naive")
@@ -215,16 +215,55 @@ class Degradation:
             strip = xp.asarray(strip) if xp is not np else to_numpy(strip)
             if strip.dtype != np.uint8:  # 8-bit values are decoded through a table
                 strip = as_unit_float(strip)
-            out[start:stop] = self._render_strip(strip, kernel, params, noise, dtype)
+            blurring = functools.partial(blur, kernels=kernel, boundary="valid")
+            out[start:stop] = self._render_strip(strip, blurring, params, noise, dtype)
+        if params.jpeg_quality is not None:
+            out = jpeg(out, params.jpeg_quality, in_place=True)
+        return out
+
+    def render_warped(
+        self,
+        sharp: np.ndarray,
+        homographies: np.ndarray,
+        size: int,
+        params: DegradationParams,
+        *,
+        dtype: Any = np.float32,
+    ) -> np.ndarray:
+        """Degrade one sharp image by camera motion instead of a kernel: as :meth:`render`,
+        with the blur in linear light the mean of the image warped by each homography
+        (:func:`blurgen.forward.warp_blur`). On the host, in one piece.
+
+        Args:
+            sharp: (H, W, C) sRGB-encoded NumPy image: float in [0, 1], or uint8 / uint16.
+            homographies: (T, 3, 3) from the sharp image's pixels to each time step's, moving
+                no pixel more than ``size // 2`` px along either axis.
+            size: the K that bounds the motion; the output is shaped as :meth:`render`'s
+                for a K x K kernel.
+            params: the sample's parameters (see :meth:`sample`).
+            dtype: ``np.float32`` or ``np.uint8``, as for :meth:`render`.
+        """
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.uint8):
+            raise ValueError(f"dtype must be float32 or uint8, got {dtype}")
+        sharp = to_numpy(sharp)
+        if sharp.ndim != 3 or min(sharp.shape[:2]) < size:
+            raise ValueError(f"expected an (H, W, C) image of at least {size} px a side, got "
+                             f"{sharp.shape}")  # fmt: skip
+        if sharp.dtype != np.uint8:
+            sharp = as_unit_float(sharp)
+        blurring = functools.partial(warp_blur, homographies=homographies, size=size,
+                                     boundary=self.boundary)  # fmt: skip
+        out = self._render_strip(sharp, blurring, params, noise_streams(params.noise_seed), dtype)
         if params.jpeg_quality is not None:
             out = jpeg(out, params.jpeg_quality, in_place=True)
         return out
 
     def _render_strip(
-        self, sharp: Any, kernel: Any, params: DegradationParams, noise: Any, dtype: np.dtype
+        self, sharp: Any, blurring: Any, params: DegradationParams, noise: Any, dtype: np.dtype
     ) -> Any:
         """Output rows of one strip: ``sharp`` holds their input, padded (float in [0, 1], or
-        uint8)."""
+        uint8); ``blurring`` blurs linear light into those rows."""
         xp = get_xp(sharp)
         if sharp.dtype == np.uint8:
             decoded, bright = self._byte_tables()
@@ -238,7 +277,7 @@ class Degradation:
                 saturated = sharp >= self.highlight_threshold
             saturated = saturated.any(axis=-1, keepdims=True)
             light = xp.where(saturated, light * np.float32(params.boost), light)
-        light = blur(light, kernel, boundary="valid")
+        light = blurring(light)
         light = poisson_gaussian(light, params.shot, params.read, noise)
         light = xp.clip(light, 0, 1) if self.saturate else xp.maximum(light, 0)
         out = self._encode(light)

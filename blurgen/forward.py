@@ -193,3 +193,47 @@ def _valid_direct(images: np.ndarray, kernels: np.ndarray) -> np.ndarray:
             filtered = filtered.reshape(height, width, -1)
             out[i, :, :, c0 : c0 + 4] = filtered[a : a + out.shape[1], a : a + out.shape[2]]
     return out
+
+
+# cv2's border for each boundary: "reflect" mirrors without repeating the edge, as blur() does.
+_WARP_BORDERS = {"valid": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT_101,
+                 "wrap": cv2.BORDER_WRAP}  # fmt: skip
+
+
+def warp_blur(
+    image: np.ndarray, homographies: np.ndarray, size: int, *, boundary: str = "valid"
+) -> np.ndarray:
+    """Spatially varying blur: the mean of an image warped by each of T homographies.
+
+    ``out(x) = mean_t image(H_t^-1 x)`` (bilinear), so a point at x spreads over ``H_t x``.
+    The homographies must move no pixel more than ``size // 2`` px along either axis (as
+    :func:`blurgen.kernels.camera.fit_shake` makes them), so that the output has the shape and
+    alignment :func:`blur` gives a K x K kernel, ``K = size``: with ``"valid"`` every kept
+    pixel's whole path lies inside the image.
+
+    Args:
+        image: (H, W, C) float32 NumPy, C up to 4 (light, not encoded values).
+        homographies: (T, 3, 3), from the sharp image's pixels (x right, y down) to each time
+            step's.
+        size: the K whose reach bounds the motion.
+        boundary: as for :func:`blur`.
+
+    Returns:
+        float32 (H', W', C), shaped as :func:`blur`'s output.
+    """
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+    height, width = image.shape[:2]
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    total = np.zeros_like(image)
+    border = _WARP_BORDERS[boundary]
+    for homography in homographies:
+        warped = cv2.warpPerspective(
+            image, homography, (width, height), flags=cv2.INTER_LINEAR, borderMode=border
+        )
+        total += warped.reshape(image.shape)  # OpenCV drops a single channel's axis
+    total /= np.float32(len(homographies))
+    if boundary != "valid":
+        return total
+    o = valid_offset(size)
+    return total[o : o + height - size + 1, o : o + width - size + 1]

@@ -4,7 +4,8 @@
 | --- | --- | --- | --- |
 | ``sharp``, ``blurred`` | uint8 | (N, P, P, 3) | RGB, aligned pixel for pixel, one chunk each |
 | ``kernel`` | float32 | (N, K, K) | sums to 1 (zeros for learned blur), gzip + shuffle |
-| ``method`` | uint8 | (N,) | 0 trajectory kernel, 1 linear kernel, 2 BGAN |
+| ``kernel`` | | | for camera shake: the point-spread function at the patch's centre |
+| ``method`` | uint8 | (N,) | 0 trajectory kernel, 1 linear kernel, 2 BGAN, 3 camera shake |
 | ``source`` | int32 | (N,) | index into ``sources`` |
 | ``index`` | uint32 | (N,) | the sample's number among its source's samples |
 | ``origin`` | int32 | (N, 2) | top-left (y, x) of the crop in the source image, before flips |
@@ -15,6 +16,19 @@
 | ``noise_seed`` | uint64 | (N,) | seeds the sensor noise, or a learned blur's noise vector |
 | ``sources`` | str | (S,) | source paths as given |
 | ``fingerprints`` | str | (S,) | BLAKE2b-128 of each source's bytes (empty if skipped) |
+
+Files whose config can draw camera shake (``"camera"`` in its methods) also hold, zeros for
+other samples:
+
+| name | dtype | shape | notes |
+| --- | --- | --- | --- |
+| ``camera_trajectory`` | float64 | (N, T, 6) | pitch, yaw, roll (rad), tx, ty, tz (m) |
+| ``camera_intrinsics`` | float64 | (N, 3) | focal length, principal point x, y (px) |
+| ``camera_depth`` | float64 | (N,) | the scene plane's distance (m) |
+| ``kernel_field`` | float32 | (N, G, G, K, K) | PSFs on a G x G grid (G = 4), gzip + shuffle |
+
+The principal point is in the crop's pixels after its flips; the kernel field holds the
+point-spread functions at the centres of the cells of a G x G grid over the patch, row by row.
 
 With ``kernel`` the per-sample columns are the whole record of a sample's random choices
 (:class:`blurgen.sample.SampleRecord`), so :func:`blurgen.pipeline.regenerate` rebuilds any pair
@@ -46,16 +60,17 @@ import h5py
 import numpy as np
 
 import blurgen
+from blurgen.kernels.camera import CameraShake
 
 from .degradation import DegradationParams
 from .io import check_output_path, open_hdf5, partial_path
-from .sample import SampleRecord
+from .sample import FIELD_GRID, SampleRecord
 
 log = logging.getLogger("blurgen")
 
 SCHEMA = "blurgen-pairs/2"
 READABLE = ("blurgen-pairs/1", SCHEMA)
-METHODS = {"motion": 0, "linear": 1, "bgan": 2}
+METHODS = {"motion": 0, "linear": 1, "bgan": 2, "camera": 3}
 # name: (dtype, shape after N, HDF5 chunk rows)
 _COLUMNS = {
     "method": (np.uint8, (), 4096),
@@ -70,26 +85,50 @@ _COLUMNS = {
 }
 _PER_SAMPLE = ("sharp", "blurred", "kernel", *_COLUMNS)
 _PER_SAMPLE_V1 = ("sharp", "blurred", "kernel", "method", "seed", "source", "origin", "noise")
+CAMERA_COLUMNS = ("camera_trajectory", "camera_intrinsics", "camera_depth", "kernel_field")
 
 
-def sample_layouts(patch: int, kernel_size: int) -> dict[str, tuple[np.dtype, tuple, dict]]:
+def per_sample(f: h5py.File) -> tuple[str, ...]:
+    """The per-sample datasets of an open pairs file (or shard) of the current schema."""
+    return (*_PER_SAMPLE, *(name for name in CAMERA_COLUMNS if name in f))
+
+
+def camera_steps(config: dict) -> int:
+    """The time steps of a dataset config's camera shake (``to_dict()`` form), 0 if it draws
+    none."""
+    return int((config.get("camera") or {}).get("steps", 0))
+
+
+def sample_layouts(
+    patch: int, kernel_size: int, steps: int = 0
+) -> dict[str, tuple[np.dtype, tuple, dict]]:
     """Each per-sample dataset's dtype, shape after N, and creation options (chunks,
-    compression), as every pairs file lays them out."""
+    compression), as every pairs file lays them out; ``steps``: the camera shake's time
+    steps, 0 for files without camera shake."""
     p, k = patch, kernel_size
     layouts = {
         name: (np.dtype(np.uint8), (p, p, 3), {"chunks": (1, p, p, 3)})
         for name in ("sharp", "blurred")
     }
-    layouts["kernel"] = (np.dtype(np.float32), (k, k),
-                         {"chunks": (1, k, k), "compression": "gzip", "shuffle": True})  # fmt: skip
+    packed = {"compression": "gzip", "shuffle": True}
+    layouts["kernel"] = (np.dtype(np.float32), (k, k), {"chunks": (1, k, k), **packed})
     for name, (dtype, tail, rows) in _COLUMNS.items():
         layouts[name] = (np.dtype(dtype), tail, {"chunks": (rows, *tail)})
+    if steps:
+        g = FIELD_GRID
+        for name, tail in (("camera_trajectory", (steps, 6)), ("camera_intrinsics", (3,)),
+                           ("camera_depth", ())):  # fmt: skip
+            layouts[name] = (np.dtype(np.float64), tail, {"chunks": (256, *tail)})
+        layouts["kernel_field"] = (np.dtype(np.float32), (g, g, k, k),
+                                   {"chunks": (1, g, g, k, k), **packed})  # fmt: skip
     return layouts
 
 
-def create_samples(f: h5py.File, patch: int, kernel_size: int, rows: int = 0) -> None:
+def create_samples(
+    f: h5py.File, patch: int, kernel_size: int, rows: int = 0, steps: int = 0
+) -> None:
     """Create the per-sample datasets of a pairs file in ``f``, ``rows`` long and growable."""
-    for name, (dtype, tail, options) in sample_layouts(patch, kernel_size).items():
+    for name, (dtype, tail, options) in sample_layouts(patch, kernel_size, steps).items():
         f.create_dataset(name, (rows, *tail), dtype, maxshape=(None, *tail), **options)
 
 
@@ -97,7 +136,7 @@ def append_samples(f: h5py.File, arrays: dict[str, np.ndarray], rows: int) -> in
     """Append one :class:`SourceSamples`' arrays after the first ``rows`` rows of ``f``'s
     per-sample datasets; returns the new number of rows."""
     count = len(arrays["sharp"])
-    for name in _PER_SAMPLE:
+    for name in per_sample(f):
         f[name].resize(rows + count, axis=0)
         f[name][rows:] = arrays[name]
     return rows + count
@@ -140,7 +179,29 @@ def read_record(f: h5py.File, row: int) -> SampleRecord:
                                noise_seed=int(f["noise_seed"][row]))  # fmt: skip
     y, x = (int(v) for v in f["origin"][row])
     horizontal, vertical = (bool(v) for v in f["flips"][row])
-    return SampleRecord(names[int(f["method"][row])], (y, x), (horizontal, vertical), params)
+    method = names[int(f["method"][row])]
+    shake = None
+    if method == "camera":
+        f_, cx, cy = (float(v) for v in f["camera_intrinsics"][row])
+        shake = CameraShake(f["camera_trajectory"][row], (f_, cx, cy),
+                            float(f["camera_depth"][row]))  # fmt: skip
+    return SampleRecord(method, (y, x), (horizontal, vertical), params, shake)
+
+
+def camera_columns(records: list[SampleRecord], fields: np.ndarray, steps: int) -> dict:
+    """The camera-shake columns of ``records`` (zeros for other samples) and their kernel
+    fields (N, G, G, K, K)."""
+    count = len(records)
+    trajectory = np.zeros((count, steps, 6))
+    intrinsics = np.zeros((count, 3))
+    depth = np.zeros(count)
+    for k, record in enumerate(records):
+        if record.shake is not None:
+            trajectory[k] = record.shake.trajectory
+            intrinsics[k] = record.shake.intrinsics
+            depth[k] = record.shake.depth
+    return {"camera_trajectory": trajectory, "camera_intrinsics": intrinsics,
+            "camera_depth": depth, "kernel_field": np.asarray(fields, np.float32)}  # fmt: skip
 
 
 @dataclass
@@ -276,7 +337,7 @@ class PairsWriter:
         """Take up a partial file at its last checkpoint, reading its last rows to make sure
         that everything up to there is intact."""
         pairs = int(f.attrs["n_done"])
-        for name in _PER_SAMPLE:  # drop anything written after the last checkpoint
+        for name in per_sample(f):  # drop anything written after the last checkpoint
             f[name].resize(pairs, axis=0)
             if pairs:
                 f[name][pairs - 1]
@@ -290,7 +351,8 @@ class PairsWriter:
 
     def _create(self) -> None:
         f = self.file = h5py.File(self.temporary, "w")
-        create_samples(f, self.config.patch, self.config.kernel_size)
+        steps = camera_steps(json.loads(self.config_json))
+        create_samples(f, self.config.patch, self.config.kernel_size, steps=steps)
         write_header(f, self.sources, [""] * len(self.sources), self.config_json, self.seed)
         self._checkpoint()
 
@@ -421,7 +483,7 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
         bad = bad_shards(f, path, thorough=True)
         if bad:
             return {"schema": schema}, [_shards_message(path, bad)]
-        columns = _PER_SAMPLE if schema == SCHEMA else _PER_SAMPLE_V1
+        columns = per_sample(f) if schema == SCHEMA else _PER_SAMPLE_V1
         index = "index" if schema == SCHEMA else "seed"
         missing = [name for name in (*columns, "sources") if name not in f]
         if missing:
@@ -508,7 +570,7 @@ def bad_shards(
                 with h5py.File(shard, "r") as part:
                     if part.attrs.get("schema") != SHARD_SCHEMA or not part.attrs.get("complete"):
                         bad.append((shard, "not a finished shard"))
-                    for name in _PER_SAMPLE:
+                    for name in per_sample(part):
                         if len(part[name]):
                             part[name][-1]
             except Exception as exc:  # h5py raises many types on a damaged file
@@ -544,7 +606,7 @@ def read_shard(
                     or json.loads(attrs["segments"]) != segments):  # fmt: skip
                 raise ValueError("a shard of another job (config, seed or samples differ)")
             pairs = int(attrs["pairs"])
-            for name in _PER_SAMPLE:
+            for name in per_sample(f):
                 if len(f[name]) != pairs:
                     raise ValueError(f"'{name}' has {len(f[name])} rows, not {pairs}")
                 if pairs:

@@ -21,15 +21,18 @@ from blurgen.backend import check_device, to_numpy, xp_for_device
 
 from .color import as_unit_float
 from .degradation import Degradation
-from .h5 import SCHEMA, PairsWriter, SourceSamples, open_pairs, read_record
+from .h5 import SCHEMA, PairsWriter, SourceSamples, camera_columns, open_pairs, read_record
 from .io import Photo, interrupt_between_steps
 from .kernels import MotionModel
+from .kernels.camera import CameraModel
 from .parallel import leave_if_importing_main, ordered_map
 from .sample import (
     BLURS,
+    FIELD_GRID,
     KERNEL_BLURS,
     LearnedBlur,
     SampleConfig,
+    camera_fields,
     draw_samples,
     oriented,
     render_learned,
@@ -92,10 +95,13 @@ class DatasetConfig(SampleConfig):
         prints it)."""
         values = dict(values)
         motion = values.pop("motion", None)
+        camera = {k: tuple(v) if isinstance(v, list) else v
+                  for k, v in (values.pop("camera", None) or {}).items()}  # fmt: skip
         mix = tuple(tuple(pair) for pair in values.pop("mix", ()))
         degradation = Degradation.from_dict(values.pop("degradation"))
         model = MotionModel(**motion) if motion is not None else MotionModel()
-        return cls(**values, motion=model, mix=mix, degradation=degradation)
+        return cls(**values, motion=model, camera=CameraModel(**camera), mix=mix,
+                   degradation=degradation)  # fmt: skip
 
     @property
     def crop(self) -> int:
@@ -183,7 +189,7 @@ def synthesise(
     for r, record in enumerate(records):
         # In the file's dtype: 8-bit crops are decoded to linear light through a table.
         crop = xp.asarray(photos[r].region(*record.origin, config.crop, config.crop))
-        if record.method in KERNEL_BLURS:
+        if record.method != "bgan":
             pair = render_sample(crop, kernels[r], record, config.degradation, dtype=np.uint8)
             sharp[r], blurred[r] = to_uint8(pair[0]), to_uint8(pair[1])
         else:  # blurred below: all of the job's learned samples in one batch
@@ -195,16 +201,20 @@ def synthesise(
         images = render_learned(list(learned_sharp.values()), [records[r] for r in batch], learned)
         for r, image in zip(batch, images, strict=True):
             blurred[r] = to_uint8(image)
+    camera = {}
+    if "camera" in config.methods():
+        fields = camera_fields(records, (config.crop, config.crop), config)
+        camera = camera_columns(records, fields, config.camera.steps)
     row = 0
     for k, result in enumerate(results):
         if result.skipped:
             continue
-        rows = range(row, row + result.stop - result.first)
+        rows = slice(row, row + result.stop - result.first)
         results[k] = SourceSamples.of(
-            result.source, result.first, result.fingerprint, sharp[rows.start : rows.stop],
-            blurred[rows.start : rows.stop], to_numpy(kernels[rows.start : rows.stop]),
-            records[rows.start : rows.stop],
+            result.source, result.first, result.fingerprint, sharp[rows], blurred[rows],
+            to_numpy(kernels[rows]), records[rows],
         )  # fmt: skip
+        results[k].arrays.update({name: column[rows] for name, column in camera.items()})
         row = rows.stop
     return results
 
@@ -214,7 +224,7 @@ def samples_per_job(config: DatasetConfig, samples: int, workers: int) -> int:
     :data:`JOB_BYTES` of pairs and the samples of :data:`SOURCES_PER_JOB` sources, and with
     several workers at most a :data:`JOBS_PER_WORKER`-th of a worker's share of ``samples``.
     The dataset does not depend on it."""
-    pair = 2 * config.patch**2 * 3 + 4 * config.kernel_size**2
+    pair = pair_bytes(config)
     share = -(-samples // (JOBS_PER_WORKER * workers)) if workers > 1 else samples
     sources = SOURCES_PER_JOB * config.per_image
     return max(1, min(MAX_SAMPLES_PER_JOB, JOB_BYTES // pair, sources, share))
@@ -391,9 +401,18 @@ def regenerate(
     return to_uint8(sharp), to_uint8(blurred)
 
 
+def pair_bytes(config: DatasetConfig) -> int:
+    """Bytes of a pair's images and kernels (with camera shake, its kernel field and
+    trajectory too)."""
+    size = 2 * config.patch**2 * 3 + 4 * config.kernel_size**2
+    if "camera" in config.methods():
+        size += 4 * FIELD_GRID**2 * config.kernel_size**2 + 8 * (6 * config.camera.steps + 4)
+    return size
+
+
 def plan(sources: Sequence[str | os.PathLike], config: DatasetConfig) -> dict:
     """What a run would do, without reading pixels: sources, samples and bytes at most."""
     pairs = len(sources) * config.per_image
-    per_pair = 2 * config.patch**2 * 3 + 4 * config.kernel_size**2 + PER_PAIR_RECORD_BYTES
+    per_pair = pair_bytes(config) + PER_PAIR_RECORD_BYTES
     return {"sources": len(sources), "pairs": pairs, "bytes": pairs * per_pair,
             "config": json.loads(json.dumps(config.to_dict()))}  # fmt: skip

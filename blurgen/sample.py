@@ -25,14 +25,24 @@ import numpy as np
 
 from blurgen.backend import get_xp, to_numpy, xp_for_device
 from blurgen.kernels import MotionModel, linear_kernels_from, motion_kernels_from
+from blurgen.kernels.camera import (
+    CameraModel,
+    CameraShake,
+    draw_shake,
+    field_points,
+    fit_shake,
+    kernel_field,
+)
 from blurgen.kernels.motion import check_size
 
 from .color import as_unit_float
 from .degradation import Degradation, DegradationParams
 from .forward import valid_offset
 
-BLURS = ("motion", "linear", "bgan")
+BLURS = ("motion", "linear", "bgan", "camera")
 KERNEL_BLURS = ("motion", "linear")
+# Side of the grid of point-spread functions recorded for each camera-shake sample.
+FIELD_GRID = 4
 # Checkpoints shipped with blurgen are named, not given by path: ``builtin:NAME``.
 BUILTIN_PREFIX = "builtin:"
 DEFAULT_BGAN = BUILTIN_PREFIX + "lai2016"
@@ -46,8 +56,10 @@ class SampleConfig:
 
     Attributes:
         kernel_size: side K of the blur kernels in pixels (>= 3).
-        blur: ``"motion"`` (camera-shake kernels), ``"linear"`` (straight streaks) or
-            ``"bgan"`` (a trained blur generator: no kernel, no added noise).
+        blur: ``"motion"`` (camera-shake kernels), ``"linear"`` (straight streaks),
+            ``"bgan"`` (a trained blur generator: no kernel, no added noise) or ``"camera"``
+            (6-DoF camera shake: rotations and translations over the exposure, blur that
+            varies across the image; no pixel moves more than ``kernel_size // 2 - 1`` px).
         mix: ``(method, weight)`` pairs; when given, each sample draws its method with these
             probabilities (normalised) instead of using ``blur``.
         bgan: the BGAN checkpoint used for ``"bgan"`` samples, by default (None) the one
@@ -56,6 +68,7 @@ class SampleConfig:
         flips: random horizontal and vertical flips.
         motion: the camera-shake model of ``"motion"`` samples (exposure fractions, path
             length, ...); its path length defaults to 60/64 of ``kernel_size``.
+        camera: the 6-DoF shake model of ``"camera"`` samples.
         degradation: the forward model.
     """
 
@@ -65,6 +78,7 @@ class SampleConfig:
     bgan: str | None = None
     flips: bool = True
     motion: MotionModel = field(default_factory=MotionModel)
+    camera: CameraModel = field(default_factory=CameraModel)
     degradation: Degradation = field(default_factory=Degradation)
 
     def __post_init__(self) -> None:
@@ -90,6 +104,11 @@ class SampleConfig:
             values["motion"] = self.motion.resolved(self.kernel_size)
         else:
             del values["motion"]
+        if "camera" in self.methods():
+            values["camera"] = {k: list(v) if isinstance(v, tuple) else v
+                                for k, v in values["camera"].items()}  # fmt: skip
+        else:
+            del values["camera"]
         return values
 
     def methods(self) -> list[str]:
@@ -112,17 +131,19 @@ class SampleRecord:
     """Every random choice of one sample except its kernel (stored beside it).
 
     Attributes:
-        method: ``"motion"``, ``"linear"`` or ``"bgan"``.
+        method: ``"motion"``, ``"linear"``, ``"bgan"`` or ``"camera"``.
         origin: ``(y, x)`` top-left corner of the crop in the photo, before flips.
         flips: ``(horizontal, vertical)``: mirror the crop left-right, then top-bottom.
         params: the degradation's values; for a learned blur only ``noise_seed``, which seeds
             the generator's noise vector, is used (the rest are left at their defaults).
+        shake: a ``"camera"`` sample's shake, in the frame of its flipped crop.
     """
 
     method: str
     origin: tuple[int, int]
     flips: tuple[bool, bool]
     params: DegradationParams
+    shake: CameraShake | None = None
 
 
 def sample_rng(root_seed: int, fingerprint: str, index: int) -> np.random.Generator:
@@ -162,9 +183,13 @@ def draw_samples(
 
     Returns:
         ``(records, kernels)``: a record per sample and their (N, K, K) float32 kernels on
-        ``device`` (zeros for learned blur).
+        ``device`` (zeros for learned blur; for camera shake, the point-spread function at the
+        centre of the sharp patch).
     """
     methods = [config.draw_method(rng) for rng in rngs]
+    # A shake is drawn where a kernel would be, and fitted to its crop once that is drawn.
+    shakes = {k: draw_shake(rngs[k], config.camera) for k, m in enumerate(methods)
+              if m == "camera"}  # fmt: skip
     xp = xp_for_device(device)
     size = config.kernel_size
     if kernels is None:
@@ -180,7 +205,7 @@ def draw_samples(
                 drawn = linear_kernels_from(group, size, device=device)
             kernels[xp.asarray(chosen)] = drawn
     records = []
-    for rng, method, (height, width) in zip(rngs, methods, sizes, strict=True):
+    for k, (rng, method, (height, width)) in enumerate(zip(rngs, methods, sizes, strict=True)):
         side = (height, width) if crop is None else (crop, crop)
         y = int(rng.integers(0, height - side[0] + 1))
         x = int(rng.integers(0, width - side[1] + 1))
@@ -188,10 +213,43 @@ def draw_samples(
         flipping = config.flips and crop is not None
         flips = (bool(flip[0]), bool(flip[1])) if flipping else (False, False)
         params = config.degradation.sample(rng)
-        if method not in KERNEL_BLURS:
+        shake = None
+        if method == "camera":
+            shake = fit_shake(shakes[k], size, side, (height, width), (y, x), flips)
+            centre = np.array([[(side[1] - 1) / 2, (side[0] - 1) / 2]])
+            kernels[k] = xp.asarray(kernel_field(shake, centre, size, side)[0])
+        elif method not in KERNEL_BLURS:
             params = DegradationParams(noise_seed=params.noise_seed)
-        records.append(SampleRecord(method, (y, x), flips, params))
+        records.append(SampleRecord(method, (y, x), flips, params, shake))
     return records, kernels
+
+
+def camera_fields(
+    records: Sequence[SampleRecord], crop: tuple[int, int], config: SampleConfig
+) -> np.ndarray:
+    """The point-spread functions of camera-shake samples on a FIELD_GRID x FIELD_GRID grid
+    over their sharp images (the centres of its cells, row by row), zeros for other samples.
+
+    Args:
+        records: the samples' records.
+        crop: (height, width) of the crops, px.
+        config: the samples' config (its kernel size and boundary place the sharp image).
+
+    Returns:
+        (N, FIELD_GRID, FIELD_GRID, K, K) float32, each kernel as :func:`blurgen.kernels.
+        camera.kernel_field` makes it.
+    """
+    size = config.kernel_size
+    fields = np.zeros((len(records), FIELD_GRID, FIELD_GRID, size, size), np.float32)
+    (height, width), offset = crop, 0
+    if config.degradation.boundary == "valid":
+        height, width, offset = height - size + 1, width - size + 1, valid_offset(size)
+    points = field_points(height, width, FIELD_GRID) + offset
+    for k, record in enumerate(records):
+        if record.shake is not None:
+            field = kernel_field(record.shake, points, size, crop)
+            fields[k] = field.reshape(fields.shape[1:])
+    return fields
 
 
 def render_sample(
@@ -220,9 +278,14 @@ def render_sample(
         blurred one in ``dtype`` (float32 for learned blur); with a ``"valid"`` boundary the
         sharp one is the crop's centre of (H - K + 1, W - K + 1).
     """
-    crop, sharp = oriented(crop, kernel.shape[-1], record, degradation)
+    size = kernel.shape[-1]
+    crop, sharp = oriented(crop, size, record, degradation)
     if record.method in KERNEL_BLURS:
         return sharp, degradation.render(crop, kernel, record.params, dtype=dtype)
+    if record.method == "camera":
+        homographies = record.shake.homographies(crop.shape[:2])
+        blurred = degradation.render_warped(crop, homographies, size, record.params, dtype=dtype)
+        return sharp, get_xp(crop).asarray(blurred)
     return sharp, render_learned([as_unit_float(sharp)], [record], learned)[0]
 
 

@@ -13,9 +13,18 @@ import blurgen
 from blurgen.backend import check_device, check_torch_device, to_numpy, xp_for_device
 from blurgen.io import Photo, atomic_path, write_png
 from blurgen.kernels.bank import kernel_grid, read_bank
-from blurgen.sample import DEFAULT_BGAN, SampleConfig, draw_samples, render_sample, sample_rng
+from blurgen.sample import (
+    DEFAULT_BGAN,
+    FIELD_GRID,
+    SampleConfig,
+    camera_fields,
+    draw_samples,
+    render_sample,
+    sample_rng,
+)
 
 from .options import (
+    camera_options,
     degradation_options,
     device_option,
     overwrite_option,
@@ -34,7 +43,18 @@ from .options import (
     "outdir",
     required=True,
     type=click.Path(path_type=Path),
-    help="Folder for NAME_blurred.png, NAME_kernel.png and blur.json.",
+    help="Folder for NAME_blurred.png, NAME_kernel.png (with --blur camera, the kernels on a "
+    "4 x 4 grid over the image) and blur.json.",
+)
+@click.option(
+    "--blur",
+    "method",
+    type=click.Choice(["motion", "camera"]),
+    default="motion",
+    show_default=True,
+    help="Random camera-shake kernels, one per image, or 6-DoF camera shake (rotations and "
+    "translations of the camera), whose blur varies across the image; --size bounds its "
+    "reach.",
 )
 @click.option(
     "--kernels",
@@ -59,6 +79,7 @@ from .options import (
     "the one shipped with blurgen; or a checkpoint or generator.pt from train-bgan, or "
     "builtin:NAME.",
 )
+@camera_options
 @seed_option
 @device_option
 @degradation_options
@@ -67,8 +88,9 @@ from .options import (
 @verbosity_option
 @user_errors
 def blur_command(
-    images, outdir, bank, size, bgan, seed, device, degradation, overwrite, strict, verbosity
-):
+    images, outdir, method, bank, size, bgan, camera, camera_given, seed, device, degradation,
+    overwrite, strict, verbosity,
+):  # fmt: skip
     """Blur IMAGES with random camera shake and the forward model; write PNGs to look at.
 
     Each image is one sample as make-dataset draws it (see `blurgen make-dataset --help`), the
@@ -82,15 +104,19 @@ def blur_command(
       blurgen blur photo.jpg -o out --shot 0.001,0.004 --read 0.002,0.01 --jpeg 80,95
     """
     device = check_device(device)
+    if method == "camera" and (bgan is not None or bank is not None):
+        raise click.UsageError("--blur camera draws its own blur: without --bgan or --kernels")
+    if camera_given and method != "camera":
+        raise click.UsageError(f"{', '.join(camera_given)} only apply to --blur camera")
     if bgan is not None:
         check_torch_device(device)
+        method = "bgan"
     xp = xp_for_device(device)
     bank_kernels = read_bank(bank)[0] if bank is not None else None
     if bank_kernels is not None:
         size = bank_kernels.shape[-1]
-    config = SampleConfig(kernel_size=size, blur="bgan" if bgan else "motion",
-                          bgan=str(bgan) if bgan else None, flips=False,
-                          degradation=degradation)  # fmt: skip
+    config = SampleConfig(kernel_size=size, blur=method, bgan=str(bgan) if bgan else None,
+                          flips=False, camera=camera, degradation=degradation)  # fmt: skip
     if not outdir.parent.is_dir():
         raise FileNotFoundError(f"output folder's parent '{outdir.parent}' does not exist")
     outdir.mkdir(exist_ok=True)
@@ -127,7 +153,11 @@ def blur_command(
                                           [photo.size], config, None, device=device,
                                           kernels=given)  # fmt: skip
         kernel = xp.asarray(kernels[0])
-        if learned is None:
+        if method == "camera":
+            shown = camera_fields([record], photo.size, config)[0].reshape(-1, size, size)
+            _, blurred = render_sample(photo.crop(0, 0, *photo.size), to_numpy(kernel), record,
+                                       degradation)  # fmt: skip
+        elif learned is None:
             # Strip by strip from the photo as decoded: a float copy of a 100-megapixel photo
             # would be 1.2 GB.
             blurred = degradation.render(photo.rgb(), kernel, record.params, dtype=np.uint8)
@@ -139,7 +169,12 @@ def blur_command(
         del blurred
         entry = {"image": str(path), "fingerprint": fingerprint, "method": record.method,
                  "params": asdict(record.params)}  # fmt: skip
-        if bgan is None:
+        if method == "camera":
+            write_png(outdir / f"{path.stem}_kernel.png", kernel_grid(shown, columns=FIELD_GRID))
+            entry["camera"] = {"trajectory": record.shake.trajectory.tolist(),
+                               "intrinsics": list(record.shake.intrinsics),
+                               "depth": record.shake.depth}  # fmt: skip
+        elif bgan is None:
             write_png(outdir / f"{path.stem}_kernel.png", kernel_grid(to_numpy(kernel)[None]))
             entry["kernel"] = (f"bank {bank} #{i % len(bank_kernels)}"
                                if bank_kernels is not None else f"drawn, size {size}")  # fmt: skip

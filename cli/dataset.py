@@ -30,6 +30,7 @@ from blurgen.pipeline import (
 )
 
 from .options import (
+    camera_options,
     config_option,
     degradation_options,
     device_option,
@@ -80,7 +81,9 @@ from .options import (
     type=click.Choice(BLURS),
     default="motion",
     show_default=True,
-    help="Random camera-shake kernels, straight lines, or a trained BGAN (--bgan).",
+    help="Random camera-shake kernels, straight lines, a trained BGAN (--bgan), or 6-DoF "
+    "camera shake (rotations and translations of the camera: blur that varies across the "
+    "patch; --kernel-size bounds its reach, --camera-* its model).",
 )
 @click.option(
     "--bgan",
@@ -103,6 +106,7 @@ from .options import (
 @click.option("--limit", type=click.IntRange(min=1), help="Use at most this many source images.")
 @strict_option
 @motion_options
+@camera_options
 @seed_option
 @device_option
 @workers_option
@@ -143,8 +147,8 @@ from .options import (
 @user_errors
 def make_dataset_command(
     sources, output, patch, per_image, kernel_size, blur, bgan, mix, flips, limit, strict,
-    motion, seed, device, workers, degradation, resume, ray_address, shard_pairs, consolidate,
-    dry_run, as_json, verbosity,
+    motion, camera, camera_given, seed, device, workers, degradation, resume, ray_address,
+    shard_pairs, consolidate, dry_run, as_json, verbosity,
 ):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
 
@@ -176,11 +180,15 @@ def make_dataset_command(
         mix = None  # --blur given by hand replaces a preset's or config's mix of methods
     config = DatasetConfig(patch=patch, per_image=per_image, kernel_size=kernel_size, blur=blur,
                            mix=_parse_mix(mix), bgan=bgan, flips=flips,
-                           motion=MotionModel(**motion), degradation=degradation)  # fmt: skip
+                           motion=MotionModel(**motion), camera=camera,
+                           degradation=degradation)  # fmt: skip
     by_hand = [name for name in motion if sources_of(name) == ParameterSource.COMMANDLINE]
     if by_hand and "motion" not in config.methods():
         flags = ", ".join("--" + name.replace("_", "-") for name in by_hand)
         raise click.UsageError(f"{flags} only apply to motion blur (--blur motion or --mix)")
+    if camera_given and "camera" not in config.methods():
+        raise click.UsageError(f"{', '.join(camera_given)} only apply to camera shake (--blur "
+                               "camera or --mix)")  # fmt: skip
     learned = None
     if "bgan" in config.methods():
         from blurgen.bgan.infer import BganBlur

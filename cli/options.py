@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 import yaml
+from click.core import ParameterSource
 
 import blurgen
 from blurgen.backend import DEVICES, BackendUnavailable
@@ -182,6 +183,47 @@ def motion_options(command: Callable) -> Callable:
         }
         given = {name: value for name, value in motion.items() if value is not None}
         return command(*args, motion=given, **kwargs)
+
+    return wrapper
+
+
+def camera_options(command: Callable) -> Callable:
+    """The 6-DoF camera-shake model's options, combined into one ``camera`` argument: a
+    :class:`~blurgen.kernels.camera.CameraModel` of the given fields (the rest keep defaults),
+    and ``camera_given``, the names of the options given on the command line."""
+    options = [
+        click.option("--camera-steps", type=click.IntRange(min=2), help="camera: recorded poses "
+                     "over the exposure [32]."),
+        click.option("--camera-speeds", metavar="P,Y,R,X,Y,Z", help="camera: relative speeds of "
+                     "pitch, yaw, roll (radians) and x, y, z translation (depths) "
+                     "[1,1,1,0.2,0.2,0.05]."),
+        click.option("--camera-extent", metavar="LOW,HIGH", help="camera: the largest motion of "
+                     "a pixel, as fractions of the kernel's reach (K // 2 - 1 px) [0.3,1]."),
+        click.option("--camera-focal", metavar="LOW,HIGH", help="camera: focal length in units "
+                     "of the photo's longer side [0.7,2]."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from blurgen.kernels.camera import CameraModel
+
+        values = {
+            "steps": kwargs.pop("camera_steps"),
+            "speeds": parse_floats(kwargs.pop("camera_speeds"), "--camera-speeds"),
+            "extent": parse_pair(kwargs.pop("camera_extent"), "--camera-extent"),
+            "focal": parse_pair(kwargs.pop("camera_focal"), "--camera-focal"),
+        }
+        given = {name: value for name, value in values.items() if value is not None}
+        sources_of = click.get_current_context().get_parameter_source
+        by_hand = [f"--camera-{name}" for name in values
+                   if sources_of(f"camera_{name}") == ParameterSource.COMMANDLINE]  # fmt: skip
+        try:
+            camera = CameraModel(**given)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        return command(*args, camera=camera, camera_given=by_hand, **kwargs)
 
     return wrapper
 

@@ -1,0 +1,271 @@
+"""Six-degree-of-freedom camera shake: random rotations and translations of a pinhole camera over
+the exposure, the homographies they induce on a fronto-parallel scene, and the spatially
+varying point-spread functions (kernel fields) they make.
+
+The camera turns by (pitch, yaw, roll) radians about its x, y and optical axes and moves by
+(tx, ty, tz) metres, seen from a plane at ``depth`` metres. A pose maps the sharp image (the
+view from the exposure's mean pose) to the view at time t by the plane-induced homography
+``H_t = K (R_t + t_t n^T / depth) K^-1 H_mean^-1`` with n = (0, 0, 1); the blurred image is the
+mean over the exposure of the sharp image warped by each ``H_t``. A point source at x then
+spreads over ``H_t x``: its kernel has weight 1/T at offset ``H_t x - x`` for each of the T time
+steps, drawn with bilinear weights.
+
+Each degree of freedom's velocity is a random walk with inertia (an AR(1) process); their
+speeds relative to each other are the model's (rotation dominates hand-held shake, Koehler et
+al. 2012); the whole trajectory is then scaled so that the largest displacement of any pixel
+of the crop is a drawn fraction of the kernel's reach. So blur extents match kernel blur of
+the same ``kernel_size``, and a crop of P + K - 1 px leaves a valid P x P centre, whose every
+pixel's path stays inside the crop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# The displacement is measured at the crop's corners, edge midpoints and centre: a
+# homography's displacement field is nearly affine over a crop, so its largest value is at a
+# corner; the reach keeps one px of margin for the bilinear weights.
+REACH_MARGIN_PX = 1
+# Exposures are sampled densely enough that no pixel moves more than this between two
+# samples (the recorded poses are 32 by default; a 30 px path would leave gaps, and the blur
+# would show separate copies of the image instead of a streak).
+MAX_GAP_PX = 0.5
+# Scalings of a trajectory tried to fit its extent: each is exact for an affine field; a few
+# more steps absorb the perspective terms.
+FIT_ROUNDS = 8
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """Parameters of the random 6-DoF camera-shake model.
+
+    Attributes:
+        steps: time samples T over the exposure (>= 2).
+        inertia: how much of each step's velocity carries over to the next, in [0, 1).
+        speeds: relative speeds of (pitch, yaw, roll, tx, ty, tz), with rotations in radians
+            and translations in units of the scene's depth; only their ratios matter, since
+            the trajectory is scaled to its drawn extent.
+        extent: range of the largest displacement of any pixel of the crop, as fractions of
+            the kernel's reach (``kernel_size // 2 - 1`` px), drawn uniformly; in (0, 1].
+        focal: range of the focal length in units of the photo's longer side, drawn
+            uniformly (0.7 to 2: 25 to 70 mm on a full-frame camera).
+        depth: range of the scene's depth in metres, drawn uniformly (it scales the recorded
+            translations, not the image: a plane's view depends on translation over depth).
+    """
+
+    steps: int = 32
+    inertia: float = 0.8
+    speeds: tuple[float, ...] = (1.0, 1.0, 1.0, 0.2, 0.2, 0.05)
+    extent: tuple[float, float] = (0.3, 1.0)
+    focal: tuple[float, float] = (0.7, 2.0)
+    depth: tuple[float, float] = (0.5, 5.0)
+
+    def __post_init__(self) -> None:
+        if int(self.steps) != self.steps or self.steps < 2:
+            raise ValueError(f"steps must be a whole number >= 2, got {self.steps!r}")
+        if not 0 <= self.inertia < 1:
+            raise ValueError(f"inertia must be in [0, 1), got {self.inertia!r}")
+        speeds = tuple(float(s) for s in self.speeds)
+        if len(speeds) != 6 or min(speeds) < 0 or max(speeds) == 0:
+            raise ValueError(f"speeds must be 6 non-negative numbers, not all 0, got {speeds!r}")
+        object.__setattr__(self, "speeds", speeds)
+        for name, low_bound in (("extent", 0.0), ("focal", 0.0), ("depth", 0.0)):
+            low, high = (float(v) for v in getattr(self, name))
+            if not low_bound < low <= high or (name == "extent" and high > 1):
+                raise ValueError(f"{name} must be a range LOW <= HIGH of positive numbers"
+                                 f"{' up to 1' if name == 'extent' else ''}, got "
+                                 f"{getattr(self, name)!r}")  # fmt: skip
+            object.__setattr__(self, name, (low, high))
+
+
+@dataclass(frozen=True)
+class CameraShake:
+    """One drawn shake, in the frame of a crop.
+
+    Attributes:
+        trajectory: (T, 6) float64 poses (pitch, yaw, roll in radians; tx, ty, tz in
+            metres), one per time step.
+        intrinsics: (f, cx, cy): focal length and principal point in px, in the crop's
+            coordinates (x right, y down, the top-left pixel's centre at (0, 0)).
+        depth: the scene plane's distance, metres.
+    """
+
+    trajectory: np.ndarray
+    intrinsics: tuple[float, float, float]
+    depth: float
+
+    def homographies(self, shape: tuple[int, int] | None = None) -> np.ndarray:
+        """(T', 3, 3) float64 maps from the sharp view's pixels to each sampled pose's.
+
+        Args:
+            shape: (height, width) of the image they will warp: between recorded poses,
+                as many evenly spaced ones are added (the same number between each two;
+                poses interpolated linearly) as keep every pixel within MAX_GAP_PX of where
+                the previous pose put it. None: the T recorded poses only.
+        """
+        maps = self._maps(self.trajectory)
+        if shape is None:
+            return maps
+        moved = project(maps, crop_probes(*shape))
+        between = int(np.ceil(np.abs(np.diff(moved, axis=0)).max() / MAX_GAP_PX))
+        if between <= 1:
+            return maps
+        steps = len(self.trajectory)
+        times = np.linspace(0, steps - 1, (steps - 1) * between + 1)
+        dense = np.stack([np.interp(times, np.arange(steps), dof) for dof in self.trajectory.T], 1)
+        return self._maps(dense)
+
+    def _maps(self, poses: np.ndarray) -> np.ndarray:
+        f, cx, cy = self.intrinsics
+        k = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]])
+        k_inv = np.linalg.inv(k)
+        mean = self._pose(k, k_inv, self.trajectory.mean(axis=0))
+        return np.stack([self._pose(k, k_inv, pose) for pose in poses]) @ np.linalg.inv(mean)
+
+    def _pose(self, k: np.ndarray, k_inv: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        plane = np.outer(pose[3:] / self.depth, [0.0, 0.0, 1.0])
+        return k @ (rotation_matrix(pose[:3]) + plane) @ k_inv
+
+    def displacements(self, points: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
+        """Where points (M, 2) as (x, y) px move at each sampled pose (see
+        :meth:`homographies`): (T', M, 2) offsets, px."""
+        return project(self.homographies(shape), points) - points
+
+
+def rotation_matrix(angles: np.ndarray) -> np.ndarray:
+    """The rotation (3, 3) of a rotation vector (pitch, yaw, roll) in radians (Rodrigues)."""
+    theta = float(np.linalg.norm(angles))
+    if theta == 0:
+        return np.eye(3)
+    axis = np.asarray(angles, np.float64) / theta
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(theta) * cross + (1 - np.cos(theta)) * cross @ cross
+
+
+def project(homographies: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Points (M, 2) as (x, y) mapped by each of (T, 3, 3) homographies: (T, M, 2)."""
+    lifted = np.concatenate([points, np.ones((len(points), 1))], axis=1)
+    mapped = np.einsum("tij,mj->tmi", homographies, lifted)
+    return mapped[..., :2] / mapped[..., 2:]
+
+
+def crop_probes(height: int, width: int) -> np.ndarray:
+    """The crop's corners, edge midpoints and centre (9, 2) as (x, y) px."""
+    xs, ys = (0, (width - 1) / 2, width - 1), (0, (height - 1) / 2, height - 1)
+    return np.array([(x, y) for y in ys for x in xs], np.float64)
+
+
+@dataclass(frozen=True)
+class ShakeDraw:
+    """The random part of a shake, before it is fitted to a crop (see :func:`fit_shake`).
+
+    Attributes:
+        trajectory: (T, 6) poses at the model's relative speeds (translations in units of
+            the depth), before scaling.
+        extent: fraction of the kernel's reach that the largest displacement will be.
+        focal: focal length in units of the photo's longer side.
+        depth: the scene plane's distance, metres.
+    """
+
+    trajectory: np.ndarray
+    extent: float
+    focal: float
+    depth: float
+
+
+def draw_shake(rng: np.random.Generator, model: CameraModel) -> ShakeDraw:
+    """Draw a shake's random part: 6 T normals (the velocities' shocks), then the extent,
+    the focal length and the depth (three uniforms)."""
+    shocks = rng.standard_normal((model.steps, 6))
+    velocity = np.empty_like(shocks)
+    velocity[0] = shocks[0]
+    keep = model.inertia
+    for t in range(1, model.steps):
+        velocity[t] = keep * velocity[t - 1] + np.sqrt(1 - keep**2) * shocks[t]
+    trajectory = np.cumsum(velocity * np.array(model.speeds), axis=0)
+    extent, focal, depth = rng.random(3)
+    return ShakeDraw(
+        trajectory,
+        float(model.extent[0] + extent * (model.extent[1] - model.extent[0])),
+        float(model.focal[0] + focal * (model.focal[1] - model.focal[0])),
+        float(model.depth[0] + depth * (model.depth[1] - model.depth[0])),
+    )
+
+
+def fit_shake(
+    draw: ShakeDraw,
+    kernel_size: int,
+    crop: tuple[int, int],
+    photo: tuple[int, int],
+    origin: tuple[int, int],
+    flips: tuple[bool, bool] = (False, False),
+) -> CameraShake:
+    """A drawn shake in the frame of a crop, scaled so that no pixel of the crop moves more
+    than ``draw.extent * (kernel_size // 2 - 1)`` px from where the mean pose puts it.
+
+    The principal point is the photo's centre, so that a crop far from it is blurred as that
+    part of the photo would be (roll moves it along circles about the photo's centre).
+
+    Args:
+        draw: the random part.
+        kernel_size: K.
+        crop: (height, width) of the crop, px.
+        photo: (height, width) of the whole photo, px.
+        origin: (y, x) of the crop's top-left corner in the photo.
+        flips: (horizontal, vertical) mirrorings of the crop: the principal point is
+            mirrored with it.
+    """
+    cx, cy = (photo[1] - 1) / 2 - origin[1], (photo[0] - 1) / 2 - origin[0]
+    if flips[0]:
+        cx = crop[1] - 1 - cx
+    if flips[1]:
+        cy = crop[0] - 1 - cy
+    intrinsics = (draw.focal * max(photo), float(cx), float(cy))
+    target = draw.extent * (kernel_size // 2 - REACH_MARGIN_PX)
+    probes = crop_probes(*crop)
+    trajectory = draw.trajectory.copy()
+    trajectory[:, 3:] *= draw.depth  # units of the depth -> metres
+    for _ in range(FIT_ROUNDS):
+        largest = float(np.abs(CameraShake(trajectory, intrinsics, draw.depth)
+                               .displacements(probes)).max())  # fmt: skip
+        if largest == 0 or abs(largest - target) <= 1e-9 * target:
+            break
+        trajectory = trajectory * (target / largest)
+    return CameraShake(trajectory, intrinsics, draw.depth)
+
+
+def kernel_field(
+    shake: CameraShake,
+    points: np.ndarray,
+    kernel_size: int,
+    shape: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """The point-spread functions of point sources at ``points`` (M, 2) as (x, y) px.
+
+    Each kernel holds 1/T' at offset ``H_t x - x`` for each sampled pose (those of
+    ``shake.homographies(shape)``: pass the shape of the image the blur is rendered on),
+    drawn with bilinear weights, indexed [dy, dx] from the top left as blurgen's kernels are
+    (the blurred image takes ``kernel[c + d] * sharp[p - d]``). Offsets beyond the kernel are
+    clipped to its edge.
+
+    Returns:
+        (M, K, K) float32, each summing to 1.
+    """
+    offsets = shake.displacements(points, shape).transpose(1, 0, 2)  # (M, T', 2): (dx, dy)
+    reach = kernel_size // 2
+    offsets = np.clip(offsets, -reach, reach)
+    grid = np.arange(kernel_size) - reach
+    tent_x = np.clip(1 - np.abs(offsets[..., 0, None] - grid), 0, None)
+    tent_y = np.clip(1 - np.abs(offsets[..., 1, None] - grid), 0, None)
+    steps = offsets.shape[1]
+    return (np.einsum("mty,mtx->myx", tent_y, tent_x) / steps).astype(np.float32)
+
+
+def field_points(height: int, width: int, grid: int) -> np.ndarray:
+    """The centres of a ``grid`` x ``grid`` division of an image (grid * grid, 2) as (x, y)
+    px, row by row."""
+    ys = (np.arange(grid) + 0.5) * height / grid - 0.5
+    xs = (np.arange(grid) + 0.5) * width / grid - 0.5
+    return np.array([(x, y) for y in ys for x in xs], np.float64)
