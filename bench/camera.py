@@ -89,10 +89,11 @@ def main() -> None:
     fields = camera_fields(records[:4], (config.crop, config.crop), config)
     tiles = []
     for (_, blurred), field in zip(pairs[:4], fields, strict=True):
+        side = blurred.shape[0]  # the grid is FIELD_GRID cells and gaps of 2 px, within it
         grid = kernel_grid(field.reshape(-1, *field.shape[2:]), columns=FIELD_GRID,
-                           cell=blurred.shape[0] // FIELD_GRID - 2)  # fmt: skip
-        grid = np.pad(grid, ((0, blurred.shape[0] - grid.shape[0]),) * 1 + ((0, 0), (0, 0)))
-        tiles.append(np.concatenate([blurred, grid[:, : blurred.shape[1]]], axis=1))
+                           cell=(side - 2) // FIELD_GRID - 2)  # fmt: skip
+        grid = np.pad(grid, ((0, side - len(grid)), (0, 0), (0, 0)), constant_values=40)
+        tiles.append(np.concatenate([blurred, grid], axis=1))
     args.figure.parent.mkdir(parents=True, exist_ok=True)
     write_png(args.figure, np.concatenate(tiles, axis=0))
     print(f"wrote {args.figure}")

@@ -7,11 +7,12 @@ splits them (sorted by name, every other one): the even ones are what `camera-sh
 fitted on, the odd ones were kept out, and every distance here is to the odd ones.
 
 Rows: the noise floor (the even half itself), sharp photos, GoPro frames, and make-dataset's
-samples (8 per sharp photo, 256 px, seed 0) under the presets and under deliberately too weak
-and too strong blur. Then 4000 kernels drawn from the default preset against the real kernels:
-their extents (std of the mass along the principal axis) and the default's 5th and 95th
-percentiles (the vertical lines), as a histogram picture. Prints tables, writes JSON and the
-pictures.
+samples (8 per sharp photo, 256 px, seed 0) under the presets, under two of them with 6-DoF
+camera shake instead of their kernels (``--blur camera``: the same kernel size bounds its
+reach, the same degradation), and under deliberately too weak and too strong blur. Then 4000
+kernels drawn from the default preset against the real kernels: their extents (std of the mass
+along the principal axis) and the default's 5th and 95th percentiles (the vertical lines), as a
+histogram picture. Prints tables, writes JSON and the pictures.
 
     python bench/realism_presets.py        # about a minute on 2 cores
 """
@@ -69,6 +70,12 @@ def main() -> None:
         "sharp photos (skimage)": measure([args.shared / "sharp" / "skimage"])[0],
         "GoPro frames (other real blur)": measure([args.shared / "blurry" / "gopro_frames"])[0],
         **{f"make-dataset --preset {n}": renderer.statistics(c) for n, c in configs.items()},
+        **{
+            f"make-dataset --preset {n} --blur camera": renderer.statistics(
+                replace(configs[n], blur="camera", mix=())
+            )
+            for n in ("camera-shake", "none")
+        },
         "too weak: 9 px kernels": renderer.statistics(weak),
         "too strong: 151 px straight streaks": renderer.statistics(strong),
     }

@@ -198,7 +198,7 @@ def camera_options(command: Callable) -> Callable:
                      "pitch, yaw, roll (radians) and x, y, z translation (depths) "
                      "[1,1,1,0.2,0.2,0.05]."),
         click.option("--camera-extent", metavar="LOW,HIGH", help="camera: the largest motion of "
-                     "a pixel, as fractions of the kernel's reach (K // 2 - 1 px) [0.3,1]."),
+                     "a pixel, as fractions of the kernel's reach (K // 2 - 1 px) [0.05,0.5]."),
         click.option("--camera-focal", metavar="LOW,HIGH", help="camera: focal length in units "
                      "of the photo's longer side [0.7,2]."),
     ]  # fmt: skip

@@ -58,7 +58,7 @@ class CameraModel:
     steps: int = 32
     inertia: float = 0.8
     speeds: tuple[float, ...] = (1.0, 1.0, 1.0, 0.2, 0.2, 0.05)
-    extent: tuple[float, float] = (0.3, 1.0)
+    extent: tuple[float, float] = (0.05, 0.5)
     focal: tuple[float, float] = (0.7, 2.0)
     depth: tuple[float, float] = (0.5, 5.0)
 

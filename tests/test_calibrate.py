@@ -41,13 +41,20 @@ def test_recovers_the_settings_of_a_synthetic_target():
 
 def test_every_parameter_maps_to_the_config_and_back_through_a_preset(tmp_path):
     values = {"kernel_size": 21, "path": 0.5, "min_fraction": 0.2, "expl_scale": 2.0,
-              "linear": 0.25, "shot": 0.004, "read": 0.01, "jpeg": 80, "boost": 2.5,
-              "gamma": 2.0}  # fmt: skip
+              "linear": 0.25, "camera": 0.25, "shot": 0.004, "read": 0.01, "jpeg": 80,
+              "boost": 2.5, "gamma": 2.0}  # fmt: skip
     assert set(values) == set(PARAMETERS)
     config = configure(DatasetConfig(), values)
     assert config.kernel_size == 21 and config.motion.fractions == (0.2, 0.6, 1.0)
     assert config.motion.path_length(21) == pytest.approx(0.5 * 60 / 64 * 21)
-    assert config.mix == (("motion", 0.75), ("linear", 0.25))
+    assert config.mix == (("motion", 0.5), ("linear", 0.25), ("camera", 0.25))
+    # Shares over 1 leave no motion kernels; a single method is the blur, not a mix.
+    assert configure(DatasetConfig(), {"linear": 0.6, "camera": 0.9}).mix == (
+        ("linear", 0.6),
+        ("camera", 0.9),
+    )
+    only = configure(DatasetConfig(), {"linear": 0.0, "camera": 1.0})
+    assert (only.blur, only.mix) == ("camera", ())
     d = config.degradation
     assert d.shot == (0.002, 0.006) and d.read == (0.005, 0.015) and d.jpeg_quality == (70, 80)
     assert d.highlight_boost == (1.0, 2.5) and (d.space, d.gamma) == ("gamma", 2.0)
