@@ -115,6 +115,21 @@ def test_consolidate_writes_the_local_file(local_file, tmp_path):
         consolidate(output)
 
 
+def test_camera_shake_shards_join_and_consolidate_as_the_local_file(tmp_path):
+    config = DatasetConfig(patch=32, per_image=20, kernel_size=9,
+                           mix=(("motion", 1), ("camera", 1)))  # fmt: skip
+    paths = [str(p) for p in bundled_images()[:2]]
+    make_dataset(paths, tmp_path / "local.h5", config, 5)
+    output = tmp_path / "pairs.h5"
+    shards_in_process(paths, output, config)
+    assert_same_file(tmp_path / "local.h5", output, virtual=True)
+    assert verify_pairs(output)[1] == []
+    consolidate(output)
+    assert_same_file(tmp_path / "local.h5", output, virtual=False)
+    with h5py.File(output, "r") as f:
+        assert f["kernel_field"].shape == (40, 4, 4, 9, 9)
+
+
 def test_missing_or_damaged_shards_are_named(local_file, tmp_path):
     paths, _ = local_file
     output = tmp_path / "pairs.h5"

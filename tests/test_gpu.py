@@ -94,3 +94,18 @@ def test_make_dataset_runs_the_bgan_on_cuda_close_to_cpu(tmp_path):
         # cuDNN's convolutions (TF32 where allowed) round differently from the CPU's.
         diff = np.abs(a["blurred"][...].astype(int) - b["blurred"][...].astype(int))
         assert diff.max() <= 2 and diff.mean() < 0.05
+
+
+def test_make_dataset_camera_shake_with_device_cuda_equals_the_cpu(tmp_path):
+    # Camera shake is warped on the host whatever --device: the same bytes.
+    import h5py
+
+    from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
+
+    config = DatasetConfig(patch=48, per_image=4, kernel_size=15, blur="camera")
+    paths = bundled_images()[:2]
+    make_dataset(paths, tmp_path / "cpu.h5", config, seed=1)
+    make_dataset(paths, tmp_path / "gpu.h5", config, seed=1, device="cuda")
+    with h5py.File(tmp_path / "cpu.h5") as a, h5py.File(tmp_path / "gpu.h5") as b:
+        for name in ("sharp", "blurred", "kernel", "kernel_field", "camera_trajectory"):
+            np.testing.assert_array_equal(a[name][...], b[name][...], err_msg=name)
