@@ -150,14 +150,14 @@ def test_the_kernel_field_is_the_blur_of_a_point_source_there():
 @pytest.mark.parametrize("seed", range(6))
 def test_a_fitted_shake_keeps_every_valid_pixel_path_inside_the_crop(seed):
     size, crop = 31, (96, 128)
-    draw = draw_shake(np.random.default_rng(seed), CameraModel())
+    draw = draw_shake(np.random.default_rng(seed), CameraModel(extent=(0.9, 1.0)))  # to the edge
     shake = fit_shake(draw, size, crop, (1000, 1500), (400, 100))
     largest = np.abs(shake.displacements(crop_probes(*crop))).max()
     assert largest == pytest.approx(draw.extent * (size // 2 - 1), rel=1e-6)
     o = valid_offset(size)
     ys, xs = np.mgrid[o : o + crop[0] - size + 1, o : o + crop[1] - size + 1]
     kept = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
-    sources = project(np.linalg.inv(shake.homographies()), kept)
+    sources = project(np.linalg.inv(shake.homographies(crop)), kept)  # the poses rendered
     assert sources.min() >= 0
     assert (sources[..., 0].max() <= crop[1] - 1) and (sources[..., 1].max() <= crop[0] - 1)
     # Rotation dominates, as the model's speeds say.
