@@ -6,16 +6,17 @@ The camera turns by (pitch, yaw, roll) radians about its x, y and optical axes a
 (tx, ty, tz) metres, seen from a plane at ``depth`` metres. A pose maps the sharp image (the
 view from the exposure's mean pose) to the view at time t by the plane-induced homography
 ``H_t = K (R_t + t_t n^T / depth) K^-1 H_mean^-1`` with n = (0, 0, 1); the blurred image is the
-mean over the exposure of the sharp image warped by each ``H_t``. A point source at x then
-spreads over ``H_t x``: its kernel has weight 1/T at offset ``H_t x - x`` for each of the T time
-steps, drawn with bilinear weights.
+mean over the exposure of the sharp image warped by each ``H_t``, the T recorded poses and
+poses interpolated between them (so that no pixel jumps more than half a px). A point source at
+x then spreads over ``H_t x``: its kernel has an equal weight at offset ``H_t x - x`` for each
+pose, drawn with bilinear weights.
 
 Each degree of freedom's velocity is a random walk with inertia (an AR(1) process); their
 speeds relative to each other are the model's (rotation dominates hand-held shake, Koehler et
-al. 2012); the whole trajectory is then scaled so that the largest displacement of any pixel
-of the crop is a drawn fraction of the kernel's reach. So blur extents match kernel blur of
-the same ``kernel_size``, and a crop of P + K - 1 px leaves a valid P x P centre, whose every
-pixel's path stays inside the crop.
+al. 2012); the whole trajectory is then scaled so that the largest displacement of any pixel of
+the crop, along either axis, is a drawn fraction of the kernel's reach. So blur extents match
+kernel blur of the same ``kernel_size``, and a crop of P + K - 1 px leaves a valid P x P
+centre, whose every pixel's path stays inside the crop.
 """
 
 from __future__ import annotations
