@@ -204,6 +204,13 @@ class BganConfig(TrainingConfig):
         "that vary from image to image) and add it, so that a discriminator cannot tell the "
         "generated photos by their missing noise.",
     )
+    noise_kernel: int = setting(
+        1,
+        help="kernels, with --sensor-noise: side of a learned kernel that correlates the noise "
+        "between neighbouring pixels, as demosaicing and JPEG do in real photos (odd; 1: white "
+        "noise).",
+        min=1,
+    )
     variation_gain: float = setting(
         1.0,
         help="kernels: factor on the part of the kernels that varies with the noise: at 10 draws "
@@ -271,8 +278,12 @@ class BganConfig(TrainingConfig):
                 raise ValueError("scale and noise are the resnet generator's")
             if self.kernel_form == "path" and self.kernel_size < 9:
                 raise ValueError(f"path kernels must be at least 9 px, got {self.kernel_size!r}")
-        elif self.sensor_noise or self.kernel_form != "softmax":
-            raise ValueError("sensor_noise and kernel_form are the kernel generator's")
+            if self.noise_kernel % 2 == 0 or (self.noise_kernel > 1 and not self.sensor_noise):
+                raise ValueError(f"noise_kernel must be odd, and over 1 only with sensor_noise, "
+                                 f"got {self.noise_kernel!r}")  # fmt: skip
+        elif self.sensor_noise or self.kernel_form != "softmax" or self.noise_kernel != 1:
+            raise ValueError("sensor_noise, noise_kernel and kernel_form are the kernel "
+                             "generator's")  # fmt: skip
         if not 0 <= int(self.pretrain) <= self.iters:
             raise ValueError(f"pretrain must be 0 to iters ({self.iters}) steps, "
                              f"got {self.pretrain!r}")  # fmt: skip
@@ -295,7 +306,8 @@ class BganConfig(TrainingConfig):
         if self.arch == "kernels":
             return {**shape, "kernel_size": self.kernel_size, "cell": self.cell,
                     "latent": self.latent, "sensor_noise": self.sensor_noise,
-                    "variation_gain": self.variation_gain, "form": self.kernel_form}  # fmt: skip
+                    "variation_gain": self.variation_gain, "form": self.kernel_form,
+                    "noise_kernel": self.noise_kernel}  # fmt: skip
         return {**shape, "noise": self.noise, "scale": self.scale}
 
 

@@ -211,7 +211,12 @@ class KernelBlurGenerator(nn.Module):
     full-resolution maps of N(0, 1) are the noise itself, added as ``sqrt(shot * blurred +
     read) * map`` in the encoded values, where real photos carry it. The cells' noise is then
     also drawn per pixel and summed over each cell (divided by the square root of the count,
-    so still N(0, 1)). The untrained levels add 2.7 grey levels at mid-grey.
+    so still N(0, 1)). The untrained levels add 2.7 grey levels at mid-grey. With
+    ``noise_kernel`` K_n > 1 the three maps are first convolved with a learned K_n x K_n kernel
+    (one for all three; divided by its L2 norm, so each map stays of unit variance): the noise
+    of real photos is correlated between neighbouring pixels by demosaicing and JPEG, and white
+    noise over-added to look like it. The untrained kernel is nearly a delta (exp(-4 r^2),
+    normalised).
 
     Args:
         kernel_size: side of the kernels, px (odd).
@@ -220,6 +225,7 @@ class KernelBlurGenerator(nn.Module):
         channels: width of the kernel network's hidden layers.
         blocks: hidden layers of the kernel network.
         sensor_noise: learn and add sensor noise too.
+        noise_kernel: side of the kernel that correlates the sensor noise (odd; 1: white).
         variation_gain: factor on the logits that vary with the noise (see LOGIT_GAIN).
         form: ``"softmax"`` (a free kernel) or ``"path"`` (a drawn camera path).
 
@@ -239,6 +245,7 @@ class KernelBlurGenerator(nn.Module):
         sensor_noise: bool = False,
         variation_gain: float = 1.0,
         form: str = "softmax",
+        noise_kernel: int = 1,
     ) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -249,6 +256,9 @@ class KernelBlurGenerator(nn.Module):
             raise ValueError(f"path kernels must be at least 9 px, got {kernel_size!r}")
         if cell < 2 or cell % 2:
             raise ValueError(f"cell must be even, got {cell!r}")
+        if noise_kernel < 1 or noise_kernel % 2 == 0 or (noise_kernel > 1 and not sensor_noise):
+            raise ValueError(f"noise_kernel must be odd, and over 1 only with sensor_noise, got "
+                             f"{noise_kernel!r}")  # fmt: skip
         layers: list[nn.Module] = []
         width = 2 * latent
         for _ in range(blocks):
@@ -276,12 +286,18 @@ class KernelBlurGenerator(nn.Module):
             self.levels = nn.Linear(latent, 2, bias=False)
             nn.init.zeros_(self.levels.weight)
             self.mean_levels = nn.Parameter(START_LOG_VARIANCES / LOGIT_GAIN)
+        self.noise_kernel = int(noise_kernel)
+        if self.noise_kernel > 1:
+            offset = torch.arange(noise_kernel, dtype=torch.float32) - noise_kernel // 2
+            squared = offset[:, None] ** 2 + offset[None, :] ** 2
+            self.noise_logits = nn.Parameter(-4 * squared / LOGIT_GAIN)
         self.kernel_size, self.cell, self.latent = kernel_size, cell, latent
         self.variation_gain = float(variation_gain)
         self.config = {"arch": "kernels", "kernel_size": kernel_size, "cell": cell,
                        "latent": latent, "channels": channels, "blocks": blocks,
                        "sensor_noise": self.sensor_noise,
-                       "variation_gain": float(variation_gain), "form": form}  # fmt: skip
+                       "variation_gain": float(variation_gain), "form": form,
+                       "noise_kernel": self.noise_kernel}  # fmt: skip
 
     @property
     def reach(self) -> int:
@@ -349,8 +365,21 @@ class KernelBlurGenerator(nn.Module):
         if self.sensor_noise:
             shot, read = self.noise_levels(z)[:, :, None, None, None].unbind(1)
             sigma = (shot * blurred.clamp(min=0) + read).sqrt()
-            blurred = blurred + sigma * z[:, self.latent :]
+            blurred = blurred + sigma * self.correlated(z[:, self.latent :])
         return blurred.clamp(0, 1)
+
+    def correlated(self, maps: torch.Tensor) -> torch.Tensor:
+        """Sensor-noise maps (N, 3, H, W) of N(0, 1), correlated by the learned noise kernel
+        (borders reflected) and still of unit variance; as they are when it is 1 px."""
+        if self.noise_kernel == 1:
+            return maps
+        weights = torch.softmax(self.noise_logits.flatten() * LOGIT_GAIN, 0)
+        weights = (weights / weights.norm()).view(1, 1, self.noise_kernel, self.noise_kernel)
+        pad = self.noise_kernel // 2
+        padded = F.pad(maps, (pad, pad, pad, pad), mode="reflect")
+        channels = maps.shape[1]
+        return F.conv2d(padded, weights.to(maps.dtype).expand(channels, 1, -1, -1),
+                        groups=channels)  # fmt: skip
 
 
 def circle_path_logits(points: int) -> torch.Tensor:

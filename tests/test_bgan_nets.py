@@ -269,6 +269,31 @@ class TestKernelBlurGenerator:
         torch.testing.assert_close(added / (1e-3 * 0.5 + 2e-4) ** 0.5, z[:, 3:], rtol=0,
                                    atol=1e-3)  # fmt: skip
 
+    def test_a_noise_kernel_correlates_the_sensor_noise_and_keeps_its_variance(self):
+        g = KernelBlurGenerator(kernel_size=9, cell=16, latent=2, channels=8, blocks=1,
+                                sensor_noise=True, noise_kernel=3)  # fmt: skip
+        assert g.config["noise_kernel"] == 3
+        weights = np.array([[0.0, 1, 0], [1, 4, 1], [0, 1, 0]])  # a cross, set by its logits
+        with torch.no_grad():
+            g.noise_logits.copy_(torch.tensor(np.log(weights + 1e-30)) / nets.LOGIT_GAIN)
+        maps = torch.randn(2, 3, 200, 200, generator=torch.Generator().manual_seed(0))
+        got = g.correlated(maps).detach().numpy()
+        # An independent reference: scipy's convolution of each map, unit-norm weights.
+        unit = weights / np.linalg.norm(weights)
+        padded = np.pad(maps.numpy(), ((0, 0), (0, 0), (1, 1), (1, 1)), mode="reflect")
+        for n in range(2):
+            for c in range(3):
+                expected = convolve2d(padded[n, c], unit, mode="valid")
+                np.testing.assert_allclose(got[n, c], expected, rtol=0, atol=1e-5)
+        # Unit variance, and the correlation of horizontal neighbours in closed form.
+        lag = (unit[:, 1:] * unit[:, :-1]).sum()
+        assert got.var() == pytest.approx(1, abs=0.01)
+        assert (got[..., 1:] * got[..., :-1]).mean() == pytest.approx(lag, abs=0.01)
+        white = KernelBlurGenerator(9, 16, 2, 8, 1, sensor_noise=True)
+        assert white.correlated(maps) is maps
+        with pytest.raises(ValueError, match="noise_kernel must be odd, and over 1 only with"):
+            KernelBlurGenerator(noise_kernel=3)
+
     def test_variation_gain_scales_the_logits_that_vary_with_the_noise(self):
         torch.manual_seed(0)
         plain = gaussian_init(KernelBlurGenerator(9, 8, 2, 16, 1), std=0.3)

@@ -463,7 +463,8 @@ def test_a_kernel_generator_trains_saves_and_makes_datasets(folders, form):
     assert isinstance(generator, KernelBlurGenerator)
     assert generator.config == {"arch": "kernels", "kernel_size": 9, "cell": 16, "latent": 3,
                                 "channels": 16, "blocks": 1, "sensor_noise": False,
-                                "variation_gain": 1.0, "form": form}  # fmt: skip
+                                "variation_gain": 1.0, "form": form,
+                                "noise_kernel": 1}  # fmt: skip
     # It learned something: its kernels are no longer the ones it started with.
     start = KernelBlurGenerator(9, 16, 3, 16, 1, form=form)
     z = torch.randn(1, 3, 1, 1)
@@ -483,7 +484,9 @@ def test_a_kernel_generator_trains_saves_and_makes_datasets(folders, form):
     # Its own settings only.
     with pytest.raises(ValueError, match="scale and noise are the resnet generator's"):
         tiny(folders, arch="kernels", scale=2)
-    with pytest.raises(ValueError, match="sensor_noise and kernel_form are the kernel generator.s"):
+    with pytest.raises(
+        ValueError, match="sensor_noise, noise_kernel and kernel_form are the kernel generator.s"
+    ):
         tiny(folders, sensor_noise=True)
     with pytest.raises(ValueError, match="kernel_size must be odd and cell even"):
         tiny(folders, arch="kernels", kernel_size=8)
@@ -491,7 +494,9 @@ def test_a_kernel_generator_trains_saves_and_makes_datasets(folders, form):
         tiny(folders, arch="kernels", kernel_size=65)
     with pytest.raises(ValueError, match="path kernels must be at least 9 px, got 7"):
         tiny(folders, arch="kernels", kernel_size=7, kernel_form="path")
-    with pytest.raises(ValueError, match="sensor_noise and kernel_form are the kernel generator.s"):
+    with pytest.raises(
+        ValueError, match="sensor_noise, noise_kernel and kernel_form are the kernel generator.s"
+    ):
         tiny(folders, kernel_form="path")
     widths = tiny(folders, arch="kernels", channels=None, blocks=None).generator()
     assert (widths["channels"], widths["blocks"]) == (256, 2)
