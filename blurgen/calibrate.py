@@ -58,7 +58,7 @@ PARAMETERS = {
     "boost": Parameter(1.0, 4.0, help="highest highlight boost (drawn from 1)"),
     "gamma": Parameter(1.6, 2.8, help="blur in a power-law space of this gamma"),
 }
-# Camera shake is fitted only when asked: a camera sample renders about 3x as slowly as a
+# Camera shake is fitted only when asked: a camera sample renders 2-2.4x as slowly as a
 # kernel one, and on the fitted preset's settings it measured only 0.03 closer to the real
 # photos (0.61 against 0.64).
 DEFAULT_FIT = tuple(name for name in PARAMETERS if name != "camera")

@@ -95,13 +95,11 @@ class DatasetConfig(SampleConfig):
         prints it)."""
         values = dict(values)
         motion = values.pop("motion", None)
-        camera = {k: tuple(v) if isinstance(v, list) else v
-                  for k, v in (values.pop("camera", None) or {}).items()}  # fmt: skip
+        camera = CameraModel(**(values.pop("camera", None) or {}))  # it makes lists tuples
         mix = tuple(tuple(pair) for pair in values.pop("mix", ()))
         degradation = Degradation.from_dict(values.pop("degradation"))
         model = MotionModel(**motion) if motion is not None else MotionModel()
-        return cls(**values, motion=model, camera=CameraModel(**camera), mix=mix,
-                   degradation=degradation)  # fmt: skip
+        return cls(**values, motion=model, camera=camera, mix=mix, degradation=degradation)
 
     @property
     def crop(self) -> int:

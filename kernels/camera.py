@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .psf import splat_points
+
 # The displacement is measured at the crop's corners, edge midpoints and centre: a
 # homography's displacement field is nearly affine over a crop, so its largest value is at a
 # corner; the reach keeps one px of margin for the bilinear weights.
@@ -119,15 +121,16 @@ class CameraShake:
         return self._maps(dense)
 
     def _maps(self, poses: np.ndarray) -> np.ndarray:
+        """The homographies (P, 3, 3) of poses (P, 6), relative to the mean pose."""
         f, cx, cy = self.intrinsics
         k = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]])
         k_inv = np.linalg.inv(k)
-        mean = self._pose(k, k_inv, self.trajectory.mean(axis=0))
-        return np.stack([self._pose(k, k_inv, pose) for pose in poses]) @ np.linalg.inv(mean)
-
-    def _pose(self, k: np.ndarray, k_inv: np.ndarray, pose: np.ndarray) -> np.ndarray:
-        plane = np.outer(pose[3:] / self.depth, [0.0, 0.0, 1.0])
-        return k @ (rotation_matrix(pose[:3]) + plane) @ k_inv
+        poses = np.concatenate([poses, self.trajectory.mean(axis=0)[None]])
+        # The plane n = (0, 0, 1): translation over depth enters the third column only.
+        views = rotation_matrix(poses[:, :3])
+        views[:, :, 2] += poses[:, 3:] / self.depth
+        maps = k @ views @ k_inv
+        return maps[:-1] @ np.linalg.inv(maps[-1])
 
     def displacements(self, points: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
         """Where points (M, 2) as (x, y) px move at each sampled pose (see
@@ -136,13 +139,19 @@ class CameraShake:
 
 
 def rotation_matrix(angles: np.ndarray) -> np.ndarray:
-    """The rotation (3, 3) of a rotation vector (pitch, yaw, roll) in radians (Rodrigues)."""
-    theta = float(np.linalg.norm(angles))
-    if theta == 0:
-        return np.eye(3)
-    axis = np.asarray(angles, np.float64) / theta
-    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(theta) * cross + (1 - np.cos(theta)) * cross @ cross
+    """The rotations (..., 3, 3) of rotation vectors (..., 3), (pitch, yaw, roll) in radians
+    (Rodrigues)."""
+    angles = np.asarray(angles, np.float64)
+    theta = np.linalg.norm(angles, axis=-1)[..., None, None]
+    x, y, z = np.moveaxis(angles, -1, 0)
+    zero = np.zeros_like(x)
+    # The cross-product matrix of the rotation vector; its powers over theta give the axis's.
+    cross = np.stack([np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1),
+                      np.stack([-y, x, zero], -1)], -2)  # fmt: skip
+    safe = np.where(theta == 0, 1.0, theta)
+    sine = np.where(theta == 0, 1.0, np.sin(safe) / safe)
+    versine = np.where(theta == 0, 0.5, (1 - np.cos(safe)) / safe**2)
+    return np.eye(3) + sine * cross + versine * cross @ cross
 
 
 def project(homographies: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -255,13 +264,12 @@ def kernel_field(
         (M, K, K) float32, each summing to 1.
     """
     offsets = shake.displacements(points, shape).transpose(1, 0, 2)  # (M, T', 2): (dx, dy)
-    reach = kernel_size // 2
-    offsets = np.clip(offsets, -reach, reach)
-    grid = np.arange(kernel_size) - reach
-    tent_x = np.clip(1 - np.abs(offsets[..., 0, None] - grid), 0, None)
-    tent_y = np.clip(1 - np.abs(offsets[..., 1, None] - grid), 0, None)
-    steps = offsets.shape[1]
-    return (np.einsum("mty,mtx->myx", tent_y, tent_x) / steps).astype(np.float32)
+    count, steps = offsets.shape[:2]
+    # splat_points takes coordinates from the grid's corner, short of its last pixel.
+    grid = np.clip(offsets + kernel_size // 2, 0, np.nextafter(kernel_size - 1, 0))
+    kernels = splat_points(grid[..., 0].ravel(), grid[..., 1].ravel(),
+                           np.full(count, steps), kernel_size)  # fmt: skip
+    return kernels.astype(np.float32)
 
 
 def field_points(height: int, width: int, grid: int) -> np.ndarray:
