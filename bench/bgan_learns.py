@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--kernel-form", choices=KERNEL_FORMS, default="softmax", help="kernels")
     parser.add_argument("--discriminator", choices=DISCRIMINATORS, default="vgg")
     parser.add_argument("--disc-layers", type=int, default=2, help="patch: strided layers")
+    parser.add_argument("--disc-scales", type=int, default=1, help="patch: scales judged")
     parser.add_argument(
         "--json",
         type=Path,
@@ -147,6 +148,7 @@ def main() -> None:
             sharp=str(sharp), blurry=str(blurry), iters=args.iters, batch=args.batch, patch=64,
             lr=args.lr, decay_start=0.8, arch=args.arch, disc_channels=32, **shape,
             discriminator=args.discriminator, disc_layers=args.disc_layers,
+            disc_scales=args.disc_scales,
             vgg_layer="conv2_2", vgg_weights=str(folder / "vgg.pth"),
             adversarial_weight=args.adversarial_weight, content_weight=args.content_weight,
             content_scale=args.content_scale, perceptual_weight=args.perceptual_weight,
@@ -191,7 +193,11 @@ def main() -> None:
         "pretrain": args.pretrain,
         "lr": args.lr,
         "generator": trainer.generator.config,
-        "discriminator": {"kind": args.discriminator, "layers": args.disc_layers},
+        "discriminator": {
+            "kind": args.discriminator,
+            "layers": args.disc_layers,
+            "scales": args.disc_scales,
+        },
         "mean_input": float(held_out.mean()),
         "mean_generated_after": float(after.mean()),
         "mean_sharp_domain": float(sharp_mean),

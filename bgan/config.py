@@ -97,6 +97,13 @@ class TrainingConfig:
         "for 1 to 4.",
         min=1,
     )
+    disc_scales: int = setting(
+        1,
+        help="patch: judge the images at this many scales (each 2x2 average-pooled from the "
+        "last, each with a discriminator of its own), so that blur longer than a patch is "
+        "judged too.",
+        min=1,
+    )
     # PyTorch's default initialisation is the default here: with N(0, 0.01) the 11-layer
     # discriminator shrank its input ~1e7-fold and the generator got no adversarial gradient
     # (measured with bench/bgan_learns.py).
@@ -137,6 +144,9 @@ class TrainingConfig:
                                  f"got {getattr(self, f.name)!r}")  # fmt: skip
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.disc_scales > 1 and self.discriminator != "patch":
+            raise ValueError("disc_scales applies to the patch discriminator (--discriminator "
+                             "patch)")  # fmt: skip
         if not 0 <= self.decay_start <= 1:
             raise ValueError(f"decay_start must be in [0, 1], got {self.decay_start!r}")
 
@@ -211,6 +221,12 @@ class BganConfig(TrainingConfig):
         "noise).",
         min=1,
     )
+    noise_mixing: bool = setting(
+        False,
+        help="kernels, with --sensor-noise: learn how much of the noise the colour channels "
+        "share (a 3 x 3 mixing of the noise maps), as real photos' noise is mostly grey "
+        "after demosaicing and JPEG; without it each channel's noise is its own.",
+    )
     variation_gain: float = setting(
         1.0,
         help="kernels: factor on the part of the kernels that varies with the noise: at 10 draws "
@@ -281,9 +297,12 @@ class BganConfig(TrainingConfig):
             if self.noise_kernel % 2 == 0 or (self.noise_kernel > 1 and not self.sensor_noise):
                 raise ValueError(f"noise_kernel must be odd, and over 1 only with sensor_noise, "
                                  f"got {self.noise_kernel!r}")  # fmt: skip
-        elif self.sensor_noise or self.kernel_form != "softmax" or self.noise_kernel != 1:
-            raise ValueError("sensor_noise, noise_kernel and kernel_form are the kernel "
-                             "generator's")  # fmt: skip
+            if self.noise_mixing and not self.sensor_noise:
+                raise ValueError("noise_mixing needs sensor_noise")
+        elif (self.sensor_noise or self.kernel_form != "softmax" or self.noise_kernel != 1
+              or self.noise_mixing):  # fmt: skip
+            raise ValueError("sensor_noise, noise_kernel, noise_mixing and kernel_form are the "
+                             "kernel generator's")  # fmt: skip
         if not 0 <= int(self.pretrain) <= self.iters:
             raise ValueError(f"pretrain must be 0 to iters ({self.iters}) steps, "
                              f"got {self.pretrain!r}")  # fmt: skip
@@ -307,7 +326,8 @@ class BganConfig(TrainingConfig):
             return {**shape, "kernel_size": self.kernel_size, "cell": self.cell,
                     "latent": self.latent, "sensor_noise": self.sensor_noise,
                     "variation_gain": self.variation_gain, "form": self.kernel_form,
-                    "noise_kernel": self.noise_kernel}  # fmt: skip
+                    "noise_kernel": self.noise_kernel,
+                    "noise_mixing": self.noise_mixing}  # fmt: skip
         return {**shape, "noise": self.noise, "scale": self.scale}
 
 

@@ -216,7 +216,11 @@ class KernelBlurGenerator(nn.Module):
     (one for all three; divided by its L2 norm, so each map stays of unit variance): the noise
     of real photos is correlated between neighbouring pixels by demosaicing and JPEG, and white
     noise over-added to look like it. The untrained kernel is nearly a delta (exp(-4 r^2),
-    normalised).
+    normalised). With ``noise_mixing`` the three maps are then mixed by a learned 3 x 3 matrix
+    whose rows are divided by their L2 norms (each channel's noise still of unit variance, the
+    correlation between channels i and j the dot product of rows i and j): demosaicing and
+    JPEG's subsampled chroma leave real photos' noise mostly shared by the three colours, grey
+    rather than coloured. The untrained matrix is the identity.
 
     Args:
         kernel_size: side of the kernels, px (odd).
@@ -226,6 +230,7 @@ class KernelBlurGenerator(nn.Module):
         blocks: hidden layers of the kernel network.
         sensor_noise: learn and add sensor noise too.
         noise_kernel: side of the kernel that correlates the sensor noise (odd; 1: white).
+        noise_mixing: learn how the sensor noise is shared between the colour channels.
         variation_gain: factor on the logits that vary with the noise (see LOGIT_GAIN).
         form: ``"softmax"`` (a free kernel) or ``"path"`` (a drawn camera path).
 
@@ -246,6 +251,7 @@ class KernelBlurGenerator(nn.Module):
         variation_gain: float = 1.0,
         form: str = "softmax",
         noise_kernel: int = 1,
+        noise_mixing: bool = False,
     ) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -259,6 +265,8 @@ class KernelBlurGenerator(nn.Module):
         if noise_kernel < 1 or noise_kernel % 2 == 0 or (noise_kernel > 1 and not sensor_noise):
             raise ValueError(f"noise_kernel must be odd, and over 1 only with sensor_noise, got "
                              f"{noise_kernel!r}")  # fmt: skip
+        if noise_mixing and not sensor_noise:
+            raise ValueError("noise_mixing needs sensor_noise")
         layers: list[nn.Module] = []
         width = 2 * latent
         for _ in range(blocks):
@@ -291,13 +299,17 @@ class KernelBlurGenerator(nn.Module):
             offset = torch.arange(noise_kernel, dtype=torch.float32) - noise_kernel // 2
             squared = offset[:, None] ** 2 + offset[None, :] ** 2
             self.noise_logits = nn.Parameter(-4 * squared / LOGIT_GAIN)
+        self.noise_mixing = bool(noise_mixing)
+        if self.noise_mixing:
+            self.noise_mix = nn.Parameter(torch.eye(SENSOR_CHANNELS) / LOGIT_GAIN)
         self.kernel_size, self.cell, self.latent = kernel_size, cell, latent
         self.variation_gain = float(variation_gain)
         self.config = {"arch": "kernels", "kernel_size": kernel_size, "cell": cell,
                        "latent": latent, "channels": channels, "blocks": blocks,
                        "sensor_noise": self.sensor_noise,
                        "variation_gain": float(variation_gain), "form": form,
-                       "noise_kernel": self.noise_kernel}  # fmt: skip
+                       "noise_kernel": self.noise_kernel,
+                       "noise_mixing": self.noise_mixing}  # fmt: skip
 
     @property
     def reach(self) -> int:
@@ -370,16 +382,20 @@ class KernelBlurGenerator(nn.Module):
 
     def correlated(self, maps: torch.Tensor) -> torch.Tensor:
         """Sensor-noise maps (N, 3, H, W) of N(0, 1), correlated by the learned noise kernel
-        (borders reflected) and still of unit variance; as they are when it is 1 px."""
-        if self.noise_kernel == 1:
-            return maps
-        weights = torch.softmax(self.noise_logits.flatten() * LOGIT_GAIN, 0)
-        weights = (weights / weights.norm()).view(1, 1, self.noise_kernel, self.noise_kernel)
-        pad = self.noise_kernel // 2
-        padded = F.pad(maps, (pad, pad, pad, pad), mode="reflect")
-        channels = maps.shape[1]
-        return F.conv2d(padded, weights.to(maps.dtype).expand(channels, 1, -1, -1),
-                        groups=channels)  # fmt: skip
+        (borders reflected) and mixed between channels by the learned matrix, each still of
+        unit variance; as they are with a 1 px kernel and no mixing."""
+        if self.noise_kernel > 1:
+            weights = torch.softmax(self.noise_logits.flatten() * LOGIT_GAIN, 0)
+            weights = (weights / weights.norm()).view(1, 1, self.noise_kernel, self.noise_kernel)
+            pad = self.noise_kernel // 2
+            padded = F.pad(maps, (pad, pad, pad, pad), mode="reflect")
+            channels = maps.shape[1]
+            maps = F.conv2d(padded, weights.to(maps.dtype).expand(channels, 1, -1, -1),
+                            groups=channels)  # fmt: skip
+        if self.noise_mixing:
+            mix = self.noise_mix / self.noise_mix.norm(dim=1, keepdim=True)
+            maps = torch.einsum("ij,njhw->nihw", mix.to(maps.dtype), maps)
+        return maps
 
 
 def circle_path_logits(points: int) -> torch.Tensor:
@@ -671,12 +687,48 @@ class PatchDiscriminator(nn.Module):
         return self.features((x - 0.5) / 0.25)[:, 0]
 
 
-def discriminator(kind: str = "vgg", channels: int = 64, layers: int = 3) -> nn.Module:
+class MultiScaleDiscriminator(nn.Module):
+    """PatchGAN discriminators at ``scales`` scales (as in pix2pixHD): one on the input, one on
+    it 2x2 average-pooled, one on it pooled 4x4... each with weights of its own. A pooled
+    image's fine scale is the input's coarser one, so with the same small patch the coarser
+    networks judge blur longer than a patch is wide (a 20 px streak is 5 px at 1/4).
+
+    Shape:
+        x (N, 3, H, W) in [0, 1], H and W at least ``2 ** (scales - 1)`` times the patch seen;
+        output (N, L): every scale's logits, flattened and joined (:meth:`split` parts them).
+    """
+
+    def __init__(self, channels: int = 64, layers: int = 3, scales: int = 2) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(PatchDiscriminator(channels, layers) for _ in range(scales))
+        self.config = {"kind": "patch", "channels": channels, "layers": layers, "scales": scales}
+        self.sizes: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = []
+        for scale, net in enumerate(self.nets):
+            pooled = F.avg_pool2d(x, 2**scale) if scale else x
+            logits.append(net(pooled).flatten(1))
+        self.sizes = [part.shape[1] for part in logits]
+        return torch.cat(logits, 1)
+
+    def split(self, logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Logits (M, L) of images of the last call's size, parted by scale: a loss is taken
+        per scale, or the finest scale's many logits would outweigh the coarse ones."""
+        return logits.split(self.sizes, dim=1)
+
+
+def discriminator(
+    kind: str = "vgg", channels: int = 64, layers: int = 3, scales: int = 1
+) -> nn.Module:
     """The discriminator ``kind``: ``"vgg"`` (:class:`Discriminator`, one logit per image;
-    ``layers`` does not apply) or ``"patch"`` (:class:`PatchDiscriminator`)."""
+    ``layers`` and ``scales`` do not apply) or ``"patch"`` (:class:`PatchDiscriminator`, or
+    :class:`MultiScaleDiscriminator` for more than one scale)."""
     if kind == "vgg":
         return Discriminator(channels)
     if kind == "patch":
+        if scales > 1:
+            return MultiScaleDiscriminator(channels, layers, scales)
         return PatchDiscriminator(channels, layers)
     raise ValueError(f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {kind!r}")
 

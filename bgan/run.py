@@ -116,7 +116,9 @@ class GanRun:
                 self.vgg = load_vgg19(config.vgg_layer, config.vgg_weights).to(self.device)
         self.generator = generator
         self.discriminator = (
-            discriminator(config.discriminator, config.disc_channels, config.disc_layers)
+            discriminator(
+                config.discriminator, config.disc_channels, config.disc_layers, config.disc_scales
+            )
             if adversarial
             else None
         )
@@ -168,7 +170,7 @@ class GanRun:
         with self._autocast():
             logits = self.step_discriminator(torch.cat([real, fake.detach()])).float()
         real_logits, fake_logits = (gather(part, self.ranks) for part in logits.chunk(2))
-        return ralsgan_discriminator_loss(real_logits, fake_logits)
+        return self._per_scale(ralsgan_discriminator_loss, real_logits, fake_logits)
 
     def _adversarial_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """The relativistic generator loss, the discriminator's logits gathered as above;
@@ -182,7 +184,19 @@ class GanRun:
                 fake_logits = gather(self.judge(fake).float(), self.ranks)
         finally:
             self.discriminator.requires_grad_(True)
-        return ralsgan_generator_loss(real_logits, fake_logits)
+        return self._per_scale(ralsgan_generator_loss, real_logits, fake_logits)
+
+    def _per_scale(
+        self, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        real_logits: torch.Tensor, fake_logits: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
+        """``loss`` of the logits, or its mean over the scales of a multi-scale
+        discriminator."""
+        split = getattr(self.discriminator, "split", None)
+        if split is None:
+            return loss(real_logits, fake_logits)
+        parts = [loss(r, f) for r, f in zip(split(real_logits), split(fake_logits), strict=True)]
+        return torch.stack(parts).mean()
 
     def _autocast(self) -> Any:
         """bf16 autocast where the config asks for it: ``bf16`` on CUDA, ``cpu_bf16`` on the

@@ -23,6 +23,7 @@ from blurgen.bgan.nets import (
     DenseBlock,
     Discriminator,
     KernelBlurGenerator,
+    MultiScaleDiscriminator,
     PatchDiscriminator,
     ResidualBlock,
     ResidualInResidual,
@@ -294,6 +295,33 @@ class TestKernelBlurGenerator:
         with pytest.raises(ValueError, match="noise_kernel must be odd, and over 1 only with"):
             KernelBlurGenerator(noise_kernel=3)
 
+    def test_noise_mixing_shares_the_sensor_noise_between_colours_at_unit_variance(self):
+        g = KernelBlurGenerator(kernel_size=9, cell=16, latent=2, channels=8, blocks=1,
+                                sensor_noise=True, noise_kernel=3, noise_mixing=True)  # fmt: skip
+        assert g.config["noise_mixing"] is True
+        maps = torch.randn(2, 3, 200, 200, generator=torch.Generator().manual_seed(0))
+        # Untrained: the identity (with a 3 px kernel that is still nearly a delta).
+        torch.testing.assert_close(g.correlated(maps), g.correlated(maps)[:, [0, 1, 2]])
+        white = KernelBlurGenerator(9, 16, 2, 8, 1, sensor_noise=True, noise_mixing=True)
+        torch.testing.assert_close(white.correlated(maps), maps)
+        matrix = np.array([[1.0, 1, 1], [2, 1, 0], [0, 0, 3]])
+        with torch.no_grad():
+            white.noise_mix.copy_(torch.tensor(matrix) / nets.LOGIT_GAIN)
+        got = white.correlated(maps).detach().numpy()
+        # An independent reference: each pixel's colour vector times the row-normalised matrix.
+        unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+        expected = np.einsum("ij,njhw->nihw", unit, maps.numpy())
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+        # Unit variance per channel; the correlation between channels in closed form.
+        flat = got.transpose(1, 0, 2, 3).reshape(3, -1)
+        np.testing.assert_allclose(np.corrcoef(flat), unit @ unit.T, atol=0.01)
+        np.testing.assert_allclose(flat.var(axis=1), 1, atol=0.02)
+        # It learns: the loss reaches the matrix.
+        white.correlated(maps)[:, 0].mean().backward()
+        assert white.noise_mix.grad is not None and white.noise_mix.grad.abs().sum() > 0
+        with pytest.raises(ValueError, match="noise_mixing needs sensor_noise"):
+            KernelBlurGenerator(noise_mixing=True)
+
     def test_variation_gain_scales_the_logits_that_vary_with_the_noise(self):
         torch.manual_seed(0)
         plain = gaussian_init(KernelBlurGenerator(9, 8, 2, 16, 1), std=0.3)
@@ -510,6 +538,37 @@ def test_a_patch_discriminator_scores_each_patch_on_it_alone(layers):
     assert isinstance(discriminator("vgg", channels=4), Discriminator)
     with pytest.raises(ValueError, match="discriminator must be one of vgg, patch"):
         discriminator("pixel")
+
+
+def test_a_multi_scale_discriminator_judges_pooled_copies_with_wider_patches():
+    torch.manual_seed(0)
+    d = discriminator("patch", channels=4, layers=2, scales=3)
+    assert isinstance(d, MultiScaleDiscriminator) and len(d.nets) == 3
+    assert d.config == {"kind": "patch", "channels": 4, "layers": 2, "scales": 3}
+    x = torch.rand(2, 3, 96, 80, requires_grad=True)
+    logits = d(x)
+    # Each scale's logits are its own network's on the image averaged over 2^s x 2^s blocks
+    # (pooled here by NumPy).
+    image = x.detach().numpy()
+    expected = []
+    for scale, net in enumerate(d.nets):
+        f = 2**scale
+        pooled = image.reshape(2, 3, 96 // f, f, 80 // f, f).mean(axis=(3, 5))
+        expected.append(net(torch.from_numpy(pooled)).flatten(1))
+    torch.testing.assert_close(logits, torch.cat(expected, 1), rtol=0, atol=1e-5)
+    for part, own in zip(d.split(logits), expected, strict=True):
+        torch.testing.assert_close(part, own, rtol=0, atol=1e-5)
+    # A logit of the coarsest scale, away from the borders, sees a square 4x as wide as a
+    # patch.
+    x = torch.rand(1, 3, 320, 320, requires_grad=True)
+    coarse = d.nets[2](torch.zeros(1, 3, 80, 80)).shape[1:]
+    finer = sum(net(torch.zeros(1, 3, 320 // 2**s, 320 // 2**s)).numel()
+                for s, net in enumerate(d.nets[:2]))  # fmt: skip
+    d(x)[0, finer + coarse[0] // 2 * coarse[1] + coarse[1] // 2].backward()
+    touched = x.grad[0].abs().sum(0).nonzero()
+    extent = touched.max(0).values - touched.min(0).values + 1
+    assert extent.tolist() == [4 * d.nets[0].patch] * 2
+    assert isinstance(discriminator("patch", channels=4, scales=1), PatchDiscriminator)
 
 
 class TestVGG:

@@ -12,6 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from blurgen.bgan import nets
 from blurgen.bgan.infer import BlurGAN
 from blurgen.bgan.train import BganConfig, BganTrainer
 from blurgen.bgan.vgg import VGG19Features
@@ -437,6 +438,22 @@ def test_a_run_may_start_from_another_generator(folders):
         BganTrainer(tiny(folders, channels=16, init=str(exported)), folders / "third")
 
 
+def test_multi_scale_discriminators_and_noise_mixing_train_and_save(folders):
+    config = tiny(folders, arch="kernels", kernel_size=9, cell=16, latent=3, channels=16,
+                  perceptual_weight=0, discriminator="patch", disc_layers=1, disc_scales=2,
+                  sensor_noise=True, noise_mixing=True)  # fmt: skip
+    BganTrainer(config, folders / "run").train()
+    saved = torch.load(folders / "run" / "checkpoints" / "latest.pt", weights_only=True)
+    assert saved["discriminator"]["nets.1.features.0.weight"].shape == (8, 3, 4, 4)
+    generator = BlurGAN.load(folders / "run" / "generator.pt").generator
+    assert generator.config["noise_mixing"] is True
+    assert not torch.equal(generator.noise_mix * nets.LOGIT_GAIN, torch.eye(3))
+    with pytest.raises(ValueError, match="disc_scales applies to the patch discriminator"):
+        tiny(folders, disc_scales=2)
+    with pytest.raises(ValueError, match="noise_mixing needs sensor_noise"):
+        tiny(folders, arch="kernels", kernel_size=9, cell=16, noise_mixing=True)
+
+
 @pytest.mark.parametrize("form", ["softmax", "path"])
 def test_a_kernel_generator_trains_saves_and_makes_datasets(folders, form):
     """With a patch discriminator."""
@@ -464,7 +481,7 @@ def test_a_kernel_generator_trains_saves_and_makes_datasets(folders, form):
     assert generator.config == {"arch": "kernels", "kernel_size": 9, "cell": 16, "latent": 3,
                                 "channels": 16, "blocks": 1, "sensor_noise": False,
                                 "variation_gain": 1.0, "form": form,
-                                "noise_kernel": 1}  # fmt: skip
+                                "noise_kernel": 1, "noise_mixing": False}  # fmt: skip
     # It learned something: its kernels are no longer the ones it started with.
     start = KernelBlurGenerator(9, 16, 3, 16, 1, form=form)
     z = torch.randn(1, 3, 1, 1)
@@ -485,7 +502,7 @@ def test_a_kernel_generator_trains_saves_and_makes_datasets(folders, form):
     with pytest.raises(ValueError, match="scale and noise are the resnet generator's"):
         tiny(folders, arch="kernels", scale=2)
     with pytest.raises(
-        ValueError, match="sensor_noise, noise_kernel and kernel_form are the kernel generator.s"
+        ValueError, match="sensor_noise, noise_kernel, noise_mixing and kernel_form are the kernel"
     ):
         tiny(folders, sensor_noise=True)
     with pytest.raises(ValueError, match="kernel_size must be odd and cell even"):
@@ -495,7 +512,7 @@ def test_a_kernel_generator_trains_saves_and_makes_datasets(folders, form):
     with pytest.raises(ValueError, match="path kernels must be at least 9 px, got 7"):
         tiny(folders, arch="kernels", kernel_size=7, kernel_form="path")
     with pytest.raises(
-        ValueError, match="sensor_noise, noise_kernel and kernel_form are the kernel generator.s"
+        ValueError, match="sensor_noise, noise_kernel, noise_mixing and kernel_form are the kernel"
     ):
         tiny(folders, kernel_form="path")
     widths = tiny(folders, arch="kernels", channels=None, blocks=None).generator()
