@@ -2,7 +2,8 @@
 
 The naive baseline does what public scripts do, one pair at a time: a per-kernel Python loop
 for the trajectory (the scalar reference the tests use), per-channel
-scipy.signal.fftconvolve, and one PNG per image. Both run in this run, on the bundled photos.
+scipy.signal.fftconvolve, and one PNG per image. Both run in this run, on the bundled photos;
+make-dataset with its workers as threads (the default) and as processes, start-up included.
 With a working CUDA device, make-dataset also runs with ``device="cuda"`` (one process).
 Peak memory is measured in fresh processes for two dataset sizes. The convolution alone (one
 crop by one kernel, blurgen's FFT path) is timed too: no pipeline that does a true 2-D
@@ -15,6 +16,7 @@ pipeline can reach over the naive script on this machine. Prints a table, writes
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import subprocess
@@ -33,7 +35,7 @@ from blurgen.backend import cuda_status
 from blurgen.io import read_image
 from blurgen.kernels import MotionModel, motion_kernels
 from blurgen.kernels.trajectory import draw_trajectories
-from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
+from blurgen.pipeline import EXECUTORS, DatasetConfig, bundled_images, make_dataset
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -43,11 +45,11 @@ RSS_CHILD = """
 import resource, sys
 from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
 if __name__ == "__main__":
-    pairs, patch, kernel, workers, out = map(str, sys.argv[1:])
+    pairs, patch, kernel, workers, executor, out = map(str, sys.argv[1:])
     sources = bundled_images()
     per_image = -(-int(pairs) // len(sources))
     config = DatasetConfig(patch=int(patch), per_image=per_image, kernel_size=int(kernel))
-    summary = make_dataset(sources, out, config, workers=int(workers))
+    summary = make_dataset(sources, out, config, workers=int(workers), executor=executor)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(summary["pairs"], own, workers_peak)
@@ -133,10 +135,14 @@ def stage_breakdown(sources: list[Path], config: DatasetConfig, folder: Path) ->
     return {"seconds": total, "stages": stages}
 
 
-def peak_rss(pairs: int, patch: int, size: int, workers: int, folder: Path) -> tuple[int, int]:
-    """Peak RSS in MB of the writing process and of its busiest worker, for one dataset."""
+def peak_rss(
+    pairs: int, patch: int, size: int, workers: int, executor: str, folder: Path
+) -> tuple[int, int]:
+    """Peak RSS in MB of the writing process (with threads: the whole job) and of its busiest
+    worker process, for one dataset."""
     out = folder / f"rss_{pairs}.h5"
-    command = [sys.executable, "-c", RSS_CHILD, *map(str, (pairs, patch, size, workers, out))]
+    options = (pairs, patch, size, workers, executor, out)
+    command = [sys.executable, "-c", RSS_CHILD, *map(str, options)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     out.unlink()
     _, own, children = result.stdout.split()
@@ -145,7 +151,7 @@ def peak_rss(pairs: int, patch: int, size: int, workers: int, folder: Path) -> t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=640, help="pairs for the blurgen row")
+    parser.add_argument("--pairs", type=int, default=800, help="pairs for the blurgen rows")
     parser.add_argument("--naive-pairs", type=int, default=24, help="pairs for the baseline")
     parser.add_argument("--patch", type=int, default=256)
     parser.add_argument("--kernel-size", type=int, default=64)
@@ -162,16 +168,21 @@ def main() -> None:
     per_image = -(-args.pairs // len(usable))
     config = DatasetConfig(patch=args.patch, per_image=per_image, kernel_size=args.kernel_size)
     cuda, cuda_reason = cuda_status()
-    runs = [(f"blurgen make-dataset, {args.workers} workers", "cpu", args.workers)]
+    runs = [
+        (f"blurgen make-dataset, {args.workers} {executor}", "cpu", args.workers, executor)
+        for executor in EXECUTORS
+    ]
     if cuda:
-        runs.append(("blurgen make-dataset, cuda", "cuda", 1))
+        runs.append(("blurgen make-dataset, cuda", "cuda", 1, "threads"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for name, device, workers in runs:
+        for name, device, workers, executor in runs:
             out = folder / f"pairs_{device}.h5"
             began = time.perf_counter()
-            summary = make_dataset(usable, out, config, workers=workers, device=device)
+            summary = make_dataset(
+                usable, out, config, workers=workers, executor=executor, device=device
+            )
             seconds = time.perf_counter() - began
             rows.append({"name": name, "pairs": summary["pairs"], "seconds": seconds})
             out.unlink()
@@ -182,9 +193,10 @@ def main() -> None:
         convolution = convolution_seconds(args.patch, args.kernel_size)
         breakdown = stage_breakdown(usable, config, folder)
         memory = []
-        for pairs in args.rss_pairs:
-            own, worker = peak_rss(pairs, args.rss_patch, 31, args.workers, folder)
+        for executor, pairs in itertools.product(EXECUTORS, args.rss_pairs):
+            own, worker = peak_rss(pairs, args.rss_patch, 31, args.workers, executor, folder)
             memory.append({"pairs": pairs, "patch": args.rss_patch, "kernel_size": 31,
+                           "executor": executor,
                            "writer_mb": own, "worker_mb": worker})  # fmt: skip
 
     for row in rows:
@@ -194,7 +206,9 @@ def main() -> None:
     speedup = rows[0]["speedup_vs_naive"]
     ceiling = args.workers / convolution
     ceiling_speedup = ceiling / rows[-1]["pairs_per_s"]
-    of_ceiling = rows[0]["pairs_per_s"] / ceiling
+    for row in rows:
+        row["fraction_of_ceiling"] = row["pairs_per_s"] / ceiling
+    of_ceiling = rows[0]["fraction_of_ceiling"]
     print(f"P={args.patch}, K={args.kernel_size}, bundled photos, {os.cpu_count()} cores")
     print(f"{'':40s} {'pairs':>6s} {'seconds':>8s} {'pairs/s':>8s} {'vs naive':>9s}")
     for row in rows:
@@ -202,7 +216,8 @@ def main() -> None:
               f"{row['pairs_per_s']:8.1f} {row['speedup_vs_naive']:8.1f}x")  # fmt: skip
     print(f"ceiling: the convolution alone takes {convolution * 1e3:.2f} ms a pair, so at most "
           f"{ceiling:.0f} pairs/s with {args.workers} workers, {ceiling_speedup:.1f}x the naive "
-          f"script; make-dataset reaches {of_ceiling:.2f} of it")  # fmt: skip
+          f"script; make-dataset reaches {of_ceiling:.2f} of it with threads, "
+          f"{rows[1]['fraction_of_ceiling']:.2f} with processes")  # fmt: skip
     pairs = rows[0]["pairs"]
     print(f"one process, profiled ({breakdown['seconds']:.1f} s): ms per pair and share")
     for stage, seconds in breakdown["stages"].items():
@@ -210,8 +225,10 @@ def main() -> None:
     if not cuda:
         print(f"cuda: skipped ({cuda_reason})")
     for m in memory:
-        print(f"peak RSS, {m['pairs']} pairs of {m['patch']} px: writer {m['writer_mb']} MB, "
-              f"busiest worker {m['worker_mb']} MB")  # fmt: skip
+        where = f"one process {m['writer_mb']} MB"
+        if m["executor"] == "processes":
+            where = f"writer {m['writer_mb']} MB, busiest worker {m['worker_mb']} MB"
+        print(f"peak RSS, {m['pairs']} pairs of {m['patch']} px, {m['executor']}: {where}")
 
     result = {
         "benchmark": "make_dataset",

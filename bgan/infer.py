@@ -9,6 +9,7 @@ nothing to resume with). ``builtin:NAME`` names a generator shipped with blurgen
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -160,7 +161,8 @@ class BlurGAN:
 
 
 class BganBlur:
-    """A picklable learned blur for dataset workers: loads its checkpoint on first use.
+    """A picklable learned blur for dataset workers: loads its checkpoint on first use (once,
+    whatever the number of threads calling it).
 
     Calling it with (N, P, P, 3) float patches in [0, 1] and (N,) noise seeds returns the
     blurred patches, float32 in [0, 1] (the noise of patch i drawn from ``default_rng(seed i)``,
@@ -170,6 +172,7 @@ class BganBlur:
     def __init__(self, path: str | os.PathLike, device: str = "cpu") -> None:
         self.path, self.device = str(path), device
         self._gan: BlurGAN | None = None
+        self._loading = threading.Lock()
         if not resolve(path).is_file():
             raise FileNotFoundError(f"BGAN checkpoint '{resolve(path)}' not found")
 
@@ -177,9 +180,13 @@ class BganBlur:
         # Workers reload the checkpoint rather than receive the network.
         return {"path": self.path, "device": self.device, "_gan": None}
 
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _loading=threading.Lock())
+
     def __call__(self, patches: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-        if self._gan is None:
-            self._gan = BlurGAN.load(self.path, self.device)
+        with self._loading:
+            if self._gan is None:
+                self._gan = BlurGAN.load(self.path, self.device)
         z = self._gan.noise([int(s) for s in seeds], *patches.shape[1:3])
         return self._gan.blur_with(patches, z)
 

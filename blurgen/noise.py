@@ -27,7 +27,7 @@ def noise_streams(seed: int) -> Generators:
 
 
 def poisson_gaussian(
-    linear: Any, shot: float, read: float, rng: np.random.Generator | Generators
+    linear: Any, shot: float, read: float, rng: np.random.Generator | Generators | None
 ) -> Any:
     """Add shot (Poisson) and read (Gaussian) noise to a linear-light image.
 
@@ -39,7 +39,7 @@ def poisson_gaussian(
         shot: gain in image units per electron (>= 0); 0 means no shot noise.
         read: standard deviation of the read noise in image units (>= 0).
         rng: one generator for both kinds of noise, or a ``(shot, read)`` pair of them
-            (:func:`noise_streams`).
+            (:func:`noise_streams`); unused, and may be None, when both levels are 0.
 
     Returns:
         float32 array like ``linear``, unclipped.

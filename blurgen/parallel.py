@@ -6,7 +6,7 @@ import multiprocessing
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any
@@ -23,13 +23,18 @@ def leave_if_importing_main() -> None:
         raise SystemExit(1)
 
 
-def ordered_map(function: Callable[..., Any], jobs: Iterable[tuple], workers: int) -> Iterator:
+def ordered_map(
+    function: Callable[..., Any], jobs: Iterable[tuple], workers: int, *, threads: bool = False
+) -> Iterator:
     """``function(*job)`` for each job, yielded in job order.
 
-    With ``workers > 1`` the jobs run in that many spawned processes, at most two per worker
-    ahead of the consumer so memory stays bounded; otherwise in this process. ``function`` must
-    be importable (module level). Workers ignore Ctrl-C: the caller handles it, and the pool
-    stops after the jobs in progress.
+    With ``workers > 1`` the jobs run in that many spawned processes, or with ``threads`` in
+    that many threads of this process, at most two per worker ahead of the consumer so memory
+    stays bounded; otherwise in this process. For processes ``function`` must be importable
+    (module level), and workers ignore Ctrl-C: the caller handles it, and the pool stops after
+    the jobs in progress. Threads start at once and hand results over without a copy, but run
+    Python one at a time: they pay where ``function`` spends its time in code that releases
+    the GIL (NumPy, SciPy's FFTs, OpenCV).
 
     Raises:
         RuntimeError: the workers died before starting, as they do when a script starts them
@@ -39,14 +44,17 @@ def ordered_map(function: Callable[..., Any], jobs: Iterable[tuple], workers: in
         for job in jobs:
             yield function(*job)
         return
-    leave_if_importing_main()
-    # spawn, not fork: callers hold open HDF5 files and library threads.
-    pool = ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=signal.signal,
-        initargs=(signal.SIGINT, signal.SIG_IGN),
-    )
+    if threads:
+        pool: Executor = ThreadPoolExecutor(workers, thread_name_prefix="blurgen")
+    else:
+        leave_if_importing_main()
+        # spawn, not fork: callers hold open HDF5 files and library threads.
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=signal.signal,
+            initargs=(signal.SIGINT, signal.SIG_IGN),
+        )
     try:
         queue = iter(jobs)
         pending = deque(pool.submit(function, *job) for job in islice(queue, 2 * workers))

@@ -53,6 +53,8 @@ MAX_SAMPLES_PER_JOB = 128
 JOB_BYTES = 64 << 20
 SOURCES_PER_JOB = 4
 JOBS_PER_WORKER = 4
+# How workers run (see blurgen.parallel.ordered_map).
+EXECUTORS = ("threads", "processes")
 # Samples first .. stop - 1 of source j: (j, path, first, stop).
 Segment = tuple[int, str, int, int]
 # method, source, index, origin, flips, boost, noise, jpeg_quality, noise_seed
@@ -276,6 +278,7 @@ def make_dataset(
     seed: int = 0,
     *,
     workers: int = 1,
+    executor: str = "threads",
     device: str = "cpu",
     learned: LearnedBlur | None = None,
     overwrite: bool = False,
@@ -289,11 +292,15 @@ def make_dataset(
         output: the ``.h5`` file; written as ``<output>.partial`` and renamed when complete.
         config: patches, kernels and degradation.
         seed: root seed.
-        workers: processes synthesising samples on the CPU; the file does not depend on it.
+        workers: threads or processes synthesising samples on the CPU; the file does not
+            depend on it.
+        executor: ``"threads"`` (of this process: no start-up, no copies of the pairs) or
+            ``"processes"`` (spawned: start-up and a copy of each job's pairs, but they run
+            Python at the same time, which pays on many cores); see :data:`EXECUTORS`.
         device: ``"cpu"`` or ``"cuda"`` for kernels and the forward model. On CUDA, FFT
             rounding differs from the CPU's, so a few 8-bit values may differ by one.
         learned: the learned blur for ``"bgan"`` samples (e.g. ``blurgen.bgan.infer.BganBlur``;
-            it must pickle for worker processes).
+            it must pickle for worker processes, and be safe to call from several threads).
         overwrite: start afresh, ignoring a partial file, and replace an existing output.
         strict: stop with ValueError at the first unusable image instead of skipping it (the
             partial file keeps what was written before it).
@@ -313,6 +320,8 @@ def make_dataset(
     leave_if_importing_main()
     paths = [str(p) for p in sources]
     device = check_device(device)
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if "bgan" in config.methods() and learned is None:
         raise ValueError("this config blurs with a BGAN: pass its generator as learned=")
     with PairsWriter(output, paths, config, seed, overwrite=overwrite) as writer:
@@ -329,7 +338,8 @@ def make_dataset(
         workers = workers if device == "cpu" and len(jobs) > 1 else 1
         try:
             with interrupt_between_steps() as check_interrupt:
-                for results in ordered_map(synthesise, jobs, workers):
+                threads = executor == "threads"
+                for results in ordered_map(synthesise, jobs, workers, threads=threads):
                     bad = [r.skipped for r in results if r.skipped]
                     if strict and bad:
                         raise ValueError(f"{bad[0]} (stopped: --strict)")

@@ -22,6 +22,7 @@ from blurgen.io import check_output_path, write_png
 from blurgen.kernels import MotionModel
 from blurgen.pipeline import (
     BLURS,
+    EXECUTORS,
     DatasetConfig,
     bundled_images,
     expand_sources,
@@ -110,6 +111,16 @@ from .options import (
 @seed_option
 @device_option
 @workers_option
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTORS),
+    default="threads",
+    show_default=True,
+    help="How the --workers run: threads of this process (they start at once and hand over "
+    "pairs without copies; most of a pair's time is NumPy, SciPy and OpenCV, which run in "
+    "parallel) or spawned processes (each starts Python and imports, and copies its pairs "
+    "back, but runs Python in parallel too, which may pay on many cores).",
+)
 @degradation_options
 @click.option(
     "--resume/--overwrite",
@@ -147,7 +158,8 @@ from .options import (
 @user_errors
 def make_dataset_command(
     sources, output, patch, per_image, kernel_size, blur, bgan, mix, flips, limit, strict,
-    motion, camera, camera_given, seed, device, workers, degradation, resume, ray_address,
+    motion, camera, camera_given, seed, device, workers, executor, degradation, resume,
+    ray_address,
     shard_pairs, consolidate, dry_run, as_json, verbosity,
 ):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
@@ -205,11 +217,15 @@ def make_dataset_command(
     check_output_path(output)
     if ray_address is None and consolidate:
         raise click.UsageError("--consolidate only applies to --ray runs")
+    if ray_address is not None and sources_of("executor") == ParameterSource.COMMANDLINE:
+        raise click.UsageError("--executor only applies to local runs (Ray runs each task in a "
+                               "process of its own)")  # fmt: skip
     began = time.perf_counter()
     with progress_bar(len(paths), "sources", verbosity) as advance:
         if ray_address is None:
-            summary = make_dataset(paths, output, config, seed, workers=workers, device=device,
-                                   learned=learned, overwrite=not resume, strict=strict,
+            summary = make_dataset(paths, output, config, seed, workers=workers,
+                                   executor=executor, device=device, learned=learned,
+                                   overwrite=not resume, strict=strict,
                                    progress=advance)  # fmt: skip
         else:
             summary = make_dataset_ray(paths, output, config, seed, address=ray_address,

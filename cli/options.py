@@ -66,7 +66,7 @@ overwrite_option = click.option(
 
 
 def default_workers() -> int:
-    """Worker processes when not told: the cores this process may use, at most 8."""
+    """Workers when not told: the cores this process may use, at most 8."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(8, cores or 1))
 
@@ -76,7 +76,8 @@ workers_option = click.option(
     type=click.IntRange(min=1),
     default=default_workers(),
     show_default=True,
-    help="Worker processes on the CPU. The output does not depend on it.",
+    help="Workers on the CPU: processes, or threads for make-dataset (see its --executor). The "
+    "output does not depend on it.",
 )
 
 

@@ -211,7 +211,9 @@ def test_datasets_and_blur_command_with_a_trained_bgan(folders):
     with pytest.raises(ValueError, match="learned="):
         make_dataset(sources, folders / "x.h5", config)
     make_dataset(sources, folders / "one.h5", config, learned=BganBlur(checkpoint))
-    make_dataset(sources, folders / "two.h5", config, learned=BganBlur(checkpoint), workers=2)
+    # Worker processes get the blur pickled (and load the checkpoint themselves).
+    make_dataset(sources, folders / "two.h5", config, learned=BganBlur(checkpoint), workers=2,
+                 executor="processes")  # fmt: skip
     assert verify_pairs(folders / "one.h5")[1] == []
     with h5py.File(folders / "one.h5") as a, h5py.File(folders / "two.h5") as b:
         method = a["method"][...]

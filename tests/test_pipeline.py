@@ -23,6 +23,7 @@ from blurgen.h5 import verify_pairs
 from blurgen.io import file_fingerprint, read_image
 from blurgen.kernels import MotionModel, motion_kernels_from
 from blurgen.pipeline import (
+    EXECUTORS,
     DatasetConfig,
     bundled_images,
     expand_sources,
@@ -169,13 +170,14 @@ def test_all_sources_skipped_is_an_error_and_leaves_nothing(tmp_path):
     assert "Traceback" not in result.output and list(tmp_path.glob("pairs.h5*")) == []
 
 
-def test_same_dataset_with_one_and_two_workers(tmp_path):
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_same_dataset_with_one_and_two_workers(tmp_path, executor):
     sources = photos(tmp_path / "in", count=9)
     config = DatasetConfig(
         patch=24, per_image=2, kernel_size=7, degradation=Degradation(read=(0.0, 0.02))
     )
     make_dataset(sources, tmp_path / "one.h5", config, seed=1, workers=1)
-    make_dataset(sources, tmp_path / "two.h5", config, seed=1, workers=2)
+    make_dataset(sources, tmp_path / "two.h5", config, seed=1, workers=2, executor=executor)
     one, two = arrays(tmp_path / "one.h5"), arrays(tmp_path / "two.h5")
     for name in one:
         np.testing.assert_array_equal(one[name], two[name], err_msg=name)
@@ -279,6 +281,29 @@ class TestCommands:
         sharp = sorted(p.name for p in (tmp_path / "gopro" / "sharp").iterdir())
         assert blur == sharp and len(blur) == 6
         assert len(sources) == 3
+
+    def test_the_executor_does_not_change_the_file(self, tmp_path, monkeypatch):
+        photos(tmp_path / "in", count=4)
+        used = []
+        real = blurgen.pipeline.ordered_map
+
+        def spy(function, jobs, workers, *, threads):
+            used.append((workers, threads))
+            return real(function, jobs, workers, threads=threads)
+
+        monkeypatch.setattr(blurgen.pipeline, "ordered_map", spy)
+        common = ["--patch", 24, "--kernel-size", 7, "--per-image", 40, "--workers", 2, "-q"]
+        for executor in EXECUTORS:
+            result = self.run("make-dataset", tmp_path / "in", "-o", tmp_path / f"{executor}.h5",
+                              "--executor", executor, *common)  # fmt: skip
+            assert result.exit_code == 0, result.output
+        assert used == [(2, True), (2, False)]
+        threads, processes = arrays(tmp_path / "threads.h5"), arrays(tmp_path / "processes.h5")
+        for name in threads:
+            np.testing.assert_array_equal(threads[name], processes[name], err_msg=name)
+        ray = self.run("make-dataset", tmp_path / "in", "-o", tmp_path / "r.h5", "--ray",
+                       "local", "--executor", "threads")  # fmt: skip
+        assert ray.exit_code == 2 and "--executor only applies to local runs" in ray.output
 
     def test_inspect_flags_an_unfinished_file(self, tmp_path):
         photos(tmp_path / "in", count=2)
@@ -557,7 +582,8 @@ def test_overwrite_starts_afresh(tmp_path):
 def test_a_script_using_workers_runs_or_says_why_not(tmp_path, guarded):
     photos(tmp_path / "in", count=4)
     call = ("make_dataset(expand_sources(['in']), 'pairs.h5', "
-            "DatasetConfig(patch=24, per_image=40, kernel_size=7), seed=0, workers=2)")  # fmt: skip
+            "DatasetConfig(patch=24, per_image=40, kernel_size=7), seed=0, workers=2, "
+            "executor='processes')")  # fmt: skip
     body = f"if __name__ == '__main__':\n    {call}\n" if guarded else call + "\n"
     script = tmp_path / "job.py"
     script.write_text("from blurgen.pipeline import DatasetConfig, expand_sources, make_dataset\n"
