@@ -3,7 +3,9 @@
 The naive baseline does what public scripts do, one pair at a time: a per-kernel Python loop
 for the trajectory (the scalar reference the tests use), per-channel
 scipy.signal.fftconvolve, and one PNG per image. Both run in this run, on the bundled photos;
-make-dataset with its workers as threads (the default) and as processes, start-up included.
+make-dataset with its workers as threads (the default) and as processes, start-up included,
+then with sensor noise on, then on 12-megapixel JPEG photos (time, and peak memory in a fresh
+process).
 With a working CUDA device, make-dataset also runs with ``device="cuda"`` (one process).
 Peak memory is measured in fresh processes for two dataset sizes. The convolution alone (one
 crop by one kernel, blurgen's FFT path) is timed too: no pipeline that does a true 2-D
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -32,25 +35,34 @@ from common import write_json
 
 import blurgen
 from blurgen.backend import cuda_status
+from blurgen.degradation import Degradation
 from blurgen.io import read_image
 from blurgen.kernels import MotionModel, motion_kernels
 from blurgen.kernels.trajectory import draw_trajectories
 from blurgen.pipeline import EXECUTORS, DatasetConfig, bundled_images, make_dataset
 
 HERE = Path(__file__).resolve().parent
+# The large sources' size (height, width): a 12-megapixel camera's.
+LARGE = (3000, 4000)
+# The noisy row's levels (sampled per pair from these ranges).
+NOISE = {"shot": (0.001, 0.004), "read": (0.002, 0.01)}
 sys.path.insert(0, str(HERE.parent / "tests"))
 from scalar_reference import reference_kernel  # noqa: E402
 
 RSS_CHILD = """
 import resource, sys
-from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
+from blurgen.pipeline import DatasetConfig, bundled_images, expand_sources, make_dataset
 if __name__ == "__main__":
-    pairs, patch, kernel, workers, executor, out = map(str, sys.argv[1:])
-    sources = bundled_images()
+    pairs, patch, kernel, workers, executor, out, *folder = map(str, sys.argv[1:])
+    sources = expand_sources(folder) if folder else bundled_images()
     per_image = -(-int(pairs) // len(sources))
     config = DatasetConfig(patch=int(patch), per_image=per_image, kernel_size=int(kernel))
     summary = make_dataset(sources, out, config, workers=int(workers), executor=executor)
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # This process's own peak (VmHWM, kB): its ru_maxrss would start from the peak of the
+    # process that started it (Linux keeps it across fork and exec). The workers' figure does
+    # include the peak of this process when it started them, so it is an upper bound.
+    status = open("/proc/self/status").read().split()
+    own = int(status[status.index("VmHWM:") + 1])
     workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(summary["pairs"], own, workers_peak)
 """
@@ -136,17 +148,31 @@ def stage_breakdown(sources: list[Path], config: DatasetConfig, folder: Path) ->
 
 
 def peak_rss(
-    pairs: int, patch: int, size: int, workers: int, executor: str, folder: Path
-) -> tuple[int, int]:
+    pairs: int, patch: int, size: int, workers: int, executor: str, folder: Path,
+    sources: Path | None = None,
+) -> tuple[int, int]:  # fmt: skip
     """Peak RSS in MB of the writing process (with threads: the whole job) and of its busiest
-    worker process, for one dataset."""
+    worker process, for one dataset of the bundled photos or of the photos in ``sources``."""
     out = folder / f"rss_{pairs}.h5"
-    options = (pairs, patch, size, workers, executor, out)
+    options = (pairs, patch, size, workers, executor, out, *([sources] if sources else []))
     command = [sys.executable, "-c", RSS_CHILD, *map(str, options)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     out.unlink()
     _, own, children = result.stdout.split()
     return int(own) // 1024, int(children) // 1024
+
+
+def large_photos(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
+    """``count`` JPEG photos (quality 90) of ``size`` (height, width) px, the bundled photos
+    scaled up in turn (their content does not change the time a pair takes)."""
+    folder.mkdir()
+    photos = [cv2.imread(str(p)) for p in bundled_images()]
+    paths = []
+    for i in range(count):
+        image = cv2.resize(photos[i % len(photos)], size[::-1], interpolation=cv2.INTER_CUBIC)
+        paths.append(folder / f"large_{i:03d}.jpg")
+        cv2.imwrite(str(paths[-1]), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return paths
 
 
 def main() -> None:
@@ -158,6 +184,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rss-pairs", type=int, nargs=2, default=[1000, 10000])
     parser.add_argument("--rss-patch", type=int, default=128, help="patch for the memory rows")
+    parser.add_argument("--large", type=int, default=12, help="12-megapixel JPEG sources")
+    parser.add_argument("--large-per-image", type=int, nargs="+", default=[8, 64],
+                        help="pairs per large photo, a row each")  # fmt: skip
     parser.add_argument("--json", type=Path, default=HERE / "results" / "make_dataset.json")
     args = parser.parse_args()
 
@@ -167,24 +196,40 @@ def main() -> None:
     ]
     per_image = -(-args.pairs // len(usable))
     config = DatasetConfig(patch=args.patch, per_image=per_image, kernel_size=args.kernel_size)
+    noisy = replace(config, degradation=Degradation(shot=NOISE["shot"], read=NOISE["read"]))
     cuda, cuda_reason = cuda_status()
     runs = [
-        (f"blurgen make-dataset, {args.workers} {executor}", "cpu", args.workers, executor)
+        (f"blurgen make-dataset, {args.workers} {executor}", config, "cpu", args.workers, executor)
         for executor in EXECUTORS
     ]
+    runs.append((f"the same, {args.workers} threads, noise on", noisy, "cpu", args.workers,
+                 "threads"))  # fmt: skip
     if cuda:
-        runs.append(("blurgen make-dataset, cuda", "cuda", 1, "threads"))
+        runs.append(("blurgen make-dataset, cuda", config, "cuda", 1, "threads"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for name, device, workers, executor in runs:
+        for name, settings, device, workers, executor in runs:
             out = folder / f"pairs_{device}.h5"
             began = time.perf_counter()
             summary = make_dataset(
-                usable, out, config, workers=workers, executor=executor, device=device
+                usable, out, settings, workers=workers, executor=executor, device=device
             )
             seconds = time.perf_counter() - began
             rows.append({"name": name, "pairs": summary["pairs"], "seconds": seconds})
+            out.unlink()
+        large = large_photos(folder / "large", args.large, LARGE)
+        for per_large in args.large_per_image:
+            settings = replace(config, per_image=per_large)
+            out = folder / "large.h5"
+            began = time.perf_counter()
+            summary = make_dataset(large, out, settings, workers=args.workers)
+            seconds = time.perf_counter() - began
+            own, _ = peak_rss(summary["pairs"], args.patch, args.kernel_size, args.workers,
+                              "threads", folder, folder / "large")  # fmt: skip
+            name = f"12 MP JPEGs, {per_large} pairs each, {args.workers} threads"
+            rows.append({"name": name, "pairs": summary["pairs"], "seconds": seconds,
+                         "peak_mb": own})  # fmt: skip
             out.unlink()
         (folder / "naive").mkdir()
         seconds = naive(usable, args.naive_pairs, args.patch, args.kernel_size, folder / "naive")
@@ -210,14 +255,20 @@ def main() -> None:
         row["fraction_of_ceiling"] = row["pairs_per_s"] / ceiling
     of_ceiling = rows[0]["fraction_of_ceiling"]
     print(f"P={args.patch}, K={args.kernel_size}, bundled photos, {os.cpu_count()} cores")
-    print(f"{'':40s} {'pairs':>6s} {'seconds':>8s} {'pairs/s':>8s} {'vs naive':>9s}")
+    print(f"{'':40s} {'pairs':>6s} {'seconds':>8s} {'pairs/s':>8s} {'vs naive':>9s} "
+          f"{'of ceiling':>10s}")  # fmt: skip
     for row in rows:
         print(f"{row['name']:40s} {row['pairs']:6d} {row['seconds']:8.2f} "
-              f"{row['pairs_per_s']:8.1f} {row['speedup_vs_naive']:8.1f}x")  # fmt: skip
+              f"{row['pairs_per_s']:8.1f} {row['speedup_vs_naive']:8.1f}x "
+              f"{row['fraction_of_ceiling']:10.2f}")  # fmt: skip
     print(f"ceiling: the convolution alone takes {convolution * 1e3:.2f} ms a pair, so at most "
           f"{ceiling:.0f} pairs/s with {args.workers} workers, {ceiling_speedup:.1f}x the naive "
           f"script; make-dataset reaches {of_ceiling:.2f} of it with threads, "
-          f"{rows[1]['fraction_of_ceiling']:.2f} with processes")  # fmt: skip
+          f"{rows[1]['fraction_of_ceiling']:.2f} with processes, "
+          f"{rows[2]['fraction_of_ceiling']:.2f} with noise on")  # fmt: skip
+    for row in rows:
+        if "peak_mb" in row:
+            print(f"{row['name']}: peak RSS {row['peak_mb']} MB (one process)")
     pairs = rows[0]["pairs"]
     print(f"one process, profiled ({breakdown['seconds']:.1f} s): ms per pair and share")
     for stage, seconds in breakdown["stages"].items():

@@ -21,14 +21,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 from common import write_json
 
 import blurgen
-from blurgen.pipeline import bundled_images
 
 HERE = Path(__file__).resolve().parent
 WHOLE = "import sys; from blurgen.io import read_image; print(read_image(sys.argv[1]).shape)"
+MAKE_PHOTO = """
+import sys, cv2
+from blurgen.pipeline import bundled_images
+small = cv2.imread(str(next(p for p in bundled_images() if p.stem == "astronaut")))
+side = int(sys.argv[2])
+cv2.imwrite(sys.argv[1], cv2.resize(small, (side, side), interpolation=cv2.INTER_CUBIC))
+"""
 
 
 def peak_of(command: list[str]) -> tuple[float, float]:
@@ -49,8 +54,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         photo = Path(folder) / "large.png"
-        small = cv2.imread(str(next(p for p in bundled_images() if p.stem == "astronaut")))
-        cv2.imwrite(str(photo), cv2.resize(small, (args.side, args.side), cv2.INTER_CUBIC))
+        # Made in a process of its own: Linux carries a process's peak RSS over to the
+        # processes it starts (fork, then exec), so this one must stay small for theirs to
+        # count only their own.
+        subprocess.run([sys.executable, "-c", MAKE_PHOTO, str(photo), str(args.side)], check=True)
         rows = {
             "whole photo as float32 (baseline)": peak_of([sys.executable, "-c", WHOLE, str(photo)]),
             "blurgen make-dataset": peak_of(

@@ -159,8 +159,7 @@ from .options import (
 def make_dataset_command(
     sources, output, patch, per_image, kernel_size, blur, bgan, mix, flips, limit, strict,
     motion, camera, camera_given, seed, device, workers, executor, degradation, resume,
-    ray_address,
-    shard_pairs, consolidate, dry_run, as_json, verbosity,
+    ray_address, shard_pairs, consolidate, dry_run, as_json, verbosity,
 ):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
 
