@@ -221,6 +221,49 @@ class Degradation:
             out = jpeg(out, params.jpeg_quality, in_place=True)
         return out
 
+    def render_batch(
+        self, sharp: np.ndarray, kernels: Any, params: list[DegradationParams]
+    ) -> np.ndarray:
+        """Degrade a batch of 8-bit crops, each with its kernel and parameters, to 8 bits:
+        one transfer to the kernels' device and one back, every step on the whole batch but
+        the noise (drawn on the host, sample by sample, from each sample's streams) and JPEG
+        (on the host). With the ``"valid"`` boundary and crops of up to ``STRIP_ROWS`` output
+        rows, the bytes of :meth:`render` with ``dtype=np.uint8``, sample for sample.
+
+        Args:
+            sharp: (N, H, W, C) uint8 sRGB-encoded crops on the host, after their flips.
+            kernels: (N, K, K) float32 kernels, each summing to 1, NumPy or CuPy.
+            params: the N samples' parameters.
+
+        Returns:
+            (N, H - K + 1, W - K + 1, C) uint8 on the host.
+        """
+        if self.boundary != "valid" or sharp.dtype != np.uint8:
+            raise ValueError("render_batch takes 8-bit crops and the 'valid' boundary")
+        if len(params) != len(sharp) or len(kernels) != len(sharp):
+            raise ValueError(f"{len(sharp)} crops, {len(kernels)} kernels and {len(params)} "
+                             "parameter records: give one of each per sample")  # fmt: skip
+        xp = get_xp(kernels)
+        kernels = xp.asarray(kernels, dtype=xp.float32)
+        crops = xp.asarray(sharp)
+        decoded, bright = self._byte_tables()
+        light = _lookup(decoded, crops)
+        boosts = np.array([p.boost for p in params], np.float32)
+        if (boosts != 1).any():
+            saturated = _lookup(bright, crops).astype(bool).any(axis=-1, keepdims=True)
+            factors = xp.asarray(boosts)[:, None, None, None]
+            light = xp.where(saturated & (factors != 1), light * factors, light)
+        light = blur(light, kernels, boundary="valid")
+        for i, p in enumerate(params):
+            if p.shot > 0 or p.read > 0:
+                light[i] = poisson_gaussian(light[i], p.shot, p.read, self._noise(p))
+        out = self._to_bytes(light)
+        out = to_numpy(out)
+        for i, p in enumerate(params):
+            if p.jpeg_quality is not None:
+                out[i] = jpeg(out[i], p.jpeg_quality, in_place=True)
+        return out
+
     def render_warped(
         self,
         sharp: np.ndarray,
@@ -279,16 +322,23 @@ class Degradation:
             light = xp.where(saturated, light * np.float32(params.boost), light)
         light = blurring(light)
         light = poisson_gaussian(light, params.shot, params.read, noise)
+        if dtype == np.uint8:
+            return self._to_bytes(light)
         light = xp.clip(light, 0, 1) if self.saturate else xp.maximum(light, 0)
         out = self._encode(light)
-        if dtype == np.uint8:  # this rounding is the quantisation: done once, not twice
-            # In place: every array here is this strip's own.
-            out = xp.clip(out, 0, 1, out=out)
-            out *= 255
-            return xp.rint(out, out=out).astype(xp.uint8)
         if self.quantise:
             out = quantise(out)
         return out.astype(xp.float32, copy=False)
+
+    def _to_bytes(self, light: Any) -> Any:
+        """Noisy linear light, this render's own array, to 8-bit encoded values: clipped (or
+        floored) at the sensor, encoded, rounded once (the quantisation, not done twice)."""
+        xp = get_xp(light)
+        light = xp.clip(light, 0, 1) if self.saturate else xp.maximum(light, 0)
+        out = self._encode(light)
+        out = xp.clip(out, 0, 1, out=out)  # in place: every array here is this render's own
+        out *= 255
+        return xp.rint(out, out=out).astype(xp.uint8)
 
     @staticmethod
     def _noise(params: DegradationParams) -> Any:

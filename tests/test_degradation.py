@@ -245,3 +245,28 @@ class TestDegradation:
     def test_unknown_setting(self):
         with pytest.raises(ValueError, match="wobble"):
             Degradation.from_dict({"wobble": 1})
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [Degradation(), Degradation(space="gamma", saturate=False), Degradation(space="naive")],
+)
+def test_a_batch_renders_the_bytes_of_one_pair_at_a_time(chain):
+    rng = np.random.default_rng(3)
+    crops = rng.integers(0, 256, (6, 40, 44, 3), dtype=np.uint8)
+    crops[:, :8] = 255  # highlights for the boost
+    lengths, angles = [3, 5, 7, 7.5, 4, 6], [0, 30, 60, 90, 120, 150]
+    kernels = np.stack([line_kernel(n, a, 9) for n, a in zip(lengths, angles, strict=True)])
+    params = [DegradationParams(boost=[1.0, 3.0][i % 2], shot=[0.0, 0.002][i // 3 % 2],
+                                read=[0.0, 0.004][i // 2 % 2],
+                                jpeg_quality=[None, 85][i % 3 == 0], noise_seed=i)
+              for i in range(6)]  # fmt: skip
+    one_at_a_time = np.stack([chain.render(c, k, p, dtype=np.uint8)
+                              for c, k, p in zip(crops, kernels, params, strict=True)])  # fmt: skip
+    batch = chain.render_batch(crops, kernels, params)
+    assert batch.dtype == np.uint8 and batch.shape == (6, 32, 36, 3)
+    np.testing.assert_array_equal(batch, one_at_a_time)
+    with pytest.raises(ValueError, match="8-bit crops and the 'valid' boundary"):
+        Degradation(boundary="reflect").render_batch(crops, kernels, params)
+    with pytest.raises(ValueError, match="one of each per sample"):
+        chain.render_batch(crops, kernels[:5], params)

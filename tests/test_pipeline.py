@@ -183,6 +183,29 @@ def test_same_dataset_with_one_and_two_workers(tmp_path, executor):
         np.testing.assert_array_equal(one[name], two[name], err_msg=name)
 
 
+def test_a_job_rendered_in_one_batch_is_the_same_dataset(tmp_path, monkeypatch):
+    """The batched path a GPU takes, run here with NumPy: the same bytes as pair by pair."""
+    sources = photos(tmp_path / "in", count=3)
+    config = DatasetConfig(patch=24, per_image=8, kernel_size=7, mix=(("motion", 1), ("linear", 1)),
+                           degradation=Degradation(read=(0.0, 0.02), highlight_boost=(1.0, 4.0),
+                                                   jpeg_quality=(80, 95)))  # fmt: skip
+    make_dataset(sources, tmp_path / "pairs.h5", config, seed=1)
+    batches = []
+    real = Degradation.render_batch
+
+    def counted(self, sharp, kernels, params):
+        batches.append(len(sharp))
+        return real(self, sharp, kernels, params)
+
+    monkeypatch.setattr(blurgen.pipeline, "_in_batches", lambda device, crop, config: True)
+    monkeypatch.setattr(Degradation, "render_batch", counted)
+    make_dataset(sources, tmp_path / "batched.h5", config, seed=1)
+    assert batches == [24]
+    pairs, batched = arrays(tmp_path / "pairs.h5"), arrays(tmp_path / "batched.h5")
+    for name in pairs:
+        np.testing.assert_array_equal(pairs[name], batched[name], err_msg=name)
+
+
 def test_resume_after_kill_9_ends_identical(tmp_path):
     sources = photos(tmp_path / "in", count=12)
     out = tmp_path / "pairs.h5"
