@@ -184,7 +184,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rss-pairs", type=int, nargs=2, default=[1000, 10000])
     parser.add_argument("--rss-patch", type=int, default=128, help="patch for the memory rows")
-    parser.add_argument("--large", type=int, default=12, help="12-megapixel JPEG sources")
+    parser.add_argument("--large", type=int, default=12, help="12-megapixel JPEG sources (0: none)")
     parser.add_argument("--large-per-image", type=int, nargs="+", default=[8, 64],
                         help="pairs per large photo, a row each")  # fmt: skip
     parser.add_argument("--json", type=Path, default=HERE / "results" / "make_dataset.json")
@@ -219,7 +219,7 @@ def main() -> None:
             rows.append({"name": name, "pairs": summary["pairs"], "seconds": seconds})
             out.unlink()
         large = large_photos(folder / "large", args.large, LARGE)
-        for per_large in args.large_per_image:
+        for per_large in args.large_per_image if large else []:
             settings = replace(config, per_image=per_large)
             out = folder / "large.h5"
             began = time.perf_counter()
