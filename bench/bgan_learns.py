@@ -59,15 +59,19 @@ def gradient_ratio(image: np.ndarray) -> float:
     return horizontal / vertical
 
 
-def prepare(folder: Path, kernel: np.ndarray, tile: int = 96) -> tuple[Path, Path, np.ndarray]:
+def prepare(
+    folder: Path, kernel: np.ndarray, tile: int = 96, domains: str = "split"
+) -> tuple[Path, Path, np.ndarray]:
     """Sharp folder, target-blur folder, and a held-out sharp image.
 
-    Four photos are cut into tiles; the tiles, ranked by brightness, are dealt out in the
-    order ABBA ABBA...: A sharp to the generator's input, B blurred to the target domain. The
-    domains then hold different content with the same brightness (a chessboard deal left the
-    target 0.02 brighter, a cue the discriminator could use) and the same colour and texture
-    statistics, so a discriminator has to judge the blur rather than recognise where a patch
-    came from. The fifth photo is held out.
+    Four photos are cut into tiles. With ``domains="split"`` the tiles, ranked by brightness,
+    are dealt out in the order ABBA ABBA...: A sharp to the generator's input, B blurred to the
+    target domain. The domains then hold different content with the same brightness (a
+    chessboard deal left the target 0.02 brighter, a cue the discriminator could use). With
+    ``"shared"`` every tile is in both, sharp and blurred: the generator's input and the
+    target are still drawn independently (unpaired), but there is no content to tell them
+    apart by (49 tiles a domain are few enough for a discriminator to learn which is which).
+    The fifth photo is held out.
     """
     photos = {p.stem: read_image(p) for p in bundled_images()}
     (folder / "sharp").mkdir()
@@ -82,9 +86,9 @@ def prepare(folder: Path, kernel: np.ndarray, tile: int = 96) -> tuple[Path, Pat
                 tiles.append((f"{name}_{row}_{col}.png", sharp[where], blurred[where]))
     tiles.sort(key=lambda entry: float(entry[1].mean()))
     for rank, (filename, sharp_tile, blurred_tile) in enumerate(tiles):
-        if rank % 4 in (1, 2):
+        if domains == "shared" or rank % 4 in (1, 2):
             write_png(folder / "blurry" / filename, blurred_tile)
-        else:
+        if domains == "shared" or rank % 4 not in (1, 2):
             write_png(folder / "sharp" / filename, sharp_tile)
     return folder / "sharp", folder / "blurry", photos["chelsea"]
 
@@ -104,6 +108,12 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=2400)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--streak", type=float, default=21.0, help="target blur length, px")
+    parser.add_argument(
+        "--domains",
+        choices=("split", "shared"),
+        default="split",
+        help="tiles dealt between the sharp and target domains, or in both (see prepare)",
+    )
     parser.add_argument("--adversarial-weight", type=float, default=0.15)
     parser.add_argument("--content-weight", type=float, default=1.0)
     parser.add_argument("--content-scale", type=int, default=8)
@@ -131,7 +141,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         kernel = line_kernel(args.streak, 0.0, 31)
-        sharp, blurry, held_out = prepare(folder, kernel)
+        sharp, blurry, held_out = prepare(folder, kernel, domains=args.domains)
         truth = blur(held_out, kernel, boundary="reflect")
         torch.manual_seed(0)
         torch.save(VGG19Features("conv5_4").state_dict(), folder / "vgg.pth")
@@ -186,6 +196,7 @@ def main() -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "blurgen_version": blurgen.__version__,
         "iters": args.iters,
+        "domains": args.domains,
         "adversarial_weight": args.adversarial_weight,
         "content_weight": args.content_weight,
         "content_scale": args.content_scale,
