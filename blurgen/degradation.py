@@ -245,15 +245,8 @@ class Degradation:
                              "parameter records: give one of each per sample")  # fmt: skip
         xp = get_xp(kernels)
         kernels = xp.asarray(kernels, dtype=xp.float32)
-        crops = xp.asarray(sharp)
-        decoded, bright = self._byte_tables()
-        light = _lookup(decoded, crops)
-        boosts = np.array([p.boost for p in params], np.float32)
-        if (boosts != 1).any():
-            saturated = _lookup(bright, crops).astype(bool).any(axis=-1, keepdims=True)
-            factors = xp.asarray(boosts)[:, None, None, None]
-            light = xp.where(saturated & (factors != 1), light * factors, light)
-        light = blur(light, kernels, boundary="valid")
+        boosts = np.array([p.boost for p in params], np.float32)[:, None, None, None]
+        light = blur(self._boosted_light(xp.asarray(sharp), boosts), kernels, boundary="valid")
         for i, p in enumerate(params):
             if p.shot > 0 or p.read > 0:
                 light[i] = poisson_gaussian(light[i], p.shot, p.read, self._noise(p))
@@ -308,19 +301,7 @@ class Degradation:
         """Output rows of one strip: ``sharp`` holds their input, padded (float in [0, 1], or
         uint8); ``blurring`` blurs linear light into those rows."""
         xp = get_xp(sharp)
-        if sharp.dtype == np.uint8:
-            decoded, bright = self._byte_tables()
-            light = _lookup(decoded, sharp)
-        else:
-            light = self._decode(sharp)
-        if params.boost != 1.0:
-            if sharp.dtype == np.uint8:
-                saturated = _lookup(bright, sharp).astype(bool)
-            else:
-                saturated = sharp >= self.highlight_threshold
-            saturated = saturated.any(axis=-1, keepdims=True)
-            light = xp.where(saturated, light * np.float32(params.boost), light)
-        light = blurring(light)
+        light = blurring(self._boosted_light(sharp, np.float32(params.boost)))
         light = poisson_gaussian(light, params.shot, params.read, noise)
         if dtype == np.uint8:
             return self._to_bytes(light)
@@ -329,6 +310,26 @@ class Degradation:
         if self.quantise:
             out = quantise(out)
         return out.astype(xp.float32, copy=False)
+
+    def _boosted_light(self, sharp: Any, boost: np.float32 | np.ndarray) -> Any:
+        """Encoded values (uint8 through the tables, or float in [0, 1]) decoded to linear
+        light, highlights (saturated in any channel) multiplied by ``boost``: one factor, or an
+        (N, 1, 1, 1) host array of one per image of a batch."""
+        xp = get_xp(sharp)
+        if sharp.dtype == np.uint8:
+            decoded, bright = self._byte_tables()
+            light = _lookup(decoded, sharp)
+        else:
+            light = self._decode(sharp)
+        if np.all(boost == 1):
+            return light
+        if sharp.dtype == np.uint8:
+            saturated = _lookup(bright, sharp).astype(bool)
+        else:
+            saturated = sharp >= self.highlight_threshold
+        saturated = saturated.any(axis=-1, keepdims=True)
+        factor = xp.asarray(boost)
+        return xp.where(saturated & (factor != 1), light * factor, light)
 
     def _to_bytes(self, light: Any) -> Any:
         """Noisy linear light, this render's own array, to 8-bit encoded values: clipped (or
