@@ -33,7 +33,7 @@ import torch
 
 import blurgen
 from blurgen import blur
-from blurgen.bgan.config import BGAN_ARCHS, DISCRIMINATORS, KERNEL_FORMS
+from blurgen.bgan.config import BGAN_ARCHS, DISC_INPUTS, DISCRIMINATORS, KERNEL_FORMS
 from blurgen.bgan.infer import BlurGAN
 from blurgen.bgan.nets import KernelBlurGenerator
 from blurgen.bgan.train import BganConfig, BganTrainer
@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--perceptual-weight", type=float, default=0.0)
     parser.add_argument("--pretrain", type=int, default=600, help="steps of --iters")
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--seed", type=int, default=0, help="the training's seed")
     parser.add_argument("--scale", type=int, default=1, help="generator's pixel-unshuffle scale")
     parser.add_argument("--arch", choices=BGAN_ARCHS, default="resnet", help="the generator")
     parser.add_argument("--channels", type=int, help="default: 32 (resnet), 256 (kernels)")
@@ -130,6 +131,9 @@ def main() -> None:
     parser.add_argument("--discriminator", choices=DISCRIMINATORS, default="vgg")
     parser.add_argument("--disc-layers", type=int, default=2, help="patch: strided layers")
     parser.add_argument("--disc-scales", type=int, default=1, help="patch: scales judged")
+    parser.add_argument(
+        "--disc-input", choices=DISC_INPUTS, default="pixels", help="patch: what it sees"
+    )
     parser.add_argument(
         "--json",
         type=Path,
@@ -156,9 +160,9 @@ def main() -> None:
             shape.update(kernel_size=args.kernel_size, cell=args.cell, kernel_form=args.kernel_form)
         config = BganConfig(
             sharp=str(sharp), blurry=str(blurry), iters=args.iters, batch=args.batch, patch=64,
-            lr=args.lr, decay_start=0.8, arch=args.arch, disc_channels=32, **shape,
+            lr=args.lr, seed=args.seed, decay_start=0.8, arch=args.arch, disc_channels=32, **shape,
             discriminator=args.discriminator, disc_layers=args.disc_layers,
-            disc_scales=args.disc_scales,
+            disc_scales=args.disc_scales, disc_input=args.disc_input,
             vgg_layer="conv2_2", vgg_weights=str(folder / "vgg.pth"),
             adversarial_weight=args.adversarial_weight, content_weight=args.content_weight,
             content_scale=args.content_scale, perceptual_weight=args.perceptual_weight,
@@ -203,11 +207,13 @@ def main() -> None:
         "perceptual_weight": args.perceptual_weight,
         "pretrain": args.pretrain,
         "lr": args.lr,
+        "seed": args.seed,
         "generator": trainer.generator.config,
         "discriminator": {
             "kind": args.discriminator,
             "layers": args.disc_layers,
             "scales": args.disc_scales,
+            "inputs": args.disc_input,
         },
         "mean_input": float(held_out.mean()),
         "mean_generated_after": float(after.mean()),

@@ -4,7 +4,8 @@ The discriminator of ``bench/bgan_learns.py`` (PatchGAN, 32 channels, 2 strided 
 crops, batch 8, Adam at 1e-4) is trained alone, with the relativistic loss, to tell tiles
 blurred by the 21 px target streak (real) from tiles blurred by a streak of L px (the
 generator's stand-in), for each L, in both ways of dealing the tiles (``split``: the target
-from the B tiles, the others from the A tiles; ``shared``: both from every tile). Its loss
+from the B tiles, the others from the A tiles; ``shared``: both from every tile), seeing
+the pixels or their gradients (``--disc-input gradients`` of training). Its loss
 stays at 1 when it cannot tell them apart; the L = 21 row is the floor: whatever it learns
 there, it learns from the tiles' content, not from their blur. Prints a table, writes JSON.
 
@@ -25,6 +26,7 @@ from common import write_json
 
 import blurgen
 from blurgen import blur
+from blurgen.bgan.config import DISC_INPUTS
 from blurgen.bgan.losses import ralsgan_discriminator_loss
 from blurgen.bgan.nets import PatchDiscriminator
 from blurgen.io import read_image
@@ -48,11 +50,14 @@ def streaked(images: np.ndarray, length: float) -> np.ndarray:
     return np.stack([blur(image, kernel, boundary="reflect") for image in images])
 
 
-def discriminator_losses(real: np.ndarray, fake: np.ndarray, steps: int, window: int) -> list:
-    """The discriminator's mean loss over each ``window`` of ``steps`` steps."""
+def discriminator_losses(
+    real: np.ndarray, fake: np.ndarray, steps: int, window: int, inputs: str
+) -> list:
+    """The mean loss over each ``window`` of ``steps`` steps of a discriminator that sees
+    ``inputs`` (pixels or gradients)."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    network = PatchDiscriminator(32, 2)
+    network = PatchDiscriminator(32, 2, inputs)
     optimiser = torch.optim.Adam(network.parameters(), 1e-4, betas=(0.5, 0.999))
 
     def crops(images: np.ndarray) -> torch.Tensor:
@@ -75,6 +80,7 @@ def discriminator_losses(real: np.ndarray, fake: np.ndarray, steps: int, window:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=float, nargs="+", default=[0, 10, 15, 21])
+    parser.add_argument("--inputs", nargs="+", choices=DISC_INPUTS, default=list(DISC_INPUTS))
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--window", type=int, default=200)
     parser.add_argument("--json", type=Path, default=HERE / "results" / "streak_discriminator.json")
@@ -86,15 +92,19 @@ def main() -> None:
     both = np.concatenate([a, b])
     pools = {"split": (b, a), "shared": (both, both)}  # (target's tiles, the others')
     rows = []
-    for domains, (target_tiles, other_tiles) in pools.items():
-        real = streaked(target_tiles, 21.0)
-        for length in args.lengths:
-            losses = discriminator_losses(
-                real, streaked(other_tiles, length), args.steps, args.window
-            )
-            rows.append({"domains": domains, "length": length, "losses": losses})
-            print(f"{domains:6s} {length:4.0f} px vs 21 px: loss per {args.window} steps "
-                  + " ".join(f"{value:.2f}" for value in losses), flush=True)  # fmt: skip
+    for inputs in args.inputs:
+        for domains, (target_tiles, other_tiles) in pools.items():
+            real = streaked(target_tiles, 21.0)
+            for length in args.lengths:
+                losses = discriminator_losses(
+                    real, streaked(other_tiles, length), args.steps, args.window, inputs
+                )
+                rows.append(
+                    {"inputs": inputs, "domains": domains, "length": length, "losses": losses}
+                )
+                print(f"{inputs:9s} {domains:6s} {length:4.0f} px vs 21 px: loss per "
+                      f"{args.window} steps " + " ".join(f"{value:.2f}" for value in losses),
+                      flush=True)  # fmt: skip
     write_json(args.json, {
         "benchmark": "streak_discriminator",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -24,6 +24,8 @@ KERNEL_FORMS = ("softmax", "path")
 NOISE_KINDS = ("map", "vector")
 # The discriminators (see blurgen.bgan.nets.discriminator).
 DISCRIMINATORS = ("vgg", "patch")
+# What the patch discriminator sees (see blurgen.bgan.nets.PatchDiscriminator).
+DISC_INPUTS = ("pixels", "gradients")
 # The deblurring generators (see blurgen.bgan.nets.deblur_generator).
 DEBLUR_ARCHS = ("rrdb", "resnet")
 # The deblurring trainer's pixel losses (see blurgen.bgan.losses.content_loss).
@@ -104,6 +106,13 @@ class TrainingConfig:
         "judged too.",
         min=1,
     )
+    disc_input: str = setting(
+        "pixels",
+        help="patch: what the discriminator sees: pixels, or gradients (each channel's "
+        "differences to its neighbours: blur's length and direction without the content and "
+        "brightness that drown them; with the resnet generator keep a content term for colour).",
+        choices=DISC_INPUTS,
+    )
     # PyTorch's default initialisation is the default here: with N(0, 0.01) the 11-layer
     # discriminator shrank its input ~1e7-fold and the generator got no adversarial gradient
     # (measured with bench/bgan_learns.py).
@@ -144,9 +153,10 @@ class TrainingConfig:
                                  f"got {getattr(self, f.name)!r}")  # fmt: skip
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if self.disc_scales > 1 and self.discriminator != "patch":
-            raise ValueError("disc_scales applies to the patch discriminator (--discriminator "
-                             "patch)")  # fmt: skip
+        for name, default in (("disc_scales", 1), ("disc_input", "pixels")):
+            if getattr(self, name) != default and self.discriminator != "patch":
+                raise ValueError(f"{name} applies to the patch discriminator (--discriminator "
+                                 "patch)")  # fmt: skip
         if not 0 <= self.decay_start <= 1:
             raise ValueError(f"decay_start must be in [0, 1], got {self.decay_start!r}")
 

@@ -25,7 +25,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import BGAN_ARCHS, DEBLUR_ARCHS, DISCRIMINATORS, KERNEL_FORMS, NOISE_KINDS
+from .config import (
+    BGAN_ARCHS,
+    DEBLUR_ARCHS,
+    DISC_INPUTS,
+    DISCRIMINATORS,
+    KERNEL_FORMS,
+    NOISE_KINDS,
+)
 
 NOISE_CHANNELS = 4
 
@@ -648,6 +655,11 @@ class Discriminator(nn.Module):
         return self.head(self.pool(self.features((x - 0.5) / 0.25)))[:, 0]
 
 
+# Neighbour differences of a blurred photo are a few hundredths; this brings them near the unit
+# scale the pixel input is normalised to.
+GRADIENT_GAIN = 10.0
+
+
 class PatchDiscriminator(nn.Module):
     """PatchGAN discriminator (as in pix2pix and DeblurGAN): a real-vs-generated score per
     overlapping patch, so it judges local texture (blur) rather than content.
@@ -657,14 +669,22 @@ class PatchDiscriminator(nn.Module):
     position; each logit sees a square of 16, 34, 70... px for 1, 2, 3... layers. No
     normalisation, so a sample's logits do not depend on the rest of its batch.
 
+    With ``inputs="gradients"`` the network sees, instead of the pixels, each channel's
+    differences to its right and lower neighbours (6 maps, one px narrower and shorter, so a
+    logit sees one px more of the image): the length and direction of a blur, which the
+    pixels' content drowns, and nothing of brightness.
+
     Shape:
         x (N, 3, H, W) in [0, 1], H and W at least the patch seen; output (N, h, w) logits.
     """
 
-    def __init__(self, channels: int = 64, layers: int = 3) -> None:
+    def __init__(self, channels: int = 64, layers: int = 3, inputs: str = "pixels") -> None:
         super().__init__()
+        if inputs not in DISC_INPUTS:
+            raise ValueError(f"inputs must be one of {', '.join(DISC_INPUTS)}, got {inputs!r}")
+        self.inputs = inputs
         stack: list[nn.Module] = []
-        width = 3
+        width = 3 if inputs == "pixels" else 6
         for layer in range(layers + 1):
             out = channels * min(2**layer, 8)
             stride = 2 if layer < layers else 1
@@ -672,7 +692,7 @@ class PatchDiscriminator(nn.Module):
             width = out
         stack.append(nn.Conv2d(width, 1, 4, 1, 1))
         self.features = nn.Sequential(*stack)
-        self.config = {"kind": "patch", "channels": channels, "layers": layers}
+        self.config = {"kind": "patch", "channels": channels, "layers": layers, "inputs": inputs}
 
     @property
     def patch(self) -> int:
@@ -684,7 +704,11 @@ class PatchDiscriminator(nn.Module):
         return size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features((x - 0.5) / 0.25)[:, 0]
+        if self.inputs == "pixels":
+            return self.features((x - 0.5) / 0.25)[:, 0]
+        right = x[..., :-1, 1:] - x[..., :-1, :-1]
+        below = x[..., 1:, :-1] - x[..., :-1, :-1]
+        return self.features(torch.cat([right, below], 1) * GRADIENT_GAIN)[:, 0]
 
 
 class MultiScaleDiscriminator(nn.Module):
@@ -698,10 +722,14 @@ class MultiScaleDiscriminator(nn.Module):
         output (N, L): every scale's logits, flattened and joined (:meth:`split` parts them).
     """
 
-    def __init__(self, channels: int = 64, layers: int = 3, scales: int = 2) -> None:
+    def __init__(
+        self, channels: int = 64, layers: int = 3, scales: int = 2, inputs: str = "pixels"
+    ) -> None:
         super().__init__()
-        self.nets = nn.ModuleList(PatchDiscriminator(channels, layers) for _ in range(scales))
-        self.config = {"kind": "patch", "channels": channels, "layers": layers, "scales": scales}
+        self.nets = nn.ModuleList(
+            PatchDiscriminator(channels, layers, inputs) for _ in range(scales)
+        )
+        self.config = {**self.nets[0].config, "scales": scales}
         self.sizes: list[int] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -719,17 +747,18 @@ class MultiScaleDiscriminator(nn.Module):
 
 
 def discriminator(
-    kind: str = "vgg", channels: int = 64, layers: int = 3, scales: int = 1
+    kind: str = "vgg", channels: int = 64, layers: int = 3, scales: int = 1, inputs: str = "pixels"
 ) -> nn.Module:
     """The discriminator ``kind``: ``"vgg"`` (:class:`Discriminator`, one logit per image;
-    ``layers`` and ``scales`` do not apply) or ``"patch"`` (:class:`PatchDiscriminator`, or
-    :class:`MultiScaleDiscriminator` for more than one scale)."""
+    ``layers``, ``scales`` and ``inputs`` do not apply) or ``"patch"``
+    (:class:`PatchDiscriminator`, or :class:`MultiScaleDiscriminator` for more than one
+    scale)."""
     if kind == "vgg":
         return Discriminator(channels)
     if kind == "patch":
         if scales > 1:
-            return MultiScaleDiscriminator(channels, layers, scales)
-        return PatchDiscriminator(channels, layers)
+            return MultiScaleDiscriminator(channels, layers, scales, inputs)
+        return PatchDiscriminator(channels, layers, inputs)
     raise ValueError(f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {kind!r}")
 
 

@@ -117,7 +117,11 @@ class GanRun:
         self.generator = generator
         self.discriminator = (
             discriminator(
-                config.discriminator, config.disc_channels, config.disc_layers, config.disc_scales
+                config.discriminator,
+                config.disc_channels,
+                config.disc_layers,
+                config.disc_scales,
+                config.disc_input,
             )
             if adversarial
             else None

@@ -544,7 +544,9 @@ def test_a_multi_scale_discriminator_judges_pooled_copies_with_wider_patches():
     torch.manual_seed(0)
     d = discriminator("patch", channels=4, layers=2, scales=3)
     assert isinstance(d, MultiScaleDiscriminator) and len(d.nets) == 3
-    assert d.config == {"kind": "patch", "channels": 4, "layers": 2, "scales": 3}
+    assert d.config == {
+        "kind": "patch", "channels": 4, "layers": 2, "inputs": "pixels", "scales": 3
+    }  # fmt: skip
     x = torch.rand(2, 3, 96, 80, requires_grad=True)
     logits = d(x)
     # Each scale's logits are its own network's on the image averaged over 2^s x 2^s blocks
@@ -569,6 +571,33 @@ def test_a_multi_scale_discriminator_judges_pooled_copies_with_wider_patches():
     extent = touched.max(0).values - touched.min(0).values + 1
     assert extent.tolist() == [4 * d.nets[0].patch] * 2
     assert isinstance(discriminator("patch", channels=4, scales=1), PatchDiscriminator)
+
+
+def test_a_gradient_discriminator_sees_neighbour_differences_and_not_brightness():
+    torch.manual_seed(0)
+    d = discriminator("patch", channels=4, layers=2, inputs="gradients")
+    assert d.features[0].in_channels == 6
+    x = torch.rand(2, 3, 64, 48, requires_grad=True)
+    logits = d(x)
+    # The network's layers on the differences made by NumPy, scaled by the gain.
+    image = x.detach().numpy().astype(np.float64)
+    right = image[:, :, :-1, 1:] - image[:, :, :-1, :-1]
+    below = image[:, :, 1:, :-1] - image[:, :, :-1, :-1]
+    maps = torch.from_numpy(np.concatenate([right, below], 1) * nets.GRADIENT_GAIN).float()
+    torch.testing.assert_close(logits, d.features(maps)[:, 0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(d(x + 0.1), logits, rtol=0, atol=1e-5)
+    # A horizontal ramp and a vertical one, the same differences turned, score differently:
+    # the network sees the direction.
+    ramp = torch.linspace(0, 1, 48).expand(1, 3, 48, 48)
+    assert not torch.allclose(d(ramp), d(ramp.transpose(2, 3)))
+    # A logit away from the borders sees one px more than the pixel network's patch.
+    row, col = logits.shape[1] // 2, logits.shape[2] // 2
+    logits[0, row, col].backward()
+    touched = x.grad[0].abs().sum(0).nonzero()
+    extent = touched.max(0).values - touched.min(0).values + 1
+    assert extent.tolist() == [d.patch + 1, d.patch + 1]
+    with pytest.raises(ValueError, match="inputs must be one of pixels, gradients"):
+        discriminator("patch", inputs="edges")
 
 
 class TestVGG:

@@ -443,15 +443,17 @@ def test_a_run_may_start_from_another_generator(folders):
 def test_multi_scale_discriminators_and_noise_mixing_train_and_save(folders):
     config = tiny(folders, arch="kernels", kernel_size=9, cell=16, latent=3, channels=16,
                   perceptual_weight=0, discriminator="patch", disc_layers=1, disc_scales=2,
-                  sensor_noise=True, noise_mixing=True)  # fmt: skip
+                  disc_input="gradients", sensor_noise=True, noise_mixing=True)  # fmt: skip
     BganTrainer(config, folders / "run").train()
     saved = torch.load(folders / "run" / "checkpoints" / "latest.pt", weights_only=True)
-    assert saved["discriminator"]["nets.1.features.0.weight"].shape == (8, 3, 4, 4)
+    assert saved["discriminator"]["nets.1.features.0.weight"].shape == (8, 6, 4, 4)
     generator = BlurGAN.load(folders / "run" / "generator.pt").generator
     assert generator.config["noise_mixing"] is True
     assert not torch.equal(generator.noise_mix * nets.LOGIT_GAIN, torch.eye(3))
     with pytest.raises(ValueError, match="disc_scales applies to the patch discriminator"):
         tiny(folders, disc_scales=2)
+    with pytest.raises(ValueError, match="disc_input applies to the patch discriminator"):
+        tiny(folders, disc_input="gradients")
     with pytest.raises(ValueError, match="noise_mixing needs sensor_noise"):
         tiny(folders, arch="kernels", kernel_size=9, cell=16, noise_mixing=True)
 
