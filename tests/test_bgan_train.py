@@ -440,7 +440,7 @@ def test_a_run_may_start_from_another_generator(folders):
         BganTrainer(tiny(folders, channels=16, init=str(exported)), folders / "third")
 
 
-def test_multi_scale_discriminators_and_noise_mixing_train_and_save(folders):
+def test_multi_scale_gradient_discriminators_and_noise_mixing_train_and_save(folders):
     config = tiny(folders, arch="kernels", kernel_size=9, cell=16, latent=3, channels=16,
                   perceptual_weight=0, discriminator="patch", disc_layers=1, disc_scales=2,
                   disc_input="gradients", sensor_noise=True, noise_mixing=True)  # fmt: skip
