@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from blurgen.color import linear_to_srgb, srgb_to_linear
-from blurgen.degradation import STRIP_ROWS, Degradation, DegradationParams
+from blurgen.degradation import STRIP_ROWS, Degradation, DegradationParams, _encode_table
 from blurgen.forward import blur
 from blurgen.kernels import line_kernel
 from blurgen.noise import JPEG_BAND_ROWS, jpeg, noise_streams, poisson_gaussian, quantise
@@ -270,3 +270,37 @@ def test_a_batch_renders_the_bytes_of_one_pair_at_a_time(chain):
         Degradation(boundary="reflect").render_batch(crops, kernels, params)
     with pytest.raises(ValueError, match="one of each per sample"):
         chain.render_batch(crops, kernels[:5], params)
+
+
+def test_the_encode_table_gives_the_curves_byte_for_every_float32_in_0_1():
+    # 2**30 floats, in chunks: every value the sensor can hand the sRGB encoding.
+    chain = Degradation()
+    one = int(np.float32(1).view(np.int32))
+    for start in range(0, one + 1, 1 << 24):
+        light = np.arange(start, min(start + (1 << 24), one + 1), dtype=np.int32).view(np.float32)
+        expected = chain._bytes_by_curve(light)
+        np.testing.assert_array_equal(chain._to_bytes(light), expected, err_msg=f"from {start}")
+
+
+@pytest.mark.parametrize("space, gamma", [("srgb", 2.2), ("gamma", 2.2), ("naive", 2.2),
+                                          ("gamma", 0.3), ("gamma", 0.01)])  # fmt: skip
+def test_the_encode_table_matches_the_curve_at_its_steps_and_beyond_0_1(space, gamma):
+    chain = Degradation(space=space, gamma=gamma)
+    table = _encode_table(space, gamma)
+    values = [np.random.default_rng(0).uniform(-0.1, 1.1, 100_000).astype(np.float32),
+              np.array([-np.inf, -1, -0.0, 0, 1e-45, 1e-38, 1, 1.0000001, 2, np.inf],
+                       np.float32)]  # fmt: skip
+    if table is None:  # steps closer than any bucket: the curve itself encodes
+        assert gamma == 0.01
+    else:
+        shift, base, thresholds = table
+        assert base[0] == 0 and base[-1] == 255 and np.all(np.diff(base.astype(int)) >= 0)
+        steps = thresholds[~np.isnan(thresholds)].view(np.int32)
+        starts = np.flatnonzero(np.diff(base.astype(int))).astype(np.int32) << shift
+        near = np.concatenate([steps, starts])[:, None] + np.arange(-3, 4, dtype=np.int32)
+        values.append(near.ravel().view(np.float32))
+        assert len(steps) + len(starts) >= 255  # every step of the staircase is in the table
+    light = np.concatenate(values)
+    expected = chain._bytes_by_curve(light.copy())
+    assert table is None or len(np.unique(expected)) == 256
+    np.testing.assert_array_equal(chain._to_bytes(light.copy()), expected)
