@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from .h5 import SCHEMA, PairsWriter, SourceSamples, camera_columns, open_pairs, 
 from .io import Photo, interrupt_between_steps
 from .kernels import MotionModel
 from .kernels.camera import CameraModel
-from .parallel import leave_if_importing_main, ordered_map
+from .parallel import free_shared, leave_if_importing_main, ordered_map, share_arrays, shared_arrays
 from .sample import (
     BLURS,
     FIELD_GRID,
@@ -229,6 +230,17 @@ def synthesise(
     return results
 
 
+def synthesise_shared(*job: Any) -> tuple[list[SourceSamples], str | None]:
+    """:func:`synthesise` in a worker process: its pairs handed to the parent in shared
+    memory (:func:`blurgen.parallel.share_arrays`); returns the results and the block."""
+    results = synthesise(*job)
+    return results, share_arrays([result.arrays for result in results])
+
+
+def _free_results(output: tuple[list[SourceSamples], str | None]) -> None:
+    free_shared(output[1])
+
+
 def _in_batches(device: str, crop: np.ndarray, config: DatasetConfig) -> bool:
     """Whether a kernel-blur sample is rendered with the rest of its job in one batch
     (:meth:`Degradation.render_batch`): on a GPU, where a pair at a time would spend its time
@@ -355,15 +367,21 @@ def make_dataset(
         ]
         # One GPU is used from this process; worker processes are for the CPU.
         workers = workers if device == "cpu" and len(jobs) > 1 else 1
+        shared = executor == "processes" and workers > 1
+        outputs = ordered_map(
+            synthesise_shared if shared else synthesise, jobs, workers, threads=not shared,
+            discard=_free_results if shared else None,
+        )  # fmt: skip
         try:
             with interrupt_between_steps() as check_interrupt:
-                threads = executor == "threads"
-                for results in ordered_map(synthesise, jobs, workers, threads=threads):
-                    bad = [r.skipped for r in results if r.skipped]
-                    if strict and bad:
-                        raise ValueError(f"{bad[0]} (stopped: --strict)")
+                for output in outputs:
+                    results, block = output if shared else (output, None)
                     done = writer.next_source
-                    writer.write(results)
+                    with shared_arrays([r.arrays for r in results], block):
+                        bad = [r.skipped for r in results if r.skipped]
+                        if strict and bad:
+                            raise ValueError(f"{bad[0]} (stopped: --strict)")
+                        writer.write(results)
                     if progress is not None and writer.next_source > done:
                         progress(writer.next_source - done)
                     check_interrupt()

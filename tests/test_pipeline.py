@@ -310,9 +310,9 @@ class TestCommands:
         used = []
         real = blurgen.pipeline.ordered_map
 
-        def spy(function, jobs, workers, *, threads):
+        def spy(function, jobs, workers, *, threads, **options):
             used.append((workers, threads))
-            return real(function, jobs, workers, threads=threads)
+            return real(function, jobs, workers, threads=threads, **options)
 
         monkeypatch.setattr(blurgen.pipeline, "ordered_map", spy)
         common = ["--patch", 24, "--kernel-size", 7, "--per-image", 40, "--workers", 2, "-q"]

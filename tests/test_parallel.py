@@ -1,0 +1,93 @@
+"""Ordered work in threads and processes, and arrays handed over in shared memory."""
+
+from __future__ import annotations
+
+from multiprocessing.shared_memory import SharedMemory
+
+import numpy as np
+import pytest
+from test_pipeline import photos
+
+from blurgen.parallel import (
+    SHARED_MIN_BYTES,
+    free_shared,
+    ordered_map,
+    share_arrays,
+    shared_arrays,
+)
+from blurgen.pipeline import DatasetConfig, plan_jobs, synthesise, synthesise_shared
+
+CONFIG = DatasetConfig(patch=32, per_image=5, kernel_size=9)
+
+
+def gone(name):
+    with pytest.raises(FileNotFoundError):
+        SharedMemory(name)
+    return True
+
+
+def test_large_arrays_cross_in_a_block_and_come_back_equal():
+    big = np.arange(SHARED_MIN_BYTES, dtype=np.uint8).reshape(-1, 4)
+    odd = np.linspace(0, 1, 1001, dtype=np.float64)  # not a multiple of the alignment
+    small = np.arange(3, dtype=np.int32)
+    tables = [{"big": big.copy(), "small": small}, {"odd": odd.copy(), "none": None}]
+    name = share_arrays(tables)
+    assert not isinstance(tables[0]["big"], np.ndarray) and not isinstance(
+        tables[1]["odd"], np.ndarray
+    )
+    assert tables[0]["small"] is small  # small arrays travel as they are
+    with shared_arrays(tables, name):
+        np.testing.assert_array_equal(tables[0]["big"], big)
+        np.testing.assert_array_equal(tables[1]["odd"], odd)
+        assert tables[1]["odd"].dtype == np.float64 and tables[0]["big"].shape == big.shape
+    assert tables[0]["big"] is None and tables[1]["odd"] is None and gone(name)
+    assert share_arrays([{"small": small}]) is None
+    with shared_arrays([{"small": small}], None):
+        pass
+
+
+def test_a_block_is_freed_when_writing_it_fails():
+    tables = [{"big": np.ones(SHARED_MIN_BYTES, np.uint8)}]
+    name = share_arrays(tables)
+    with pytest.raises(OSError), shared_arrays(tables, name):
+        raise OSError("disk full")
+    assert gone(name)
+
+
+def test_worker_processes_hand_over_the_pairs_in_shared_memory(tmp_path):
+    sources = [str(p) for p in photos(tmp_path, count=3)]
+    jobs = [(job, CONFIG, 7) for job in plan_jobs(sources, CONFIG.per_image, 4)]
+    here = [synthesise(*job) for job in jobs]
+    outputs = list(ordered_map(synthesise_shared, jobs, 2))
+    assert len(outputs) == len(jobs)
+    for expected, (results, name) in zip(here, outputs, strict=True):
+        for mine, theirs in zip(expected, results, strict=True):
+            for key, value in mine.arrays.items():  # the large ones were not pickled
+                large = value.nbytes >= SHARED_MIN_BYTES
+                assert isinstance(theirs.arrays[key], np.ndarray) != large, key
+        with shared_arrays([r.arrays for r in results], name):
+            for mine, theirs in zip(expected, results, strict=True):
+                assert mine.arrays.keys() == theirs.arrays.keys()
+                for key, value in mine.arrays.items():
+                    np.testing.assert_array_equal(theirs.arrays[key], value, err_msg=key)
+        assert name is None or gone(name)
+    assert any(name for _, name in outputs)
+
+
+def test_results_left_behind_by_a_consumer_that_stops_are_discarded(tmp_path):
+    sources = [str(p) for p in photos(tmp_path, count=3)]
+    jobs = [(job, CONFIG, 7) for job in plan_jobs(sources, CONFIG.per_image, 5)]
+    discarded = []
+
+    def discard(output):
+        discarded.append(output[1])
+        free_shared(output[1])
+
+    outputs = ordered_map(synthesise_shared, jobs, 2, discard=discard)
+    first, name = next(outputs)
+    outputs.close()  # as a consumer stopped by an error or Ctrl-C
+    assert discarded and name not in discarded and None not in discarded
+    assert all(gone(block) for block in discarded)
+    with shared_arrays([r.arrays for r in first], name):
+        assert first[0].arrays["sharp"].shape == (5, 32, 32, 3)
+    assert gone(name)
