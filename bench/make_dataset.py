@@ -10,7 +10,12 @@ With a working CUDA device, make-dataset also runs with ``device="cuda"`` (one p
 Peak memory is measured in fresh processes for two dataset sizes. The convolution alone (one
 crop by one kernel, blurgen's FFT path) is timed too: no pipeline that does a true 2-D
 convolution per pair can beat ``workers`` divided by that time, so it bounds the speed-up any
-pipeline can reach over the naive script on this machine. Prints a table, writes JSON.
+pipeline can reach over the naive script on this machine. Right before each make-dataset run,
+``workers`` threads doing nothing but that convolution, once per pair, make as many pairs:
+the convolution-only rate, which each run is divided by (the machine's speed drifts from
+minute to minute, so a ratio of runs far apart in time says little). The runs without and
+with noise are repeated (``--repeat``) in rotation; the table gives medians. Prints a table,
+writes JSON.
 
     python bench/make_dataset.py
 """
@@ -21,16 +26,17 @@ import argparse
 import itertools
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-import scipy.signal
 from common import write_json
 
 import blurgen
@@ -70,6 +76,10 @@ if __name__ == "__main__":
 
 def naive(sources: list[Path], pairs: int, patch: int, size: int, folder: Path) -> float:
     """Seconds for ``pairs`` pairs made one at a time, the way public scripts do."""
+    # Imported here, not with the module: spawned workers import this script again, and
+    # SciPy's signal module would add most of a second to each one's start.
+    import scipy.signal
+
     began = time.perf_counter()
     images = [read_image(p) for p in sources]
     usable = [im for im in images if min(im.shape[:2]) >= patch + size - 1]
@@ -103,6 +113,45 @@ def convolution_seconds(patch: int, size: int, repeat: int = 20) -> float:
         blurgen.blur(crop, kernel)
         times.append(time.perf_counter() - began)
     return min(times)
+
+
+def convolution_only_rate(patch: int, size: int, pairs: int, workers: int) -> float:
+    """Pairs/s of ``workers`` threads that do nothing but one convolution per pair (as
+    :func:`convolution_seconds` times it), ``pairs`` in all."""
+    side = patch + size - 1
+    crop = np.random.default_rng(0).random((1, side, side, 3), dtype=np.float32)
+    kernel = motion_kernels(1, size, seed=0)
+    shares = [pairs // workers + (w < pairs % workers) for w in range(workers)]
+
+    def convolve(count: int) -> None:
+        for _ in range(count):
+            blurgen.blur(crop, kernel)
+
+    with ThreadPoolExecutor(workers) as pool:
+        began = time.perf_counter()
+        list(pool.map(convolve, shares))
+        return pairs / (time.perf_counter() - began)
+
+
+def timed_run(
+    sources: list[Path], out: Path, config: DatasetConfig, workers: int,
+    executor: str = "threads", device: str = "cpu",
+) -> dict:  # fmt: skip
+    """One make-dataset run, start-up included, and on the CPU the convolution-only rate
+    measured right before it for as many pairs: pairs, seconds, pairs/s and their ratio."""
+    pairs = len(sources) * config.per_image
+    rate = None
+    if device == "cpu":
+        rate = convolution_only_rate(config.patch, config.kernel_size, pairs, workers)
+    began = time.perf_counter()
+    summary = make_dataset(sources, out, config, workers=workers, executor=executor,
+                           device=device, overwrite=True)  # fmt: skip
+    seconds = time.perf_counter() - began
+    out.unlink()
+    made = summary["pairs"] / seconds
+    return {"pairs": summary["pairs"], "seconds": seconds, "pairs_per_s": made,
+            "convolution_only_pairs_per_s": rate,
+            "of_convolution_only": made / rate if rate else None}  # fmt: skip
 
 
 # Where a pair's time goes: the functions that make up each stage (module, function name).
@@ -187,6 +236,8 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=12, help="12-megapixel JPEG sources (0: none)")
     parser.add_argument("--large-per-image", type=int, nargs="+", default=[8, 64],
                         help="pairs per large photo, a row each")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each bundled-photo row, in rotation (medians)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=HERE / "results" / "make_dataset.json")
     args = parser.parse_args()
 
@@ -209,28 +260,27 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for name, settings, device, workers, executor in runs:
-            out = folder / f"pairs_{device}.h5"
-            began = time.perf_counter()
-            summary = make_dataset(
-                usable, out, settings, workers=workers, executor=executor, device=device
-            )
-            seconds = time.perf_counter() - began
-            rows.append({"name": name, "pairs": summary["pairs"], "seconds": seconds})
-            out.unlink()
+        repeats: list[list[dict]] = [[] for _ in runs]
+        for _, (k, (_, settings, device, workers, executor)) in itertools.product(
+            range(args.repeat), enumerate(runs)
+        ):
+            made = timed_run(usable, folder / "pairs.h5", settings, workers, executor, device)
+            repeats[k].append(made)
+        for (name, _, device, *_), made in zip(runs, repeats, strict=True):
+            ratio = None
+            if device == "cpu":
+                ratio = statistics.median(r["of_convolution_only"] for r in made)
+            rows.append({"name": name, "pairs": made[0]["pairs"], "runs": made,
+                         "seconds": statistics.median(r["seconds"] for r in made),
+                         "of_convolution_only": ratio})  # fmt: skip
         large = large_photos(folder / "large", args.large, LARGE)
         for per_large in args.large_per_image if large else []:
             settings = replace(config, per_image=per_large)
-            out = folder / "large.h5"
-            began = time.perf_counter()
-            summary = make_dataset(large, out, settings, workers=args.workers)
-            seconds = time.perf_counter() - began
-            own, _ = peak_rss(summary["pairs"], args.patch, args.kernel_size, args.workers,
+            made = timed_run(large, folder / "large.h5", settings, args.workers)
+            own, _ = peak_rss(made["pairs"], args.patch, args.kernel_size, args.workers,
                               "threads", folder, folder / "large")  # fmt: skip
             name = f"12 MP JPEGs, {per_large} pairs each, {args.workers} threads"
-            rows.append({"name": name, "pairs": summary["pairs"], "seconds": seconds,
-                         "peak_mb": own})  # fmt: skip
-            out.unlink()
+            rows.append({"name": name, **made, "peak_mb": own})
         (folder / "naive").mkdir()
         seconds = naive(usable, args.naive_pairs, args.patch, args.kernel_size, folder / "naive")
         rows.append({"name": "naive script (one pair at a time)", "pairs": args.naive_pairs,
@@ -256,11 +306,16 @@ def main() -> None:
     of_ceiling = rows[0]["fraction_of_ceiling"]
     print(f"P={args.patch}, K={args.kernel_size}, bundled photos, {os.cpu_count()} cores")
     print(f"{'':40s} {'pairs':>6s} {'seconds':>8s} {'pairs/s':>8s} {'vs naive':>9s} "
-          f"{'of ceiling':>10s}")  # fmt: skip
+          f"{'of ceiling':>10s} {'of conv-only':>12s}")  # fmt: skip
     for row in rows:
+        ratio = row.get("of_convolution_only")
+        ratio = "" if ratio is None else f"{ratio:.2f}"
         print(f"{row['name']:40s} {row['pairs']:6d} {row['seconds']:8.2f} "
               f"{row['pairs_per_s']:8.1f} {row['speedup_vs_naive']:8.1f}x "
-              f"{row['fraction_of_ceiling']:10.2f}")  # fmt: skip
+              f"{row['fraction_of_ceiling']:10.2f} {ratio:>12s}")  # fmt: skip
+    print(f"of conv-only: pairs/s over those of {args.workers} threads doing nothing but the "
+          f"convolution, measured right before each run (median of {args.repeat} runs for the "
+          "bundled photos)")  # fmt: skip
     print(f"ceiling: the convolution alone takes {convolution * 1e3:.2f} ms a pair, so at most "
           f"{ceiling:.0f} pairs/s with {args.workers} workers, {ceiling_speedup:.1f}x the naive "
           f"script; make-dataset reaches {of_ceiling:.2f} of it with threads, "
