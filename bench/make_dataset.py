@@ -158,16 +158,15 @@ def timed_run(
 STAGES = {
     "read and decode the sources": [("blurgen/io.py", "open")],
     "kernels": [("blurgen/sample.py", "draw_samples")],
+    "crops and flips": [("blurgen/io.py", "region"), ("blurgen/sample.py", "oriented")],
     "encoded -> linear": [
         ("blurgen/degradation.py", "_decode"),
         ("blurgen/degradation.py", "_lookup"),
     ],
     "convolution": [("blurgen/forward.py", "blur")],
     "noise": [("blurgen/noise.py", "poisson_gaussian")],
-    "linear -> encoded": [("blurgen/degradation.py", "_encode")],
-    "quantise": [("blurgen/noise.py", "quantise")],
+    "linear -> 8-bit encoded": [("blurgen/degradation.py", "_to_bytes")],
     "JPEG": [("blurgen/noise.py", "jpeg")],
-    "to 8 bits": [("blurgen/sample.py", "to_uint8")],
     "HDF5 write": [("blurgen/h5.py", "write")],
 }
 

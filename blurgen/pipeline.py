@@ -374,8 +374,8 @@ def make_dataset(
         )  # fmt: skip
         try:
             with interrupt_between_steps() as check_interrupt:
-                for output in outputs:
-                    results, block = output if shared else (output, None)
+                for made in outputs:
+                    results, block = made if shared else (made, None)
                     done = writer.next_source
                     with shared_arrays([r.arrays for r in results], block):
                         bad = [r.skipped for r in results if r.skipped]

@@ -177,8 +177,10 @@ def test_same_dataset_with_one_and_two_workers(tmp_path, executor):
         patch=24, per_image=2, kernel_size=7, degradation=Degradation(read=(0.0, 0.02))
     )
     make_dataset(sources, tmp_path / "one.h5", config, seed=1, workers=1)
-    make_dataset(sources, tmp_path / "two.h5", config, seed=1, workers=2, executor=executor)
-    one, two = arrays(tmp_path / "one.h5"), arrays(tmp_path / "two.h5")
+    out = tmp_path / "two.h5"
+    summary = make_dataset(sources, out, config, seed=1, workers=2, executor=executor)
+    assert summary == {"path": str(out), "pairs": 18, "skipped": [], "sources": 9}
+    one, two = arrays(tmp_path / "one.h5"), arrays(out)
     for name in one:
         np.testing.assert_array_equal(one[name], two[name], err_msg=name)
 
