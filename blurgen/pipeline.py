@@ -326,8 +326,9 @@ def make_dataset(
         workers: threads or processes synthesising samples on the CPU; the file does not
             depend on it.
         executor: ``"threads"`` (of this process: no start-up, no copies of the pairs) or
-            ``"processes"`` (spawned: start-up and a copy of each job's pairs, but they run
-            Python at the same time, which pays on many cores); see :data:`EXECUTORS`.
+            ``"processes"`` (spawned: start-up, and each job's pairs copied into shared
+            memory, but they run Python at the same time, which may pay on many cores); see
+            :data:`EXECUTORS`.
         device: ``"cpu"`` or ``"cuda"`` for kernels and the forward model. On CUDA, FFT
             rounding differs from the CPU's, so a few 8-bit values may differ by one.
         learned: the learned blur for ``"bgan"`` samples (e.g. ``blurgen.bgan.infer.BganBlur``;

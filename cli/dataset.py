@@ -118,8 +118,9 @@ from .options import (
     show_default=True,
     help="How the --workers run: threads of this process (they start at once and hand over "
     "pairs without copies; most of a pair's time is NumPy, SciPy and OpenCV, which run in "
-    "parallel) or spawned processes (each starts Python and imports, and copies its pairs "
-    "back, but runs Python in parallel too, which may pay on many cores).",
+    "parallel) or spawned processes (each starts Python and imports, and hands its pairs "
+    "back through shared memory, but runs Python in parallel too, which may pay on many "
+    "cores).",
 )
 @degradation_options
 @click.option(
