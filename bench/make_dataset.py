@@ -13,9 +13,9 @@ convolution per pair can beat ``workers`` divided by that time, so it bounds the
 pipeline can reach over the naive script on this machine. Right before each make-dataset run,
 ``workers`` threads doing nothing but that convolution, once per pair, make as many pairs:
 the convolution-only rate, which each run is divided by (the machine's speed drifts from
-minute to minute, so a ratio of runs far apart in time says little). The runs without and
-with noise are repeated (``--repeat``) in rotation; the table gives medians. Prints a table,
-writes JSON.
+minute to minute, so a ratio of runs far apart in time says little). The runs on the bundled
+photos (threads, processes, noise on) are repeated (``--repeat``) in rotation; the table gives
+medians. Prints a table, writes JSON.
 
     python bench/make_dataset.py
 """

@@ -78,9 +78,10 @@ def ordered_map(
             initializer=signal.signal,
             initargs=(signal.SIGINT, signal.SIG_IGN),
         )
+    pending: deque = deque()
     try:
         queue = iter(jobs)
-        pending = deque(pool.submit(function, *job) for job in islice(queue, AHEAD * workers))
+        pending.extend(pool.submit(function, *job) for job in islice(queue, AHEAD * workers))
         while pending:
             try:
                 result = pending.popleft().result()
@@ -131,8 +132,8 @@ def share_arrays(tables: Sequence[dict[str, Any]]) -> str | None:
     for table, key in large:
         offsets.append(size)
         size += -(-table[key].nbytes // _ALIGN) * _ALIGN
-    # Registered with the parent's resource tracker, which spawned workers share: a block
-    # the parent never takes is unlinked when the job ends.
+    # Registered with the resource tracker that spawned workers share with their parent: a
+    # block nobody frees is unlinked when the parent exits.
     block = SharedMemory(create=True, size=size)
     try:
         for (table, key), offset in zip(large, offsets, strict=True):

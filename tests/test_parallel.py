@@ -91,3 +91,12 @@ def test_results_left_behind_by_a_consumer_that_stops_are_discarded(tmp_path):
     with shared_arrays([r.arrays for r in first], name):
         assert first[0].arrays["sharp"].shape == (5, 32, 32, 3)
     assert gone(name)
+
+
+def test_an_error_in_the_jobs_themselves_is_the_one_raised():
+    def jobs():
+        yield (1,)
+        raise ValueError("a bad job list")
+
+    with pytest.raises(ValueError, match="a bad job list"):
+        list(ordered_map(abs, jobs(), 2, threads=True, discard=lambda result: None))
