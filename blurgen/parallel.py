@@ -26,6 +26,8 @@ AHEAD = 2
 SHARED_MIN_BYTES = 4096
 # Offsets of arrays in a shared block are multiples of this (a cache line).
 _ALIGN = 64
+# Where Linux keeps POSIX shared memory.
+SHM_FOLDER = "/dev/shm"
 
 
 def leave_if_importing_main() -> None:
@@ -119,19 +121,21 @@ def share_arrays(tables: Sequence[dict[str, Any]]) -> str | None:
         tables: dicts of arrays; arrays of :data:`SHARED_MIN_BYTES` or more are moved.
 
     Returns:
-        The block's name, or None when nothing was moved (no large arrays, or Windows, whose
-        shared memory ends with the last process that has it open).
+        The block's name, or None when nothing was moved: no large arrays; Windows, whose
+        shared memory ends with the last process that has it open; or too little room in
+        ``/dev/shm`` (64 MB in a Docker container by default), where writing past its end
+        would kill the worker.
     """
     if os.name == "nt":
         return None
     large = [(table, key) for table in tables for key, value in table.items()
              if isinstance(value, np.ndarray) and value.nbytes >= SHARED_MIN_BYTES]  # fmt: skip
-    if not large:
-        return None
     offsets, size = [], 0
     for table, key in large:
         offsets.append(size)
         size += -(-table[key].nbytes // _ALIGN) * _ALIGN
+    if not large or not _room_for(size):
+        return None
     # Registered with the resource tracker that spawned workers share with their parent: a
     # block nobody frees is unlinked when the parent exits.
     block = SharedMemory(create=True, size=size)
@@ -146,6 +150,16 @@ def share_arrays(tables: Sequence[dict[str, Any]]) -> str | None:
         raise
     block.close()
     return block.name
+
+
+def _room_for(size: int) -> bool:
+    """Whether ``/dev/shm`` has room for a block of ``size`` bytes, and as much again for the
+    blocks other workers make meanwhile (true where there is no ``/dev/shm`` to ask)."""
+    try:
+        stats = os.statvfs(SHM_FOLDER)
+    except OSError:
+        return True
+    return stats.f_bavail * stats.f_frsize >= 2 * size
 
 
 @contextlib.contextmanager

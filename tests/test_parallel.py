@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 import pytest
 from test_pipeline import photos
 
+import blurgen.parallel
 from blurgen.parallel import (
     SHARED_MIN_BYTES,
     free_shared,
@@ -100,3 +102,24 @@ def test_an_error_in_the_jobs_themselves_is_the_one_raised():
 
     with pytest.raises(ValueError, match="a bad job list"):
         list(ordered_map(abs, jobs(), 2, threads=True, discard=lambda result: None))
+
+
+def test_without_room_in_shared_memory_the_arrays_travel_pickled(monkeypatch, tmp_path):
+    # A Docker container's /dev/shm holds 64 MB by default: a worker writing past its end dies.
+    monkeypatch.setattr(blurgen.parallel, "SHM_FOLDER", str(tmp_path))
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    big = np.zeros(SHARED_MIN_BYTES, np.uint8)
+    tables = [{"big": big}]
+    real = os.statvfs
+
+    def full(path):
+        stats = real(path)
+        return os.statvfs_result((*stats[:4], SHARED_MIN_BYTES // stats.f_frsize, *stats[5:]))
+
+    monkeypatch.setattr(os, "statvfs", full)
+    assert free > 2 * big.nbytes and share_arrays(tables) is None and tables[0]["big"] is big
+    monkeypatch.setattr(os, "statvfs", real)
+    name = share_arrays(tables)
+    assert name is not None
+    free_shared(name)
+    assert gone(name)
