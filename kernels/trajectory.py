@@ -302,24 +302,31 @@ def integrate_trajectories(draws: TrajectoryDraws) -> np.ndarray:
     v = velocity0.copy()
     dv = np.empty(n, np.complex128)
     speed = np.empty(n)
+    # The loop runs 2,000 steps of a few tiny NumPy calls each, so Python's own work counts:
+    # plain ints, and the views of the first k trajectories made once per block and k.
+    moving, bounds, step = moving.tolist(), bounds.tolist(), draws.step
     for t0 in range(0, steps, _TIME_BLOCK):
         t1 = min(t0 + _TIME_BLOCK, steps)
         active = moving[t0]
         drive = draws.noise[:active, t0:t1].T * gain[:active]
+        cut = -1
         for t in range(t0, t1):
             k, r = moving[t], t - t0
-            vk, dvk, sk = v[:k], dv[:k], speed[:k]
-            np.multiply(block[r, :k], pull[:k], out=dvk)
-            np.subtract(drive[r, :k], dvk, out=dvk)
+            if k != cut:
+                cut = k
+                vk, dvk, sk, pullk = v[:k], dv[:k], speed[:k], pull[:k]
+                rows, drives = block[:, :k], drive[:, :k]
+            np.multiply(rows[r], pullk, out=dvk)
+            np.subtract(drives[r], dvk, out=dvk)
             first, stop = bounds[t], bounds[t + 1]
             if first < stop:
                 who = shake_k[first:stop]
                 dv[who] += shake_factor[first:stop] * v[who]
             vk += dvk
             np.abs(vk, out=sk)
-            np.divide(draws.step, sk, out=sk)
+            np.divide(step, sk, out=sk)
             vk *= sk
-            np.add(block[r, :k], vk, out=block[r + 1, :k])
+            np.add(rows[r], vk, out=rows[r + 1])
         positions[:, t0 + 1 : t1 + 1] = block[1 : t1 - t0 + 1].T
         block[0] = block[t1 - t0]
     # Trajectories that stopped early keep their last position (groups of equal length).
