@@ -9,6 +9,7 @@ of different photos never share kernels, and any pair can be rebuilt alone (:fun
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -374,7 +375,8 @@ def make_dataset(
             discard=_free_results if shared else None,
         )  # fmt: skip
         try:
-            with interrupt_between_steps() as check_interrupt:
+            # closing: on an error the workers stop here, before the writer closes the file.
+            with interrupt_between_steps() as check_interrupt, contextlib.closing(outputs):
                 for made in outputs:
                     results, block = made if shared else (made, None)
                     done = writer.next_source

@@ -17,7 +17,7 @@ from blurgen.parallel import (
     share_arrays,
     shared_arrays,
 )
-from blurgen.pipeline import DatasetConfig, plan_jobs, synthesise, synthesise_shared
+from blurgen.pipeline import DatasetConfig, make_dataset, plan_jobs, synthesise, synthesise_shared
 
 CONFIG = DatasetConfig(patch=32, per_image=5, kernel_size=9)
 
@@ -123,3 +123,14 @@ def test_without_room_in_shared_memory_the_arrays_travel_pickled(monkeypatch, tm
     assert name is not None
     free_shared(name)
     assert gone(name)
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="needs Linux's /dev/shm")
+def test_a_run_stopped_by_a_bad_source_leaves_no_block_behind(tmp_path):
+    paths = photos(tmp_path / "in", count=8)
+    paths[5].write_bytes(b"not an image")
+    before = set(os.listdir("/dev/shm"))
+    with pytest.raises(ValueError, match="p5.png.*--strict"):
+        make_dataset(paths, tmp_path / "pairs.h5", CONFIG, workers=2, executor="processes",
+                     strict=True)  # fmt: skip
+    assert set(os.listdir("/dev/shm")) <= before
