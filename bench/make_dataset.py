@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -102,40 +103,44 @@ def naive(sources: list[Path], pairs: int, patch: int, size: int, folder: Path) 
     return time.perf_counter() - began
 
 
-def convolution_seconds(patch: int, size: int, repeat: int = 20) -> float:
-    """Best time of one valid convolution of a (P+K-1)² RGB crop by a K×K kernel, seconds."""
+def one_convolution(patch: int, size: int) -> Callable[[], object]:
+    """A call that makes one valid convolution of a (P+K-1)² RGB crop by a K×K kernel
+    (blurgen's FFT path), the cost no pair can avoid."""
     side = patch + size - 1
     crop = np.random.default_rng(0).random((1, side, side, 3), dtype=np.float32)
     kernel = motion_kernels(1, size, seed=0)
+    return lambda: blurgen.blur(crop, kernel)
+
+
+def best_seconds(call: Callable[[], object], repeat: int) -> float:
+    """The best of ``repeat`` timings of ``call()``, seconds."""
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
-        blurgen.blur(crop, kernel)
+        call()
         times.append(time.perf_counter() - began)
     return min(times)
+
+
+def convolution_seconds(patch: int, size: int, repeat: int = 20) -> float:
+    """Best time of :func:`one_convolution`, seconds."""
+    return best_seconds(one_convolution(patch, size), repeat)
 
 
 def opening_seconds(path: Path, repeat: int = 3) -> float:
     """Best time to open a photo as make-dataset does (read, decode, fingerprint), seconds."""
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        Photo.open(path)
-        times.append(time.perf_counter() - began)
-    return min(times)
+    return best_seconds(lambda: Photo.open(path), repeat)
 
 
 def convolution_only_rate(patch: int, size: int, pairs: int, workers: int) -> float:
-    """Pairs/s of ``workers`` threads that do nothing but one convolution per pair (as
-    :func:`convolution_seconds` times it), ``pairs`` in all."""
-    side = patch + size - 1
-    crop = np.random.default_rng(0).random((1, side, side, 3), dtype=np.float32)
-    kernel = motion_kernels(1, size, seed=0)
+    """Pairs/s of ``workers`` threads that do nothing but :func:`one_convolution` once per
+    pair, ``pairs`` in all."""
+    convolution = one_convolution(patch, size)
     shares = [pairs // workers + (w < pairs % workers) for w in range(workers)]
 
     def convolve(count: int) -> None:
         for _ in range(count):
-            blurgen.blur(crop, kernel)
+            convolution()
 
     with ThreadPoolExecutor(workers) as pool:
         began = time.perf_counter()
