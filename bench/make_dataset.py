@@ -6,7 +6,10 @@ scipy.signal.fftconvolve, and one PNG per image. Both run in this run, on the bu
 make-dataset with its workers as threads (the default) and as processes, start-up included,
 then with sensor noise on, then on 12-megapixel JPEG photos (time, and peak memory in a fresh
 process).
-With a working CUDA device, make-dataset also runs with ``device="cuda"`` (one process).
+With a working CUDA device, make-dataset also runs with ``device="cuda"``, after a warm-up run
+(CuPy compiles its kernels and plans its FFTs once a process), on ``--cuda-pairs`` pairs with
+one thread and with ``--cuda-workers`` threads sharing the GPU. The profile's HDF5 write time
+bounds every device: one thread writes the file.
 Peak memory is measured in fresh processes for two dataset sizes. The convolution alone (one
 crop by one kernel, blurgen's FFT path) is timed too: no pipeline that does a true 2-D
 convolution per pair can beat ``workers`` divided by that time, so it bounds the speed-up any
@@ -169,6 +172,21 @@ def timed_run(
             "of_convolution_only": made / rate if rate else None}  # fmt: skip
 
 
+def cuda_rows(
+    sources: list[Path], config: DatasetConfig, folder: Path, pairs: int, workers: int
+) -> list[dict]:
+    """make-dataset on the GPU after a warm-up run: ``pairs`` pairs with one thread, then
+    with ``workers`` threads sharing the device."""
+    timed_run(sources[:1], folder / "warm.h5", replace(config, per_image=32), 1, device="cuda")
+    settings = replace(config, per_image=-(-pairs // len(sources)))
+    rows = []
+    for threads in dict.fromkeys((1, workers)):
+        made = timed_run(sources, folder / "cuda.h5", settings, threads, device="cuda")
+        name = f"blurgen make-dataset, cuda, {threads} thread{'s' * (threads > 1)}"
+        rows.append({"name": name, **made})
+    return rows
+
+
 # Where a pair's time goes: the functions that make up each stage (module, function name).
 STAGES = {
     "read and decode the sources": [("blurgen/io.py", "open")],
@@ -252,6 +270,9 @@ def main() -> None:
                         help="pairs per large photo, a row each")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each bundled-photo row, in rotation (medians)")  # fmt: skip
+    parser.add_argument("--cuda-pairs", type=int, default=8000, help="pairs for the CUDA rows")
+    parser.add_argument("--cuda-workers", type=int, default=min(8, len(os.sched_getaffinity(0))),
+                        help="threads sharing the GPU in the second CUDA row")  # fmt: skip
     parser.add_argument("--json", type=Path, default=HERE / "results" / "make_dataset.json")
     args = parser.parse_args()
 
@@ -269,8 +290,6 @@ def main() -> None:
     ]
     runs.append((f"the same, {args.workers} threads, noise on", noisy, "cpu", args.workers,
                  "threads"))  # fmt: skip
-    if cuda:
-        runs.append(("blurgen make-dataset, cuda", config, "cuda", 1, "threads"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -287,6 +306,8 @@ def main() -> None:
             rows.append({"name": name, "pairs": made[0]["pairs"], "runs": made,
                          "seconds": statistics.median(r["seconds"] for r in made),
                          "of_convolution_only": ratio})  # fmt: skip
+        if cuda:
+            rows += cuda_rows(usable, config, folder, args.cuda_pairs, args.cuda_workers)
         large = large_photos(folder / "large", args.large, LARGE)
         for per_large in args.large_per_image if large else []:
             settings = replace(config, per_image=per_large)
@@ -350,6 +371,9 @@ def main() -> None:
     print(f"one process, profiled ({breakdown['seconds']:.1f} s): ms per pair and share")
     for stage, seconds in breakdown["stages"].items():
         print(f"  {stage:28s} {seconds / pairs * 1e3:7.2f} {seconds / breakdown['seconds']:6.1%}")
+    writing = breakdown["stages"]["HDF5 write"] / pairs
+    print(f"one thread writes the file: at {writing * 1e3:.2f} ms a pair (profiled), no device "
+          f"makes more than {1 / writing:.0f} pairs/s here")  # fmt: skip
     if not cuda:
         print(f"cuda: skipped ({cuda_reason})")
     for m in memory:
@@ -368,6 +392,7 @@ def main() -> None:
         "convolution_ms": convolution * 1e3, "ceiling_pairs_per_s": ceiling,
         "fraction_of_ceiling": of_ceiling, "profile": breakdown,
         "ceiling_vs_naive": ceiling_speedup,
+        "writer_bound_pairs_per_s": pairs / breakdown["stages"]["HDF5 write"],
         "cuda": cuda_reason if cuda else f"skipped: {cuda_reason}",
     }  # fmt: skip
     write_json(args.json, result)

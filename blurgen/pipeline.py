@@ -324,12 +324,13 @@ def make_dataset(
         output: the ``.h5`` file; written as ``<output>.partial`` and renamed when complete.
         config: patches, kernels and degradation.
         seed: root seed.
-        workers: threads or processes synthesising samples on the CPU; the file does not
-            depend on it.
+        workers: threads or processes synthesising samples; the file does not depend on it
+            (jobs are cut the same way whatever their number).
         executor: ``"threads"`` (of this process: no start-up, no copies of the pairs) or
             ``"processes"`` (spawned: start-up, and each job's pairs copied into shared
             memory, but they run Python at the same time, which may pay on many cores); see
-            :data:`EXECUTORS`.
+            :data:`EXECUTORS`. With ``device="cuda"`` the workers are always threads, which
+            share the GPU.
         device: ``"cpu"`` or ``"cuda"`` for kernels and the forward model. On CUDA, FFT
             rounding differs from the CPU's, so a few 8-bit values may differ by one.
         learned: the learned blur for ``"bgan"`` samples (e.g. ``blurgen.bgan.infer.BganBlur``;
@@ -362,14 +363,17 @@ def make_dataset(
             progress(writer.next_source)
         start = (writer.next_source, writer.next_sample)
         remaining = (len(paths) - start[0]) * config.per_image - start[1]
+        # On CUDA a job is one batch on the device, whose rounding may depend on its size: so
+        # jobs are cut as for one worker, whatever their number.
         size = samples_per_job(config, remaining, workers if device == "cpu" else 1)
         jobs = [
             (job, config, seed, device, learned)
             for job in plan_jobs(paths, config.per_image, size, start)
         ]
-        # One GPU is used from this process; worker processes are for the CPU.
-        workers = workers if device == "cpu" and len(jobs) > 1 else 1
-        shared = executor == "processes" and workers > 1
+        workers = workers if len(jobs) > 1 else 1
+        # On CUDA the workers are threads sharing the GPU: while one job is on the device the
+        # others open photos, draw and crop on the host. Worker processes are for the CPU.
+        shared = executor == "processes" and device == "cpu" and workers > 1
         outputs = ordered_map(
             synthesise_shared if shared else synthesise, jobs, workers, threads=not shared,
             discard=_free_results if shared else None,

@@ -120,7 +120,7 @@ from .options import (
     "pairs without copies; most of a pair's time is NumPy, SciPy and OpenCV, which run in "
     "parallel) or spawned processes (each starts Python and imports, and hands its pairs "
     "back through shared memory, but runs Python in parallel too, which may pay on many "
-    "cores).",
+    "cores). With --device cuda they are always threads, which share the GPU.",
 )
 @degradation_options
 @click.option(

@@ -78,6 +78,28 @@ def test_make_dataset_cuda_close_to_cpu(tmp_path):
         assert diff.max() <= 1
 
 
+def test_make_dataset_cuda_with_threads_makes_the_file_of_one(tmp_path):
+    # Threads share the GPU (processes are for the CPU, so the executor is not used); jobs are
+    # cut as for one worker, so each is the same batch on the device.
+    import h5py
+
+    from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
+
+    config = DatasetConfig(patch=48, per_image=100, kernel_size=15)
+    paths = bundled_images()[:3]
+    make_dataset(paths, tmp_path / "one.h5", config, seed=3, device="cuda")
+    make_dataset(paths, tmp_path / "three.h5", config, seed=3, device="cuda", workers=3,
+                 executor="processes")  # fmt: skip
+    with h5py.File(tmp_path / "one.h5") as a, h5py.File(tmp_path / "three.h5") as b:
+        for name in ("sharp", "method", "origin", "flips", "noise_seed"):
+            np.testing.assert_array_equal(a[name][...], b[name][...], err_msg=name)
+        assert len(a["sharp"]) == 300
+        # Kernels are splatted with atomic adds on the GPU, whose order may vary.
+        assert np.abs(a["kernel"][...] - b["kernel"][...]).max() <= 1e-6
+        diff = np.abs(a["blurred"][...].astype(int) - b["blurred"][...].astype(int))
+        assert diff.max() <= 1
+
+
 def test_make_dataset_runs_the_bgan_on_cuda_close_to_cpu(tmp_path):
     import h5py
 
