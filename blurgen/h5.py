@@ -52,6 +52,8 @@ import logging
 import os
 import shutil
 import sys
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +101,14 @@ def camera_steps(config: dict) -> int:
     return int((config.get("camera") or {}).get("steps", 0))
 
 
+# Per-sample datasets stored compressed, a chunk a row, and how: shuffled, then deflated at
+# this level (h5py's gzip default, given explicitly since deflate_rows must match it).
+COMPRESSED = ("kernel", "kernel_field")
+DEFLATE_LEVEL = 4
+# The suffix of a column's name when it is handed to the writer compressed (deflate_rows).
+DEFLATED = ":deflated"
+
+
 def sample_layouts(
     patch: int, kernel_size: int, steps: int = 0
 ) -> dict[str, tuple[np.dtype, tuple, dict]]:
@@ -110,7 +120,7 @@ def sample_layouts(
         name: (np.dtype(np.uint8), (p, p, 3), {"chunks": (1, p, p, 3)})
         for name in ("sharp", "blurred")
     }
-    packed = {"compression": "gzip", "shuffle": True}
+    packed = {"compression": "gzip", "compression_opts": DEFLATE_LEVEL, "shuffle": True}
     layouts["kernel"] = (np.dtype(np.float32), (k, k), {"chunks": (1, k, k), **packed})
     for name, (dtype, tail, rows) in _COLUMNS.items():
         layouts[name] = (np.dtype(dtype), tail, {"chunks": (rows, *tail)})
@@ -134,12 +144,60 @@ def create_samples(
 
 def append_samples(f: h5py.File, arrays: dict[str, np.ndarray], rows: int) -> int:
     """Append one :class:`SourceSamples`' arrays after the first ``rows`` rows of ``f``'s
-    per-sample datasets; returns the new number of rows."""
+    per-sample datasets; returns the new number of rows. Columns stored a chunk a row go
+    straight into their chunks, past HDF5's selections and chunk cache (the images about
+    10 % faster): as they are where the file does not compress them, and compressed
+    beforehand by :func:`deflate_rows` where it does."""
     count = len(arrays["sharp"])
     for name in per_sample(f):
-        f[name].resize(rows + count, axis=0)
-        f[name][rows:] = arrays[name]
+        dataset = f[name]
+        dataset.resize(rows + count, axis=0)
+        packed = arrays.get(name + DEFLATED)
+        if packed is not None:
+            chunks: Any = deflated_chunks(packed, count)
+        elif dataset.chunks[0] == 1 and not dataset.compression:
+            chunks = np.ascontiguousarray(arrays[name], dataset.dtype)
+        else:
+            dataset[rows:] = arrays[name]
+            continue
+        origin = (0,) * (dataset.ndim - 1)
+        for row, chunk in enumerate(chunks, rows):
+            dataset.id.write_direct_chunk((row, *origin), chunk)
     return rows + count
+
+
+def deflate_rows(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``arrays`` with each column that pairs files compress (:data:`COMPRESSED`) replaced
+    by its rows compressed as the file stores them, one chunk a row: HDF5's shuffle, then
+    deflate at :data:`DEFLATE_LEVEL`. Whoever makes the samples compresses them, not the one
+    process that writes the file (a 64 px kernel took it 0.08 ms, a camera shake's kernel
+    field 1.2 ms). Column ``name`` becomes ``name + DEFLATED``, one uint8 array: the n + 1
+    int64 offsets at which the chunks start and the last ends, then the chunks."""
+    out = dict(arrays)
+    for name in COMPRESSED:
+        if name in out:
+            rows = out.pop(name)
+            chunks = [zlib.compress(_shuffled(row), DEFLATE_LEVEL) for row in rows]
+            ends = np.cumsum([0, *map(len, chunks)], dtype=np.int64)
+            data = np.frombuffer(b"".join(chunks), np.uint8)
+            out[name + DEFLATED] = np.concatenate([ends.view(np.uint8), data])
+    return out
+
+
+def deflated_chunks(packed: np.ndarray, count: int) -> Iterator[np.ndarray]:
+    """The ``count`` chunks of a column packed by :func:`deflate_rows`, in row order."""
+    head = 8 * (count + 1)
+    ends = packed[:head].view(np.int64)
+    data = packed[head:]
+    for start, stop in zip(ends[:-1].tolist(), ends[1:].tolist(), strict=True):
+        yield data[start:stop]
+
+
+def _shuffled(row: np.ndarray) -> np.ndarray:
+    """HDF5's shuffle filter on one chunk: every element's first byte, then every second
+    byte, and so on (runs of alike bytes, which deflate better)."""
+    elements = np.ascontiguousarray(row).reshape(-1).view(np.uint8).reshape(-1, row.itemsize)
+    return np.ascontiguousarray(elements.T)
 
 
 def write_header(

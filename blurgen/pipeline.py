@@ -23,7 +23,15 @@ from blurgen.backend import check_device, to_numpy, xp_for_device
 
 from .color import as_unit_float
 from .degradation import Degradation
-from .h5 import SCHEMA, PairsWriter, SourceSamples, camera_columns, open_pairs, read_record
+from .h5 import (
+    SCHEMA,
+    PairsWriter,
+    SourceSamples,
+    camera_columns,
+    deflate_rows,
+    open_pairs,
+    read_record,
+)
 from .io import Photo, interrupt_between_steps
 from .kernels import MotionModel
 from .kernels.camera import CameraModel
@@ -227,6 +235,7 @@ def synthesise(
             to_numpy(kernels[rows]), records[rows],
         )  # fmt: skip
         results[k].arrays.update({name: column[rows] for name, column in camera.items()})
+        results[k].arrays = deflate_rows(results[k].arrays)
         row = rows.stop
     return results
 

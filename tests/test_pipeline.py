@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import cv2
@@ -19,7 +20,15 @@ import blurgen
 from blurgen.cli.main import cli
 from blurgen.degradation import Degradation
 from blurgen.forward import valid_offset
-from blurgen.h5 import verify_pairs
+from blurgen.h5 import (
+    COMPRESSED,
+    DEFLATE_LEVEL,
+    append_samples,
+    create_samples,
+    deflate_rows,
+    sample_layouts,
+    verify_pairs,
+)
 from blurgen.io import file_fingerprint, read_image
 from blurgen.kernels import MotionModel, motion_kernels_from
 from blurgen.pipeline import (
@@ -75,6 +84,40 @@ def test_schema_read_back_with_plain_h5py(tmp_path):
         np.testing.assert_array_equal(f["source"][...], [0, 0, 0, 1, 1, 1])
         np.testing.assert_array_equal(f["index"][...], [0, 1, 2, 0, 1, 2])
     assert verify_pairs(tmp_path / "pairs.h5")[1] == []
+
+
+def test_columns_compressed_by_the_workers_are_stored_as_hdf5_compresses_them(tmp_path):
+    # Workers compress the kernels and kernel fields (shuffle, deflate); the writer stores the
+    # chunks as they are. Two appends of random rows, against a file where HDF5 filters them.
+    rng = np.random.default_rng(0)
+    layouts = sample_layouts(8, 9, steps=3)
+    assert {n for n, (_, _, o) in layouts.items() if "compression" in o} == set(COMPRESSED)
+    appends = [
+        {
+            name: (rng.random((count, *tail)) * 200).astype(dtype)
+            for name, (dtype, tail, _) in layouts.items()
+        }  # fmt: skip
+        for count in (5, 3)
+    ]
+    for name, packed in (("filtered.h5", False), ("direct.h5", True)):
+        with h5py.File(tmp_path / name, "w") as f:
+            create_samples(f, 8, 9, steps=3)
+            rows = 0
+            for columns in appends:
+                rows = append_samples(f, deflate_rows(columns) if packed else columns, rows)
+    with h5py.File(tmp_path / "filtered.h5") as a, h5py.File(tmp_path / "direct.h5") as b:
+        for name in layouts:
+            whole = np.concatenate([columns[name] for columns in appends])
+            np.testing.assert_array_equal(b[name][...], whole, err_msg=name)
+        for name in COMPRESSED:
+            assert b[name].compression_opts == DEFLATE_LEVEL and b[name].shuffle
+            for row in range(8):
+                at = (row,) + (0,) * (b[name].ndim - 1)
+                mask, chunk = b[name].id.read_direct_chunk(at)
+                theirs = a[name].id.read_direct_chunk(at)[1]
+                # What deflate was given: HDF5's own shuffle of the row, byte for byte.
+                assert mask == 0 and len(chunk) < b[name][row].nbytes
+                assert zlib.decompress(chunk) == zlib.decompress(theirs)
 
 
 def test_a_sample_is_its_record_drawn_from_the_photo_and_pairs_are_aligned(tmp_path):
