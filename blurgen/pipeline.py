@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from .sample import (
     KERNEL_BLURS,
     LearnedBlur,
     SampleConfig,
+    SampleRecord,
     camera_fields,
     draw_samples,
     oriented,
@@ -65,6 +67,11 @@ SOURCES_PER_JOB = 4
 JOBS_PER_WORKER = 4
 # How workers run (see blurgen.parallel.ordered_map).
 EXECUTORS = ("threads", "processes")
+# Jobs on a GPU at once (its workers are threads that share it): one computing while another
+# moves its data; each holds a batch of crops, spectra and results on the device, so that
+# more would only take the device's memory.
+DEVICE_JOBS = 2
+_DEVICE_TURNS = threading.BoundedSemaphore(DEVICE_JOBS)
 # Samples first .. stop - 1 of source j: (j, path, first, stop).
 Segment = tuple[int, str, int, int]
 # method, source, index, origin, flips, boost, noise, jpeg_quality, noise_seed
@@ -188,39 +195,11 @@ def synthesise(
         results.append(SourceSamples(j, first, stop, fingerprint=photo.fingerprint))
         photos += [photo] * (stop - first)
         rngs += [sample_rng(root_seed, photo.fingerprint, i) for i in range(first, stop)]
-    records, kernels = draw_samples(
-        rngs, [photo.size for photo in photos], config, config.crop, device=device
-    )
-    xp = xp_for_device(device)
-    # The pairs go straight into the job's arrays (no list of copies to stack).
-    sharp = np.empty((len(records), config.patch, config.patch, 3), np.uint8)
-    blurred = np.empty_like(sharp)
-    learned_sharp, on_device = {}, {}
-    for r, record in enumerate(records):
-        # In the file's dtype: 8-bit crops are decoded to linear light through a table.
-        crop = photos[r].region(*record.origin, config.crop, config.crop)
-        if record.method in KERNEL_BLURS and _in_batches(device, crop, config):
-            # Rendered below, the job's 8-bit kernel-blur samples in one batch on the device.
-            on_device[r], sharp[r] = oriented(crop, config.kernel_size, record, config.degradation)
-            continue
-        crop = xp.asarray(crop)
-        if record.method != "bgan":
-            pair = render_sample(crop, kernels[r], record, config.degradation, dtype=np.uint8)
-            sharp[r], blurred[r] = to_uint8(pair[0]), to_uint8(pair[1])
-        else:  # blurred below: all of the job's learned samples in one batch
-            centre = oriented(crop, config.kernel_size, record, config.degradation)[1]
-            learned_sharp[r] = as_unit_float(centre)
-            sharp[r] = to_uint8(centre)
-    if on_device:
-        batch = list(on_device)
-        blurred[batch] = config.degradation.render_batch(
-            np.stack(list(on_device.values())), kernels[batch], [records[r].params for r in batch]
+    with _device_turn(device):
+        records, kernels = draw_samples(
+            rngs, [photo.size for photo in photos], config, config.crop, device=device
         )
-    if learned_sharp:
-        batch = list(learned_sharp)
-        images = render_learned(list(learned_sharp.values()), [records[r] for r in batch], learned)
-        for r, image in zip(batch, images, strict=True):
-            blurred[r] = to_uint8(image)
+    sharp, blurred = _render_job(photos, records, kernels, config, device, learned)
     camera = {}
     if "camera" in config.methods():
         fields = camera_fields(records, (config.crop, config.crop), config)
@@ -238,6 +217,56 @@ def synthesise(
         results[k].arrays = deflate_rows(results[k].arrays)
         row = rows.stop
     return results
+
+
+def _device_turn(device: str) -> contextlib.AbstractContextManager:
+    """Held while a job works on a GPU (at most :data:`DEVICE_JOBS` at once), not while it
+    opens photos or cuts crops on the host."""
+    return _DEVICE_TURNS if device != "cpu" else contextlib.nullcontext()
+
+
+def _render_job(
+    photos: list[Photo], records: list[SampleRecord], kernels: Any, config: DatasetConfig,
+    device: str, learned: LearnedBlur | None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """A job's (N, P, P, 3) uint8 sharp and blurred images, sample ``r`` cut from
+    ``photos[r]`` as ``records[r]`` says and blurred with ``kernels[r]`` on ``device``."""
+    xp = xp_for_device(device)
+    turn = _device_turn(device)
+    # The pairs go straight into the job's arrays (no list of copies to stack).
+    sharp = np.empty((len(records), config.patch, config.patch, 3), np.uint8)
+    blurred = np.empty_like(sharp)
+    learned_sharp, on_device = {}, {}
+    for r, record in enumerate(records):
+        # In the file's dtype: 8-bit crops are decoded to linear light through a table.
+        crop = photos[r].region(*record.origin, config.crop, config.crop)
+        if record.method in KERNEL_BLURS and _in_batches(device, crop, config):
+            # Rendered below, the job's 8-bit kernel-blur samples in one batch on the device.
+            on_device[r], sharp[r] = oriented(crop, config.kernel_size, record, config.degradation)
+            continue
+        with turn:
+            crop = xp.asarray(crop)
+            if record.method != "bgan":
+                pair = render_sample(crop, kernels[r], record, config.degradation, dtype=np.uint8)
+                sharp[r], blurred[r] = to_uint8(pair[0]), to_uint8(pair[1])
+            else:  # blurred below: all of the job's learned samples in one batch
+                centre = oriented(crop, config.kernel_size, record, config.degradation)[1]
+                learned_sharp[r] = as_unit_float(centre)
+                sharp[r] = to_uint8(centre)
+    crops = np.stack(list(on_device.values())) if on_device else None
+    with turn:
+        if on_device:
+            batch = list(on_device)
+            params = [records[r].params for r in batch]
+            blurred[batch] = config.degradation.render_batch(crops, kernels[batch], params)
+        if learned_sharp:
+            batch = list(learned_sharp)
+            images = render_learned(
+                list(learned_sharp.values()), [records[r] for r in batch], learned
+            )
+            for r, image in zip(batch, images, strict=True):
+                blurred[r] = to_uint8(image)
+    return sharp, blurred
 
 
 def synthesise_shared(*job: Any) -> tuple[list[SourceSamples], str | None]:

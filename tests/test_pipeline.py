@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import zlib
 from pathlib import Path
 
@@ -249,6 +251,47 @@ def test_a_job_rendered_in_one_batch_is_the_same_dataset(tmp_path, monkeypatch):
     pairs, batched = arrays(tmp_path / "pairs.h5"), arrays(tmp_path / "batched.h5")
     for name in pairs:
         np.testing.assert_array_equal(pairs[name], batched[name], err_msg=name)
+
+
+def test_threads_sharing_a_device_take_turns_to_use_it(tmp_path, monkeypatch):
+    """The GPU path with NumPy: jobs in four threads draw their kernels and render their
+    batches only while holding one of DEVICE_JOBS turns, and make the file one thread does."""
+    sources = photos(tmp_path / "in", count=4)
+    config = DatasetConfig(patch=24, per_image=12, kernel_size=7)
+    make_dataset(sources, tmp_path / "one.h5", config, seed=2)
+    holding, most, lock = threading.local(), [0, 0], threading.Lock()
+
+    @contextlib.contextmanager
+    def turn():
+        with real_turn("cuda"):
+            with lock:
+                most[0] += 1
+                most[1] = max(most)
+            holding.turn = True
+            try:
+                yield
+            finally:
+                holding.turn = False
+                with lock:
+                    most[0] -= 1
+
+    def in_turn(function):
+        def checked(*args, **kwargs):
+            assert getattr(holding, "turn", False), function.__name__
+            return function(*args, **kwargs)
+
+        return checked
+
+    monkeypatch.setattr(blurgen.pipeline, "_in_batches", lambda device, crop, config: True)
+    real_turn = blurgen.pipeline._device_turn
+    monkeypatch.setattr(blurgen.pipeline, "_device_turn", lambda device: turn())
+    monkeypatch.setattr(blurgen.pipeline, "draw_samples", in_turn(blurgen.pipeline.draw_samples))
+    monkeypatch.setattr(Degradation, "render_batch", in_turn(Degradation.render_batch))
+    make_dataset(sources, tmp_path / "four.h5", config, seed=2, workers=4)
+    assert 1 <= most[1] <= blurgen.pipeline.DEVICE_JOBS
+    one, four = arrays(tmp_path / "one.h5"), arrays(tmp_path / "four.h5")
+    for name in one:
+        np.testing.assert_array_equal(one[name], four[name], err_msg=name)
 
 
 def test_resume_after_kill_9_ends_identical(tmp_path):
