@@ -271,7 +271,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each bundled-photo row, in rotation (medians)")  # fmt: skip
     parser.add_argument("--cuda-pairs", type=int, default=8000, help="pairs for the CUDA rows")
-    parser.add_argument("--cuda-workers", type=int, default=min(8, len(os.sched_getaffinity(0))),
+    parser.add_argument("--cuda-workers", type=int, default=min(8, os.cpu_count() or 1),
                         help="threads sharing the GPU in the second CUDA row")  # fmt: skip
     parser.add_argument("--json", type=Path, default=HERE / "results" / "make_dataset.json")
     args = parser.parse_args()

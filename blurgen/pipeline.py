@@ -68,8 +68,8 @@ JOBS_PER_WORKER = 4
 # How workers run (see blurgen.parallel.ordered_map).
 EXECUTORS = ("threads", "processes")
 # Jobs on a GPU at once (its workers are threads that share it): one computing while another
-# moves its data; each holds a batch of crops, spectra and results on the device, so that
-# more would only take the device's memory.
+# moves its data. Each holds a batch of crops, spectra and results in the device's memory,
+# so eight threads must not all be on it (a laptop's GPU would run out).
 DEVICE_JOBS = 2
 _DEVICE_TURNS = threading.BoundedSemaphore(DEVICE_JOBS)
 # Samples first .. stop - 1 of source j: (j, path, first, stop).
@@ -362,8 +362,7 @@ def make_dataset(
         output: the ``.h5`` file; written as ``<output>.partial`` and renamed when complete.
         config: patches, kernels and degradation.
         seed: root seed.
-        workers: threads or processes synthesising samples; the file does not depend on it
-            (jobs are cut the same way whatever their number).
+        workers: threads or processes synthesising samples; the file does not depend on it.
         executor: ``"threads"`` (of this process: no start-up, no copies of the pairs) or
             ``"processes"`` (spawned: start-up, and each job's pairs copied into shared
             memory, but they run Python at the same time, which may pay on many cores); see
@@ -409,8 +408,8 @@ def make_dataset(
             for job in plan_jobs(paths, config.per_image, size, start)
         ]
         workers = workers if len(jobs) > 1 else 1
-        # On CUDA the workers are threads sharing the GPU: while one job is on the device the
-        # others open photos, draw and crop on the host. Worker processes are for the CPU.
+        # On CUDA the workers are threads sharing the GPU (DEVICE_JOBS of them on it at a
+        # time) while the others open photos and cut crops. Worker processes are for the CPU.
         shared = executor == "processes" and device == "cpu" and workers > 1
         outputs = ordered_map(
             synthesise_shared if shared else synthesise, jobs, workers, threads=not shared,

@@ -98,7 +98,7 @@ def test_columns_compressed_by_the_workers_are_stored_as_hdf5_compresses_them(tm
         {
             name: (rng.random((count, *tail)) * 200).astype(dtype)
             for name, (dtype, tail, _) in layouts.items()
-        }  # fmt: skip
+        }
         for count in (5, 3)
     ]
     for name, packed in (("filtered.h5", False), ("direct.h5", True)):
@@ -259,7 +259,8 @@ def test_threads_sharing_a_device_take_turns_to_use_it(tmp_path, monkeypatch):
     sources = photos(tmp_path / "in", count=4)
     config = DatasetConfig(patch=24, per_image=12, kernel_size=7)
     make_dataset(sources, tmp_path / "one.h5", config, seed=2)
-    holding, most, lock = threading.local(), [0, 0], threading.Lock()
+    holding, most, lock = threading.local(), [0, 0], threading.Lock()  # most: [now, ever]
+    real_turn = blurgen.pipeline._device_turn
 
     @contextlib.contextmanager
     def turn():
@@ -283,7 +284,6 @@ def test_threads_sharing_a_device_take_turns_to_use_it(tmp_path, monkeypatch):
         return checked
 
     monkeypatch.setattr(blurgen.pipeline, "_in_batches", lambda device, crop, config: True)
-    real_turn = blurgen.pipeline._device_turn
     monkeypatch.setattr(blurgen.pipeline, "_device_turn", lambda device: turn())
     monkeypatch.setattr(blurgen.pipeline, "draw_samples", in_turn(blurgen.pipeline.draw_samples))
     monkeypatch.setattr(Degradation, "render_batch", in_turn(Degradation.render_batch))
