@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import h5py
@@ -132,9 +133,97 @@ def load_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return photo.crop(0, 0, *photo.size), photo.bits
 
 
-# Decoders (libjpeg, libpng, libtiff) report damage by printing to the process's stderr and
-# carry on, filling what is missing with grey; one decode at a time may borrow that stream.
-_DECODER_STDERR = threading.Lock()
+class _DecoderOutput:
+    """What image decoders print on the process's standard error while they decode.
+
+    Decoders (libjpeg, libpng, libtiff) report damage by printing to file descriptor 2 and carry
+    on, filling what is missing with grey. While any decode runs, descriptor 2 points at a
+    temporary file (opened for appending) and each decode reads back what was written while it
+    ran. Decodes share that time, so that several threads decode at once: what one reads back
+    may be a neighbour's complaint, and a decode that reads anything runs again alone (decoders
+    print the same for the same bytes), which tells. Python's own writes to ``sys.stderr``
+    land there too while a decode runs; ``blurgen``'s commands move them off descriptor 2
+    (:func:`stderr_off_descriptor_2`).
+    """
+
+    def __init__(self) -> None:
+        self._state = threading.Condition()
+        self._inside = 0  # decodes in progress
+        self._alone = False  # the one in progress runs alone
+        self._waiting = 0  # decodes waiting to run alone: others let them in first
+        self._path = ""
+        self._reader: Any = None
+        self._saved = -1
+
+    @contextlib.contextmanager
+    def catching(self, alone: bool = False) -> Iterator[Callable[[], str]]:
+        """Descriptor 2 caught while inside; yields a function that returns what was written
+        to it since entering (call it before leaving)."""
+        with self._state:
+            if alone:
+                self._waiting += 1
+                self._state.wait_for(lambda: self._inside == 0)
+                self._waiting -= 1
+            else:
+                self._state.wait_for(lambda: not self._alone and not self._waiting)
+            if self._inside == 0:
+                self._open()
+            self._inside += 1
+            self._alone = alone
+            start = os.fstat(self._reader.fileno()).st_size
+        try:
+            yield lambda: self._read(start)
+        finally:
+            with self._state:
+                self._inside -= 1
+                self._alone = False
+                if self._inside == 0:
+                    self._close()
+                self._state.notify_all()
+
+    def _open(self) -> None:
+        # Descriptor 2 appends (writes land at the end whatever anyone's offset); the reader
+        # is a descriptor of its own, whose offset moves with nobody's writes.
+        sys.stderr.flush()
+        handle, self._path = tempfile.mkstemp(prefix="blurgen-decoder-")
+        try:
+            writer = os.open(self._path, os.O_WRONLY | os.O_APPEND)
+        finally:
+            os.close(handle)
+        self._reader = open(self._path, "rb")
+        self._saved = os.dup(2)
+        os.dup2(writer, 2)
+        os.close(writer)
+
+    def _close(self) -> None:
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._reader.close()
+        os.remove(self._path)
+
+    def _read(self, start: int) -> str:
+        with self._state:
+            self._reader.seek(start)
+            return self._reader.read().decode(errors="replace")
+
+
+_DECODER_OUTPUT = _DecoderOutput()
+
+
+def stderr_off_descriptor_2() -> None:
+    """Point Python's ``sys.stderr`` at a copy of file descriptor 2, so that what the process
+    prints there (progress bars, warnings, logs) is never taken for a decoder's complaint
+    while an image decodes (:class:`_DecoderOutput`). For commands; does nothing where
+    ``sys.stderr`` is not descriptor 2 already."""
+    try:
+        if sys.stderr.fileno() != 2:
+            return
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor
+        return
+    sys.stderr.flush()
+    # Left open: it is the process's standard error from here on.
+    sys.stderr = open(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding,
+                      errors=sys.stderr.errors)  # fmt: skip
 
 
 _OPENCV_PREFIX = re.compile(r"^\[ *[A-Z]+:\d+@[\d.]+\] *")
@@ -156,17 +245,10 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
             quotes the decoder.
     """
     buffer = np.frombuffer(data, np.uint8)
-    with _DECODER_STDERR, tempfile.TemporaryFile() as caught:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(caught.fileno(), 2)
-        try:
-            raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        caught.seek(0)
-        complaints = [line.strip() for line in caught.read().decode(errors="replace").splitlines()]
+    raw, printed = _decode_caught(buffer)
+    if printed:  # this decode's complaint, or a neighbour's: alone, it prints only its own
+        raw, printed = _decode_caught(buffer, alone=True)
+    complaints = [line.strip() for line in printed.splitlines()]
     # OpenCV prefixes its own warnings with the time since start ("[ WARN:0@1.894] "): without
     # it the message, which a dataset records, is the same from run to run.
     complaints = [_OPENCV_PREFIX.sub("", line) for line in complaints if line]
@@ -179,6 +261,12 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] not in (1, 3, 4)):
         raise ValueError(f"'{name}': unsupported layout {raw.shape}")
     return raw
+
+
+def _decode_caught(buffer: np.ndarray, alone: bool = False) -> tuple[np.ndarray | None, str]:
+    with _DECODER_OUTPUT.catching(alone) as printed:
+        raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+        return raw, printed()
 
 
 _SCALES = {np.dtype(np.uint8): (255, 8), np.dtype(np.uint16): (65535, 16),

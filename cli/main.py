@@ -14,6 +14,7 @@ import logging
 import click
 
 import blurgen
+from blurgen.io import stderr_off_descriptor_2
 
 # name: (module in blurgen.cli, attribute)
 COMMANDS = {
@@ -58,5 +59,8 @@ def cli():
 
 def main() -> None:
     """Console-script entry point."""
+    # Before anything holds sys.stderr: progress bars and logs written while a worker thread
+    # decodes an image must not be read back as the decoder's complaint.
+    stderr_off_descriptor_2()
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     cli()

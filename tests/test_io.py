@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -85,6 +88,60 @@ def test_truncated_and_corrupt_jpegs_are_unusable_and_quiet(tmp_path, capfd):
     assert "JPEG" not in captured.err + captured.out  # libjpeg's own messages stay inside
     (tmp_path / "whole.jpg").write_bytes(data)
     assert read_image(tmp_path / "whole.jpg").shape == (96, 128, 3)
+
+
+def test_decodes_in_many_threads_each_keep_their_own_complaints(capfd):
+    # Threads decode at once and share the caught stderr; each damaged file is named with
+    # its own complaint, and whole files decode, however the decodes interleave.
+    data = jpeg_bytes((480, 640))
+    damaged = bytearray(data)
+    damaged[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    files = {f"{k}.jpg": bytes(damaged) if k % 3 == 0 else data for k in range(48)}
+
+    def decode(name):
+        try:
+            return decode_image(files[name], name).shape
+        except ValueError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = dict(zip(files, pool.map(decode, files), strict=True))
+    for k, (name, result) in enumerate(results.items()):
+        if k % 3:
+            assert result == (480, 640, 3), name
+        else:
+            assert result.startswith(f"'{name}': damaged") and "JPEG" in result, result
+    assert "JPEG" not in capfd.readouterr().err
+
+
+def test_what_python_prints_while_threads_decode_is_not_a_complaint(tmp_path):
+    # A command's progress bar and logs go to sys.stderr from the main thread while workers
+    # decode: once sys.stderr is off descriptor 2 it is neither caught nor lost.
+    (tmp_path / "whole.jpg").write_bytes(jpeg_bytes((480, 640)))
+    script = f"""
+import sys, threading
+from concurrent.futures import ThreadPoolExecutor
+from blurgen.io import decode_image, stderr_off_descriptor_2
+stderr_off_descriptor_2()
+data = open({str(tmp_path / "whole.jpg")!r}, "rb").read()
+done = threading.Event()
+def chatter():
+    while not done.is_set():
+        print("progress", file=sys.stderr, flush=True)
+thread = threading.Thread(target=chatter)
+thread.start()
+try:
+    with ThreadPoolExecutor(2) as pool:
+        shapes = list(pool.map(lambda k: decode_image(data, str(k)).shape, range(40)))
+finally:
+    done.set()
+    thread.join()
+print(len(shapes))
+"""
+    run = [sys.executable, "-c", script]
+    result = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "40" and "progress" in result.stderr
 
 
 def test_decoder_complaints_are_quoted():
