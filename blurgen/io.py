@@ -186,14 +186,14 @@ class _DecoderOutput:
         # is a descriptor of its own, whose offset moves with nobody's writes.
         sys.stderr.flush()
         handle, self._path = tempfile.mkstemp(prefix="blurgen-decoder-")
+        os.close(handle)
+        writer = os.open(self._path, os.O_WRONLY | os.O_APPEND)
         try:
-            writer = os.open(self._path, os.O_WRONLY | os.O_APPEND)
+            self._reader = open(self._path, "rb")
+            self._saved = os.dup(2)
+            os.dup2(writer, 2)
         finally:
-            os.close(handle)
-        self._reader = open(self._path, "rb")
-        self._saved = os.dup(2)
-        os.dup2(writer, 2)
-        os.close(writer)
+            os.close(writer)
 
     def _close(self) -> None:
         os.dup2(self._saved, 2)
