@@ -10,6 +10,7 @@ further randomness, so a stored record reproduces its image exactly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -222,18 +223,27 @@ class Degradation:
         return out
 
     def render_batch(
-        self, sharp: np.ndarray, kernels: Any, params: list[DegradationParams]
+        self,
+        sharp: np.ndarray,
+        kernels: Any,
+        params: list[DegradationParams],
+        turn: contextlib.AbstractContextManager | None = None,
     ) -> np.ndarray:
         """Degrade a batch of 8-bit crops, each with its kernel and parameters, to 8 bits:
-        one transfer to the kernels' device and one back, every step on the whole batch but
-        the noise (drawn on the host, sample by sample, from each sample's streams) and JPEG
-        (on the host). With the ``"valid"`` boundary and crops of up to ``STRIP_ROWS`` output
-        rows, the bytes of :meth:`render` with ``dtype=np.uint8``, sample for sample.
+        one transfer to the kernels' device and one back, the decoding, boost and convolution
+        on the whole batch there, and the encoding too for samples without noise. Noise is
+        drawn on the host from each sample's streams, so noisy samples come back as light (one
+        transfer) and are encoded there, and JPEG runs on the host. With the ``"valid"``
+        boundary and crops of up to ``STRIP_ROWS`` output rows, the bytes of :meth:`render`
+        with ``dtype=np.uint8`` on the same device, sample for sample (noisy samples, encoded on
+        the host, those of the CPU).
 
         Args:
             sharp: (N, H, W, C) uint8 sRGB-encoded crops on the host, after their flips.
             kernels: (N, K, K) float32 kernels, each summing to 1, NumPy or CuPy.
             params: the N samples' parameters.
+            turn: held while the batch uses the device, not while the host adds noise or
+                compresses (threads that share a GPU take turns on it); None for no turn.
 
         Returns:
             (N, H - K + 1, W - K + 1, C) uint8 on the host.
@@ -243,15 +253,22 @@ class Degradation:
         if len(params) != len(sharp) or len(kernels) != len(sharp):
             raise ValueError(f"{len(sharp)} crops, {len(kernels)} kernels and {len(params)} "
                              "parameter records: give one of each per sample")  # fmt: skip
-        xp = get_xp(kernels)
-        kernels = xp.asarray(kernels, dtype=xp.float32)
-        boosts = np.array([p.boost for p in params], np.float32)[:, None, None, None]
-        light = blur(self._boosted_light(xp.asarray(sharp), boosts), kernels, boundary="valid")
-        for i, p in enumerate(params):
-            if p.shot > 0 or p.read > 0:
-                light[i] = poisson_gaussian(light[i], p.shot, p.read, self._noise(p))
-        out = self._to_bytes(light)
-        out = to_numpy(out)
+        with_noise = [p.shot > 0 or p.read > 0 for p in params]
+        noisy = [i for i, n in enumerate(with_noise) if n]
+        quiet = [i for i, n in enumerate(with_noise) if not n]
+        with turn or contextlib.nullcontext():
+            xp = get_xp(kernels)
+            kernels = xp.asarray(kernels, dtype=xp.float32)
+            boosts = np.array([p.boost for p in params], np.float32)[:, None, None, None]
+            light = blur(self._boosted_light(xp.asarray(sharp), boosts), kernels, boundary="valid")
+            out = np.empty(light.shape, np.uint8)
+            if quiet:
+                out[quiet] = to_numpy(self._to_bytes(light[xp.asarray(quiet)] if noisy else light))
+            noisy_light = to_numpy(light[xp.asarray(noisy)]) if noisy else []
+            del light  # the device's memory is free before the host's part
+        for i, row in zip(noisy, noisy_light, strict=True):
+            p = params[i]
+            out[i] = self._to_bytes(poisson_gaussian(row, p.shot, p.read, self._noise(p)))
         for i, p in enumerate(params):
             if p.jpeg_quality is not None:
                 out[i] = jpeg(out[i], p.jpeg_quality, in_place=True)

@@ -221,7 +221,7 @@ def synthesise(
 
 def _device_turn(device: str) -> contextlib.AbstractContextManager:
     """Held while a job works on a GPU (at most :data:`DEVICE_JOBS` at once), not while it
-    opens photos or cuts crops on the host."""
+    opens photos, cuts crops, adds noise or compresses on the host."""
     return _DEVICE_TURNS if device != "cpu" else contextlib.nullcontext()
 
 
@@ -253,14 +253,13 @@ def _render_job(
                 centre = oriented(crop, config.kernel_size, record, config.degradation)[1]
                 learned_sharp[r] = as_unit_float(centre)
                 sharp[r] = to_uint8(centre)
-    crops = np.stack(list(on_device.values())) if on_device else None
-    with turn:
-        if on_device:
-            batch = list(on_device)
-            params = [records[r].params for r in batch]
-            blurred[batch] = config.degradation.render_batch(crops, kernels[batch], params)
-        if learned_sharp:
-            batch = list(learned_sharp)
+    if on_device:
+        batch = list(on_device)
+        crops, params = np.stack(list(on_device.values())), [records[r].params for r in batch]
+        blurred[batch] = config.degradation.render_batch(crops, kernels[batch], params, turn)
+    if learned_sharp:
+        batch = list(learned_sharp)
+        with turn:
             images = render_learned(
                 list(learned_sharp.values()), [records[r] for r in batch], learned
             )

@@ -19,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 import blurgen
+import blurgen.degradation
 from blurgen.cli.main import cli
 from blurgen.degradation import Degradation
 from blurgen.forward import valid_offset
@@ -240,9 +241,9 @@ def test_a_job_rendered_in_one_batch_is_the_same_dataset(tmp_path, monkeypatch):
     batches = []
     real = Degradation.render_batch
 
-    def counted(self, sharp, kernels, params):
+    def counted(self, sharp, kernels, params, turn=None):
         batches.append(len(sharp))
-        return real(self, sharp, kernels, params)
+        return real(self, sharp, kernels, params, turn)
 
     monkeypatch.setattr(blurgen.pipeline, "_in_batches", lambda device, crop, config: True)
     monkeypatch.setattr(Degradation, "render_batch", counted)
@@ -254,10 +255,12 @@ def test_a_job_rendered_in_one_batch_is_the_same_dataset(tmp_path, monkeypatch):
 
 
 def test_threads_sharing_a_device_take_turns_to_use_it(tmp_path, monkeypatch):
-    """The GPU path with NumPy: jobs in four threads draw their kernels and render their
-    batches only while holding one of DEVICE_JOBS turns, and make the file one thread does."""
+    """The GPU path with NumPy: jobs in four threads draw their kernels and convolve their
+    batches only while holding one of DEVICE_JOBS turns, add noise and compress outside them,
+    and make the file one thread does."""
     sources = photos(tmp_path / "in", count=4)
-    config = DatasetConfig(patch=24, per_image=12, kernel_size=7)
+    noisy = Degradation(read=(0.0, 0.02), jpeg_quality=(80, 95))
+    config = DatasetConfig(patch=24, per_image=12, kernel_size=7, degradation=noisy)
     make_dataset(sources, tmp_path / "one.h5", config, seed=2)
     holding, most, lock = threading.local(), [0, 0], threading.Lock()  # most: [now, ever]
     real_turn = blurgen.pipeline._device_turn
@@ -276,20 +279,25 @@ def test_threads_sharing_a_device_take_turns_to_use_it(tmp_path, monkeypatch):
                 with lock:
                     most[0] -= 1
 
-    def in_turn(function):
-        def checked(*args, **kwargs):
-            assert getattr(holding, "turn", False), function.__name__
+    def checked(module, name, inside):
+        function = getattr(module, name)
+
+        def call(*args, **kwargs):
+            assert getattr(holding, "turn", False) == inside, name
             return function(*args, **kwargs)
 
-        return checked
+        monkeypatch.setattr(module, name, call)
 
     monkeypatch.setattr(blurgen.pipeline, "_in_batches", lambda device, crop, config: True)
     monkeypatch.setattr(blurgen.pipeline, "_device_turn", lambda device: turn())
-    monkeypatch.setattr(blurgen.pipeline, "draw_samples", in_turn(blurgen.pipeline.draw_samples))
-    monkeypatch.setattr(Degradation, "render_batch", in_turn(Degradation.render_batch))
+    checked(blurgen.pipeline, "draw_samples", inside=True)
+    checked(blurgen.degradation, "blur", inside=True)
+    checked(blurgen.degradation, "poisson_gaussian", inside=False)
+    checked(blurgen.degradation, "jpeg", inside=False)
     make_dataset(sources, tmp_path / "four.h5", config, seed=2, workers=4)
     assert 1 <= most[1] <= blurgen.pipeline.DEVICE_JOBS
     one, four = arrays(tmp_path / "one.h5"), arrays(tmp_path / "four.h5")
+    assert (one["noise"][:, 1] > 0).any() and (one["jpeg_quality"] > 0).all()
     for name in one:
         np.testing.assert_array_equal(one[name], four[name], err_msg=name)
 
