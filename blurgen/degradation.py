@@ -230,13 +230,13 @@ class Degradation:
         turn: contextlib.AbstractContextManager | None = None,
     ) -> np.ndarray:
         """Degrade a batch of 8-bit crops, each with its kernel and parameters, to 8 bits:
-        one transfer to the kernels' device and one back, the decoding, boost and convolution
-        on the whole batch there, and the encoding too for samples without noise. Noise is
-        drawn on the host from each sample's streams, so noisy samples come back as light (one
-        transfer) and are encoded there, and JPEG runs on the host. With the ``"valid"``
-        boundary and crops of up to ``STRIP_ROWS`` output rows, the bytes of :meth:`render`
-        with ``dtype=np.uint8`` on the same device, sample for sample (noisy samples, encoded on
-        the host, those of the CPU).
+        one transfer to the kernels' device, the decoding, boost and convolution on the whole
+        batch there, and the encoding too for the samples without noise, whose bytes come back
+        in one transfer. Noise is drawn on the host from each sample's streams, so the noisy
+        samples' light comes back in one transfer and is noised and encoded on the host; JPEG
+        runs on the host. With the ``"valid"`` boundary and crops of up to ``STRIP_ROWS``
+        output rows, the bytes of :meth:`render` with ``dtype=np.uint8``, sample for sample
+        (on a GPU, noisy samples are encoded as on the CPU).
 
         Args:
             sharp: (N, H, W, C) uint8 sRGB-encoded crops on the host, after their flips.
