@@ -52,7 +52,6 @@ import logging
 import os
 import shutil
 import sys
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +64,7 @@ import blurgen
 from blurgen.kernels.camera import CameraShake
 
 from .degradation import DegradationParams
-from .io import check_output_path, open_hdf5, partial_path
+from .io import check_output_path, deflated_chunk, open_hdf5, partial_path
 from .sample import FIELD_GRID, SampleRecord
 
 log = logging.getLogger("blurgen")
@@ -177,7 +176,7 @@ def deflate_rows(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     for name in COMPRESSED:
         if name in out:
             rows = out.pop(name)
-            chunks = [zlib.compress(_shuffled(row), DEFLATE_LEVEL) for row in rows]
+            chunks = [deflated_chunk(row, DEFLATE_LEVEL, shuffle=True) for row in rows]
             ends = np.cumsum([0, *map(len, chunks)], dtype=np.int64)
             data = np.frombuffer(b"".join(chunks), np.uint8)
             out[name + DEFLATED] = np.concatenate([ends.view(np.uint8), data])
@@ -191,13 +190,6 @@ def deflated_chunks(packed: np.ndarray, count: int) -> Iterator[np.ndarray]:
     data = packed[head:]
     for start, stop in zip(ends[:-1].tolist(), ends[1:].tolist(), strict=True):
         yield data[start:stop]
-
-
-def _shuffled(row: np.ndarray) -> np.ndarray:
-    """HDF5's shuffle filter on one chunk: every element's first byte, then every second
-    byte, and so on (runs of alike bytes, which deflate better)."""
-    elements = np.ascontiguousarray(row).reshape(-1).view(np.uint8).reshape(-1, row.itemsize)
-    return np.ascontiguousarray(elements.T)
 
 
 def write_header(

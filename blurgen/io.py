@@ -15,6 +15,7 @@ import signal
 import sys
 import tempfile
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,17 @@ def check_output_path(path: str | os.PathLike) -> Path:
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"output folder '{folder}' is not writable")
     return path
+
+
+def deflated_chunk(chunk: np.ndarray, level: int, shuffle: bool = False) -> bytes:
+    """The bytes HDF5 stores for ``chunk`` (a whole chunk, in the dataset's dtype) under its
+    shuffle filter (where ``shuffle``: every element's first byte, then every second byte, and
+    so on) and its deflate filter at ``level`` (0-9), for ``write_direct_chunk``: so that
+    whoever makes the data compresses it, not the one process that writes the file."""
+    data = np.ascontiguousarray(chunk)
+    if shuffle:
+        data = np.ascontiguousarray(data.reshape(-1).view(np.uint8).reshape(-1, data.itemsize).T)
+    return zlib.compress(data, level)
 
 
 def partial_path(path: str | os.PathLike) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import blurgen
 from blurgen.backend import to_numpy
 from blurgen.io import (
     check_output_path,
+    deflated_chunk,
     interrupt_between_steps,
     open_hdf5,
     partial_path,
@@ -106,7 +106,7 @@ def _compressed_chunks(
         # HDF5 stores the last, partial chunk at full size too.
         part = kernels[first : first + rows]
         block[: len(part)] = part
-        chunks.append(zlib.compress(block.tobytes(), _GZIP_LEVEL))
+        chunks.append(deflated_chunk(block, _GZIP_LEVEL))
     return chunks
 
 
