@@ -51,6 +51,11 @@ class DegradationParams:
     jpeg_quality: int | None = None
     noise_seed: int = 0
 
+    @property
+    def noisy(self) -> bool:
+        """Whether the sample has shot or read noise."""
+        return self.shot > 0 or self.read > 0
+
 
 @dataclass(frozen=True)
 class Degradation:
@@ -253,9 +258,8 @@ class Degradation:
         if len(params) != len(sharp) or len(kernels) != len(sharp):
             raise ValueError(f"{len(sharp)} crops, {len(kernels)} kernels and {len(params)} "
                              "parameter records: give one of each per sample")  # fmt: skip
-        with_noise = [p.shot > 0 or p.read > 0 for p in params]
-        noisy = [i for i, n in enumerate(with_noise) if n]
-        quiet = [i for i, n in enumerate(with_noise) if not n]
+        noisy = [i for i, p in enumerate(params) if p.noisy]
+        quiet = [i for i, p in enumerate(params) if not p.noisy]
         with turn or contextlib.nullcontext():
             xp = get_xp(kernels)
             kernels = xp.asarray(kernels, dtype=xp.float32)
@@ -377,7 +381,7 @@ class Degradation:
     def _noise(params: DegradationParams) -> Any:
         """The sample's noise streams, or None when it has no noise (drawing the streams'
         seeds costs a tenth of a millisecond, a few percent of a pair)."""
-        return noise_streams(params.noise_seed) if params.shot > 0 or params.read > 0 else None
+        return noise_streams(params.noise_seed) if params.noisy else None
 
     def _byte_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """For 8-bit input, what the float path computes from each of the 256 values
