@@ -1,4 +1,6 @@
-"""NumPy and CuPy backends give the same kernels for the same seed (needs a CUDA device)."""
+"""NumPy and CuPy backends give the same results for the same seed: each test runs on a CUDA
+device (skipped without one) and with the strict NumPy stand-in for CuPy (tests/cupy_standin.py),
+which runs the CUDA paths everywhere (see the ``cuda`` fixture)."""
 
 from __future__ import annotations
 
@@ -8,32 +10,30 @@ import pytest
 from blurgen.backend import to_numpy
 from blurgen.kernels import linear_kernels, motion_kernels
 
-pytestmark = pytest.mark.gpu
-
 
 @pytest.mark.parametrize("size", [17, 64])
-def test_motion_kernels_cpu_cuda_parity(size):
+def test_motion_kernels_cpu_cuda_parity(size, cuda):
     cpu = motion_kernels(257, size, seed=21)
     gpu = motion_kernels(257, size, seed=21, device="cuda")
     assert type(gpu).__module__.startswith("cupy")
     assert np.abs(to_numpy(gpu) - cpu).max() <= 1e-6
 
 
-def test_motion_kernels_cuda_with_big_shakes():
+def test_motion_kernels_cuda_with_big_shakes(cuda):
     params = {"expl": (0.5,), "iters": 400}
     cpu = motion_kernels(64, 32, seed=2, **params)
     gpu = to_numpy(motion_kernels(64, 32, seed=2, device="cuda", **params))
     assert np.abs(gpu - cpu).max() <= 1e-6
 
 
-def test_linear_kernels_cpu_cuda_parity():
+def test_linear_kernels_cpu_cuda_parity(cuda):
     cpu = linear_kernels(100, 31, seed=5)
     gpu = to_numpy(linear_kernels(100, 31, seed=5, device="cuda"))
     assert np.abs(gpu - cpu).max() <= 1e-6
 
 
 @pytest.mark.parametrize("boundary", ["valid", "reflect", "wrap"])
-def test_blur_cpu_cuda_parity(boundary):
+def test_blur_cpu_cuda_parity(boundary, cuda):
     import cupy
 
     from blurgen.forward import blur
@@ -47,7 +47,7 @@ def test_blur_cpu_cuda_parity(boundary):
     assert np.abs(to_numpy(gpu) - cpu).max() <= 1e-5
 
 
-def test_srgb_cpu_cuda_parity():
+def test_srgb_cpu_cuda_parity(cuda):
     import cupy
 
     from blurgen.color import linear_to_srgb, srgb_to_linear
@@ -57,7 +57,7 @@ def test_srgb_cpu_cuda_parity():
     assert np.abs(to_numpy(linear_to_srgb(cupy.asarray(x))) - linear_to_srgb(x)).max() <= 1e-6
 
 
-def test_make_dataset_cuda_close_to_cpu(tmp_path):
+def test_make_dataset_cuda_close_to_cpu(tmp_path, cuda):
     import cv2
     import h5py
 
@@ -78,7 +78,77 @@ def test_make_dataset_cuda_close_to_cpu(tmp_path):
         assert diff.max() <= 1
 
 
-def test_make_dataset_cuda_with_threads_makes_the_file_of_one(tmp_path):
+def test_make_dataset_cuda_with_everything_on_close_to_cpu(tmp_path, cuda):
+    # Every way a sample goes through the device: 8-bit sources in batches and a 16-bit one a
+    # sample at a time, the three kernel methods, highlight boost, noise and JPEG.
+    import cv2
+    import h5py
+
+    from blurgen.degradation import Degradation
+    from blurgen.pipeline import DatasetConfig, make_dataset, regenerate
+
+    rng = np.random.default_rng(4)
+    paths = [tmp_path / f"p{i}.png" for i in range(3)]
+    for i, path in enumerate(paths):
+        pixels = rng.random((64, 64, 3)) * 0.9
+        pixels[20:40, 10 + 10 * i : 30 + 10 * i] = 1  # highlights to boost
+        depth = 65535 if i == 2 else 255
+        cv2.imwrite(str(path), (pixels * depth).astype(np.uint16 if i == 2 else np.uint8))
+    degradation = Degradation(highlight_boost=(2, 4), shot=(0.001, 0.004), read=(0.002, 0.01),
+                              jpeg_quality=(80, 95))  # fmt: skip
+    config = DatasetConfig(patch=32, per_image=6, kernel_size=9, degradation=degradation,
+                           mix=(("motion", 1), ("linear", 1), ("camera", 1)))  # fmt: skip
+    make_dataset(paths, tmp_path / "cpu.h5", config, seed=2)
+    make_dataset(paths, tmp_path / "gpu.h5", config, seed=2, device="cuda")
+    with h5py.File(tmp_path / "cpu.h5") as a, h5py.File(tmp_path / "gpu.h5") as b:
+        # So the rows regenerated below are: camera, linear, motion from 8-bit sources, then
+        # motion and linear from the 16-bit one.
+        np.testing.assert_array_equal(a["method"][[0, 4, 8, 13, 15]], [3, 1, 0, 0, 1])
+        np.testing.assert_array_equal(a["source"][[0, 4, 8, 13, 15]], [0, 0, 1, 2, 2])
+        for name in ("sharp", "method", "source", "origin", "flips", "noise_seed", "kernel_field"):
+            np.testing.assert_array_equal(a[name][...], b[name][...], err_msg=name)
+        assert np.abs(a["kernel"][...] - b["kernel"][...]).max() <= 1e-6
+        if cuda == "standin":  # NumPy's arithmetic throughout: the CPU's bytes
+            np.testing.assert_array_equal(a["blurred"][...], b["blurred"][...])
+        else:
+            # The GPU's FFTs round differently, and noise drawn from light a rounding apart,
+            # then JPEG, may move a few values by more than one level: none is far off.
+            diff = np.abs(a["blurred"][...].astype(int) - b["blurred"][...].astype(int))
+            assert diff.mean() < 0.1
+        stored = {name: b[name][...] for name in ("sharp", "blurred")}
+    for index in (0, 4, 8, 13, 15):
+        sharp, blurred = regenerate(tmp_path / "gpu.h5", index, device="cuda")
+        np.testing.assert_array_equal(sharp, stored["sharp"][index])
+        diff = np.abs(blurred.astype(int) - stored["blurred"][index].astype(int))
+        assert diff.max() == 0 if cuda == "standin" else diff.mean() < 0.1
+
+
+def test_commands_on_cuda_give_the_cpu_results(tmp_path, cuda):
+    import cv2
+    from click.testing import CliRunner
+
+    from blurgen.cli.main import cli
+    from blurgen.kernels.bank import read_bank
+
+    def run(*args: str) -> None:
+        result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8))
+    for device in ("cpu", "cuda"):
+        run("kernels", "-n", "6", "--size", "15", "--seed", "4", "--device", device, "-o",
+            str(tmp_path / f"{device}.h5"))  # fmt: skip
+        run("blur", str(image), "--size", "9", "--seed", "3", "--read", "0.01,0.02", "--device",
+            device, "-o", str(tmp_path / device))  # fmt: skip
+    cpu, gpu = (read_bank(tmp_path / f"{device}.h5")[0] for device in ("cpu", "cuda"))
+    assert np.abs(cpu - gpu).max() <= 1e-6
+    cpu, gpu = (cv2.imread(str(tmp_path / d / "photo_blurred.png")) for d in ("cpu", "cuda"))
+    assert cpu.shape == gpu.shape == (40 - 8, 48 - 8, 3)
+    assert np.abs(cpu.astype(int) - gpu).max() <= 1
+
+
+def test_make_dataset_cuda_with_threads_makes_the_file_of_one(tmp_path, cuda):
     # Threads share the GPU (processes are for the CPU, so the executor is not used); jobs are
     # cut as for one worker, so each is the same batch on the device.
     import h5py
@@ -100,6 +170,7 @@ def test_make_dataset_cuda_with_threads_makes_the_file_of_one(tmp_path):
         assert diff.max() <= 1
 
 
+@pytest.mark.gpu  # PyTorch's CUDA: no stand-in
 def test_make_dataset_runs_the_bgan_on_cuda_close_to_cpu(tmp_path):
     import h5py
 
@@ -118,7 +189,7 @@ def test_make_dataset_runs_the_bgan_on_cuda_close_to_cpu(tmp_path):
         assert diff.max() <= 2 and diff.mean() < 0.05
 
 
-def test_make_dataset_camera_shake_with_device_cuda_equals_the_cpu(tmp_path):
+def test_make_dataset_camera_shake_with_device_cuda_equals_the_cpu(tmp_path, cuda):
     # Camera shake is warped on the host whatever --device: the same bytes.
     import h5py
 
