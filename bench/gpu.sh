@@ -6,10 +6,13 @@
 # from the project root. It installs the project without touching the network (pip
 # install --no-build-isolation --no-deps -e .: the machine's Python must already have torch,
 # cupy, h5py, click, opencv; pytest from .gpu-wheels/ if it lacks it, made beforehand with
-# `pip download -d .gpu-wheels pytest`), then runs the gpu-marked tests and the GPU rows of the
-# benches, each under a time limit so that the whole stays under 8 minutes, and writes into
-# OUTDIR: each bench's JSON, each step's output (NAME.txt), and summary.json (each step's exit
-# status and seconds; 124 means it ran out of time). A step that fails does not stop the others.
+# `pip download -d .gpu-wheels pytest`, a folder git ignores: carry it over), then runs the
+# gpu-marked tests and the GPU rows of the benches, each under a time limit (8 minutes in all,
+# pytest's install included), and writes into OUTDIR: each bench's JSON, each step's output
+# (NAME.txt), and summary.json (each step's exit status and seconds; 124 means it ran out of
+# time). A step that fails does not stop the others. Before spending a GPU's minutes on it, the
+# benches' CUDA rows can be tried here with NumPy standing in for CuPy (figures meaningless):
+#     python tests/cupy_standin.py bench/make_dataset.py --large 0 --cuda-pairs 200
 set -u
 out=${1:?usage: bash bench/gpu.sh OUTDIR}
 mkdir -p "$out"
@@ -27,19 +30,19 @@ step() {  # step NAME SECONDS COMMAND...: run, keep the output, record status an
     tail -n 15 "$out/$name.txt" >&2
 }
 
-step install 60 pip install --no-build-isolation --no-deps -e .
+step install 40 pip install --no-build-isolation --no-deps -e .
 python -c "import pytest" 2>/dev/null ||
-    step pytest-install 60 pip install --no-index --find-links .gpu-wheels pytest
-step devices 20 blurgen info
-step gpu-tests 120 python -m pytest -m gpu -q -p no:cacheprovider
+    step pytest-install 20 pip install --no-index --find-links .gpu-wheels pytest
+step devices 15 blurgen info
+step gpu-tests 110 python -m pytest -m gpu -q -p no:cacheprovider
 # The array benches add their CUDA rows by themselves when CuPy finds a GPU.
-step kernels 30 python bench/kernels.py --repeat 2 --json "$out/kernels.json"
-step blur 30 python bench/blur.py --repeat 3 --json "$out/blur.json"
+step kernels 25 python bench/kernels.py --repeat 2 --json "$out/kernels.json"
+step blur 25 python bench/blur.py --repeat 3 --json "$out/blur.json"
 # The CPU rows once and the memory rows small: the GPU rows are what this machine is for.
-step make_dataset 100 python bench/make_dataset.py --large 0 --repeat 1 --rss-pairs 200 1000 \
+step make_dataset 95 python bench/make_dataset.py --large 0 --repeat 1 --rss-pairs 200 1000 \
     --cuda-pairs 6000 --json "$out/make_dataset.json"
 # Training: both GANs at 128 px (float32, bf16), the published deblurrer also at 256 px.
-step train_speed 75 python bench/train_speed.py --device cuda --variants float32 bf16 \
+step train_speed 70 python bench/train_speed.py --device cuda --variants float32 bf16 \
     --json "$out/train_speed.json"
 step train_speed_256 40 python bench/train_speed.py --device cuda --patch 256 --networks rrdb \
     --variants float32 bf16 --json "$out/train_speed_256.json"
