@@ -8,8 +8,9 @@ then with sensor noise on, then on 12-megapixel JPEG photos (time, and peak memo
 process).
 With a working CUDA device, make-dataset also runs with ``device="cuda"``, after a warm-up run
 (CuPy compiles its kernels and plans its FFTs once a process), on ``--cuda-pairs`` pairs with
-one thread and with ``--cuda-workers`` threads sharing the GPU. The profile's HDF5 write time
-bounds every device: one thread writes the file.
+one thread and with ``--cuda-workers`` threads sharing the GPU, and once more with the device's
+arithmetic skipped (transfers and all the host's work kept): the rate the host allows, whatever
+the GPU. The profile's HDF5 write time bounds every device: one thread writes the file.
 Peak memory is measured in fresh processes for two dataset sizes. The convolution alone (one
 crop by one kernel, blurgen's FFT path) is timed too: no pipeline that does a true 2-D
 convolution per pair can beat ``workers`` divided by that time, so it bounds the speed-up any
@@ -26,6 +27,7 @@ medians. Prints a table, writes JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import platform
@@ -34,10 +36,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -184,7 +188,47 @@ def cuda_rows(
         made = timed_run(sources, folder / "cuda.h5", settings, threads, device="cuda")
         name = f"blurgen make-dataset, cuda, {threads} thread{'s' * (threads > 1)}"
         rows.append({"name": name, **made})
+    with device_arithmetic_skipped(config.kernel_size):
+        made = timed_run(sources, folder / "host.h5", settings, workers, device="cuda")
+    name = f"cuda, {workers} thread{'s' * (workers > 1)}, host's work only"
+    rows.append({"name": name, **made})
     return rows
+
+
+@contextlib.contextmanager
+def device_arithmetic_skipped(size: int) -> Iterator[None]:
+    """make-dataset's CUDA path with the device's arithmetic skipped: trajectories not
+    integrated and each ``size`` px kernel a copy of one drawn beforehand (so that compressing
+    it costs what a real one does), each batch's decoding, convolution and encoding replaced by
+    zeros of the output's shape. Transfers, turns and the host's work (photos, crops, the
+    randomness, compression, the writer) are kept."""
+    import cupy
+
+    from blurgen.kernels import _cuda, motion
+
+    kernel = motion_kernels(1, size, seed=0)[0]
+
+    def integrate(draws: Any) -> Any:
+        return cupy.zeros((len(draws), 1), cupy.complex128)
+
+    def rasterise(positions: Any, points: Any, size: int) -> Any:
+        return cupy.asarray(np.broadcast_to(kernel, (len(points), *kernel.shape)))
+
+    def render_batch(self: Degradation, sharp: np.ndarray, kernels: Any, params: list,
+                     turn: Any = None) -> np.ndarray:  # fmt: skip
+        n, height, width, channels = sharp.shape
+        size = kernels.shape[-1]
+        with turn or contextlib.nullcontext():
+            cupy.asarray(sharp)
+            out = cupy.zeros((n, height - size + 1, width - size + 1, channels), cupy.uint8)
+            return out.get()
+
+    with (
+        mock.patch.object(_cuda, "integrate_trajectories_cuda", integrate),
+        mock.patch.object(motion, "rasterise", rasterise),
+        mock.patch.object(Degradation, "render_batch", render_batch),
+    ):
+        yield
 
 
 # Where a pair's time goes: the functions that make up each stage (module, function name).
@@ -374,7 +418,10 @@ def main() -> None:
     writing = breakdown["stages"]["HDF5 write"] / pairs
     print(f"one thread writes the file: at {writing * 1e3:.2f} ms a pair (profiled), no device "
           f"makes more than {1 / writing:.0f} pairs/s here")  # fmt: skip
-    if not cuda:
+    if cuda:
+        print("host's work only: the CUDA path with the device's arithmetic skipped (the "
+              "transfers kept), the most pairs/s this host allows whatever the GPU")  # fmt: skip
+    else:
         print(f"cuda: skipped ({cuda_reason})")
     for m in memory:
         where = f"one process {m['writer_mb']} MB"
