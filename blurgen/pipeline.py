@@ -200,6 +200,7 @@ def synthesise(
             rngs, [photo.size for photo in photos], config, config.crop, device=device
         )
     sharp, blurred = _render_job(photos, records, kernels, config, device, learned)
+    kernels = to_numpy(kernels)  # from a GPU in one transfer, not one for each source
     camera = {}
     if "camera" in config.methods():
         fields = camera_fields(records, (config.crop, config.crop), config)
@@ -211,7 +212,7 @@ def synthesise(
         rows = slice(row, row + result.stop - result.first)
         results[k] = SourceSamples.of(
             result.source, result.first, result.fingerprint, sharp[rows], blurred[rows],
-            to_numpy(kernels[rows]), records[rows],
+            kernels[rows], records[rows],
         )  # fmt: skip
         results[k].arrays.update({name: column[rows] for name, column in camera.items()})
         results[k].arrays = deflate_rows(results[k].arrays)

@@ -38,7 +38,7 @@ def cupy_standin(request, monkeypatch):
     """CuPy's modules replaced by the strict NumPy stand-in of tests/cupy_standin.py for one test:
     ``device="cuda"`` then runs here. Modules and caches that hold on to CuPy are dropped before
     and after, so that neither the stand-in nor the real CuPy leaks into the other's tests."""
-    cached = [name for name in sys.modules if name.startswith(("cupy", "cupyx"))]
+    cached = [name for name in sys.modules if name.split(".")[0] in ("cupy", "cupyx")]
     for name in [*cached, "blurgen.kernels._cuda"]:
         monkeypatch.delitem(sys.modules, name, raising=False)
     for name, module in standin_modules().items():

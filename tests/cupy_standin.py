@@ -9,6 +9,7 @@ where data lives, which is what goes wrong in code written without a GPU to run 
   type"): ``cupy.asarray`` copies to the device. Index arrays may be NumPy's, as in CuPy;
   assigned values may not (CuPy takes them for some indices only);
 * reductions and indexing give 0-d arrays, not scalars (CuPy has no device scalars);
+* copies between host and device are recorded in :data:`TRANSFERS`;
 * ``RawKernel`` checks each launch's arguments against the kernel's C signature (count, element
   type, C order, scalar types) and then runs a Python emulation of the kernel, registered here
   by name and written from its CUDA source.
@@ -36,6 +37,9 @@ from typing import Any
 import numpy as np
 import scipy.fft
 from numpy.lib.mixins import NDArrayOperatorsMixin
+
+# Each copy between host and device, in order: ("to device" or "to host", bytes).
+TRANSFERS: list[tuple[str, int]] = []
 
 _IMPLICIT = (
     "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a "
@@ -112,6 +116,7 @@ class ndarray(NDArrayOperatorsMixin):  # noqa: N801 (CuPy's name)
 
     def get(self) -> np.ndarray:
         """A NumPy copy on the host."""
+        TRANSFERS.append(("to host", self.nbytes))
         return self._host.copy()
 
     def astype(self, dtype: Any, order: str = "K", copy: bool = True) -> Any:
@@ -171,7 +176,9 @@ def asarray(a: Any, dtype: Any = None, order: Any = None) -> ndarray:
     """A device array: ``a`` itself (cast if need be), or a host array or list copied over."""
     if isinstance(a, ndarray):
         return a.astype(dtype, copy=False) if dtype is not None else a
-    return ndarray(np.array(a, dtype=dtype, order=order or "K"))
+    copy = ndarray(np.array(a, dtype=dtype, order=order or "K"))
+    TRANSFERS.append(("to device", copy.nbytes))
+    return copy
 
 
 _C_TYPES = {"float": np.float32, "double": np.float64, "float2": np.complex64,

@@ -123,6 +123,24 @@ def test_make_dataset_cuda_with_everything_on_close_to_cpu(tmp_path, cuda):
         assert diff.max() == 0 if cuda == "standin" else diff.mean() < 0.1
 
 
+def test_a_jobs_batch_crosses_to_the_device_and_back_once(tmp_path, cupy_standin):
+    # Counted by the stand-in: one job of 60 samples from three photos. Its crops go over in
+    # one copy (besides the kernels' randomness and a few small arrays of parameters), and
+    # the blurred bytes and the kernels come back in one copy each, not one for each photo.
+    import cupy_standin as standin
+
+    from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset, samples_per_job
+
+    config = DatasetConfig(patch=32, per_image=20, kernel_size=9)
+    assert samples_per_job(config, 60, 1) == 60
+    standin.TRANSFERS.clear()
+    make_dataset(bundled_images()[:3], tmp_path / "pairs.h5", config, device="cuda")
+    over = [size for way, size in standin.TRANSFERS if way == "to device"]
+    back = [size for way, size in standin.TRANSFERS if way == "to host"]
+    assert over.count(60 * config.crop**2 * 3) == 1
+    assert sorted(back) == sorted([60 * config.patch**2 * 3, 60 * config.kernel_size**2 * 4])
+
+
 def test_commands_on_cuda_give_the_cpu_results(tmp_path, cuda):
     import cv2
     from click.testing import CliRunner
