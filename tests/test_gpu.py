@@ -143,6 +143,7 @@ def test_a_jobs_batch_crosses_to_the_device_and_back_once(tmp_path, cupy_standin
 
 def test_commands_on_cuda_give_the_cpu_results(tmp_path, cuda):
     import cv2
+    import h5py
     from click.testing import CliRunner
 
     from blurgen.cli.main import cli
@@ -159,8 +160,16 @@ def test_commands_on_cuda_give_the_cpu_results(tmp_path, cuda):
             str(tmp_path / f"{device}.h5"))  # fmt: skip
         run("blur", str(image), "--size", "9", "--seed", "3", "--read", "0.01,0.02", "--device",
             device, "-o", str(tmp_path / device))  # fmt: skip
+        pairs = str(tmp_path / f"{device}-pairs.h5")
+        run("make-dataset", str(image), "--patch", "16", "--per-image", "12", "--kernel-size",
+            "9", "--device", device, "--workers", "2", "-o", pairs)  # fmt: skip
     cpu, gpu = (read_bank(tmp_path / f"{device}.h5")[0] for device in ("cpu", "cuda"))
     assert np.abs(cpu - gpu).max() <= 1e-6
+    with h5py.File(tmp_path / "cpu-pairs.h5") as a, h5py.File(tmp_path / "cuda-pairs.h5") as b:
+        assert len(b["sharp"]) == 12
+        np.testing.assert_array_equal(a["sharp"][...], b["sharp"][...])
+        diff = np.abs(a["blurred"][...].astype(int) - b["blurred"][...])
+        assert diff.max() <= 1
     cpu, gpu = (cv2.imread(str(tmp_path / d / "photo_blurred.png")) for d in ("cpu", "cuda"))
     assert cpu.shape == gpu.shape == (40 - 8, 48 - 8, 3)
     assert np.abs(cpu.astype(int) - gpu).max() <= 1
