@@ -30,26 +30,31 @@ step() {  # step NAME SECONDS COMMAND...: run, keep the output, record status an
     tail -n 15 "$out/$name.txt" >&2
 }
 
-step install 40 pip install --no-build-isolation --no-deps -e .
-python -c "import pytest" 2>/dev/null ||
-    step pytest-install 20 pip install --no-index --find-links .gpu-wheels pytest
-step devices 15 blurgen info
-step gpu-tests 110 python -m pytest -m gpu -q -p no:cacheprovider
+# The Python that holds the machine's PyTorch and CuPy (there a plain `python` may be another
+# one, or none): python3 unless PYTHON says otherwise.
+py=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1  # a step stopped at its limit keeps what it printed
+
+step install 40 "$py" -m pip install --no-build-isolation --no-deps -e .
+"$py" -c "import pytest" 2>/dev/null ||
+    step pytest-install 20 "$py" -m pip install --no-index --find-links .gpu-wheels pytest
+step devices 15 "$py" -m blurgen.cli info
+step gpu-tests 110 "$py" -m pytest -m gpu -q -p no:cacheprovider
 # The array benches add their CUDA rows by themselves when CuPy finds a GPU.
-step kernels 25 python bench/kernels.py --repeat 2 --json "$out/kernels.json"
-step blur 25 python bench/blur.py --repeat 3 --json "$out/blur.json"
+step kernels 25 "$py" bench/kernels.py --repeat 2 --json "$out/kernels.json"
+step blur 25 "$py" bench/blur.py --repeat 3 --json "$out/blur.json"
 # The CPU rows once and the memory rows small: the GPU rows are what this machine is for.
-step make_dataset 95 python bench/make_dataset.py --large 0 --repeat 1 --rss-pairs 200 1000 \
+step make_dataset 95 "$py" bench/make_dataset.py --large 0 --repeat 1 --rss-pairs 200 1000 \
     --cuda-pairs 6000 --json "$out/make_dataset.json"
 # Training: both GANs at 128 px (float32, bf16), the published deblurrer also at 256 px.
-step train_speed 70 python bench/train_speed.py --device cuda --variants float32 bf16 \
+step train_speed 70 "$py" bench/train_speed.py --device cuda --variants float32 bf16 \
     --json "$out/train_speed.json"
-step train_speed_256 40 python bench/train_speed.py --device cuda --patch 256 --networks rrdb \
+step train_speed_256 40 "$py" bench/train_speed.py --device cuda --patch 256 --networks rrdb \
     --variants float32 bf16 --json "$out/train_speed_256.json"
 # Deblurring a 720p frame and a 12-megapixel photo with the published network.
-step deblur_memory 40 python bench/deblur_memory.py --device cuda --json "$out/deblur_memory.json"
+step deblur_memory 40 "$py" bench/deblur_memory.py --device cuda --json "$out/deblur_memory.json"
 
-python - "$summary" "$out/summary.json" <<'PY'
+"$py" - "$summary" "$out/summary.json" <<'PY'
 import json, sys
 rows = [line.split("\t") for line in open(sys.argv[1]).read().splitlines()]
 steps = [{"step": name, "status": int(status), "seconds": int(seconds)} for name, status, seconds in rows]
