@@ -41,6 +41,28 @@ def test_info_lists_devices_and_reasons():
         assert re.match(rf"cuda \({backend}\)\s+(available|unavailable): \S", line)
 
 
+def test_info_names_the_build_of_opencv_and_cupy_that_is_installed(monkeypatch):
+    # A headless OpenCV and a CuPy for CUDA 13, as on a GPU server's image.
+    from importlib import metadata
+
+    versions = {"opencv-python-headless": "4.12.0", "cupy-cuda13x": "14.2.0"}
+
+    def version(name: str) -> str:
+        if name in versions:
+            return versions[name]
+        if name.startswith(("opencv", "cupy")):
+            raise metadata.PackageNotFoundError(name)
+        return "1.0"
+
+    monkeypatch.setattr("blurgen.cli.info.metadata.version", version)
+    lines = [line.split() for line in run("info").output.splitlines()]
+    assert ["opencv-python-headless", "4.12.0"] in lines and ["cupy-cuda13x", "14.2.0"] in lines
+    versions.clear()
+    lines = [line.split() for line in run("info").output.splitlines()]
+    assert ["opencv-python", "not", "installed"] in lines
+    assert ["cupy-cuda12x", "not", "installed"] in lines
+
+
 def test_kernels_round_trip(tmp_path):
     out = tmp_path / "bank.h5"
     result = run("kernels", "-n", "12", "--size", "20", "--seed", "4", "-o", str(out))
