@@ -196,17 +196,17 @@ def cuda_rows(
 
 
 @contextlib.contextmanager
-def device_arithmetic_skipped(size: int) -> Iterator[None]:
+def device_arithmetic_skipped(kernel_size: int) -> Iterator[None]:
     """make-dataset's CUDA path with the device's arithmetic skipped: trajectories not
-    integrated and each ``size`` px kernel a copy of one drawn beforehand (so that compressing
-    it costs what a real one does), each batch's decoding, convolution and encoding replaced by
-    zeros of the output's shape. Transfers, turns and the host's work (photos, crops, the
-    randomness, compression, the writer) are kept."""
+    integrated and each kernel a copy of one of ``kernel_size`` px drawn beforehand (so that
+    compressing it costs what a real one does), each batch's decoding, convolution and encoding
+    replaced by zeros of the output's shape. Transfers, turns and the host's work (photos,
+    crops, the randomness, compression, the writer) are kept."""
     import cupy
 
     from blurgen.kernels import _cuda, motion
 
-    kernel = motion_kernels(1, size, seed=0)[0]
+    kernel = motion_kernels(1, kernel_size, seed=0)[0]
 
     def integrate(draws: Any) -> Any:
         return cupy.zeros((len(draws), 1), cupy.complex128)

@@ -11,8 +11,8 @@ where data lives, which is what goes wrong in code written without a GPU to run 
 * reductions and indexing give 0-d arrays, not scalars (CuPy has no device scalars);
 * copies between host and device are recorded in :data:`TRANSFERS`;
 * ``RawKernel`` checks each launch's arguments against the kernel's C signature (count, element
-  type, C order, scalar types) and then runs a Python emulation of the kernel, registered here
-  by name and written from its CUDA source.
+  type, C order, scalar types) and then runs a Python emulation of the kernel, written here
+  from its CUDA source (:data:`_EMULATIONS`, by the kernel's name).
 
 It stands in for the ``cupy``, ``cupyx``, ``cupyx.scipy`` and ``cupyx.scipy.fft`` modules
 (:func:`modules`). It does not check that CuPy has every NumPy function or keyword it is asked
@@ -184,23 +184,11 @@ def asarray(a: Any, dtype: Any = None, order: Any = None) -> ndarray:
 _C_TYPES = {"float": np.float32, "double": np.float64, "float2": np.complex64,
             "double2": np.complex128, "int": np.int32, "long long": np.int64,
             "unsigned char": np.uint8}  # fmt: skip
-_EMULATIONS: dict[str, Callable[..., None]] = {}
-
-
-def emulates(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Register a Python emulation of the CUDA kernel ``name``: called with the launch's
-    arguments (NumPy storage of the pointers, flat; scalars as given), it writes the outputs."""
-
-    def register(function: Callable[..., None]) -> Callable[..., None]:
-        _EMULATIONS[name] = function
-        return function
-
-    return register
 
 
 class RawKernel:
     """A CUDA kernel from source: each launch is checked against its C signature, then run by
-    the emulation registered under its name (:func:`emulates`)."""
+    its emulation (:data:`_EMULATIONS`)."""
 
     def __init__(self, code: str, name: str, **options: Any) -> None:
         code = re.sub(r"//[^\n]*", "", code)
@@ -249,7 +237,6 @@ def _parameter(text: str) -> tuple[str, bool, str]:
     return c_type, pointer, name
 
 
-@emulates("integrate_trajectories")
 def _integrate_trajectories(
     noise: np.ndarray, velocity0: np.ndarray, gain: np.ndarray, pull: np.ndarray,
     points: np.ndarray, shake_ptr: np.ndarray, shake_step: np.ndarray,
@@ -283,6 +270,11 @@ def _integrate_trajectories(
         v = np.where(active, moved, v)
         x = np.where(active, x + moved, x)
         positions[t + 1] = x
+
+
+# Python emulations of CUDA kernels by name: called with a launch's arguments (the NumPy storage
+# of the pointers, flat; the scalars as given) and its number of threads, they write the outputs.
+_EMULATIONS: dict[str, Callable[..., None]] = {"integrate_trajectories": _integrate_trajectories}
 
 
 class _Runtime:
