@@ -39,7 +39,7 @@ step install 40 "$py" -m pip install --no-build-isolation --no-deps -e .
 "$py" -c "import pytest" 2>/dev/null ||
     step pytest-install 20 "$py" -m pip install --no-index --find-links .gpu-wheels pytest
 step devices 15 "$py" -m blurgen.cli info
-step gpu-tests 110 "$py" -m pytest -m gpu -q -p no:cacheprovider
+step gpu-tests 110 "$py" -m pytest -m gpu -q -p no:cacheprovider --durations=8
 # The array benches add their CUDA rows by themselves when CuPy finds a GPU.
 step kernels 25 "$py" bench/kernels.py --repeat 2 --json "$out/kernels.json"
 step blur 25 "$py" bench/blur.py --repeat 3 --json "$out/blur.json"
