@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cupy_standin import modules as standin_modules
+from cupy_standin import python_path as standin_python_path
 
 from blurgen.backend import cuda_status
 
@@ -35,9 +36,11 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def cupy_standin(request, monkeypatch):
-    """CuPy's modules replaced by the strict NumPy stand-in of tests/cupy_standin.py for one test:
-    ``device="cuda"`` then runs here. Modules and caches that hold on to CuPy are dropped before
-    and after, so that neither the stand-in nor the real CuPy leaks into the other's tests."""
+    """CuPy's modules replaced by the strict NumPy stand-in of tests/cupy_standin.py for one test,
+    and in the processes it starts: ``device="cuda"`` then runs here. Modules and caches that
+    hold on to CuPy are dropped before and after, so that neither the stand-in nor the real CuPy
+    leaks into the other's tests."""
+    monkeypatch.setenv("PYTHONPATH", standin_python_path())
     cached = [name for name in sys.modules if name.split(".")[0] in ("cupy", "cupyx")]
     for name in [*cached, "blurgen.kernels._cuda"]:
         monkeypatch.delitem(sys.modules, name, raising=False)

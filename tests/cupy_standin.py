@@ -18,14 +18,17 @@ It stands in for the ``cupy``, ``cupyx``, ``cupyx.scipy`` and ``cupyx.scipy.fft`
 (:func:`modules`). It does not check that CuPy has every NumPy function or keyword it is asked
 for, nor the GPU's rounding: the gpu-marked tests on a real device do.
 
-Run as a script, it runs another with the stand-in in place of CuPy, to try a bench's CUDA rows
-before a GPU's time is spent on them (the figures are NumPy's, not a GPU's)::
+Processes started with :func:`python_path` as their ``PYTHONPATH`` (spawned workers, commands)
+have the stand-in too. Run as a script, it runs another with the stand-in in place of CuPy, and
+in the processes that one starts, to try a bench's CUDA rows before a GPU's time is spent on
+them (the figures are NumPy's, not a GPU's)::
 
     python tests/cupy_standin.py bench/make_dataset.py --large 0 --cuda-pairs 200
 """
 
 from __future__ import annotations
 
+import os
 import re
 import runpy
 import sys
@@ -339,10 +342,21 @@ def modules() -> dict[str, types.ModuleType]:
     return dict(_MODULES)
 
 
+# Its sitecustomize puts the stand-in in place as Python starts.
+_SITE = Path(__file__).resolve().parent / "standin_site"
+
+
+def python_path() -> str:
+    """A ``PYTHONPATH`` for processes that should have the stand-in too: its site folder,
+    then the current ``PYTHONPATH``."""
+    return os.pathsep.join(filter(None, [str(_SITE), os.environ.get("PYTHONPATH")]))
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit("usage: python tests/cupy_standin.py SCRIPT [ARGS...]")
     sys.modules.update(modules())
+    os.environ["PYTHONPATH"] = python_path()
     script = sys.argv[1]
     sys.argv = sys.argv[1:]
     sys.path.insert(0, str(Path(script).resolve().parent))  # a bench's own helpers

@@ -98,3 +98,13 @@ def test_raw_kernel_launches_are_checked_against_the_signature(cupy_standin):
         kernel((1,), (128,), tuple(args[:-1]))
     with pytest.raises(ValueError, match="threads"):
         kernel((1,), (2,), tuple(args))
+
+
+def test_processes_a_test_starts_have_the_standin_too(cupy_standin):
+    # make-dataset's worker processes on CUDA are spawned: they import CuPy afresh.
+    import subprocess
+    import sys
+
+    code = "import cupy; print(cupy.__version__, cupy.cuda.runtime.getDeviceCount())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["stand-in", "1"]
