@@ -8,18 +8,19 @@ then with sensor noise on, then on 12-megapixel JPEG photos (time, and peak memo
 process).
 With a working CUDA device, make-dataset also runs with ``device="cuda"``, after a warm-up run
 (CuPy compiles its kernels and plans its FFTs once a process), on ``--cuda-pairs`` pairs with
-one thread and with ``--cuda-workers`` threads sharing the GPU, and once more with the device's
-arithmetic skipped (transfers and all the host's work kept): the rate the host allows, whatever
-the GPU. The profile's HDF5 write time bounds every device: one thread writes the file.
-Peak memory is measured in fresh processes for two dataset sizes. The convolution alone (one
-crop by one kernel, blurgen's FFT path) is timed too: no pipeline that does a true 2-D
-convolution per pair can beat ``workers`` divided by that time, so it bounds the speed-up any
-pipeline can reach over the naive script on this machine. Right before each make-dataset run,
-``workers`` threads doing nothing but that convolution, once per pair, make as many pairs:
-the convolution-only rate, which each run is divided by (the machine's speed drifts from
-minute to minute, so a ratio of runs far apart in time says little). The runs on the bundled
-photos (threads, processes, noise on) are repeated (``--repeat``) in rotation; the table gives
-medians. Prints a table, writes JSON.
+one thread, with ``--cuda-workers`` threads sharing the GPU and with as many processes (a CUDA
+context each), and once more with the threads and the device's arithmetic skipped (transfers and
+all the host's work kept): the rate the host allows threads, whatever the GPU. The profile's
+HDF5 write time bounds every device: one thread writes the file. Peak memory is measured in
+fresh processes for two dataset sizes. The convolution alone (one crop by one kernel, blurgen's
+FFT path) is timed too: no pipeline that does a true 2-D convolution per pair can beat
+``workers`` divided by that time, so it bounds the speed-up any pipeline can reach over the
+naive script on this machine. Right before each make-dataset run, ``workers`` threads doing
+nothing but that convolution, once per pair, make as many pairs: the convolution-only rate,
+which each run is divided by (the machine's speed drifts from minute to minute, so a ratio of
+runs far apart in time says little). The runs on the bundled photos (threads, processes, noise
+on) are repeated (``--repeat``) in rotation; the table gives medians. Prints a table, writes
+JSON.
 
     python bench/make_dataset.py
 """
@@ -179,8 +180,10 @@ def timed_run(
 def cuda_rows(
     sources: list[Path], config: DatasetConfig, folder: Path, pairs: int, workers: int
 ) -> list[dict]:
-    """make-dataset on the GPU after a warm-up run: ``pairs`` pairs with one thread, then
-    with ``workers`` threads sharing the device."""
+    """make-dataset on the GPU after a warm-up run: ``pairs`` pairs with one thread, with
+    ``workers`` threads sharing the device, and with ``workers`` processes (start-up
+    included: each imports CuPy and makes its CUDA context); then the threads with the
+    device's arithmetic skipped."""
     timed_run(sources[:1], folder / "warm.h5", replace(config, per_image=32), 1, device="cuda")
     settings = replace(config, per_image=-(-pairs // len(sources)))
     rows = []
@@ -188,6 +191,9 @@ def cuda_rows(
         made = timed_run(sources, folder / "cuda.h5", settings, threads, device="cuda")
         name = f"blurgen make-dataset, cuda, {threads} thread{'s' * (threads > 1)}"
         rows.append({"name": name, **made})
+    if workers > 1:
+        made = timed_run(sources, folder / "cuda.h5", settings, workers, "processes", "cuda")
+        rows.append({"name": f"blurgen make-dataset, cuda, {workers} processes", **made})
     with device_arithmetic_skipped(config.kernel_size):
         made = timed_run(sources, folder / "host.h5", settings, workers, device="cuda")
     name = f"cuda, {workers} thread{'s' * (workers > 1)}, host's work only"
@@ -420,7 +426,8 @@ def main() -> None:
           f"makes more than {1 / writing:.0f} pairs/s here")  # fmt: skip
     if cuda:
         print("host's work only: the CUDA path with the device's arithmetic skipped (the "
-              "transfers kept), the most pairs/s this host allows whatever the GPU")  # fmt: skip
+              "transfers kept), the most pairs/s this host allows its threads whatever the "
+              "GPU (they share Python's lock; processes do not)")  # fmt: skip
     else:
         print(f"cuda: skipped ({cuda_reason})")
     for m in memory:

@@ -67,8 +67,8 @@ SOURCES_PER_JOB = 4
 JOBS_PER_WORKER = 4
 # How workers run (see blurgen.parallel.ordered_map).
 EXECUTORS = ("threads", "processes")
-# Jobs on a GPU at once (its workers are threads that share it): one computing while another
-# moves its data. Each holds a batch of crops, spectra and results in the device's memory,
+# Jobs on a GPU at once from the threads of one process: one computing while another moves
+# its data. Each holds a batch of crops, spectra and results in the device's memory,
 # so eight threads must not all be on it (a laptop's GPU would run out).
 DEVICE_JOBS = 2
 _DEVICE_TURNS = threading.BoundedSemaphore(DEVICE_JOBS)
@@ -366,8 +366,8 @@ def make_dataset(
         executor: ``"threads"`` (of this process: no start-up, no copies of the pairs) or
             ``"processes"`` (spawned: start-up, and each job's pairs copied into shared
             memory, but they run Python at the same time, which may pay on many cores); see
-            :data:`EXECUTORS`. With ``device="cuda"`` the workers are always threads, which
-            share the GPU.
+            :data:`EXECUTORS`. With ``device="cuda"``, threads share the GPU, and processes
+            each hold a CUDA context of their own and one job's batch on it at a time.
         device: ``"cpu"`` or ``"cuda"`` for kernels and the forward model. On CUDA, FFT
             rounding differs from the CPU's, so a few 8-bit values may differ by one.
         learned: the learned blur for ``"bgan"`` samples (e.g. ``blurgen.bgan.infer.BganBlur``;
@@ -408,9 +408,10 @@ def make_dataset(
             for job in plan_jobs(paths, config.per_image, size, start)
         ]
         workers = workers if len(jobs) > 1 else 1
-        # On CUDA the workers are threads sharing the GPU (DEVICE_JOBS of them on it at a
-        # time) while the others open photos and cut crops. Worker processes are for the CPU.
-        shared = executor == "processes" and device == "cpu" and workers > 1
+        # On CUDA, threads share the GPU (DEVICE_JOBS of them on it at a time) while the
+        # others open photos and cut crops; but a pair's Python holds the interpreter's lock
+        # long enough to bound them at a few thousand pairs a second, which processes are not.
+        shared = executor == "processes" and workers > 1
         outputs = ordered_map(
             synthesise_shared if shared else synthesise, jobs, workers, threads=not shared,
             discard=_free_results if shared else None,

@@ -120,7 +120,8 @@ from .options import (
     "pairs without copies; most of a pair's time is NumPy, SciPy and OpenCV, which run in "
     "parallel) or spawned processes (each starts Python and imports, and hands its pairs "
     "back through shared memory, but runs Python in parallel too, which may pay on many "
-    "cores). With --device cuda they are always threads, which share the GPU.",
+    "cores). With --device cuda, threads share the GPU (two jobs on it at a time) and "
+    "processes each take a CUDA context and one job's batch of GPU memory.",
 )
 @degradation_options
 @click.option(
