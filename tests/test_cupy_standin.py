@@ -3,6 +3,9 @@ kernel's launch must match its C signature."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -102,9 +105,6 @@ def test_raw_kernel_launches_are_checked_against_the_signature(cupy_standin):
 
 def test_processes_a_test_starts_have_the_standin_too(cupy_standin):
     # make-dataset's worker processes on CUDA are spawned: they import CuPy afresh.
-    import subprocess
-    import sys
-
     code = "import cupy; print(cupy.__version__, cupy.cuda.runtime.getDeviceCount())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["stand-in", "1"]
