@@ -112,16 +112,18 @@ def preset_of(config: DatasetConfig) -> dict:
     """make-dataset option values (as ``--config`` and ``--preset`` files hold them) for the
     kernel model and the degradation of ``config``. Every setting is written, those that are
     off as null, so that the file replaces the default preset's values rather than adding to
-    them."""
+    them. ``blur`` is left out when a mix draws the methods (make-dataset refuses a file that
+    sets both)."""
     motion, d = config.motion, config.degradation
 
     def listed(values: tuple | None, form: str = "{:.4g}") -> str | None:
         return None if values is None else ",".join(form.format(v) for v in values)
 
+    methods = {"mix": ",".join(f"{m}={w:.4g}" for m, w in config.mix)} if config.mix else {
+        "blur": config.blur, "mix": None}  # fmt: skip
     return {
         "kernel_size": config.kernel_size,
-        "blur": config.blur,
-        "mix": ",".join(f"{m}={w:.4g}" for m, w in config.mix) if config.mix else None,
+        **methods,
         "max_len": round(motion.path_length(config.kernel_size), 3),
         "fractions": listed(motion.fractions),
         "expl": listed(motion.expl),

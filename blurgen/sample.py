@@ -97,9 +97,12 @@ class SampleConfig:
             object.__setattr__(self, "bgan", DEFAULT_BGAN)
 
     def to_dict(self) -> dict:
-        """JSON-serialisable config; the kernel model resolved, or left out when unused."""
+        """JSON-serialisable config of what is used: the kernel model resolved, unused models
+        left out, and ``blur`` left out when ``mix`` draws the methods."""
         values = asdict(self)
         values["mix"] = [list(pair) for pair in self.mix]
+        if self.mix:
+            del values["blur"]
         if "motion" in self.methods():
             values["motion"] = self.motion.resolved(self.kernel_size)
         else:

@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 import cv2
 import numpy as np
-from click.core import ParameterSource
 
 from blurgen.backend import check_torch_device
 from blurgen.cluster import SHARD_PAIRS, make_dataset_ray, shard_folder
@@ -40,6 +39,7 @@ from .options import (
     preset_option,
     progress_bar,
     seed_option,
+    setting_layer,
     strict_option,
     user_errors,
     verbosity_option,
@@ -84,14 +84,17 @@ from .options import (
     show_default=True,
     help="Random camera-shake kernels, straight lines, a trained BGAN (--bgan), or 6-DoF "
     "camera shake (rotations and translations of the camera: blur that varies across the "
-    "patch; --kernel-size bounds its reach, --camera-* its model).",
+    "patch; --kernel-size bounds its reach, --camera-* its model). Replaces a --mix set at a "
+    "lower level (the preset's, or --config's when given as a flag); with --mix at the same "
+    "level it is an error.",
 )
 @click.option(
     "--bgan",
     metavar="CHECKPOINT",
-    help="BGAN for --blur bgan or --mix: a checkpoint or generator.pt from train-bgan, or "
-    "builtin:NAME; by default the one shipped with blurgen (builtin:lai2016, trained on real "
-    "camera-shake photos). It runs on --device, all of a job's samples in one batch.",
+    help="BGAN for --blur bgan or a --mix that draws bgan (an error otherwise, as are --camera-* "
+    "without camera shake): a checkpoint or generator.pt from train-bgan, or builtin:NAME; by "
+    "default the one shipped with blurgen (builtin:lai2016, trained on real camera-shake "
+    "photos). It runs on --device, all of a job's samples in one batch.",
 )
 @click.option(
     "--mix",
@@ -185,25 +188,29 @@ def make_dataset_command(
         paths = paths[:limit]
     if not paths:
         raise click.UsageError("no images found in the given sources")
-    sources_of = click.get_current_context().get_parameter_source
-    if sources_of("blur") == ParameterSource.COMMANDLINE and sources_of("mix") in (
-        ParameterSource.DEFAULT_MAP,
-        ParameterSource.DEFAULT,
-    ):
-        mix = None  # --blur given by hand replaces a preset's or config's mix of methods
+    # --blur and --mix both say which methods make the blur: the one set at the higher level
+    # (the command line over --config over the preset) decides.
+    blur_level, mix_level = setting_layer("blur"), setting_layer("mix")
+    if blur_level and blur_level == mix_level and mix:
+        raise click.UsageError("--blur and --mix (or a --config file's blur and mix) both set "
+                               "the blur methods: give one")  # fmt: skip
+    if blur_level > mix_level:
+        mix = None
     config = DatasetConfig(patch=patch, per_image=per_image, kernel_size=kernel_size, blur=blur,
                            mix=_parse_mix(mix), bgan=bgan, flips=flips,
                            motion=MotionModel(**motion), camera=camera,
                            degradation=degradation)  # fmt: skip
-    by_hand = [name for name in motion if sources_of(name) == ParameterSource.COMMANDLINE]
-    if by_hand and "motion" not in config.methods():
-        flags = ", ".join("--" + name.replace("_", "-") for name in by_hand)
-        raise click.UsageError(f"{flags} only apply to motion blur (--blur motion or --mix)")
-    if camera_given and "camera" not in config.methods():
-        raise click.UsageError(f"{', '.join(camera_given)} only apply to camera shake (--blur "
-                               "camera or --mix)")  # fmt: skip
+    methods = config.methods()
+    for method, name, flags in (
+        ("motion", "motion blur", ["--" + n.replace("_", "-") for n in motion if setting_layer(n)]),
+        ("camera", "camera shake", camera_given),
+        ("bgan", "learned blur", ["--bgan"] if setting_layer("bgan") else []),
+    ):
+        if flags and method not in methods:
+            raise click.UsageError(f"{', '.join(flags)} only apply to {name} (--blur {method} "
+                                   "or a --mix that draws it)")  # fmt: skip
     learned = None
-    if "bgan" in config.methods():
+    if "bgan" in methods:
         from blurgen.bgan.infer import BganBlur
 
         learned = BganBlur(config.bgan, check_torch_device(device))
@@ -218,7 +225,7 @@ def make_dataset_command(
     check_output_path(output)
     if ray_address is None and consolidate:
         raise click.UsageError("--consolidate only applies to --ray runs")
-    if ray_address is not None and sources_of("executor") == ParameterSource.COMMANDLINE:
+    if ray_address is not None and setting_layer("executor"):
         raise click.UsageError("--executor only applies to local runs (Ray runs each task in a "
                                "process of its own)")  # fmt: skip
     began = time.perf_counter()

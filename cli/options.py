@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -191,7 +192,8 @@ def motion_options(command: Callable) -> Callable:
 def camera_options(command: Callable) -> Callable:
     """The 6-DoF camera-shake model's options, combined into one ``camera`` argument: a
     :class:`~blurgen.kernels.camera.CameraModel` of the given fields (the rest keep defaults),
-    and ``camera_given``, the names of the options given on the command line."""
+    and ``camera_given``, the flags of those the user set (on the command line or in
+    --config), which only camera shake uses."""
     options = [
         click.option("--camera-steps", type=click.IntRange(min=2), help="camera: recorded poses "
                      "over the exposure [32]."),
@@ -217,9 +219,7 @@ def camera_options(command: Callable) -> Callable:
             "focal": parse_pair(kwargs.pop("camera_focal"), "--camera-focal"),
         }
         given = {name: value for name, value in values.items() if value is not None}
-        sources_of = click.get_current_context().get_parameter_source
-        by_hand = [f"--camera-{name}" for name in values
-                   if sources_of(f"camera_{name}") == ParameterSource.COMMANDLINE]  # fmt: skip
+        by_hand = [f"--camera-{name}" for name in values if setting_layer(f"camera_{name}")]
         try:
             camera = CameraModel(**given)
         except ValueError as exc:
@@ -251,8 +251,16 @@ def parse_pair(text: str | None, name: str) -> tuple[float, float] | None:
     return (value, value)
 
 
+# ctx.meta key: the name of each option whose default a preset or a --config file set, and which
+# of the two set it (a config file's values are the user's own, as flags are; a preset's are not).
+LAYERS = "blurgen.layers"
+
+
 def _settings(ctx: click.Context, param: click.Parameter, path: Path) -> dict:
-    """The option values a YAML or JSON file holds, checked against the command's options."""
+    """The option values a YAML or JSON file holds, by option name, checked against the
+    command's options. Keys are the options' names or their long flags (``per_image``,
+    ``per-image``, ``json``); an off switch (``no_flips: true``, ``overwrite: true``) sets its
+    option to the opposite value, as the flag does."""
     try:
         text = Path(path).read_text()
         data = (
@@ -263,31 +271,67 @@ def _settings(ctx: click.Context, param: click.Parameter, path: Path) -> dict:
     if not isinstance(data, dict):
         raise click.BadParameter(f"'{path}' must hold a mapping of option names to values")
     params = {p.name: p for p in ctx.command.params if p.name not in ("config", "preset")}
-    settings = {str(key).replace("-", "_"): item for key, item in data.items()}
-    unknown = sorted(set(settings) - set(params))
-    if unknown:
-        raise click.BadParameter(f"'{path}' has unknown settings: {', '.join(unknown)}")
-    # Ranges may be written as lists; the flags take them as LOW,HIGH. Repeatable options
-    # take lists as they are.
-    return {
-        key: ",".join(str(v) for v in item)
-        if isinstance(item, list) and not getattr(params[key], "multiple", False)
-        else item
-        for key, item in settings.items()
-    }
+    names: dict[str, tuple[str, bool]] = {}  # key -> (option name, an off switch)
+    for name, p in params.items():
+        names[name] = (name, False)
+        for flags, off in ((p.opts, False), (p.secondary_opts, True)):
+            for flag in flags:
+                if flag.startswith("--"):
+                    names[flag[2:].replace("-", "_")] = (name, off and p.is_flag)
+    settings: dict[str, Any] = {}
+    for key, item in data.items():
+        key = str(key).replace("-", "_")
+        if key not in names:
+            raise click.BadParameter(f"'{path}' has an unknown setting: {key}")
+        name, off = names[key]
+        if name in settings:
+            raise click.BadParameter(f"'{path}' sets {name} twice")
+        if off:
+            if not isinstance(item, bool):
+                raise click.BadParameter(f"'{path}': {key} must be true or false, got {item!r}")
+            item = not item
+        # Ranges may be written as lists; the flags take them as LOW,HIGH. Options that take
+        # several values (repeatable options, SOURCES) take lists as they are.
+        if isinstance(item, list) and not _takes_many(params[name]):
+            item = ",".join(str(v) for v in item)
+        settings[name] = item
+    return settings
+
+
+def _takes_many(param: click.Parameter) -> bool:
+    return getattr(param, "multiple", False) or param.nargs != 1
 
 
 def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
     """Make a YAML or JSON file's settings the defaults, so that flags still override them."""
     if value is not None:
-        ctx.default_map = {**(ctx.default_map or {}), **_settings(ctx, param, value)}
+        settings = _settings(ctx, param, value)
+        ctx.default_map = {**(ctx.default_map or {}), **settings}
+        ctx.meta.setdefault(LAYERS, {}).update(dict.fromkeys(settings, "config"))
 
 
 def _load_preset(ctx: click.Context, param: click.Parameter, value: str) -> None:
     """Make a shipped preset's settings the defaults, below --config's and the flags'."""
     if value != "none":
         path = PRESETS / f"{value}.yaml"
-        ctx.default_map = {**_settings(ctx, param, path), **(ctx.default_map or {})}
+        settings = _settings(ctx, param, path)
+        ctx.default_map = {**settings, **(ctx.default_map or {})}
+        layers = ctx.meta.setdefault(LAYERS, {})
+        for name in settings:
+            layers.setdefault(name, "preset")
+
+
+def setting_layer(name: str) -> int:
+    """Where the current command's option ``name`` got its value: 2 from the command line, 1
+    from a --config file, 0 from a preset or its default. A config file's value acts exactly
+    as its flag does (a preset's is a default)."""
+    ctx = click.get_current_context()
+    source = ctx.get_parameter_source(name)
+    if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+        return 2
+    if source == ParameterSource.DEFAULT_MAP and ctx.meta.get(LAYERS, {}).get(name) == "config":
+        return 1
+    return 0
 
 
 PRESETS = Path(blurgen.__file__).resolve().parent / "presets"
@@ -312,8 +356,9 @@ config_option = click.option(
     is_eager=True,
     expose_value=False,
     callback=_load_config,
-    help="YAML or JSON file of option values (names as the flags, e.g. per_image: 16); "
-    "flags given on the command line override it.",
+    help="YAML or JSON file of option values, named as the flags (per_image: 16, json: true, "
+    "no_flips: true); each acts exactly as its flag does, and flags given on the command line "
+    "override it.",
 )
 
 
@@ -345,17 +390,44 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
+# Seconds between progress lines when stderr is not a terminal (a log file, a batch job's
+# output): a bar's redraws would fill it, silence would look like a hang.
+PROGRESS_EVERY = 60.0
+
+
 @contextlib.contextmanager
 def progress_bar(total: int, label: str, verbosity: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr, shown only when stderr is a terminal and not ``--quiet``.
+    """Progress on stderr, unless ``--quiet``: a bar on a terminal; elsewhere a line every
+    PROGRESS_EVERY seconds (``label: done/total (percent), elapsed, left``) and one at the end.
 
     Yields a function to call with the number of items just finished.
     """
-    if verbosity == 0 or not sys.stderr.isatty():
+    if verbosity == 0:
         yield lambda count: None
         return
-    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
-        yield bar.update
+    if sys.stderr.isatty():
+        with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
+            yield bar.update
+        return
+    began = time.monotonic()
+    state = {"done": 0, "shown": began}
+
+    def line(now: float) -> None:
+        done, elapsed = state["done"], now - began
+        left = f", about {elapsed * (total - done) / done:.0f} s left" if 0 < done < total else ""
+        share = f" ({100 * done / total:.0f} %)" if total else ""
+        click.echo(f"{label}: {done}/{total}{share} in {elapsed:.0f} s{left}", err=True)
+        state["shown"] = now
+
+    def advance(count: int) -> None:
+        state["done"] += count
+        now = time.monotonic()
+        if now - state["shown"] >= PROGRESS_EVERY:
+            line(now)
+
+    yield advance
+    if state["done"] and time.monotonic() - began >= PROGRESS_EVERY:
+        line(time.monotonic())
 
 
 def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
