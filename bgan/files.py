@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +24,30 @@ def read_torch_file(path: str | os.PathLike, what: str, *, map_location: Any = "
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is not one torch.load can read (corrupt, truncated, another format).
+        ValueError: the file is not one torch.load can read safely (corrupt, truncated, another
+            format, or holding other Python objects).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} '{path}' not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # A pickle not written by torch.save draws a warning asking for a bug report to
+            # PyTorch before the error below; the error says all there is to say.
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except OSError:
         raise
-    # torch.load fails with many exception types (unpickling, zip reading, EOF, missing
-    # classes) on a file that is damaged or not its format; the user needs the file's name.
-    except Exception as exc:
-        reason = next(iter(str(exc).splitlines()), "")  # torch's messages run to paragraphs
+    # torch's messages advise loading again with weights_only=False, which would run whatever
+    # code an untrusted file holds: none of their text is passed on.
+    except pickle.UnpicklingError:
         raise ValueError(
-            f"{what} '{path}' cannot be read: it is damaged or not a PyTorch file "
-            f"({type(exc).__name__}: {reason})"
-        ) from exc
+            f"{what} '{path}' cannot be read safely: it is damaged, another format, or holds "
+            "Python objects other than tensors and plain values, which blurgen never unpickles"
+        ) from None
+    # torch.load fails with many other exception types (zip reading, EOF, bad keys) on a file
+    # that is damaged or not its format; the user needs the file's name.
+    except Exception:
+        raise ValueError(
+            f"{what} '{path}' cannot be read: it is damaged or not a PyTorch file"
+        ) from None

@@ -80,11 +80,26 @@ def deblur_command(checkpoint, images, outdir, tile, device, overwrite, strict, 
             failed += 1
             click.echo(f"skipped: {exc}", err=True)
             continue
-        write_png(target, model.deblur(image), bits=16 if bits > 8 else 8)
+        write_png(target, as_written(model.deblur(image), bits))
         if verbosity:
             click.echo(f"{path} -> {target}", err=True)
     if failed:
         raise SystemExit(1)
+
+
+def as_written(image: np.ndarray, input_bits: int) -> np.ndarray:
+    """A deblurred image as ``blurgen deblur`` writes it (and ``evaluate`` scores it).
+
+    Args:
+        image: (H, W, 3) float, nominally in [0, 1]; values outside are clipped.
+        input_bits: bits per channel of the image that was deblurred (8, 16, or 32 for float
+            files).
+
+    Returns:
+        (H, W, 3) uint16 for inputs of more than 8 bits, else uint8, rounded to nearest.
+    """
+    top, dtype = (65535, np.uint16) if input_bits > 8 else (255, np.uint8)
+    return np.rint(np.clip(image, 0, 1) * top).astype(dtype)
 
 
 def output_names(paths: list[Path], outdir: Path) -> list[Path]:
@@ -120,29 +135,48 @@ def output_names(paths: list[Path], outdir: Path) -> list[Path]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the per-image scores and means as JSON here.",
 )
+@click.option(
+    "--y-channel",
+    "luma",
+    is_flag=True,
+    help="Score the Y channel of BT.601 YCbCr (as MATLAB's rgb2ycbcr and BasicSR's "
+    "test_y_channel compute it) instead of RGB, as many published tables do.",
+)
 @tile_option
 @torch_device_option
 @strict_option
 @user_errors
-def evaluate_command(checkpoint, data, pairs, json_path, tile, device, strict):
+def evaluate_command(checkpoint, data, pairs, json_path, luma, tile, device, strict):
     """PSNR and SSIM of the blurred input and of the deblurred output, per image and mean.
+
+    The output is scored as deblur writes it: rounded to 8 bits, or to 16 for inputs of more
+    than 8 bits (pairs files hold 8-bit images). PSNR is over all pixels and channels. SSIM is
+    Wang et al.'s per RGB channel, averaged, with an 11 px Gaussian window (sigma 1.5) where
+    it fits inside the image: scikit-image's structural_similarity with gaussian_weights=True,
+    use_sample_covariance=False, data_range=1. torchmetrics' SSIM (from 1.4.2) also scores
+    reflect-padded borders; BasicSR's crops borders and can score the Y channel, as
+    --y-channel does. Each line and JSON record says what was scored.
 
     With --pairs, the images of blur/ (by suffix, as make-dataset lists them; other files are
     ignored) are matched by name with sharp/. Pairs that cannot be read are reported by name
     and skipped (the scores of the others are still printed and written, the JSON lists the
     skipped ones, and the exit status is 1), or stop the run with --strict.
     """
-    from blurgen.bgan.metrics import psnr, ssim
+    from blurgen.bgan.metrics import psnr, ssim, y_channel
 
     if (data is None) == (pairs is None):
         raise click.UsageError("give exactly one of --data and --pairs")
     model = _model(checkpoint, device, tile)
+    channels, view = ("Y channel (BT.601)", y_channel) if luma else ("RGB", np.asarray)
     rows, skipped = [], []
-    for name, blurred, sharp in _pairs(data, pairs, strict, skipped):
-        output = model.deblur(blurred)
+    for name, blurred, sharp, bits in _pairs(data, pairs, strict, skipped):
+        output = as_written(model.deblur(blurred), bits)
+        scored = f"{8 * output.dtype.itemsize}-bit output, {channels}"
+        blurred, output, sharp = view(blurred), view(output), view(sharp)
         rows.append(
             {
                 "name": name,
+                "scored": scored,
                 "psnr_input": psnr(blurred, sharp),
                 "ssim_input": ssim(blurred, sharp),
                 "psnr_output": psnr(output, sharp),
@@ -152,12 +186,16 @@ def evaluate_command(checkpoint, data, pairs, json_path, tile, device, strict):
     if not rows:
         raise ValueError("no pairs to evaluate" + (" (all were skipped)" if skipped else ""))
     keys = ("psnr_input", "ssim_input", "psnr_output", "ssim_output")
-    means = {key: float(np.mean([row[key] for row in rows])) for key in keys}
-    click.echo(f"{'pair':24s} {'PSNR in':>8s} {'SSIM in':>8s} {'PSNR out':>9s} {'SSIM out':>9s}")
+    means = {
+        "scored": "; ".join(sorted({row["scored"] for row in rows})),
+        **{key: float(np.mean([row[key] for row in rows])) for key in keys},
+    }
+    click.echo(f"{'pair':24s} {'PSNR in':>8s} {'SSIM in':>8s} {'PSNR out':>9s} {'SSIM out':>9s}"
+               "  scored")  # fmt: skip
     for row in [*rows, {"name": "mean", **means}]:
         click.echo(
             f"{row['name'][:24]:24s} {row['psnr_input']:8.2f} {row['ssim_input']:8.4f} "
-            f"{row['psnr_output']:9.2f} {row['ssim_output']:9.4f}"
+            f"{row['psnr_output']:9.2f} {row['ssim_output']:9.4f}  {row['scored']}"
         )
     if json_path is not None:
         report = {"pairs": rows, "mean": means, "skipped": skipped}
@@ -178,18 +216,16 @@ def _model(checkpoint: Path, device: str, tile: int):
 
 
 def _pairs(data: Path | None, folder: Path | None, strict: bool, skipped: list[dict]):
-    """(name, blurred, sharp) float images from a pairs file or a GoPro-layout folder; pairs
-    that cannot be read go to ``skipped`` as ``{"name", "reason"}``."""
+    """(name, blurred, sharp, bits) from a pairs file or a GoPro-layout folder: the images as
+    stored (uint8) or read (float32 in [0, 1]), and the blurred image's bits per channel;
+    pairs that cannot be read go to ``skipped`` as ``{"name", "reason"}``."""
     if data is not None:
         from blurgen.h5 import open_pairs
 
         with open_pairs(data) as f:
+            bits = 8 * f["blurred"].dtype.itemsize
             for i in range(len(f["sharp"])):
-                yield (
-                    f"{i:06d}",
-                    f["blurred"][i].astype(np.float32) / 255,
-                    f["sharp"][i].astype(np.float32) / 255,
-                )
+                yield f"{i:06d}", f["blurred"][i], f["sharp"][i], bits
         return
     blur_dir, sharp_dir = folder / "blur", folder / "sharp"
     if not blur_dir.is_dir() or not sharp_dir.is_dir():
@@ -199,11 +235,11 @@ def _pairs(data: Path | None, folder: Path | None, strict: bool, skipped: list[d
             counterpart = sharp_dir / path.name
             if not counterpart.is_file():
                 raise FileNotFoundError(f"'{path}' has no sharp counterpart '{counterpart}'")
-            pair = read_image(path), read_image(counterpart)
+            (blurred, bits), sharp = load_image(path), read_image(counterpart)
         except (OSError, ValueError) as exc:
             if strict:
                 raise ValueError(f"{exc} (stopped: --strict)") from None
             click.echo(f"skipped: {exc}", err=True)
             skipped.append({"name": path.name, "reason": str(exc)})
             continue
-        yield path.name, *pair
+        yield path.name, blurred, sharp, bits

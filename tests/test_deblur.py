@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import cv2
 import numpy as np
@@ -10,17 +11,26 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from blurgen.bgan.files import read_torch_file
 from blurgen.bgan.infer import Deblurrer, _spans
+from blurgen.bgan.metrics import psnr, ssim, y_channel
 from blurgen.bgan.nets import DeblurGenerator
+from blurgen.cli.deblur import as_written
 from blurgen.cli.main import cli
+from blurgen.io import read_image
+from blurgen.pipeline import DatasetConfig, make_dataset
+
+# A network that adds 0.45 of an 8-bit step: rounded to 8 bits, its output is its input.
+UNDER_HALF_A_STEP = 0.45 / 255
 
 
-def checkpoint(path, identity=False, seed=0):
+def checkpoint(path, identity=False, seed=0, shift=0.0):
+    """A small deblurring checkpoint; ``identity``: one whose output is its input + ``shift``."""
     torch.manual_seed(seed)
     generator = DeblurGenerator(channels=4, blocks=1)
     if identity:
         torch.nn.init.zeros_(generator.tail[-1].weight)
-        torch.nn.init.zeros_(generator.tail[-1].bias)
+        torch.nn.init.constant_(generator.tail[-1].bias, shift)
     torch.save({"kind": "dbgan", "generator": generator.state_dict(),
                 "generator_config": generator.config}, path)  # fmt: skip
     return path
@@ -75,8 +85,6 @@ def test_deblur_command_keeps_size_and_bit_depth(tmp_path):
 
 
 def test_evaluate_on_a_dataset_and_a_gopro_folder(tmp_path):
-    from blurgen.pipeline import DatasetConfig, make_dataset
-
     for i in range(2):
         pixels = (np.random.default_rng(i).random((60, 60, 3)) * 255).astype(np.uint8)
         cv2.imwrite(str(tmp_path / f"p{i}.png"), pixels)
@@ -110,6 +118,122 @@ def test_evaluate_on_a_dataset_and_a_gopro_folder(tmp_path):
     assert strict.exit_code == 1 and "000002.png" in strict.output and "--strict" in strict.output
     both = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(ckpt)])
     assert both.exit_code == 2 and "exactly one" in both.output
+
+
+def test_output_rounding():
+    image = np.array([[[-0.2, 0.0, 0.49 / 255], [0.51 / 255, 1.0, 1.3]]])
+    np.testing.assert_array_equal(as_written(image, 8), [[[0, 0, 0], [1, 255, 255]]])
+    assert as_written(image, 8).dtype == np.uint8
+    for bits in (16, 32):  # 32: float files, written as 16-bit PNGs
+        deep = as_written(image, bits)
+        assert deep.dtype == np.uint16
+        np.testing.assert_array_equal(deep, [[[0, 0, 126], [131, 65535, 65535]]])
+
+
+def gopro_folder(root):
+    """blur/ and sharp/ with an 8-bit pair (plain.png) and a 16-bit one (deep.png)."""
+    rng = np.random.default_rng(5)
+    for sub in ("blur", "sharp"):
+        (root / sub).mkdir(parents=True)
+    for name, top, dtype in (("plain.png", 255, np.uint8), ("deep.png", 65535, np.uint16)):
+        sharp = (rng.random((40, 50, 3)) * top).astype(dtype)
+        cv2.imwrite(str(root / "sharp" / name), sharp)
+        cv2.imwrite(str(root / "blur" / name), cv2.GaussianBlur(sharp, (0, 0), 1.5))
+    return root
+
+
+def test_evaluate_scores_what_deblur_writes(tmp_path):
+    ckpt = checkpoint(tmp_path / "c.pt", identity=True, shift=UNDER_HALF_A_STEP)
+    folder = gopro_folder(tmp_path / "gopro")
+    evaluate = ["evaluate", "--checkpoint", str(ckpt), "--pairs", str(folder)]
+    result = CliRunner().invoke(cli, [*evaluate, "--json", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    deblur = ["deblur", "--checkpoint", str(ckpt), str(folder / "blur"), "-o", str(tmp_path / "o")]
+    assert CliRunner().invoke(cli, deblur).exit_code == 0
+    report = json.loads((tmp_path / "s.json").read_text())
+    rows = {row["name"]: row for row in report["pairs"]}
+    for name in ("plain.png", "deep.png"):
+        written, sharp = read_image(tmp_path / "o" / name), read_image(folder / "sharp" / name)
+        assert rows[name]["psnr_output"] == psnr(written, sharp)
+        assert rows[name]["ssim_output"] == ssim(written, sharp)
+    # The 8-bit output is the input, so it scores what the input scores.
+    plain, deep = rows["plain.png"], rows["deep.png"]
+    assert plain["psnr_output"] == plain["psnr_input"]
+    assert plain["ssim_output"] == plain["ssim_input"]
+    # 16-bit inputs give 16-bit outputs, scored as such (not rounded to 8 bits).
+    blurred, sharp = (read_image(folder / sub / "deep.png") for sub in ("blur", "sharp"))
+    assert deep["psnr_output"] != psnr(as_written(blurred + UNDER_HALF_A_STEP, 8), sharp)
+    assert (plain["scored"], deep["scored"]) == ("8-bit output, RGB", "16-bit output, RGB")
+    both = "16-bit output, RGB; 8-bit output, RGB"
+    assert report["mean"]["scored"] == both
+    header, *lines = result.output.splitlines()
+    assert lines[0].endswith(deep["scored"]) and lines[1].endswith(plain["scored"])
+    assert lines[2].startswith("mean") and lines[2].endswith(both)
+    # A pairs file holds 8-bit images: the output rounded to 8 bits is the input again.
+    make_dataset([folder / "sharp" / "plain.png"], tmp_path / "pairs.h5",
+                 DatasetConfig(patch=32, per_image=2, kernel_size=7))  # fmt: skip
+    data = ["evaluate", "--checkpoint", str(ckpt), "--data", str(tmp_path / "pairs.h5")]
+    result = CliRunner().invoke(cli, [*data, "--json", str(tmp_path / "d.json")])
+    assert result.exit_code == 0, result.output
+    for row in json.loads((tmp_path / "d.json").read_text())["pairs"]:
+        assert (row["psnr_output"], row["ssim_output"]) == (row["psnr_input"], row["ssim_input"])
+        assert row["scored"] == "8-bit output, RGB"
+
+
+def test_evaluate_on_the_y_channel(tmp_path):
+    ckpt = checkpoint(tmp_path / "c.pt", identity=True, shift=UNDER_HALF_A_STEP)
+    folder = gopro_folder(tmp_path / "gopro")
+    evaluate = ["evaluate", "--checkpoint", str(ckpt), "--pairs", str(folder), "--json"]
+    rgb = CliRunner().invoke(cli, [*evaluate, str(tmp_path / "rgb.json")])
+    luma = CliRunner().invoke(cli, [*evaluate, str(tmp_path / "y.json"), "--y-channel"])
+    assert rgb.exit_code == 0 and luma.exit_code == 0, luma.output
+    rgb_row, y_row = (
+        next(row for row in json.loads((tmp_path / f).read_text())["pairs"]
+             if row["name"] == "plain.png")
+        for f in ("rgb.json", "y.json")
+    )  # fmt: skip
+    blurred, sharp = (read_image(folder / sub / "plain.png") for sub in ("blur", "sharp"))
+    assert y_row["psnr_input"] == psnr(y_channel(blurred), y_channel(sharp))
+    assert y_row["ssim_input"] == ssim(y_channel(blurred), y_channel(sharp))
+    assert y_row["psnr_input"] != pytest.approx(rgb_row["psnr_input"], abs=0.01)
+    assert y_row["ssim_input"] != pytest.approx(rgb_row["ssim_input"], abs=1e-4)
+    assert y_row["psnr_output"] == y_row["psnr_input"]
+    assert y_row["scored"] == "8-bit output, Y channel (BT.601)"
+    assert rgb_row["scored"] == "8-bit output, RGB"
+    assert all(line.endswith("Y channel (BT.601)") for line in luma.output.splitlines()[1:])
+
+
+def unreadable(path, kind):
+    """A file given as a checkpoint that is none: random bytes, or a pickle of an object."""
+    if kind == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif kind == "pickle":
+        path.write_bytes(pickle.dumps({"kind": "dbgan", "payload": Payload()}))
+    else:
+        torch.save({"kind": "dbgan", "payload": Payload()}, path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "pickle", "torch.save"])
+def test_unreadable_checkpoints_are_one_line_without_unsafe_advice(tmp_path, kind):
+    bad = unreadable(tmp_path / "bad.pt", kind)
+    folder = gopro_folder(tmp_path / "gopro")
+    image = str(folder / "blur" / "plain.png")
+    commands = (
+        ["deblur", "--checkpoint", str(bad), image, "-o", str(tmp_path / "out")],
+        ["evaluate", "--checkpoint", str(bad), "--pairs", str(folder)],
+        ["blur", "--bgan", str(bad), image, "-o", str(tmp_path / "blurred")],
+    )
+    for command in commands:
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 1, result.output
+        (line,) = result.output.strip().splitlines()
+        assert "bad.pt' cannot be read" in line
+        assert "weights_only" not in line and "trust" not in line
+    # Training resumes and VGG-19 weights are read the same way.
+    with pytest.raises(ValueError, match="bad.pt' cannot be read") as error:
+        read_torch_file(bad, "VGG-19 weights")
+    assert "weights_only" not in str(error.value) and "\n" not in str(error.value)
 
 
 def test_deblur_takes_folders_and_keeps_names_distinct(tmp_path):
