@@ -292,9 +292,9 @@ class PairsWriter:
 
     A partial file of the same sources, config and seed is resumed where its last checkpoint
     ends (unless ``overwrite``); one that cannot be trusted (left damaged by a crash or a full
-    disk) is started afresh, with a warning; anything else in its place is replaced. Use as a
-    context manager; call :meth:`finish` when the last source is written, or the file stays
-    partial (and resumable).
+    disk) is started afresh, and anything else in its place (another job's partial file) is
+    replaced, each with a warning naming it. Use as a context manager; call :meth:`finish`
+    when the last source is written, or the file stays partial (and resumable).
 
     Before each write the writer allocates the disk space it will take, and stops with an
     OSError naming the file if there is none, so that the partial file ends at a clean
@@ -327,7 +327,7 @@ class PairsWriter:
         self._lost: list[BaseException] = []
         try:
             if self.overwrite or not self._resume():
-                self._guard(self._create)
+                self._guard(self._create, resumable=False)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -366,22 +366,32 @@ class PairsWriter:
             log.warning("'%s' is damaged (%s); starting it again", self.temporary, exc)
             return False
         try:
-            same = (
-                f.attrs.get("schema") == SCHEMA
-                and f.attrs.get("config") == self.config_json
-                and int(f.attrs.get("root_seed", -1)) == self.seed
-                and "next_source" in f.attrs
-                and list(f["sources"].asstr()[...]) == self.sources
-            )
-            if same:
+            why_not = ""
+            if f.attrs.get("schema") != SCHEMA or "next_source" not in f.attrs:
+                why_not = "is not an unfinished blurgen-pairs/2 file; replacing it"
+            else:
+                differ = [
+                    name
+                    for name, same in (
+                        ("options", f.attrs.get("config") == self.config_json),
+                        ("seed", int(f.attrs.get("root_seed", -1)) == self.seed),
+                        ("sources", list(f["sources"].asstr()[...]) == self.sources),
+                    )
+                    if not same
+                ]
+                if differ:
+                    why_not = (f"was made with other {' and '.join(differ)}; starting afresh "
+                               f"(its {int(f.attrs['n_done'])} pairs are discarded)")  # fmt: skip
+            if not why_not:
                 self._restore(f)
         except Exception as exc:  # h5py raises many types on a damaged file
             f.close()
             log.warning("'%s' is damaged (%s); starting it again", self.temporary, exc)
             return False
-        if not same:
+        if why_not:
             f.close()
-        return same
+            log.warning("'%s' %s", self.temporary, why_not)
+        return not why_not
 
     def _restore(self, f: h5py.File) -> None:
         """Take up a partial file at its last checkpoint, reading its last rows to make sure
@@ -401,31 +411,42 @@ class PairsWriter:
 
     def _create(self) -> None:
         f = self.file = h5py.File(self.temporary, "w")
-        steps = camera_steps(json.loads(self.config_json))
-        create_samples(f, self.config.patch, self.config.kernel_size, steps=steps)
-        write_header(f, self.sources, [""] * len(self.sources), self.config_json, self.seed)
-        self._checkpoint()
+        try:
+            steps = camera_steps(json.loads(self.config_json))
+            create_samples(f, self.config.patch, self.config.kernel_size, steps=steps)
+            write_header(f, self.sources, [""] * len(self.sources), self.config_json, self.seed)
+            self._checkpoint()
+        except BaseException:
+            # Without its first checkpoint the file holds nothing to resume.
+            with contextlib.suppress(OSError, RuntimeError):
+                self.discard()
+            raise
 
-    def _guard(self, write: Any, *args: Any) -> None:
+    def _guard(self, write: Any, *args: Any, resumable: bool = True) -> None:
         """Run ``write`` and turn a failure to write into one OSError that names the file and
-        says how to go on."""
+        says how to go on (to resume, where ``resumable``: the file holds a checkpoint)."""
         try:
             write(*args)
             if self._lost:
                 raise self._lost[0]
         except OSError as exc:
             full = exc.errno == errno.ENOSPC or "No space left" in str(exc)
+            # h5py's message is HDF5's error stack; the system's reason is what a user can act on.
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
             raise self._failure(
-                exc.errno, "the disk is full" if full else f"cannot write ({exc})"
+                exc.errno, "the disk is full" if full else f"cannot write ({why})", resumable
             ) from None
 
-    def _failure(self, number: int | None, reason: str) -> OSError:
-        """One OSError naming the file and its disk; ``errno`` is kept for callers."""
-        remedy = "free some space and" if number == errno.ENOSPC else "then"
-        failure = OSError(
-            f"{reason}: '{self.temporary}' on {_device_of(self.temporary)}; {remedy} run the "
-            "same command again to resume"
-        )
+    def _failure(self, number: int | None, reason: str, resumable: bool = True) -> OSError:
+        """One OSError naming the file and its disk, and saying how to go on; ``errno`` is
+        kept for callers."""
+        message = f"{reason}: '{self.temporary}' on {_device_of(self.temporary)}"
+        if resumable:
+            remedy = "free some space and" if number == errno.ENOSPC else "then"
+            message += f"; {remedy} run the same command again to resume"
+        elif number == errno.ENOSPC:
+            message += "; free some space and run the command again"
+        failure = OSError(message)
         failure.errno = number
         return failure
 

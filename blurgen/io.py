@@ -27,19 +27,36 @@ import numpy as np
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
-    """The output path, after checking that its folder exists and is writable.
+    """The output path, after checking that its folder exists and takes new files.
 
     Raises:
         FileNotFoundError: the folder does not exist.
-        PermissionError: the folder is not writable.
+        PermissionError: the folder is not writable (the message names the path and says why).
     """
+    path, folder = _output_folder(path)
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"cannot write '{path}': output folder '{folder}' is not writable")
+    try:
+        # Permission bits are not the whole answer: root passes them, yet /proc, /sys and
+        # some network shares refuse new files all the same.
+        handle, probe = tempfile.mkstemp(prefix=".blurgen-probe-", dir=folder)
+    except OSError as exc:
+        raise PermissionError(
+            f"cannot write '{path}': output folder '{folder}' is not writable "
+            f"({exc.strerror or exc})"
+        ) from None
+    os.close(handle)
+    os.remove(probe)
+    return path
+
+
+def _output_folder(path: str | os.PathLike) -> tuple[Path, Path]:
+    """``path`` and its folder, which must exist (FileNotFoundError naming it otherwise)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise FileNotFoundError(f"output folder '{folder}' does not exist")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"output folder '{folder}' is not writable")
-    return path
+        raise FileNotFoundError(f"cannot write '{path}': output folder '{folder}' does not exist")
+    return path, folder
 
 
 def deflated_chunk(chunk: np.ndarray, level: int, shuffle: bool = False) -> bytes:
@@ -63,16 +80,22 @@ def partial_path(path: str | os.PathLike) -> Path:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; rename it to ``path`` if the block succeeds.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    On any exception the temporary file is removed and ``path`` is left as it was; an OSError
+    (a full disk, a folder that takes no files) comes out as one naming ``path``, its
+    ``errno`` kept.
     """
-    path = check_output_path(path)
+    path = _output_folder(path)[0]  # not probed: the temporary file itself is the probe
     temporary = partial_path(path)
     try:
         yield temporary
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         temporary.unlink(missing_ok=True)
-        raise
+        if not isinstance(exc, OSError):
+            raise
+        failure = OSError(f"cannot write '{path}' ({exc.strerror or exc})")
+        failure.errno = exc.errno
+        raise failure from exc
 
 
 @contextlib.contextmanager

@@ -188,9 +188,7 @@ def synthesise(
             continue
         height, width = photo.size
         if min(height, width) < config.crop:
-            reason = (f"'{path}': too small ({height}x{width}); patches of {config.patch} px "
-                      f"with {config.kernel_size} px kernels need {config.crop} px")  # fmt: skip
-            results.append(SourceSamples.skip(j, first, stop, reason))
+            results.append(SourceSamples.skip(j, first, stop, _too_small(path, photo, config)))
             continue
         results.append(SourceSamples(j, first, stop, fingerprint=photo.fingerprint))
         photos += [photo] * (stop - first)
@@ -218,6 +216,23 @@ def synthesise(
         results[k].arrays = deflate_rows(results[k].arrays)
         row = rows.stop
     return results
+
+
+def _too_small(path: str, photo: Photo, config: DatasetConfig) -> str:
+    """Why a photo smaller than a crop is skipped, in the terms of the blur in use."""
+    (height, width), k = photo.size, config.kernel_size
+    methods = config.methods()
+    if any(method in KERNEL_BLURS for method in methods):
+        need = f"with {k} px kernels need {config.crop} px"
+    elif "camera" in methods:
+        need = f"with camera shake within {k} px (--kernel-size) need {config.crop} px"
+    else:
+        # A learned blur reads the patch alone, but its samples are cut as every method's are:
+        # the patch with a border of K - 1 px.
+        need = (f"need {config.crop} px: each is the centre of a crop with a {k - 1} px border "
+                f"from --kernel-size {k}, which the BGAN does not use (a smaller --kernel-size "
+                "takes smaller photos)")  # fmt: skip
+    return f"'{path}': too small ({height}x{width}); patches of {config.patch} px {need}"
 
 
 def _device_turn(device: str) -> contextlib.AbstractContextManager:
@@ -373,16 +388,18 @@ def make_dataset(
         learned: the learned blur for ``"bgan"`` samples (e.g. ``blurgen.bgan.infer.BganBlur``;
             it must pickle for worker processes, and be safe to call from several threads).
         overwrite: start afresh, ignoring a partial file, and replace an existing output.
-        strict: stop with ValueError at the first unusable image instead of skipping it (the
-            partial file keeps what was written before it).
+        strict: stop with ValueError at the first unusable image instead of skipping it, and
+            remove the partial file (a later run must not take a stopped job for progress).
         progress: called with the number of sources finished, as they finish.
 
     Returns:
-        Summary: ``pairs``, ``skipped`` (list of ``{"path", "reason"}``), ``sources``, ``path``.
+        Summary: ``pairs`` (in the file), ``kept`` (those of them an interrupted run had
+        written, resumed here), ``skipped`` (list of ``{"path", "reason"}``), ``sources``,
+        ``path``.
 
     Raises:
-        ValueError: every source was skipped (nothing is left behind), or, with ``strict``, one
-            was.
+        ValueError: every source was skipped, or, with ``strict``, one was (either way nothing
+            is left behind).
         OSError: the disk is full (the partial file stays, to be resumed once there is space),
             or the output cannot be written.
         RuntimeError: worker processes could not start: with ``workers > 1`` a script must call
@@ -396,6 +413,7 @@ def make_dataset(
     if "bgan" in config.methods() and learned is None:
         raise ValueError("this config blurs with a BGAN: pass its generator as learned=")
     with PairsWriter(output, paths, config, seed, overwrite=overwrite) as writer:
+        kept = writer.pairs
         if progress is not None and writer.next_source:
             progress(writer.next_source)
         start = (writer.next_source, writer.next_sample)
@@ -425,6 +443,8 @@ def make_dataset(
                     with shared_arrays([r.arrays for r in results], block):
                         bad = [r.skipped for r in results if r.skipped]
                         if strict and bad:
+                            # Unlike Ctrl-C or a crash, a stop on bad input is no run to resume.
+                            writer.discard()
                             raise ValueError(f"{bad[0]} (stopped: --strict)")
                         writer.write(results)
                     if progress is not None and writer.next_source > done:
@@ -442,7 +462,7 @@ def make_dataset(
                 f"no pairs written: all {len(paths)} sources were skipped (first: {first})"
             )
         writer.finish()
-    return {"path": str(output), "pairs": writer.pairs, "skipped": writer.skipped,
+    return {"path": str(output), "pairs": writer.pairs, "kept": kept, "skipped": writer.skipped,
             "sources": len(paths)}  # fmt: skip
 
 

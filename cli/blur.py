@@ -97,7 +97,7 @@ def blur_command(
     whole photo instead of a crop, without flips: its random choices come from the seed and a
     fingerprint of the file's bytes, so a run is reproducible, and blur.json records them.
     Unreadable or damaged images are reported by name and skipped (exit status 1), or stop the
-    run with --strict.
+    run with --strict, which removes what it wrote; a run that blurs no image writes nothing.
 
     \b
     Example:
@@ -119,6 +119,7 @@ def blur_command(
                           flips=False, camera=camera, degradation=degradation)  # fmt: skip
     if not outdir.parent.is_dir():
         raise FileNotFoundError(f"output folder's parent '{outdir.parent}' does not exist")
+    created = not outdir.is_dir()
     outdir.mkdir(exist_ok=True)
     stems = [path.stem for path in images]
     if len(set(stems)) != len(stems):
@@ -134,12 +135,15 @@ def blur_command(
         from blurgen.bgan.infer import BganBlur
 
         learned = BganBlur(bgan, device)
-    report, failed = [], 0
+    report, failed, written = [], 0, []
     for i, path in enumerate(images):
         try:
             photo = Photo.open(path)
         except (OSError, ValueError) as exc:
             if strict:
+                # Images without the blur.json that records them would only stand in the way
+                # of the next run (it refuses to replace them without --overwrite).
+                _remove(written, outdir if created else None)
                 raise ValueError(f"{exc} (stopped: --strict)") from None
             failed += 1
             reason = str(exc)
@@ -165,17 +169,19 @@ def blur_command(
             _, blurred = render_sample(xp.asarray(photo.crop(0, 0, *photo.size)), kernel,
                                        record, degradation, learned)  # fmt: skip
         fingerprint, photo = photo.fingerprint, None  # release the decoded photo before encoding
-        write_png(outdir / f"{path.stem}_blurred.png", to_numpy(blurred))
+        written.append(write_png(outdir / f"{path.stem}_blurred.png", to_numpy(blurred)))
         del blurred
         entry = {"image": str(path), "fingerprint": fingerprint, "method": record.method,
                  "params": asdict(record.params)}  # fmt: skip
         if method == "camera":
-            write_png(outdir / f"{path.stem}_kernel.png", kernel_grid(shown, columns=FIELD_GRID))
+            written.append(write_png(outdir / f"{path.stem}_kernel.png",
+                                     kernel_grid(shown, columns=FIELD_GRID)))  # fmt: skip
             entry["camera"] = {"trajectory": record.shake.trajectory.tolist(),
                                "intrinsics": list(record.shake.intrinsics),
                                "depth": record.shake.depth}  # fmt: skip
         elif bgan is None:
-            write_png(outdir / f"{path.stem}_kernel.png", kernel_grid(to_numpy(kernel)[None]))
+            written.append(write_png(outdir / f"{path.stem}_kernel.png",
+                                     kernel_grid(to_numpy(kernel)[None])))  # fmt: skip
             entry["kernel"] = (f"bank {bank} #{i % len(bank_kernels)}"
                                if bank_kernels is not None else f"drawn, size {size}")  # fmt: skip
         else:
@@ -183,9 +189,20 @@ def blur_command(
         report.append(entry)
         if verbosity:
             click.echo(f"{path} -> {outdir / (path.stem + '_blurred.png')}", err=True)
+    if not report:
+        _remove(written, outdir if created else None)
+        raise ValueError("nothing written: every image was skipped")
     summary = {"blurgen_version": blurgen.__version__, "seed": seed,
                "config": config.to_dict(), "images": report}  # fmt: skip
     with atomic_path(outdir / "blur.json") as temporary:
         temporary.write_text(json.dumps(summary, indent=2) + "\n")
     if failed:
         raise SystemExit(1)
+
+
+def _remove(files: list[Path], folder: Path | None) -> None:
+    """Remove ``files``, then ``folder`` (the one the run made) if nothing else is in it."""
+    for file in files:
+        file.unlink(missing_ok=True)
+    if folder is not None and not any(folder.iterdir()):
+        folder.rmdir()

@@ -117,7 +117,7 @@ def calibrate_command(real, sharp, output, kernels, fit, budget, samples, patch,
     extents = read_kernel_extents(kernels) if kernels else None
     names = DEFAULT_FIT if fit is None else tuple(n.strip() for n in fit.split(",") if n.strip())
     measured, skipped = measure(real, strict=strict)
-    for item in skipped:
+    for item in skipped if verbosity else ():
         click.echo(f"skipped {item['name']}: {item['reason']}", err=True)
     measured.sort(key=lambda s: s["name"])
     fitted, held = (measured[0::2], measured[1::2]) if hold_out else (measured, [])

@@ -245,15 +245,19 @@ def make_dataset_command(
     size = output.stat().st_size
     if shards.is_dir():
         size += sum(shard.stat().st_size for shard in shards.glob("shard-*.h5"))
-    summary.update(seconds=round(seconds, 3), pairs_per_s=round(summary["pairs"] / seconds, 1),
-                   bytes=size)  # fmt: skip
-    for skipped in summary["skipped"]:
+    # The rate is this run's: pairs resumed from an interrupted run took none of its time.
+    kept = summary.get("kept", 0)
+    made = summary["pairs"] - kept
+    summary.update(seconds=round(seconds, 3), pairs_per_s=round(made / seconds, 1), bytes=size)
+    for skipped in summary["skipped"] if verbosity else ():
         click.echo(f"skipped: {skipped['reason']}", err=True)
     if as_json:
         click.echo(json.dumps(summary))
     elif verbosity:
-        click.echo(f"wrote {summary['pairs']} pairs from {len(paths) - len(summary['skipped'])} "
-                   f"images to {output} ({len(summary['skipped'])} skipped) in {seconds:.1f} s: "
+        resumed = f" ({made} made now, {kept} kept from an earlier run)" if kept else ""
+        click.echo(f"wrote {summary['pairs']} pairs{resumed} from "
+                   f"{len(paths) - len(summary['skipped'])} images to {output} "
+                   f"({len(summary['skipped'])} skipped) in {seconds:.1f} s: "
                    f"{summary['pairs_per_s']:.0f} pairs/s, {summary['bytes'] / 1e6:.1f} MB",
                    err=True)  # fmt: skip
         if shards.is_dir():
@@ -358,6 +362,8 @@ def export_command(path, outdir, overwrite):
     """Write the pairs as PNGs in the GoPro layout: OUTDIR/blur/*.png and OUTDIR/sharp/*.png.
 
     This is the layout that BasicSR, NAFNet, Restormer and DeblurGAN-v2 training code read.
+    A pair's two images are both written or neither: a failed write (a full disk) removes
+    the other, and the error names the file that could not be written.
     """
     with open_pairs(path) as f:
         n = len(f["sharp"])
@@ -369,6 +375,14 @@ def export_command(path, outdir, overwrite):
         for part in ("blur", "sharp"):
             (outdir / part).mkdir(parents=True, exist_ok=True)
         for i in range(n):
-            write_png(outdir / "blur" / names[i], f["blurred"][i])
-            write_png(outdir / "sharp" / names[i], f["sharp"][i])
+            pair = outdir / "blur" / names[i], outdir / "sharp" / names[i]
+            try:
+                write_png(pair[0], f["blurred"][i])
+                write_png(pair[1], f["sharp"][i])
+            except BaseException:
+                # Training code pairs the folders by name: a blurred image without its sharp
+                # one, or beside an earlier export's (with --overwrite), breaks or misleads it.
+                for image in pair:
+                    image.unlink(missing_ok=True)
+                raise
     click.echo(f"wrote {n} pairs to {outdir}/blur and {outdir}/sharp", err=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,9 +18,11 @@ import blurgen
 from blurgen.backend import check_torch_device, torch_cuda_status
 from blurgen.cli.main import cli
 from blurgen.degradation import Degradation, DegradationParams
+from blurgen.h5 import open_pairs
 from blurgen.io import Photo, write_png
 from blurgen.kernels import linear_kernels, motion_kernels
 from blurgen.kernels.bank import read_bank
+from blurgen.pipeline import DatasetConfig, make_dataset
 from blurgen.sample import SampleConfig, draw_samples, sample_rng
 
 
@@ -245,3 +250,70 @@ class TestBlurCommand:
         assert run("blur", *images, "-o", out, "--overwrite").exit_code == 0
         bad = run("blur", *images, "-o", out, "--shot", "0.5,0.1")
         assert bad.exit_code == 2 and "(0.5, 0.1)" in bad.output
+
+    def test_a_run_that_blurs_no_image_writes_nothing(self, tmp_path):
+        (tmp_path / "bad.png").write_text("nope")
+        result = run("blur", str(tmp_path / "bad.png"), "-o", str(tmp_path / "out"))
+        assert result.exit_code == 1 and "bad.png" in result.output
+        assert "nothing written" in result.output
+        assert not (tmp_path / "out").exists()  # no blur.json of no images, no empty folder
+
+    def test_a_strict_stop_removes_what_the_run_wrote(self, tmp_path):
+        images = [*self.make_images(tmp_path, count=1), str(tmp_path / "bad.png")]
+        (tmp_path / "bad.png").write_text("nope")
+        out = tmp_path / "out"
+        result = run("blur", *images, "-o", str(out), "--strict")
+        assert result.exit_code == 1 and "bad.png" in result.output and "--strict" in result.output
+        assert not out.exists()
+        out.mkdir()
+        (out / "notes.txt").write_text("the user's")
+        assert run("blur", *images, "-o", str(out), "--strict").exit_code == 1
+        assert [p.name for p in out.iterdir()] == ["notes.txt"]
+        # Nothing left in the way: the next run needs no --overwrite.
+        assert run("blur", images[0], "-o", str(out)).exit_code == 0
+
+
+def test_export_on_a_full_disk_names_the_file_and_leaves_only_whole_pairs(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(2):
+        images.append(tmp_path / f"p{i}.png")
+        cv2.imwrite(str(images[-1]), (rng.random((30, 30, 3)) * 255).astype(np.uint8))
+    config = DatasetConfig(patch=16, per_image=2, kernel_size=5)
+    first, second = tmp_path / "first.h5", tmp_path / "second.h5"
+    make_dataset(images, first, config, seed=1)
+    make_dataset(images, second, config, seed=2)
+    out = tmp_path / "gopro"
+    write = Path.write_bytes
+    full_at = []
+
+    def full_disk(self, data):
+        if self.parent.name == "sharp" and self.name.startswith(full_at[0]):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    full_at.append("000000.png")
+    result = run("export", str(first), str(out))
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert f"'{out / 'sharp' / '000000.png'}'" in result.output
+    assert "No space left on device" in result.output
+    assert [*(out / "blur").iterdir(), *(out / "sharp").iterdir()] == []
+    full_at[0] = "nothing"
+    assert run("export", str(first), str(out)).exit_code == 0  # nothing was left in the way
+    # Over an earlier export: the pair that failed goes, old and new halves alike.
+    full_at[0] = "000001.png"
+    result = run("export", str(second), str(out), "--overwrite")
+    assert result.exit_code == 1 and f"'{out / 'sharp' / '000001.png'}'" in result.output
+    names = sorted(p.name for p in (out / "blur").iterdir())
+    assert names == sorted(p.name for p in (out / "sharp").iterdir())
+    assert names == ["000000.png", "000002.png", "000003.png"]
+    with open_pairs(first) as old, open_pairs(second) as new:
+        for name in names:
+            i = int(name[:6])
+            blurred = cv2.imread(str(out / "blur" / name))[..., ::-1]
+            sharp = cv2.imread(str(out / "sharp" / name))[..., ::-1]
+            assert any(
+                np.array_equal(blurred, f["blurred"][i]) and np.array_equal(sharp, f["sharp"][i])
+                for f in (old, new)
+            ), name

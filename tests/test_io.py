@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from blurgen.io import Photo, decode_image, file_fingerprint, read_image, write_png
+from blurgen.io import (
+    Photo,
+    check_output_path,
+    decode_image,
+    file_fingerprint,
+    read_image,
+    write_png,
+)
 
 from cmyk_tiff import write_cmyk_tiff
 
@@ -196,3 +206,26 @@ def test_photo_converts_only_the_crop(tmp_path):
     cv2.imwrite(str(tmp_path / "grey.png"), deep[..., 0].astype(np.uint8))
     grey = Photo.open(tmp_path / "grey.png")
     np.testing.assert_array_equal(grey.rgb() / np.float32(255), grey.crop(0, 0, 30, 40))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_an_output_folder_that_takes_no_files_is_named_with_the_reason():
+    # Root passes permission checks, yet /proc refuses new files all the same.
+    with pytest.raises(PermissionError, match=r"cannot write '/proc/x\.h5': output folder '/proc'"):
+        check_output_path("/proc/x.h5")
+
+
+def test_a_missing_output_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"'.*no/x\.png': output folder '.*no' does not"):
+        check_output_path(tmp_path / "no" / "x.png")
+
+
+def test_write_png_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, monkeypatch):
+    def full(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OSError, match=r"cannot write '.*a\.png' \(No space left") as caught:
+        write_png(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+    assert caught.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []

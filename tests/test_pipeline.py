@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -193,11 +194,13 @@ def test_truncated_jpeg_is_skipped_with_its_reason_and_libjpeg_stays_quiet(tmp_p
     data = cv2.imencode(".jpg", (rng.random((120, 120, 3)) * 255).astype(np.uint8))[1].tobytes()
     (tmp_path / "in" / "cut.jpg").write_bytes(data[: len(data) // 2])
     command = [sys.executable, "-m", "blurgen.cli", "make-dataset", str(tmp_path / "in"), "-o",
-               str(tmp_path / "pairs.h5"), "--patch", "32", "--kernel-size", "9", "-q"]  # fmt: skip
+               str(tmp_path / "pairs.h5"), "--patch", "32", "--kernel-size", "9"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "skipped: " in result.stderr and "cut.jpg': damaged" in result.stderr
     assert "Premature end" not in result.stderr + result.stdout
+    quiet = subprocess.run([*command, "-q", "--overwrite"], capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr + quiet.stdout == ""
     with h5py.File(tmp_path / "pairs.h5", "r") as f:
         assert len(f["sharp"]) == 16 and "cut.jpg" in f.attrs["skipped"]
     strict = subprocess.run([*command, "--strict", "--overwrite"], capture_output=True, text=True)
@@ -225,7 +228,7 @@ def test_same_dataset_with_one_and_two_workers(tmp_path, executor):
     make_dataset(sources, tmp_path / "one.h5", config, seed=1, workers=1)
     out = tmp_path / "two.h5"
     summary = make_dataset(sources, out, config, seed=1, workers=2, executor=executor)
-    assert summary == {"path": str(out), "pairs": 18, "skipped": [], "sources": 9}
+    assert summary == {"path": str(out), "pairs": 18, "kept": 0, "skipped": [], "sources": 9}
     one, two = arrays(tmp_path / "one.h5"), arrays(out)
     for name in one:
         np.testing.assert_array_equal(one[name], two[name], err_msg=name)
@@ -800,3 +803,108 @@ def test_flips_are_the_mirrored_crop(dtype):
         np.testing.assert_array_equal(flipped, expected)
         np.testing.assert_array_equal(sharp, expected[2:18, 2:22])  # the valid centre, K=5
         assert flipped.flags.c_contiguous
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_an_output_place_that_takes_no_files_is_one_line_without_resume_advice(
+    tmp_path, monkeypatch
+):
+    photos(tmp_path / "in", count=1)
+    result = CliRunner().invoke(cli, ["make-dataset", str(tmp_path / "in"), "-o", "/proc/x.h5",
+                                      "--patch", "16", "--kernel-size", "5"])  # fmt: skip
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "'/proc/x.h5'" in result.output and "resume" not in result.output
+    # Past the folder's check (a folder may refuse some names only) the writer says the same,
+    # without HDF5's error stack: nothing was written, so there is nothing to resume.
+    monkeypatch.setattr("blurgen.h5.check_output_path", Path)
+    with pytest.raises(OSError) as caught:
+        make_dataset(photos(tmp_path / "in", count=1), "/proc/x.h5", SMALL)
+    assert (
+        re.fullmatch(
+            r"cannot write \((No such file or directory|Permission denied)\): "
+            r"'/proc/x\.h5\.partial' on the file system at '/proc'",
+            str(caught.value),
+        )
+        is not None
+    ), str(caught.value)
+
+
+def test_a_strict_stop_leaves_no_partial_file_but_ctrl_c_does(tmp_path, monkeypatch, jobs_of_32):
+    photos(tmp_path / "in", count=3)
+    (tmp_path / "in" / "p1.png").write_text("broken")  # the second job's; the first is written
+    out = tmp_path / "pairs.h5"
+    args = ["make-dataset", tmp_path / "in", "-o", out, "--patch", 16, "--kernel-size", 5,
+            "--per-image", 32, "-q"]  # fmt: skip
+    result = CliRunner().invoke(cli, [str(a) for a in (*args, "--strict")])
+    assert result.exit_code == 1 and "p1.png" in result.output and "--strict" in result.output
+    assert list(tmp_path.glob("pairs.h5*")) == []
+    monkeypatch.setattr(blurgen.pipeline, "interrupt_between_steps", ctrl_c_after_first_job)
+    assert CliRunner().invoke(cli, [str(a) for a in args]).exit_code == 130
+    assert list(tmp_path.glob("pairs.h5*")) == [tmp_path / "pairs.h5.partial"]
+    with h5py.File(tmp_path / "pairs.h5.partial", "r") as f:
+        assert f.attrs["n_done"] == 32
+
+
+@contextlib.contextmanager
+def ctrl_c_after_first_job():
+    """Stands for blurgen.io.interrupt_between_steps with Ctrl-C pressed during the first job."""
+
+    def check():
+        raise KeyboardInterrupt
+
+    yield check
+
+
+def test_a_partial_file_of_another_job_is_named_before_it_goes(tmp_path, caplog, jobs_of_32):
+    sources = photos(tmp_path / "in", count=2)
+    config = DatasetConfig(patch=16, per_image=40, kernel_size=5)
+
+    def stop(count):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make_dataset(sources, tmp_path / "pairs.h5", config, seed=2, progress=stop)
+    other = DatasetConfig(patch=16, per_image=40, kernel_size=7)
+    with caplog.at_level("WARNING", logger="blurgen"):
+        make_dataset(sources, tmp_path / "pairs.h5", other, seed=3)
+    assert caplog.messages == [
+        f"'{tmp_path / 'pairs.h5.partial'}' was made with other options and seed; starting "
+        "afresh (its 64 pairs are discarded)"
+    ]
+
+
+def test_after_a_resume_the_rate_counts_this_runs_pairs(tmp_path, monkeypatch, jobs_of_32):
+    photos(tmp_path / "in", count=3)
+    for out, extra in (("a.h5", ["--json"]), ("b.h5", [])):
+        args = ["make-dataset", tmp_path / "in", "-o", tmp_path / out, "--patch", 16,
+                "--kernel-size", 5, "--per-image", 32, *extra]  # fmt: skip
+        with monkeypatch.context() as patch:
+            patch.setattr(blurgen.pipeline, "interrupt_between_steps", ctrl_c_after_first_job)
+            assert CliRunner().invoke(cli, [str(a) for a in args]).exit_code == 130
+        result = CliRunner().invoke(cli, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        if extra:
+            summary = json.loads(result.output)
+            assert summary["pairs"] == 96 and summary["kept"] == 32
+            assert summary["pairs_per_s"] == pytest.approx(64 / summary["seconds"], rel=0.02)
+        else:
+            assert "wrote 96 pairs (64 made now, 32 kept from an earlier run)" in result.output
+
+
+def test_too_small_photos_are_told_in_the_terms_of_the_blur(tmp_path):
+    from blurgen.pipeline import synthesise
+
+    tiny = str(photos(tmp_path, count=1, size=(20, 20))[0])
+
+    def reason(blur):
+        config = DatasetConfig(patch=16, per_image=1, kernel_size=21, blur=blur)
+        return synthesise([(0, tiny, 0, 1)], config, 0)[0].skipped
+
+    too_small = f"'{tiny}': too small (20x20); patches of 16 px "
+    # A BGAN uses no kernel: the size only sets the border its crops are cut with.
+    learned = reason("bgan")
+    assert learned.startswith(too_small + "need 36 px") and "kernels" not in learned
+    assert "20 px border from --kernel-size 21" in learned and "smaller --kernel-size" in learned
+    assert reason("motion") == too_small + "with 21 px kernels need 36 px"
+    camera = "with camera shake within 21 px (--kernel-size) need 36 px"
+    assert reason("camera") == too_small + camera
