@@ -5,8 +5,8 @@ The same job (the bundled photos, ``--pairs`` pairs of P px with K px kernels, s
 local Ray instance with 1 and 2 CPUs (``blurgen make-dataset --ray local --workers N``). The Ray
 rows time the job from submission to the joined file, so they include the workers' start-up
 and imports but not ``ray.init`` (timed apart: a cluster is started once, not per job). Every
-output is checked to hold the same pairs as the local run. Needs ``pip install
-"blurgen[ray]"``. Prints a table, writes JSON.
+output is checked to hold the same pairs as the local run. Needs Ray (``pip install
+-e ".[ray]"`` in the clone). Prints a table, writes JSON.
 
     python bench/ray_scaling.py
 """

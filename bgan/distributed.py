@@ -66,6 +66,13 @@ def join(device: str) -> tuple[Ranks, str]:
     return Ranks(dist.get_rank(), dist.get_world_size()), device
 
 
+def first_on_machine() -> bool:
+    """Whether this process is the first training process on its machine (torchrun's
+    ``LOCAL_RANK`` 0), or trains alone (no ``WORLD_SIZE`` above 1, as :func:`join`)."""
+    alone = int(os.environ.get("WORLD_SIZE", "1")) <= 1
+    return alone or int(os.environ.get("LOCAL_RANK", "0")) == 0
+
+
 def leave() -> None:
     """Leave the process group, if this process joined one."""
     if dist.is_initialized():

@@ -88,8 +88,6 @@ class GanRun:
         self.ranks, device = join(device)
         self.share = self.ranks.share(config.batch)
         self.config, self.run, self.device = config, Path(run), torch.device(device)
-        if not self.run.parent.is_dir():
-            raise FileNotFoundError(f"folder '{self.run.parent}' does not exist")
         self.latest = self.run / "checkpoints" / "latest.pt"
         if self.latest.exists() and not resume:
             raise FileExistsError(f"'{self.run}' holds a run; pass --resume to continue it")

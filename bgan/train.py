@@ -62,7 +62,7 @@ class BganTrainer(GanRun):
 
     Args:
         config: the run's config.
-        run: the run folder (created if missing; its parent must exist).
+        run: the run folder (created, with its parents, if missing).
         device: ``"cpu"`` or ``"cuda"`` (see ``bf16`` and ``cpu_bf16``).
         resume: continue from ``run/checkpoints/latest.pt`` if there is one.
         strict: stop at the first unusable photo instead of skipping it.

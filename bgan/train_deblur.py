@@ -67,7 +67,7 @@ class DeblurTrainer(GanRun):
 
     Args:
         config: the run's config.
-        run: the run folder (created if missing; its parent must exist).
+        run: the run folder (created, with its parents, if missing).
         device: ``"cpu"`` or ``"cuda"`` (see ``bf16`` and ``cpu_bf16``).
         resume: continue from ``run/checkpoints/latest.pt`` if there is one.
     """

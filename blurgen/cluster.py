@@ -13,7 +13,7 @@ together; :func:`consolidate` copies the samples into the file itself.
 Ray retries a task whose worker dies (the retry rewrites the shard from the start); running the
 same job again keeps every finished shard of it and writes the rest; a damaged shard is named
 and written again. Ray is imported only here, and only when a job runs (``pip install
-"blurgen[ray]"``).
+"ray>=2.10"``, or blurgen's ``ray`` extra).
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ log = logging.getLogger("blurgen")
 SHARD_PAIRS = 1024
 # Rows copied at a time by consolidate: 256 px pairs, about 50 MB per column.
 COPY_ROWS = 256
+# Seconds a --strict stop waits for its cancelled tasks to end before it removes their shards.
+STOP_WAIT_S = 30.0
+
+
+class _StrictStop(ValueError):
+    """A source was skipped under ``strict``: the job stops, and leaves no shards."""
 
 
 class ClusterError(RuntimeError):
@@ -225,27 +231,37 @@ def consolidate(path: str | os.PathLike) -> None:
 
 def connect(address: str, cpus: int | None = None) -> tuple[Any, bool]:
     """Ray, connected to the cluster at ``address``: ``"auto"`` (the one started on this
-    machine by ``ray start``), ``"local"`` (a new instance on this machine with ``cpus`` CPUs)
-    or ``HOST:PORT`` / ``ray://HOST:PORT``. Returns ``(ray, started)``, ``started`` when this
-    call started or joined it (and the caller should shut it down).
+    machine by ``ray start``), ``"local"`` (a new instance on this machine with ``cpus`` CPUs,
+    even where ``ray start`` runs one) or ``HOST:PORT`` / ``ray://HOST:PORT``. Returns ``(ray,
+    started)``, ``started`` when this call started or joined it (and the caller should shut it
+    down).
 
     Raises:
-        ClusterError: Ray is not installed, or no cluster answers at ``address``.
+        ClusterError: Ray is not installed, no cluster answers at ``address``, or it turns
+            this process away for want of its auth token.
     """
     try:
         import ray
     except ImportError:
-        raise ClusterError('--ray needs Ray: pip install "blurgen[ray]"') from None
+        raise ClusterError('--ray needs Ray: pip install "ray>=2.10"') from None
     if ray.is_initialized():
         return ray, False
     quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
     if address == "local":
-        ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
+        # Without address="local", ray.init joins a cluster that `ray start` runs here, and
+        # that refuses num_cpus.
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
         return ray, True
+    # Absent from Rays without token authentication.
+    refused = getattr(ray.exceptions, "AuthenticationError", ())
     if address != "auto":
         _check_reachable(address)
+        if refused and not address.startswith("ray://"):
+            _check_admitted(ray, address)
     try:
         ray.init(address=address, **quiet)
+    except refused:
+        raise _token_error(address) from None
     except ConnectionError as exc:
         if address == "auto":
             raise ClusterError(
@@ -270,6 +286,41 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise ClusterError(f"cannot reach a Ray cluster at {address}: {reason}") from None
 
 
+def _check_admitted(ray: Any, address: str) -> None:
+    """Fail fast where the cluster at ``address`` turns this process away for want of its auth
+    token, or no Ray cluster answers there: ray.init would try 20 times, a line each, over
+    20 s (a refused token) to minutes (another service on the port)."""
+    from ray._raylet import GcsClient
+
+    try:
+        GcsClient(address=address)
+    except ray.exceptions.AuthenticationError:
+        raise _token_error(address) from None
+    except ray.exceptions.RayError as exc:
+        reason = str(exc).splitlines()[0]
+        raise ClusterError(f"cannot join the Ray cluster at {address} ({reason})") from None
+
+
+def _token_error(address: str) -> ClusterError:
+    """What to do when a cluster asks for its auth token. Ray sends the token to a cluster it
+    is given the address of only with RAY_AUTH_MODE=token, and so does blurgen: the token
+    admits to every cluster that shares it, so sending it is the user's call."""
+    where = "on this machine" if address == "auto" else f"at {address}"
+    token = (
+        "the cluster's token ('ray get-auth-token' on its head prints it) in ~/.ray/auth_token "
+        "or RAY_AUTH_TOKEN"
+    )
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return ClusterError(
+            f"the Ray cluster {where} does not take this machine's auth token (or there is "
+            f"none): put {token}"
+        )
+    return ClusterError(
+        f"the Ray cluster {where} asks for its auth token: run again with RAY_AUTH_MODE=token "
+        f"and {token}"
+    )
+
+
 def make_dataset_ray(
     sources: Sequence[str | os.PathLike],
     output: str | os.PathLike,
@@ -292,7 +343,8 @@ def make_dataset_ray(
     Args:
         sources, output, config, seed, device, learned, overwrite, strict, progress: as for
             :func:`~blurgen.pipeline.make_dataset` (``overwrite`` also discards finished
-            shards; ``strict`` stops at the first shard that skipped a source).
+            shards; ``strict`` stops at the first shard that skipped a source, and removes
+            the shards).
         address: the cluster (see :func:`connect`); ignored when Ray is already initialised.
         cpus: CPUs of a ``"local"`` instance.
         shard_pairs: pairs per shard.
@@ -301,8 +353,8 @@ def make_dataset_ray(
         retries: times Ray runs a task again when its worker dies or it cannot write.
 
     Returns:
-        Summary: ``path``, ``pairs``, ``skipped``, ``sources``, ``shards`` and ``reused`` (the
-        finished shards an earlier run left).
+        Summary: ``path``, ``pairs``, ``skipped``, ``sources``, ``shards``, ``reused`` (the
+        finished shards an earlier run left) and ``kept`` (their pairs).
 
     Raises:
         ClusterError: Ray is missing or unreachable, or a task failed past its retries.
@@ -347,34 +399,35 @@ def _run(
                 summaries[number] = read_shard(path, _segments(shard), config_json, seed)
             except ValueError as exc:
                 log.warning("'%s': %s; writing it again", path, exc)
-    reused = sum(summary is not None for summary in summaries)
+    reused = [summary for summary in summaries if summary is not None]
 
     def finished(number: int) -> None:
         summary = summaries[number]
         if strict and summary["skipped"]:
-            raise ValueError(f"{summary['skipped'][0]['reason']} (stopped: --strict)")
+            raise _StrictStop(f"{summary['skipped'][0]['reason']} (stopped: --strict)")
         if progress is not None:
             done = sum(stop == config.per_image for _, _, _, stop in shards[number])
             if done:
                 progress(done)
 
-    for number, summary in enumerate(summaries):
-        if summary is not None:
-            finished(number)
     # A task is retried when its worker dies, and when it fails to write (shared storage can
     # fail for a moment); a bad image is not an error, and nothing else would pass on retry.
     task = ray.remote(write_shard).options(
         max_retries=retries, retry_exceptions=[OSError], num_cpus=1,
         num_gpus=1 if device == "cuda" else 0,
     )  # fmt: skip
-    shared = ray.put(config), ray.put(learned)
-    running = {
-        task.remote(str(folder / shard_name(number)), shards[number], shared[0], seed, device,
-                    shared[1]): number
-        for number, summary in enumerate(summaries)
-        if summary is None
-    }  # fmt: skip
+    running: dict = {}
     try:
+        for number, summary in enumerate(summaries):
+            if summary is not None:
+                finished(number)
+        shared = ray.put(config), ray.put(learned)
+        running = {
+            task.remote(str(folder / shard_name(number)), shards[number], shared[0], seed,
+                        device, shared[1]): number
+            for number, summary in enumerate(summaries)
+            if summary is None
+        }  # fmt: skip
         while running:
             ready, _ = ray.wait(list(running), num_returns=1)
             number = running.pop(ready[0])
@@ -389,6 +442,12 @@ def _run(
                 f"{done} of {len(shards)} shards are in '{folder}'; run the same command "
                 "again to resume"
             ) from None
+        if isinstance(exc, _StrictStop):
+            # As a local run's partial file: a stop on bad input is no run to resume, and a
+            # kept shard would stop the next run on the same source, mended or not.
+            if running:
+                ray.wait(list(running), num_returns=len(running), timeout=STOP_WAIT_S)
+            shutil.rmtree(folder, ignore_errors=True)
         raise
     try:
         pairs = join_shards(output, paths, config, seed, summaries)
@@ -397,7 +456,8 @@ def _run(
         raise
     skipped = [entry for summary in summaries for entry in summary["skipped"]]
     return {"path": str(output), "pairs": pairs, "skipped": skipped, "sources": len(paths),
-            "shards": len(shards), "reused": reused}  # fmt: skip
+            "shards": len(shards), "reused": len(reused),
+            "kept": sum(summary["pairs"] for summary in reused)}  # fmt: skip
 
 
 def _result(ray: Any, ref: Any, path: Path, retries: int) -> dict:

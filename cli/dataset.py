@@ -138,10 +138,12 @@ from .options import (
     "--ray",
     "ray_address",
     metavar="auto|local|HOST:PORT",
-    help="Run the jobs as Ray tasks (pip install 'blurgen[ray]'): on the cluster started on "
+    help="Run the jobs as Ray tasks (pip install 'ray>=2.10'): on the cluster started on "
     "this machine by `ray start` (auto), at HOST:PORT, or on a new instance here with --workers "
-    "CPUs (local). Each task writes a shard to OUTPUT.d/ (storage every node sees) and OUTPUT "
-    "joins them as HDF5 virtual datasets: the same pairs as a local run, read as one file.",
+    "CPUs, even beside a running cluster (local). A cluster with token authentication takes "
+    "HOST:PORT runs with RAY_AUTH_MODE=token and its token (`ray get-auth-token`). Each task "
+    "writes a shard to OUTPUT.d/ (storage every node sees) and OUTPUT joins them as HDF5 "
+    "virtual datasets: the same pairs as a local run, read as one file.",
 )
 @click.option(
     "--shard-pairs",

@@ -7,16 +7,18 @@ every field can be set from the command line or a ``--config`` file.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import UnionType
 from typing import Any
 
 import click
 
-from blurgen.backend import check_torch_device
+from blurgen.backend import BackendUnavailable, check_torch_device
 from blurgen.bgan.config import BganConfig, DeblurConfig
 
 from .options import (
@@ -104,6 +106,52 @@ def run_folder_options(command: Callable) -> Callable:
     )(command)
 
 
+# How long a process that leaves an error to the first on its machine waits before it exits
+# too: torchrun ends every process as soon as one exits non-zero, so one that exited at once
+# could have the first ended before it says what is wrong. torchrun ends the waiting ones when
+# the first exits.
+QUIET_EXIT_WAIT_S = 30.0
+
+
+def _said_by_the_first(exit_code: int) -> None:
+    """Return where this process is the first on its machine (it reports the error);
+    otherwise wait for torchrun to end it, and exit with ``exit_code`` without a word."""
+    from blurgen.bgan.distributed import first_on_machine
+
+    if first_on_machine():
+        return
+    time.sleep(QUIET_EXIT_WAIT_S)
+    raise click.exceptions.Exit(exit_code)
+
+
+class TrainCommand(click.Command):
+    """A training command. Under torchrun every process reads the same command line: where it
+    is wrong, the first process on each machine says so, and the others exit without a word."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:  # fmt: skip
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:
+            _said_by_the_first(exc.exit_code)
+            raise
+
+
+@contextlib.contextmanager
+def set_up_once() -> Iterator[None]:
+    """Setting up a run: under torchrun, where it fails on what a user can fix, the first
+    process on each machine says why and the others exit with status 1 without a word. Every
+    process there checks the same settings against the same files (a rank's own failures,
+    of its device or the process group, are other errors, which every process reports)."""
+    try:
+        yield
+    except (ValueError, OSError, BackendUnavailable):
+        _said_by_the_first(1)
+        raise
+
+
 physics_option = click.option(
     "--physics",
     type=click.Choice([*PRESET_NAMES, "none"]),
@@ -130,7 +178,7 @@ def train(trainer: Any, run: Path, verbosity: int) -> tuple[dict, int]:
     return last, verbosity
 
 
-@click.command("train-bgan")
+@click.command("train-bgan", cls=TrainCommand)
 @config_option
 @config_options(BganConfig, physics=physics_option)
 @run_folder_options
@@ -157,18 +205,19 @@ def train_bgan_command(run, resume, device, strict, verbosity, **settings):
     from .dataset import preset_config
 
     physics = settings.pop("physics")
-    config = BganConfig(
-        physics=preset_config(physics).to_dict() if settings["pretrain"] else None, **settings
-    )
-    trainer = BganTrainer(config, run, device=check_torch_device(device), resume=resume,
-                          strict=strict)  # fmt: skip
+    with set_up_once():
+        config = BganConfig(
+            physics=preset_config(physics).to_dict() if settings["pretrain"] else None, **settings
+        )
+        trainer = BganTrainer(config, run, device=check_torch_device(device), resume=resume,
+                              strict=strict)  # fmt: skip
     last, verbosity = train(trainer, run, verbosity)
     if verbosity and last:
         losses = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step")
         click.echo(f"step {last['step']}: {losses}; checkpoint in {run}/checkpoints", err=True)
 
 
-@click.command("train-deblur")
+@click.command("train-deblur", cls=TrainCommand)
 @config_option
 @config_options(DeblurConfig)
 @run_folder_options
@@ -195,8 +244,9 @@ def train_deblur_command(run, resume, device, verbosity, **settings):
     """
     from blurgen.bgan.train_deblur import DeblurTrainer
 
-    config = DeblurConfig(**settings)
-    trainer = DeblurTrainer(config, run, device=check_torch_device(device), resume=resume)
+    with set_up_once():
+        config = DeblurConfig(**settings)
+        trainer = DeblurTrainer(config, run, device=check_torch_device(device), resume=resume)
     _, verbosity = train(trainer, run, verbosity)
     if verbosity:
         click.echo(

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
+import shutil
 import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import h5py
@@ -177,7 +184,7 @@ def test_plan_shards_cuts_the_samples_in_order():
 
 def test_without_ray_or_cluster_one_clear_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(ClusterError, match=r'pip install "blurgen\[ray\]"'):
+    with pytest.raises(ClusterError, match=r'pip install "ray>=2.10"'):
         cluster.connect("auto")
     monkeypatch.delitem(sys.modules, "ray")
     began = time.perf_counter()
@@ -194,11 +201,107 @@ def test_cli_without_ray(monkeypatch, tmp_path):
                                       "auto"])  # fmt: skip
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (
-        'Error: --ray needs Ray: pip install "blurgen[ray]"'
+        'Error: --ray needs Ray: pip install "ray>=2.10"'
     )
     result = CliRunner().invoke(cli, ["make-dataset", "-o", str(tmp_path / "p.h5"),
                                       "--consolidate"])  # fmt: skip
     assert result.exit_code == 2 and "only applies to --ray" in result.output
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def make_dataset_process(output, ray, env):
+    """``blurgen make-dataset`` of one pair with ``--ray RAY``, in a process of its own with
+    ``env`` (Ray keeps its authentication settings for the life of a process)."""
+    photo = str(bundled_images()[0])
+    command = [sys.executable, "-m", "blurgen.cli", "make-dataset", photo, "-o", str(output),
+               "--per-image", "1", "--patch", "64", "--kernel-size", "9", "--workers", "1",
+               "--ray", ray, "-q"]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="class")
+def ray_head():
+    """A Ray head of 1 CPU that `ray start --head` runs on this machine, asking for an auth
+    token; yields ``(address, token, env)``, ``env`` this process's environment without Ray's
+    address and authentication settings. It has a temporary folder of its own (short: Ray's
+    socket paths must fit 107 bytes), so --ray auto does not find it, and its processes are
+    one process group, ended with it."""
+    pytest.importorskip("ray")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN",
+                        "RAY_AUTH_TOKEN_PATH")}  # fmt: skip
+    token, port = secrets.token_hex(32), free_port()
+    folder = Path(tempfile.mkdtemp(prefix="rayhead"))
+    command = [str(Path(sys.executable).with_name("ray")), "start", "--head",
+               f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+               "--disable-usage-stats", f"--temp-dir={folder}", "--block"]  # fmt: skip
+    with open(folder / "start.log", "w+") as log:
+        head = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token},
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while "Ray runtime started" not in (folder / "start.log").read_text():
+                assert head.poll() is None, (folder / "start.log").read_text()
+                assert time.monotonic() < deadline, "the Ray head did not start in 120 s"
+                time.sleep(0.2)
+            yield f"127.0.0.1:{port}", token, env
+        finally:
+            # `ray start` stops its processes on SIGTERM (in 2 s here); signalled too, they
+            # would leave it waiting 30 s for them.
+            head.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                head.wait(timeout=60)
+            with contextlib.suppress(ProcessLookupError):  # what outlived `ray start`
+                os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class TestBesideARayHead:
+    """A Ray head that `ray start --head` runs on this machine, asking for an auth token."""
+
+    def test_a_head_that_asks_for_its_token_is_one_clear_line_at_once(self, ray_head, tmp_path):
+        address, token, env = ray_head
+        began = time.monotonic()
+        result = make_dataset_process(tmp_path / "a.h5", address, env)
+        assert result.returncode == 1
+        # Ray's own line about the refused call comes first; ray.init would print 20 of them
+        # over 20 s.
+        assert time.monotonic() - began < 15
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"Error: the Ray cluster at {address} asks for its auth token: run again with "
+            "RAY_AUTH_MODE=token and the cluster's token ('ray get-auth-token' on its head "
+            "prints it) in ~/.ray/auth_token or RAY_AUTH_TOKEN"
+        )
+        assert not (tmp_path / "a.h5").exists()
+        wrong = {**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+        result = make_dataset_process(tmp_path / "a.h5", address, wrong)
+        assert result.returncode == 1
+        assert f"the Ray cluster at {address} does not take this machine's auth token" in (
+            result.stderr.strip().splitlines()[-1])  # fmt: skip
+        # What the first message says to do works.
+        right = {**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+        result = make_dataset_process(tmp_path / "a.h5", address, right)
+        assert result.returncode == 0, result.stderr
+        with open_pairs(tmp_path / "a.h5") as f:
+            assert len(f["sharp"]) == 1
+
+    def test_local_starts_an_instance_of_its_own(self, ray_head, tmp_path):
+        # Without an address ray.init joins the head (RAY_ADDRESS, or the one `ray start`
+        # recorded), which refuses a number of CPUs.
+        address, _, env = ray_head
+        local = {**env, "RAY_ADDRESS": address, "RAY_AUTH_MODE": "disabled"}
+        result = make_dataset_process(tmp_path / "b.h5", "local", local)
+        assert result.returncode == 0, result.stderr
+        with open_pairs(tmp_path / "b.h5") as f:
+            assert len(f["sharp"]) == 1
 
 
 # With Ray: a real local instance of 2 CPUs, shared by the tests below.
@@ -207,7 +310,7 @@ def test_cli_without_ray(monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def ray_instance():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
 
@@ -227,13 +330,32 @@ def test_ray_run_equals_the_local_run_and_resumes(ray_instance, local_file, tmp_
     (folder / shard_name(1)).write_bytes(b"half a shard")
     (folder / shard_name(2)).unlink()
     output.unlink()
+    kept_pairs = 0
+    for number in (0, 3):
+        with h5py.File(folder / shard_name(number), "r") as f:
+            kept_pairs += len(f["sharp"])
     summary = cluster.make_dataset_ray(paths, output, CONFIG, 5, shard_pairs=SHARD)
     assert summary["reused"] == 2 and (folder / shard_name(0)).stat().st_mtime_ns == kept
+    assert summary["kept"] == kept_pairs and 0 < kept_pairs < 80
     assert_same_file(local, output, virtual=True)
     # Another seed does not take this job's shards.
     summary = cluster.make_dataset_ray(paths, output, CONFIG, 6, shard_pairs=SHARD,
                                        overwrite=True)  # fmt: skip
     assert summary["reused"] == 0
+
+
+def test_a_strict_stop_leaves_no_shards(ray_instance, local_file, tmp_path):
+    paths, _ = local_file
+    output = tmp_path / "pairs.h5"
+    with pytest.raises(ValueError, match=r"tiny.png.*\(stopped: --strict\)"):
+        cluster.make_dataset_ray(paths, output, CONFIG, 5, shard_pairs=SHARD, strict=True)
+    assert not output.exists() and not shard_folder(output).exists()
+    # Also where the shard that skipped the source was finished by an earlier run.
+    cluster.make_dataset_ray(paths, output, CONFIG, 5, shard_pairs=SHARD)
+    output.unlink()
+    with pytest.raises(ValueError, match="stopped: --strict"):
+        cluster.make_dataset_ray(paths, output, CONFIG, 5, shard_pairs=SHARD, strict=True)
+    assert not shard_folder(output).exists()
 
 
 def test_ray_consolidated_through_the_cli(ray_instance, local_file, tmp_path):

@@ -28,6 +28,7 @@ import torch
 from click.testing import CliRunner
 
 from blurgen.bgan.vgg import VGG19Features
+from blurgen.cli import train as train_cli
 from blurgen.cli.main import cli
 from blurgen.pipeline import DatasetConfig, make_dataset
 
@@ -126,13 +127,14 @@ def assert_same_steps(a, b, exact):
 
 def test_two_processes_train_the_deblurrer_as_one(data, tmp_path):
     one_process(deblur_args(data, tmp_path / "one", 4))
-    torchrun(deblur_args(data, tmp_path / "two", 4))
-    assert_same_steps(tmp_path / "one", tmp_path / "two", exact={1})
+    two = tmp_path / "runs" / "two"  # its folders made, as for the README's runs/dbgan
+    torchrun(deblur_args(data, two, 4))
+    assert_same_steps(tmp_path / "one", two, exact={1})
     # Rank 0 alone writes: one line per step and validation, one sample grid per two steps.
-    lines = (tmp_path / "two" / "log.jsonl").read_text().splitlines()
-    assert len(lines) == 4 + 2 and len(list((tmp_path / "two" / "samples").iterdir())) == 2
+    lines = (two / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 4 + 2 and len(list((two / "samples").iterdir())) == 2
     # The tolerance is well below a step's change.
-    first, second = weights(tmp_path / "two", 1), weights(tmp_path / "two", 2)
+    first, second = weights(two, 1), weights(two, 2)
     assert max((w - second[k]).abs().max().item() for k, w in first.items()) > 100 * WEIGHTS
 
 
@@ -153,11 +155,47 @@ def test_two_processes_train_the_bgan_as_one(data, tmp_path):
     assert_same_steps(tmp_path / "one", tmp_path / "two", exact={1, 2})
 
 
-def test_a_batch_that_does_not_divide_is_one_clear_line(data, tmp_path):
-    args = deblur_args(data, tmp_path / "odd", 2)
-    args[args.index("--batch") + 1] = "3"
+@pytest.mark.parametrize("wrong", ["batch", "option"])
+def test_an_error_is_one_line_from_one_process(data, tmp_path, wrong):
+    # A run that cannot be set up, and an option click refuses: every process meets them
+    # alike, and the first says so. torchrun's report of the failed processes follows, at
+    # length, whatever they print.
+    args = deblur_args(data, tmp_path / "run", 2)
+    if wrong == "batch":
+        args[args.index("--batch") + 1] = "3"
+        expected = ["Error: the batch (3) must divide among the 2 training processes"]
+    else:
+        args[args.index("--data") + 1] = str(tmp_path / "missing.h5")
+        expected = [
+            "Usage: python -m blurgen.cli train-deblur [OPTIONS]",
+            f"Error: Invalid value for '--data': File '{tmp_path / 'missing.h5'}' does not exist.",
+        ]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc-per-node=2", "-m", "blurgen.cli", *args]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode != 0
-    assert "Error: the batch (3) must divide among the 2 training processes" in result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith(("Error:", "Usage:"))]
+    assert ours == expected, result.stderr
+
+
+@pytest.mark.parametrize("local_rank", ["0", "1"])
+def test_only_the_first_process_on_a_machine_reports_what_all_meet(
+    data, tmp_path, monkeypatch, local_rank
+):
+    # torchrun's environment for one of 2 processes, without the others: both errors come
+    # before the process joins any group. The other processes do not wait here.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", local_rank)
+    monkeypatch.setattr(train_cli, "QUIET_EXIT_WAIT_S", 0, raising=False)
+    args = deblur_args(data, tmp_path / "run", 2)
+    wrong_setting = [*args, "--lr", "0"]
+    wrong_option = [*args, "--arch", "nonet"]
+    first = local_rank == "0"
+    result = CliRunner().invoke(cli, wrong_setting)
+    assert result.exit_code == 1
+    assert result.output == ("Error: lr must be positive, got 0.0\n" if first else "")
+    result = CliRunner().invoke(cli, wrong_option)
+    assert result.exit_code == 2
+    assert ("Error: Invalid value for '--arch'" in result.output) == first
+    assert (result.output == "") != first
+    assert not (tmp_path / "run").exists()
