@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from blurgen.backend import get_xp
 
 # IEC 61966-2-1: the encoded and linear values where the linear segment meets the power curve.
@@ -44,6 +46,23 @@ def as_unit_float(image: Any) -> Any:
             "e.g. image.astype(np.float32) / 255)"
         )
     return x.astype(xp.float32) / xp.float32(scale)
+
+
+def as_uint(image: np.ndarray, bits: int = 8) -> np.ndarray:
+    """A float image in [0, 1] as an image file stores it: clipped to [0, 1] and rounded to the
+    nearest of the 2**bits levels.
+
+    Args:
+        image: NumPy float array of any shape, nominally in [0, 1].
+        bits: 8 or 16.
+
+    Returns:
+        uint8 (8 bits) or uint16 (16 bits), of the input's shape.
+    """
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits!r}")
+    top, dtype = (255, np.uint8) if bits == 8 else (65535, np.uint16)
+    return np.rint(np.clip(image, 0, 1) * top).astype(dtype)
 
 
 def srgb_to_linear(encoded: Any) -> Any:

@@ -25,6 +25,8 @@ import cv2
 import h5py
 import numpy as np
 
+from blurgen.color import as_uint
+
 
 def check_output_path(path: str | os.PathLike) -> Path:
     """The output path, after checking that its folder exists and takes new files.
@@ -420,8 +422,7 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, bits: int = 8) -> Path:
     """
     image = np.asarray(rgb)
     if image.dtype.kind == "f":
-        top, dtype = (65535, np.uint16) if bits == 16 else (255, np.uint8)
-        image = np.rint(np.clip(image, 0, 1) * top).astype(dtype)
+        image = as_uint(image, bits)
     if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
         raise ValueError(
             f"expected an 8/16-bit (H, W) or (H, W, 3) image, got {image.dtype} {image.shape}"

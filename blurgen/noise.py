@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from blurgen.backend import get_xp, to_numpy
+from blurgen.color import as_uint
 
 Generators = tuple[np.random.Generator, np.random.Generator]
 
@@ -89,7 +90,7 @@ def jpeg(encoded: Any, quality: int, *, in_place: bool = False) -> Any:
     image = to_numpy(encoded)
     exact = image.dtype == np.uint8
     if not exact:
-        image = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
+        image = as_uint(image)
     elif not (in_place and xp is np):
         image = image.copy()
     height = image.shape[0]

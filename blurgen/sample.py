@@ -35,7 +35,7 @@ from blurgen.kernels.camera import (
 )
 from blurgen.kernels.motion import check_size
 
-from .color import as_unit_float
+from .color import as_uint, as_unit_float
 from .degradation import Degradation, DegradationParams
 from .forward import valid_offset
 
@@ -334,4 +334,4 @@ def to_uint8(image: Any) -> np.ndarray:
     image = to_numpy(image)
     if image.dtype == np.uint8:
         return image
-    return np.rint(np.clip(as_unit_float(image), 0, 1) * 255).astype(np.uint8)
+    return as_uint(as_unit_float(image))

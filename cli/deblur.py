@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from blurgen.backend import check_torch_device
+from blurgen.color import as_uint
 from blurgen.io import atomic_path, load_image, read_image, write_png
 from blurgen.pipeline import IMAGE_SUFFIXES, expand_sources
 
@@ -98,8 +99,7 @@ def as_written(image: np.ndarray, input_bits: int) -> np.ndarray:
     Returns:
         (H, W, 3) uint16 for inputs of more than 8 bits, else uint8, rounded to nearest.
     """
-    top, dtype = (65535, np.uint16) if input_bits > 8 else (255, np.uint8)
-    return np.rint(np.clip(image, 0, 1) * top).astype(dtype)
+    return as_uint(image, 16 if input_bits > 8 else 8)
 
 
 def output_names(paths: list[Path], outdir: Path) -> list[Path]:

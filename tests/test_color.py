@@ -8,6 +8,7 @@ import pytest
 from blurgen.color import (
     SRGB_ENCODED_KNEE,
     SRGB_LINEAR_KNEE,
+    as_uint,
     gamma_to_linear,
     linear_to_gamma,
     linear_to_srgb,
@@ -99,3 +100,15 @@ def test_in_place_curves_equal_the_formulas_and_leave_the_input(dtype):
         assert out.dtype == dtype
         np.testing.assert_array_equal(out, expected.astype(dtype))
     np.testing.assert_array_equal(x, before)
+
+
+def test_as_uint_rounds_to_the_nearest_level_and_clips():
+    values = np.array([-0.2, 0.0, 0.4 / 255, 0.6 / 255, 127.5 / 255, 1.0, 1.3], np.float32)
+    eight = as_uint(values)
+    assert eight.dtype == np.uint8
+    # Half-way rounds to even (NumPy's rint), as the decoders' inverses expect nothing else.
+    np.testing.assert_array_equal(eight, [0, 0, 0, 1, 128, 255, 255])
+    sixteen = as_uint(np.array([0.5, 1.0]), bits=16)
+    assert sixteen.dtype == np.uint16 and sixteen.tolist() == [32768, 65535]
+    with pytest.raises(ValueError, match="bits must be 8 or 16"):
+        as_uint(values, bits=12)
