@@ -46,8 +46,11 @@ def read_torch_file(path: str | os.PathLike, what: str, *, map_location: Any = "
             "Python objects other than tensors and plain values, which blurgen never unpickles"
         ) from None
     # torch.load fails with many other exception types (zip reading, EOF, bad keys) on a file
-    # that is damaged or not its format; the user needs the file's name.
-    except Exception:
+    # that is damaged or not its format; the user needs the file's name, and torch's first
+    # line where it gives no such advice ("failed finding central directory").
+    except Exception as exc:
+        reason = next(iter(str(exc).splitlines()), "").split(". ")[0]
+        detail = f" ({reason})" if reason and "weights_only" not in str(exc) else ""
         raise ValueError(
-            f"{what} '{path}' cannot be read: it is damaged or not a PyTorch file"
+            f"{what} '{path}' cannot be read: it is damaged or not a PyTorch file{detail}"
         ) from None

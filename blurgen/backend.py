@@ -34,7 +34,7 @@ def cuda_status() -> tuple[bool, str]:
     try:
         import cupy
     except ImportError:
-        return False, "cupy is not installed (pip install 'blurgen[cuda]')"
+        return False, "cupy is not installed (pip install cupy-cuda12x, or cupy-cuda13x)"
     except Exception as exc:  # a broken CuPy install raises all sorts of errors at import
         return False, f"cupy is installed but failed to import: {exc}"
     try:

@@ -112,8 +112,8 @@ def preset_of(config: DatasetConfig) -> dict:
     """make-dataset option values (as ``--config`` and ``--preset`` files hold them) for the
     kernel model and the degradation of ``config``. Every setting is written, those that are
     off as null, so that the file replaces the default preset's values rather than adding to
-    them. ``blur`` is left out when a mix draws the methods (make-dataset refuses a file that
-    sets both)."""
+    them. ``blur`` is left out when a mix draws the methods, and the kernel model when no
+    sample uses it (make-dataset refuses a file that sets either)."""
     motion, d = config.motion, config.degradation
 
     def listed(values: tuple | None, form: str = "{:.4g}") -> str | None:
@@ -121,12 +121,15 @@ def preset_of(config: DatasetConfig) -> dict:
 
     methods = {"mix": ",".join(f"{m}={w:.4g}" for m, w in config.mix)} if config.mix else {
         "blur": config.blur, "mix": None}  # fmt: skip
-    return {
-        "kernel_size": config.kernel_size,
-        **methods,
+    kernels = {
         "max_len": round(motion.path_length(config.kernel_size), 3),
         "fractions": listed(motion.fractions),
         "expl": listed(motion.expl),
+    }
+    return {
+        "kernel_size": config.kernel_size,
+        **methods,
+        **(kernels if "motion" in config.methods() else {}),
         "space": d.space,
         "gamma": round(d.gamma, 4),
         "shot": listed(d.shot),

@@ -18,6 +18,7 @@ and written again. Ray is imported only here, and only when a job runs (``pip in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -399,7 +400,7 @@ def _run(
                 summaries[number] = read_shard(path, _segments(shard), config_json, seed)
             except ValueError as exc:
                 log.warning("'%s': %s; writing it again", path, exc)
-    reused = [summary for summary in summaries if summary is not None]
+    kept = {number for number, summary in enumerate(summaries) if summary is not None}
 
     def finished(number: int) -> None:
         summary = summaries[number]
@@ -443,11 +444,18 @@ def _run(
                 "again to resume"
             ) from None
         if isinstance(exc, _StrictStop):
-            # As a local run's partial file: a stop on bad input is no run to resume, and a
-            # kept shard would stop the next run on the same source, mended or not.
+            # As a local run's partial file: the shards this run began go, an interrupted
+            # run's stay, but for one that skipped a source (it would stop the next run on the
+            # same source, mended or not).
             if running:
                 ray.wait(list(running), num_returns=len(running), timeout=STOP_WAIT_S)
-            shutil.rmtree(folder, ignore_errors=True)
+            for number, summary in enumerate(summaries):
+                if number not in kept or summary["skipped"]:
+                    shard = folder / shard_name(number)
+                    for path in (shard, partial_path(shard)):  # a cancelled task's too
+                        path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # where it is empty
         raise
     try:
         pairs = join_shards(output, paths, config, seed, summaries)
@@ -456,8 +464,8 @@ def _run(
         raise
     skipped = [entry for summary in summaries for entry in summary["skipped"]]
     return {"path": str(output), "pairs": pairs, "skipped": skipped, "sources": len(paths),
-            "shards": len(shards), "reused": len(reused),
-            "kept": sum(summary["pairs"] for summary in reused)}  # fmt: skip
+            "shards": len(shards), "reused": len(kept),
+            "kept": sum(summaries[number]["pairs"] for number in kept)}  # fmt: skip
 
 
 def _result(ray: Any, ref: Any, path: Path, retries: int) -> dict:

@@ -368,7 +368,7 @@ class PairsWriter:
         try:
             why_not = ""
             if f.attrs.get("schema") != SCHEMA or "next_source" not in f.attrs:
-                why_not = "is not an unfinished blurgen-pairs/2 file; replacing it"
+                why_not = f"is not an unfinished {SCHEMA} file; replacing it"
             else:
                 differ = [
                     name
@@ -518,11 +518,14 @@ class PairsWriter:
         self.finished = True
 
     def discard(self) -> None:
-        """Close and remove the partial file (a run that produced nothing)."""
-        if self.file is not None:
-            self.file.close()
-            self.file = None
-        self.temporary.unlink(missing_ok=True)
+        """Close and remove the partial file (a run that produced nothing), even where
+        closing fails (a full disk)."""
+        try:
+            if self.file is not None:
+                file, self.file = self.file, None
+                file.close()
+        finally:
+            self.temporary.unlink(missing_ok=True)
 
 
 # Room kept free beyond a write's own bytes, for HDF5's metadata and the checkpoint.

@@ -33,20 +33,22 @@ def check_output_path(path: str | os.PathLike) -> Path:
 
     Raises:
         FileNotFoundError: the folder does not exist.
-        PermissionError: the folder is not writable (the message names the path and says why).
+        PermissionError: the folder is not writable.
+        OSError: the folder takes no new files all the same (the message names the path and
+            says why; ``errno`` kept).
     """
     path, folder = _output_folder(path)
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"cannot write '{path}': output folder '{folder}' is not writable")
     try:
         # Permission bits are not the whole answer: root passes them, yet /proc, /sys and
-        # some network shares refuse new files all the same.
+        # some network shares refuse new files all the same, and a full or read-only disk too.
         handle, probe = tempfile.mkstemp(prefix=".blurgen-probe-", dir=folder)
     except OSError as exc:
-        raise PermissionError(
-            f"cannot write '{path}': output folder '{folder}' is not writable "
-            f"({exc.strerror or exc})"
-        ) from None
+        failure = OSError(f"cannot write '{path}': output folder '{folder}' takes no new files "
+                          f"({exc.strerror or exc})")  # fmt: skip
+        failure.errno = exc.errno
+        raise failure from None
     os.close(handle)
     os.remove(probe)
     return path

@@ -389,7 +389,8 @@ def make_dataset(
             it must pickle for worker processes, and be safe to call from several threads).
         overwrite: start afresh, ignoring a partial file, and replace an existing output.
         strict: stop with ValueError at the first unusable image instead of skipping it, and
-            remove the partial file (a later run must not take a stopped job for progress).
+            remove the partial file this run began (a later run must not take a stopped job
+            for progress; one an interrupted run left, resumed here, stays).
         progress: called with the number of sources finished, as they finish.
 
     Returns:
@@ -443,8 +444,10 @@ def make_dataset(
                     with shared_arrays([r.arrays for r in results], block):
                         bad = [r.skipped for r in results if r.skipped]
                         if strict and bad:
-                            # Unlike Ctrl-C or a crash, a stop on bad input is no run to resume.
-                            writer.discard()
+                            # Unlike Ctrl-C or a crash, a stop on bad input is no run to resume;
+                            # an interrupted run's file it took up is that run's, and kept.
+                            if not kept:
+                                writer.discard()
                             raise ValueError(f"{bad[0]} (stopped: --strict)")
                         writer.write(results)
                     if progress is not None and writer.next_source > done:

@@ -24,11 +24,13 @@ from blurgen.sample import (
 )
 
 from .options import (
+    CAMERA_OPTIONS,
     camera_options,
     degradation_options,
     device_option,
     overwrite_option,
     seed_option,
+    set_by_user,
     strict_option,
     user_errors,
     verbosity_option,
@@ -88,7 +90,7 @@ from .options import (
 @verbosity_option
 @user_errors
 def blur_command(
-    images, outdir, method, bank, size, bgan, camera, camera_given, seed, device, degradation,
+    images, outdir, method, bank, size, bgan, camera, seed, device, degradation,
     overwrite, strict, verbosity,
 ):  # fmt: skip
     """Blur IMAGES with random camera shake and the forward model; write PNGs to look at.
@@ -97,7 +99,8 @@ def blur_command(
     whole photo instead of a crop, without flips: its random choices come from the seed and a
     fingerprint of the file's bytes, so a run is reproducible, and blur.json records them.
     Unreadable or damaged images are reported by name and skipped (exit status 1), or stop the
-    run with --strict, which removes what it wrote; a run that blurs no image writes nothing.
+    run with --strict; a run that stops (--strict, a full disk, Ctrl-C) removes what it wrote,
+    and one that blurs no image writes nothing.
 
     \b
     Example:
@@ -106,6 +109,7 @@ def blur_command(
     device = check_device(device)
     if method == "camera" and (bgan is not None or bank is not None):
         raise click.UsageError("--blur camera draws its own blur: without --bgan or --kernels")
+    camera_given = set_by_user(CAMERA_OPTIONS)
     if camera_given and method != "camera":
         raise click.UsageError(f"{', '.join(camera_given)} only apply to --blur camera")
     if bgan is not None:
@@ -136,66 +140,69 @@ def blur_command(
 
         learned = BganBlur(bgan, device)
     report, failed, written = [], 0, []
-    for i, path in enumerate(images):
-        try:
-            photo = Photo.open(path)
-        except (OSError, ValueError) as exc:
-            if strict:
-                # Images without the blur.json that records them would only stand in the way
-                # of the next run (it refuses to replace them without --overwrite).
-                _remove(written, outdir if created else None)
-                raise ValueError(f"{exc} (stopped: --strict)") from None
-            failed += 1
-            reason = str(exc)
-            click.echo(
-                f"skipped: {reason}" if str(path) in reason else f"skipped {path}: {reason}",
-                err=True,
-            )
-            continue
-        given = None if bank_kernels is None else bank_kernels[i % len(bank_kernels)][None]
-        (record,), kernels = draw_samples([sample_rng(seed, photo.fingerprint, 0)],
-                                          [photo.size], config, None, device=device,
-                                          kernels=given)  # fmt: skip
-        kernel = xp.asarray(kernels[0])
-        if method == "camera":
-            shown = camera_fields([record], photo.size, config)[0].reshape(-1, size, size)
-            _, blurred = render_sample(photo.crop(0, 0, *photo.size), to_numpy(kernel), record,
-                                       degradation)  # fmt: skip
-        elif learned is None:
-            # Strip by strip from the photo as decoded: a float copy of a 100-megapixel photo
-            # would be 1.2 GB.
-            blurred = degradation.render(photo.rgb(), kernel, record.params, dtype=np.uint8)
-        else:
-            _, blurred = render_sample(xp.asarray(photo.crop(0, 0, *photo.size)), kernel,
-                                       record, degradation, learned)  # fmt: skip
-        fingerprint, photo = photo.fingerprint, None  # release the decoded photo before encoding
-        written.append(write_png(outdir / f"{path.stem}_blurred.png", to_numpy(blurred)))
-        del blurred
-        entry = {"image": str(path), "fingerprint": fingerprint, "method": record.method,
-                 "params": asdict(record.params)}  # fmt: skip
-        if method == "camera":
-            written.append(write_png(outdir / f"{path.stem}_kernel.png",
-                                     kernel_grid(shown, columns=FIELD_GRID)))  # fmt: skip
-            entry["camera"] = {"trajectory": record.shake.trajectory.tolist(),
-                               "intrinsics": list(record.shake.intrinsics),
-                               "depth": record.shake.depth}  # fmt: skip
-        elif bgan is None:
-            written.append(write_png(outdir / f"{path.stem}_kernel.png",
-                                     kernel_grid(to_numpy(kernel)[None])))  # fmt: skip
-            entry["kernel"] = (f"bank {bank} #{i % len(bank_kernels)}"
-                               if bank_kernels is not None else f"drawn, size {size}")  # fmt: skip
-        else:
-            entry["bgan"] = str(bgan)
-        report.append(entry)
-        if verbosity:
-            click.echo(f"{path} -> {outdir / (path.stem + '_blurred.png')}", err=True)
-    if not report:
+    try:
+        for i, path in enumerate(images):
+            try:
+                photo = Photo.open(path)
+            except (OSError, ValueError) as exc:
+                if strict:
+                    raise ValueError(f"{exc} (stopped: --strict)") from None
+                failed += 1
+                reason = str(exc)
+                click.echo(
+                    f"skipped: {reason}" if str(path) in reason else f"skipped {path}: {reason}",
+                    err=True,
+                )
+                continue
+            given = None if bank_kernels is None else bank_kernels[i % len(bank_kernels)][None]
+            (record,), kernels = draw_samples([sample_rng(seed, photo.fingerprint, 0)],
+                                              [photo.size], config, None, device=device,
+                                              kernels=given)  # fmt: skip
+            kernel = xp.asarray(kernels[0])
+            if method == "camera":
+                shown = camera_fields([record], photo.size, config)[0].reshape(-1, size, size)
+                _, blurred = render_sample(photo.crop(0, 0, *photo.size), to_numpy(kernel), record,
+                                           degradation)  # fmt: skip
+            elif learned is None:
+                # Strip by strip from the photo as decoded: a float copy of a 100-megapixel photo
+                # would be 1.2 GB.
+                blurred = degradation.render(photo.rgb(), kernel, record.params, dtype=np.uint8)
+            else:
+                _, blurred = render_sample(xp.asarray(photo.crop(0, 0, *photo.size)), kernel,
+                                           record, degradation, learned)  # fmt: skip
+            # The decoded photo is released before encoding.
+            fingerprint, photo = photo.fingerprint, None
+            written.append(write_png(outdir / f"{path.stem}_blurred.png", to_numpy(blurred)))
+            del blurred
+            entry = {"image": str(path), "fingerprint": fingerprint, "method": record.method,
+                     "params": asdict(record.params)}  # fmt: skip
+            if method == "camera":
+                written.append(write_png(outdir / f"{path.stem}_kernel.png",
+                                         kernel_grid(shown, columns=FIELD_GRID)))  # fmt: skip
+                entry["camera"] = {"trajectory": record.shake.trajectory.tolist(),
+                                   "intrinsics": list(record.shake.intrinsics),
+                                   "depth": record.shake.depth}  # fmt: skip
+            elif bgan is None:
+                written.append(write_png(outdir / f"{path.stem}_kernel.png",
+                                         kernel_grid(to_numpy(kernel)[None])))  # fmt: skip
+                entry["kernel"] = (f"bank {bank} #{i % len(bank_kernels)}" if bank_kernels
+                                   is not None else f"drawn, size {size}")  # fmt: skip
+            else:
+                entry["bgan"] = str(bgan)
+            report.append(entry)
+            if verbosity:
+                click.echo(f"{path} -> {outdir / (path.stem + '_blurred.png')}", err=True)
+        if not report:
+            raise ValueError("nothing written: every image was skipped")
+        summary = {"blurgen_version": blurgen.__version__, "seed": seed,
+                   "config": config.to_dict(), "images": report}  # fmt: skip
+        with atomic_path(outdir / "blur.json") as temporary:
+            temporary.write_text(json.dumps(summary, indent=2) + "\n")
+    except BaseException:
+        # Images without the blur.json that records them would only stand in the way of the
+        # next run (it refuses to replace them without --overwrite).
         _remove(written, outdir if created else None)
-        raise ValueError("nothing written: every image was skipped")
-    summary = {"blurgen_version": blurgen.__version__, "seed": seed,
-               "config": config.to_dict(), "images": report}  # fmt: skip
-    with atomic_path(outdir / "blur.json") as temporary:
-        temporary.write_text(json.dumps(summary, indent=2) + "\n")
+        raise
     if failed:
         raise SystemExit(1)
 

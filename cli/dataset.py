@@ -30,6 +30,8 @@ from blurgen.pipeline import (
 )
 
 from .options import (
+    CAMERA_OPTIONS,
+    MOTION_OPTIONS,
     camera_options,
     config_option,
     degradation_options,
@@ -39,6 +41,7 @@ from .options import (
     preset_option,
     progress_bar,
     seed_option,
+    set_by_user,
     setting_layer,
     strict_option,
     user_errors,
@@ -165,7 +168,7 @@ from .options import (
 @user_errors
 def make_dataset_command(
     sources, output, patch, per_image, kernel_size, blur, bgan, mix, flips, limit, strict,
-    motion, camera, camera_given, seed, device, workers, executor, degradation, resume,
+    motion, camera, seed, device, workers, executor, degradation, resume,
     ray_address, shard_pairs, consolidate, dry_run, as_json, verbosity,
 ):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
@@ -202,12 +205,13 @@ def make_dataset_command(
                            mix=_parse_mix(mix), bgan=bgan, flips=flips,
                            motion=MotionModel(**motion), camera=camera,
                            degradation=degradation)  # fmt: skip
-    methods = config.methods()
-    for method, name, flags in (
-        ("motion", "motion blur", ["--" + n.replace("_", "-") for n in motion if setting_layer(n)]),
-        ("camera", "camera shake", camera_given),
-        ("bgan", "learned blur", ["--bgan"] if setting_layer("bgan") else []),
-    ):
+    # Settings of a method left out are refused where the user gave them at the level that
+    # chose the methods or above: typed after a --config file's mix, they would do nothing.
+    methods, chosen = config.methods(), max(blur_level, mix_level)
+    for method, name, options in (("motion", "motion blur", MOTION_OPTIONS),
+                                  ("camera", "camera shake", CAMERA_OPTIONS),
+                                  ("bgan", "learned blur", ("bgan",))):  # fmt: skip
+        flags = set_by_user(options, chosen)
         if flags and method not in methods:
             raise click.UsageError(f"{', '.join(flags)} only apply to {name} (--blur {method} "
                                    "or a --mix that draws it)")  # fmt: skip
@@ -248,7 +252,7 @@ def make_dataset_command(
     if shards.is_dir():
         size += sum(shard.stat().st_size for shard in shards.glob("shard-*.h5"))
     # The rate is this run's: pairs resumed from an interrupted run took none of its time.
-    kept = summary.get("kept", 0)
+    kept = summary["kept"]
     made = summary["pairs"] - kept
     summary.update(seconds=round(seconds, 3), pairs_per_s=round(made / seconds, 1), bytes=size)
     for skipped in summary["skipped"] if verbosity else ():

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ def _device_option(help: str) -> Callable:
 
 
 device_option = _device_option(
-    "Where to compute: cpu (NumPy) or cuda (CuPy, needs blurgen[cuda] and a GPU)."
+    "Where to compute: cpu (NumPy) or cuda (CuPy, needs cupy-cuda12x or -cuda13x and a GPU)."
 )
 torch_device_option = _device_option(
     "Where the network runs: cpu, or cuda (a CUDA build of PyTorch and a GPU)."
@@ -159,6 +159,11 @@ def degradation_options(command: Callable) -> Callable:
     return wrapper
 
 
+# The options of motion_options and camera_options, which only their methods use.
+MOTION_OPTIONS = ("iters", "max_len", "expl", "fractions")
+CAMERA_OPTIONS = ("camera_steps", "camera_speeds", "camera_extent", "camera_focal")
+
+
 def motion_options(command: Callable) -> Callable:
     """The camera-shake model's options, combined into one ``motion`` argument: a dict of the
     :class:`~blurgen.kernels.MotionModel` fields that were given (the rest keep defaults)."""
@@ -191,9 +196,8 @@ def motion_options(command: Callable) -> Callable:
 
 def camera_options(command: Callable) -> Callable:
     """The 6-DoF camera-shake model's options, combined into one ``camera`` argument: a
-    :class:`~blurgen.kernels.camera.CameraModel` of the given fields (the rest keep defaults),
-    and ``camera_given``, the flags of those the user set (on the command line or in
-    --config), which only camera shake uses."""
+    :class:`~blurgen.kernels.camera.CameraModel` of the given fields (the rest keep defaults).
+    Their names are :data:`CAMERA_OPTIONS`."""
     options = [
         click.option("--camera-steps", type=click.IntRange(min=2), help="camera: recorded poses "
                      "over the exposure [32]."),
@@ -219,12 +223,11 @@ def camera_options(command: Callable) -> Callable:
             "focal": parse_pair(kwargs.pop("camera_focal"), "--camera-focal"),
         }
         given = {name: value for name, value in values.items() if value is not None}
-        by_hand = [f"--camera-{name}" for name in values if setting_layer(f"camera_{name}")]
         try:
             camera = CameraModel(**given)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-        return command(*args, camera=camera, camera_given=by_hand, **kwargs)
+        return command(*args, camera=camera, **kwargs)
 
     return wrapper
 
@@ -286,13 +289,20 @@ def _settings(ctx: click.Context, param: click.Parameter, path: Path) -> dict:
         name, off = names[key]
         if name in settings:
             raise click.BadParameter(f"'{path}' sets {name} twice")
+        param = params[name]
         if off:
             if not isinstance(item, bool):
                 raise click.BadParameter(f"'{path}': {key} must be true or false, got {item!r}")
             item = not item
+        # null unsets an option that has no default (as a calibrated preset unsets mix); an
+        # option with a default has no unset state on the command line either.
+        if item is None and _has_default(param):
+            raise click.BadParameter(f"'{path}': {key} cannot be null")
         # Ranges may be written as lists; the flags take them as LOW,HIGH. Options that take
-        # several values (repeatable options, SOURCES) take lists as they are.
-        if isinstance(item, list) and not _takes_many(params[name]):
+        # several values (repeatable options, SOURCES) take lists, or one value alone.
+        if _takes_many(param):
+            item = item if isinstance(item, list) or item is None else [item]
+        elif isinstance(item, list):
             item = ",".join(str(v) for v in item)
         settings[name] = item
     return settings
@@ -300,6 +310,11 @@ def _settings(ctx: click.Context, param: click.Parameter, path: Path) -> dict:
 
 def _takes_many(param: click.Parameter) -> bool:
     return getattr(param, "multiple", False) or param.nargs != 1
+
+
+def _has_default(param: click.Parameter) -> bool:
+    # click marks an option given no default by a sentinel of its own, not None.
+    return isinstance(param.default, (bool, int, float, str, tuple)) and param.default != ()
 
 
 def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
@@ -327,11 +342,21 @@ def setting_layer(name: str) -> int:
     as its flag does (a preset's is a default)."""
     ctx = click.get_current_context()
     source = ctx.get_parameter_source(name)
-    if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+    if source == ParameterSource.COMMANDLINE:
         return 2
     if source == ParameterSource.DEFAULT_MAP and ctx.meta.get(LAYERS, {}).get(name) == "config":
         return 1
     return 0
+
+
+def set_by_user(names: Iterable[str], level: int = 1) -> list[str]:
+    """Those of the current command's options ``names`` that the user gave a value at
+    ``level`` (see :func:`setting_layer`) or above, as the user wrote them: ``--flag``, or
+    ``key (in --config)``."""
+    values = click.get_current_context().params
+    given = [n for n in names if setting_layer(n) >= max(1, level) and values.get(n) is not None]
+    return [f"--{n.replace('_', '-')}" if setting_layer(n) == 2 else f"{n} (in --config)"
+            for n in given]  # fmt: skip
 
 
 PRESETS = Path(blurgen.__file__).resolve().parent / "presets"
@@ -398,7 +423,8 @@ PROGRESS_EVERY = 60.0
 @contextlib.contextmanager
 def progress_bar(total: int, label: str, verbosity: int) -> Iterator[Callable[[int], None]]:
     """Progress on stderr, unless ``--quiet``: a bar on a terminal; elsewhere a line every
-    PROGRESS_EVERY seconds (``label: done/total (percent), elapsed, left``) and one at the end.
+    PROGRESS_EVERY seconds (``label: done/total (percent), elapsed, left``), and a last one
+    at the end of work that took longer than that.
 
     Yields a function to call with the number of items just finished.
     """

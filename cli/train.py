@@ -106,22 +106,20 @@ def run_folder_options(command: Callable) -> Callable:
     )(command)
 
 
-# How long a process that leaves an error to the first on its machine waits before it exits
-# too: torchrun ends every process as soon as one exits non-zero, so one that exited at once
-# could have the first ended before it says what is wrong. torchrun ends the waiting ones when
-# the first exits.
+# How long a process that leaves an error to the first on its machine waits for torchrun to
+# end it: torchrun ends every process as soon as one exits non-zero, so one that exited at once
+# could have the first ended before it says what is wrong. One still running after the wait
+# (the first did not meet the error, or the launcher ends no one) says it after all.
 QUIET_EXIT_WAIT_S = 30.0
 
 
-def _said_by_the_first(exit_code: int) -> None:
-    """Return where this process is the first on its machine (it reports the error);
-    otherwise wait for torchrun to end it, and exit with ``exit_code`` without a word."""
+def _said_by_the_first() -> None:
+    """Return at once where this process is the first on its machine (it reports the error);
+    otherwise after waiting QUIET_EXIT_WAIT_S for torchrun to end it."""
     from blurgen.bgan.distributed import first_on_machine
 
-    if first_on_machine():
-        return
-    time.sleep(QUIET_EXIT_WAIT_S)
-    raise click.exceptions.Exit(exit_code)
+    if not first_on_machine():
+        time.sleep(QUIET_EXIT_WAIT_S)
 
 
 class TrainCommand(click.Command):
@@ -134,8 +132,8 @@ class TrainCommand(click.Command):
     ) -> click.Context:  # fmt: skip
         try:
             return super().make_context(info_name, args, parent, **extra)
-        except click.ClickException as exc:
-            _said_by_the_first(exc.exit_code)
+        except click.ClickException:
+            _said_by_the_first()
             raise
 
 
@@ -148,7 +146,7 @@ def set_up_once() -> Iterator[None]:
     try:
         yield
     except (ValueError, OSError, BackendUnavailable):
-        _said_by_the_first(1)
+        _said_by_the_first()
         raise
 
 

@@ -76,6 +76,24 @@ def test_every_parameter_maps_to_the_config_and_back_through_a_preset(tmp_path):
     assert recorded["degradation"] == expected["degradation"]
 
 
+@pytest.mark.parametrize(
+    ("fitted", "typed"),
+    [({"linear": 0.6, "camera": 0.9}, []), ({"linear": 0.0, "camera": 1.0}, []),
+     ({"linear": 0.25}, ["--blur", "camera"])],
+)  # fmt: skip
+def test_a_preset_without_motion_kernels_is_taken_as_it_is(tmp_path, fitted, typed):
+    # make-dataset refuses kernel-model settings where no sample uses them: a preset must not
+    # hold them then, and a blur typed over it leaves them unused, without an error.
+    preset = tmp_path / "preset.yaml"
+    preset.write_text(yaml.safe_dump(preset_of(configure(DatasetConfig(), fitted))))
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), (np.random.default_rng(0).random((120, 120, 3)) * 255).astype("uint8"))
+    result = CliRunner().invoke(cli, ["make-dataset", str(photo), "-o", str(tmp_path / "p.h5"),
+                                      "--config", str(preset), "--patch", "64", "--dry-run",
+                                      *typed])  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
 def test_a_preset_replaces_the_default_presets_settings(tmp_path):
     # Settings that are off (no JPEG, no boost, one blur method) must not inherit the default
     # preset's values when the file goes through --config.

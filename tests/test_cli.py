@@ -272,6 +272,22 @@ class TestBlurCommand:
         # Nothing left in the way: the next run needs no --overwrite.
         assert run("blur", images[0], "-o", str(out)).exit_code == 0
 
+    def test_a_full_disk_removes_what_the_run_wrote(self, tmp_path, monkeypatch):
+        images = self.make_images(tmp_path, count=2)
+        written = []
+
+        def write_png(path, image, bits=8):
+            if written:
+                raise OSError(errno.ENOSPC, f"cannot write '{path}' (No space left on device)")
+            written.append(Path(path))
+            Path(path).write_bytes(b"png")
+            return Path(path)
+
+        monkeypatch.setattr("blurgen.cli.blur.write_png", write_png)
+        result = run("blur", *images, "-o", str(tmp_path / "out"))
+        assert result.exit_code == 1 and "No space left" in result.output
+        assert written and not (tmp_path / "out").exists()
+
 
 def test_export_on_a_full_disk_names_the_file_and_leaves_only_whole_pairs(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)

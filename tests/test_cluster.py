@@ -350,12 +350,21 @@ def test_a_strict_stop_leaves_no_shards(ray_instance, local_file, tmp_path):
     with pytest.raises(ValueError, match=r"tiny.png.*\(stopped: --strict\)"):
         cluster.make_dataset_ray(paths, output, CONFIG, 5, shard_pairs=SHARD, strict=True)
     assert not output.exists() and not shard_folder(output).exists()
-    # Also where the shard that skipped the source was finished by an earlier run.
+    # Where an earlier run finished the shards, they stay, but for those that skipped a
+    # source: they would stop the next run on the same source, mended or not.
     cluster.make_dataset_ray(paths, output, CONFIG, 5, shard_pairs=SHARD)
     output.unlink()
+    folder = shard_folder(output)
+    skipping = set()
+    for shard in folder.iterdir():
+        with h5py.File(shard, "r") as f:
+            if json.loads(f.attrs["skipped"]):
+                skipping.add(shard.name)
+    before = {shard.name for shard in folder.iterdir()}
+    assert skipping and skipping != before
     with pytest.raises(ValueError, match="stopped: --strict"):
         cluster.make_dataset_ray(paths, output, CONFIG, 5, shard_pairs=SHARD, strict=True)
-    assert not shard_folder(output).exists()
+    assert {shard.name for shard in folder.iterdir()} == before - skipping
 
 
 def test_ray_consolidated_through_the_cli(ray_instance, local_file, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+import blurgen
 from blurgen.cli import dataset
 from blurgen.cli.main import cli
 
@@ -98,7 +100,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list:
             made.append((kind, [str(p) for p in paths], str(output), config, seed, learned,
                          options))  # fmt: skip
             Path(output).write_bytes(b"")
-            return {"pairs": 0, "made": 0, "skipped": [], "shards": 0, "reused": 0}
+            return {"pairs": 0, "kept": 0, "skipped": [], "shards": 0, "reused": 0}
 
         return run
 
@@ -112,7 +114,11 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list:
 def _run(args: list[str], values: dict, calls: list) -> tuple:
     calls.clear()
     result = CliRunner().invoke(cli, ["make-dataset", *args])
-    return result.exit_code, result.output, list(calls)
+    # A message names a setting as the user gave it: "--camera-steps", or "camera_steps (in
+    # --config)"; read as the flag, the two runs must say the same.
+    flagged = re.sub(r"(\w+) \(in --config\)", lambda m: "--" + m[1].replace("_", "-"),
+                     result.output)  # fmt: skip
+    return result.exit_code, flagged, list(calls)
 
 
 def _fill(item, values: dict):
@@ -246,8 +252,9 @@ def test_a_training_setting_acts_as_its_flag(tmp_path, monkeypatch, command):
         return result.exit_code, result.output, exc.args if isinstance(exc, _Started) else repr(exc)
 
     params = cli.get_command(None, command).params
+    # Verbosity reaches no trainer: test_progress has it.
     names = [p.name for p in params if p.name not in ("config", "help", "sharp", "blurry", "data",
-                                                      "run")]  # fmt: skip
+                                                      "run", "verbose", "quiet")]  # fmt: skip
     assert len(names) > 20
     config = tmp_path / "config.yaml"
     for param in params:
@@ -264,3 +271,51 @@ def test_a_training_setting_acts_as_its_flag(tmp_path, monkeypatch, command):
         by_flag, by_file = run(args), run(["--config", str(config)])
         assert by_flag == by_file, param.name
         assert by_flag[0] != 0 or isinstance(by_flag[2], tuple), (param.name, by_flag)
+
+
+def test_settings_of_a_method_the_command_line_replaces_are_not_errors(tmp_path, images, calls):
+    # A calibrated preset holds the kernel model; typing another blur leaves it unused.
+    preset = Path(blurgen.__file__).parent / "presets" / "camera-shake.yaml"
+    code, output, made = _run([images["image"], "-o", images["out"], "--config", str(preset),
+                               "--blur", "camera"], images, calls)  # fmt: skip
+    assert code == 0, output
+    assert made[0][3].methods() == ["camera"]
+    config = tmp_path / "config.yaml"
+    config.write_text("blur: camera\nmax_len: 20\n")
+    result = CliRunner().invoke(cli, ["make-dataset", images["image"], "-o", images["out"],
+                                      "--config", str(config)])  # fmt: skip
+    assert result.exit_code == 2
+    assert "max_len (in --config) only apply to motion blur" in result.output
+
+
+def test_null_settings(tmp_path, images, calls):
+    config = tmp_path / "config.yaml"
+    for text, message in (("per_image: null\n", "per_image cannot be null"),
+                          ("flips: null\n", "flips cannot be null")):  # fmt: skip
+        config.write_text(text)
+        code, output, _ = _run([images["image"], "-o", images["out"], "--config", str(config)],
+                               images, calls)  # fmt: skip
+        assert code == 2 and message in output, output
+    # An option without a default is unset by null, as a calibrated preset unsets the mix.
+    config.write_text("mix: null\njpeg: null\n")
+    code, output, made = _run([images["image"], "-o", images["out"], "--config", str(config)],
+                              images, calls)  # fmt: skip
+    assert code == 0, output
+    assert made[0][3].mix == () and made[0][3].degradation.jpeg_quality is None
+
+
+def test_one_value_for_a_repeatable_setting(tmp_path, monkeypatch):
+    from blurgen.bgan import train_deblur
+
+    def start(config, run, **options):
+        raise _Started(config)
+
+    monkeypatch.setattr(train_deblur, "DeblurTrainer", start)
+    data = tmp_path / "pairs.h5"
+    data.write_bytes(b"")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data: {data}\n")
+    result = CliRunner().invoke(cli, ["train-deblur", "--config", str(config), "-o",
+                                      str(tmp_path / "run")])  # fmt: skip
+    assert isinstance(result.exception, _Started), result.output
+    assert result.exception.args[0].data == (str(data),)

@@ -178,24 +178,36 @@ def test_an_error_is_one_line_from_one_process(data, tmp_path, wrong):
     assert ours == expected, result.stderr
 
 
-@pytest.mark.parametrize("local_rank", ["0", "1"])
+class _Ended(BaseException):
+    """torchrun ending a process (SIGTERM), as a test sees it."""
+
+
+@pytest.mark.parametrize(("local_rank", "ended"), [("0", False), ("1", True), ("1", False)])
 def test_only_the_first_process_on_a_machine_reports_what_all_meet(
-    data, tmp_path, monkeypatch, local_rank
+    data, tmp_path, monkeypatch, local_rank, ended
 ):
     # torchrun's environment for one of 2 processes, without the others: both errors come
-    # before the process joins any group. The other processes do not wait here.
+    # before the process joins any group. Another process waits to be ended by torchrun once
+    # the first has said it; still running after the wait, it says it too.
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", local_rank)
-    monkeypatch.setattr(train_cli, "QUIET_EXIT_WAIT_S", 0, raising=False)
+    waits = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        if ended:
+            raise _Ended
+
+    monkeypatch.setattr(train_cli.time, "sleep", wait)
     args = deblur_args(data, tmp_path / "run", 2)
-    wrong_setting = [*args, "--lr", "0"]
-    wrong_option = [*args, "--arch", "nonet"]
-    first = local_rank == "0"
-    result = CliRunner().invoke(cli, wrong_setting)
-    assert result.exit_code == 1
-    assert result.output == ("Error: lr must be positive, got 0.0\n" if first else "")
-    result = CliRunner().invoke(cli, wrong_option)
-    assert result.exit_code == 2
-    assert ("Error: Invalid value for '--arch'" in result.output) == first
-    assert (result.output == "") != first
+    for wrong, code, message in (([*args, "--lr", "0"], 1, "Error: lr must be positive, got 0.0"),
+                                 ([*args, "--arch", "nonet"], 2,
+                                  "Error: Invalid value for '--arch'")):  # fmt: skip
+        if ended:
+            with pytest.raises(_Ended):  # before a word is said
+                CliRunner().invoke(cli, wrong)
+        else:
+            result = CliRunner().invoke(cli, wrong)
+            assert result.exit_code == code and message in result.output
+    assert waits == ([] if local_rank == "0" else [train_cli.QUIET_EXIT_WAIT_S] * 2)
     assert not (tmp_path / "run").exists()

@@ -838,9 +838,17 @@ def test_a_strict_stop_leaves_no_partial_file_but_ctrl_c_does(tmp_path, monkeypa
     result = CliRunner().invoke(cli, [str(a) for a in (*args, "--strict")])
     assert result.exit_code == 1 and "p1.png" in result.output and "--strict" in result.output
     assert list(tmp_path.glob("pairs.h5*")) == []
+    between_steps = blurgen.pipeline.interrupt_between_steps
     monkeypatch.setattr(blurgen.pipeline, "interrupt_between_steps", ctrl_c_after_first_job)
     assert CliRunner().invoke(cli, [str(a) for a in args]).exit_code == 130
     assert list(tmp_path.glob("pairs.h5*")) == [tmp_path / "pairs.h5.partial"]
+    with h5py.File(tmp_path / "pairs.h5.partial", "r") as f:
+        assert f.attrs["n_done"] == 32
+    # A strict run that takes up the interrupted run's file stops on the same image, and
+    # leaves that run's work as it found it.
+    monkeypatch.setattr(blurgen.pipeline, "interrupt_between_steps", between_steps)
+    result = CliRunner().invoke(cli, [str(a) for a in (*args, "--strict")])
+    assert result.exit_code == 1 and "p1.png" in result.output
     with h5py.File(tmp_path / "pairs.h5.partial", "r") as f:
         assert f.attrs["n_done"] == 32
 
