@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,9 +24,11 @@ from .files import read_torch_file
 from .nets import KernelBlurGenerator, blur_generator, deblur_generator
 
 KINDS = {"bgan": "a BGAN", "dbgan": "a deblurring (DBGAN)"}
-# Pixels a kernel generator blurs in one call (images of a batch together): 32 patches of
-# 356 px at 4 M took 2.8 GB at peak, at 1 M 1.4 GB, as fast.
-WHOLE_IMAGE_PIXELS = 1 << 20
+# Pixels of whole images that go through the generator in one call, with their noise when it is
+# drawn here (blur_seeded): 4 patches of 256 px. A job's learned samples (up to 128) once went
+# in one call with all their noise (11 floats a pixel with sensor noise), and make-dataset's
+# peak memory grew with the dataset: 1.1, 2.0, 3.1 GB for 32, 128, 512 pairs.
+WHOLE_IMAGE_PIXELS = 1 << 18
 # Generators shipped in the package, by name (see docs/benchmarks.md for how each was trained).
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 BUILTIN = {"lai2016": WEIGHTS / "bgan-lai2016.pt"}
@@ -97,11 +101,19 @@ class BlurGAN:
         """
         return cls(load_generator(path, "bgan"), device)
 
-    def noise(self, seeds: np.ndarray, height: int, width: int) -> np.ndarray:
+    def noise(self, seeds: Sequence[Any], height: int, width: int) -> np.ndarray:
         """The generator's noise for images of H x W px, one per seed: (N, *noise_shape)
-        float64 standard normal, drawn from ``default_rng(seed)``."""
+        float32 standard normal, drawn in float64 from ``default_rng(seed)`` and rounded (the
+        generator computes in float32)."""
         shape = self.generator.noise_shape(height, width)
-        return np.stack([np.random.default_rng(seed).standard_normal(shape) for seed in seeds])
+        z = np.empty((len(seeds), *shape), np.float32)
+        for k, seed in enumerate(seeds):
+            z[k] = np.random.default_rng(seed).standard_normal(shape)
+        return z
+
+    def images_per_call(self, height: int, width: int) -> int:
+        """How many images of H x W px go through the generator at once (at least one)."""
+        return max(1, WHOLE_IMAGE_PIXELS // (height * width))
 
     @torch.no_grad()
     def blur(self, sharp: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -118,10 +130,26 @@ class BlurGAN:
         images = np.asarray(sharp)
         single = images.ndim == 3
         batch = images[None] if single else images
-        height, width = batch.shape[1:3]
-        result = self.blur_with(batch, self.noise([[seed, i] for i in range(len(batch))],
-                                                  height, width))  # fmt: skip
+        result = self.blur_seeded(batch, [[seed, i] for i in range(len(batch))])
         return result[0] if single else result
+
+    @torch.no_grad()
+    def blur_seeded(self, sharp: np.ndarray, seeds: Sequence[Any]) -> np.ndarray:
+        """Blur (N, H, W, 3) images (float in [0, 1], or uint8 / uint16, scaled), image ``i``
+        with the noise of ``seeds[i]`` (:meth:`noise`): :meth:`blur_with` that noise, drawn
+        for :meth:`images_per_call` images at a time, so memory does not grow with N.
+
+        Returns:
+            float32 (N, H, W, 3) in [0, 1].
+        """
+        as_unit_float(sharp[:0])  # refuses other integer types before any work
+        count, height, width = sharp.shape[:3]
+        out = np.empty((count, height, width, 3), np.float32)
+        group = self.images_per_call(height, width)
+        for i in range(0, count, group):
+            z = self.noise(seeds[i : i + group], height, width)
+            out[i : i + group] = self.blur_with(sharp[i : i + group], z)
+        return out
 
     @torch.no_grad()
     def blur_with(self, sharp: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -132,13 +160,15 @@ class BlurGAN:
         overlap by twice the network's reach, so the result equals running on the whole image
         while memory stays bounded (the network's features are 32-64 channels per pixel). A
         kernel generator's kernels depend on all of an image's noise, so it takes whole
-        images, a few megapixels at a time (its blur bounds its own memory)."""
+        images, :meth:`images_per_call` at a time (its blur bounds its own memory). The noise
+        of all N images is given at once: for many images, :meth:`blur_seeded` draws it a
+        call at a time."""
         as_unit_float(sharp[:0])  # refuses other integer types before any work
         count, height, width = sharp.shape[:3]
         out = np.empty((count, height, width, 3), np.float32)
         z = np.asarray(z)
         if isinstance(self.generator, KernelBlurGenerator):
-            group = max(1, WHOLE_IMAGE_PIXELS // (height * width))
+            group = self.images_per_call(height, width)
             for i in range(0, count, group):
                 out[i : i + group] = self._run(sharp[i : i + group], z[i : i + group])
             return out
@@ -187,8 +217,7 @@ class BganBlur:
         with self._loading:
             if self._gan is None:
                 self._gan = BlurGAN.load(self.path, self.device)
-        z = self._gan.noise([int(s) for s in seeds], *patches.shape[1:3])
-        return self._gan.blur_with(patches, z)
+        return self._gan.blur_seeded(patches, [int(s) for s in seeds])
 
 
 class Deblurrer:

@@ -178,8 +178,9 @@ LOGIT_GAIN = 100.0
 # practically none (a standard deviation of 5e-5) the levels never moved in 500 steps.
 SENSOR_CHANNELS = 3
 START_LOG_VARIANCES = torch.tensor([2e-4, 1.6e-5]).log()
-# Tiles of blend_blur transformed at once (each a few windows of a cell and a kernel).
-BAND_TILES = 256
+# Tiles of blend_blur transformed at once, whatever the batch (each a few windows of a cell and
+# a kernel: about 0.8 MB a tile for 64 px cells and 63 px kernels).
+BAND_TILES = 64
 # Path kernels (form="path"): points per px of kernel side, the most a step between points may
 # move along each axis (so the drawn path has no gaps: points at most 0.71 px apart, and the
 # longest path is 1.41 times the kernel's side), and the radius of the circle the path starts
@@ -198,19 +199,22 @@ class KernelBlurGenerator(nn.Module):
     The image is divided into ``cell`` x ``cell`` px cells; each cell has ``latent`` channels
     of N(0, 1) noise. A dense network maps a cell's noise, with the image's global noise (the
     cells' mean, scaled back to unit variance), to the cell's ``kernel_size`` x
-    ``kernel_size`` kernel (a softmax: non-negative, sum 1). Every pixel is blurred by the
-    bilinear blend of its four nearest cells' kernels, so the blur varies smoothly across the
-    image as real camera shake does, brightness and colour are kept exactly (a weighted mean of
-    input pixels), and no ripples can be made up (noise only as below). The untrained
+    ``kernel_size`` kernel (a softmax: non-negative, sum 1), then moved so that its centroid
+    is its centre (:func:`centre_kernels`): the adversarial loss sees only blurred images, in
+    which a shift is invisible, so learned kernels drift off centre, and a pair whose blurred
+    image is shifted from its sharp one teaches a deblurrer to shift. Every pixel is blurred by
+    the bilinear blend of its four nearest cells' kernels, so the blur varies smoothly across
+    the image as real camera shake does, brightness and colour are kept exactly (a weighted
+    mean of input pixels), and no ripples can be made up (noise only as below). The untrained
     network's kernel is exp(-distance in px), normalised.
 
     With ``form="path"`` the network draws each kernel as a camera path instead, as the
     physical model does: ``2 * kernel_size`` points, each a bounded step from the last, and a
     time weight per point (a softmax: how long the camera dwelt there); the path is centred on
-    its weighted mean, pulled inside the kernel by a soft clamp, and drawn with bilinear
-    weights (:func:`path_kernels`). Such kernels are thin, continuous lines, as shake kernels
-    are, and their centroid is the centre (no shift of the image; exactly so until the clamp
-    bends a path that nears the edge). The untrained path is a circle of 1 px radius.
+    its weighted mean, pulled inside the kernel by a soft clamp, centred again (the clamp bends
+    a path that nears the edge; :func:`centre_points`) and drawn with bilinear weights
+    (:func:`path_kernels`). Such kernels are thin, continuous lines, as shake kernels are, and
+    their centroid is the centre. The untrained path is a circle of 1 px radius.
 
     With ``sensor_noise`` it also learns the photos' noise: the image's global noise sets the
     variances of a shot term (per unit of signal) and a read term, through a linear map into
@@ -348,20 +352,26 @@ class KernelBlurGenerator(nn.Module):
         """An image's global noise (N, latent, 1, 1), N(0, 1): the cells' mean, scaled."""
         return cells.mean(dim=(2, 3), keepdim=True) * (cells.shape[2] * cells.shape[3]) ** 0.5
 
-    def kernels(self, z: torch.Tensor) -> torch.Tensor:
-        """The kernel field of noise z (N, *noise_shape): (N, rows, cols, K, K), each kernel
-        non-negative with sum 1, indexed [dy, dx] from the top left (a true convolution: the
-        output at p takes ``kernel[c + d] * input[p - d]``, c the centre)."""
+    def kernel_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The logits of each cell's kernel (N, rows, cols, L) for noise z (N, *noise_shape):
+        K * K for ``form="softmax"``, 3 per path point for ``"path"``."""
         cells = self.cell_noise(z)
-        n, _, rows, cols = cells.shape
         codes = torch.cat([cells, self._global(cells).expand_as(cells)], 1).permute(0, 2, 3, 1)
         variation = self.logits(self.body(codes)) * self.variation_gain
-        logits = variation + self.mean_logits * LOGIT_GAIN
+        return variation + self.mean_logits * LOGIT_GAIN
+
+    def kernels(self, z: torch.Tensor) -> torch.Tensor:
+        """The kernel field of noise z (N, *noise_shape): (N, rows, cols, K, K), each kernel
+        non-negative with sum 1 and its centroid on the centre (so the blur moves no content),
+        indexed [dy, dx] from the top left (a true convolution: the output at p takes
+        ``kernel[c + d] * input[p - d]``, c the centre)."""
+        logits = self.kernel_logits(z)
         size = self.kernel_size
         if self.form == "path":
             points, weights = path_from_logits(logits, size // 2 - 1)
-            return path_kernels(points, weights, size)
-        return torch.softmax(logits, dim=-1).view(n, rows, cols, size, size)
+            return path_kernels(centre_points(points, weights, size // 2), weights, size)
+        kernels = torch.softmax(logits, dim=-1).unflatten(-1, (size, size))
+        return centre_kernels(kernels)
 
     def noise_levels(self, z: torch.Tensor) -> torch.Tensor:
         """The shot and read variances (N, 2) of noise z (N, *noise_shape), sensor noise
@@ -452,6 +462,74 @@ def path_kernels(points: torch.Tensor, weights: torch.Tensor, size: int) -> torc
     return torch.einsum("...t,...ty,...tx->...yx", weights, tents[..., 0, :], tents[..., 1, :])
 
 
+def centring_shift(positions: torch.Tensor, weights: torch.Tensor, limit: float) -> torch.Tensor:
+    """The shift s that centres weighted positions kept inside ``[-limit, limit]``: the root of
+    ``f(s) = sum(weights * clamp(positions + s, -limit, limit))``, so positions moved by s and
+    clamped (none lost) have their weighted mean at 0. Where nothing reaches the limit that is
+    minus the weighted mean; where some does, the rest move further to balance it.
+
+    f rises piecewise linearly between its kinks (where a position meets a limit), from
+    ``-limit * sum(weights)`` to ``+limit * sum(weights)``: its root is interpolated exactly on
+    the piece that crosses zero. Differentiable in both inputs (the piece is picked without
+    gradient, the interpolation carries it).
+
+    Args:
+        positions: (..., T), px.
+        weights: (..., T), non-negative, with a positive sum.
+        limit: px, positive.
+
+    Returns:
+        (...,) px.
+    """
+    kinks = torch.cat([-limit - positions, limit - positions], -1).sort(-1).values
+    moved = (positions[..., None, :] + kinks[..., :, None]).clamp(-limit, limit)
+    balance = (weights[..., None, :] * moved).sum(-1)  # f at each kink, non-decreasing
+    # At the first kink every position is at -limit, at the last at +limit: f < 0 there,
+    # f > 0 here, so the piece ending at the first kink with f >= 0 holds the root.
+    upper = (balance >= 0).to(torch.uint8).argmax(-1, keepdim=True)
+    lower = upper - 1
+    s0, s1 = kinks.gather(-1, lower), kinks.gather(-1, upper)
+    f0, f1 = balance.gather(-1, lower), balance.gather(-1, upper)
+    return (s0 - f0 * (s1 - s0) / (f1 - f0))[..., 0]
+
+
+def centre_points(points: torch.Tensor, weights: torch.Tensor, limit: float) -> torch.Tensor:
+    """Weighted points (..., T, 2) moved along each axis by :func:`centring_shift` and
+    clamped to ``[-limit, limit]``: their weighted mean is the centre and none leaves the
+    kernel (with ``limit = size // 2``, :func:`path_kernels` keeps all their weight)."""
+    shift = centring_shift(points.transpose(-1, -2), weights[..., None, :], limit)
+    return (points + shift[..., None, :]).clamp(-limit, limit)
+
+
+def centre_kernels(kernels: torch.Tensor) -> torch.Tensor:
+    """Kernels (..., K, K), K odd, moved so that each one's centroid is its centre pixel,
+    differentiably and without losing any mass.
+
+    Each pixel's mass moves by the kernel's :func:`centring_shift` along each axis (the weights
+    of the positions along an axis are the kernel's sums across the other), is clamped to the
+    kernel's border and is spread to its neighbours with bilinear weights, which keep its sum
+    and its first moment: so the result keeps the kernel's sum and is non-negative, and its
+    centroid is 0 exactly (up to rounding), even where some mass piles up at the border.
+    A whole-pixel shift moves the kernel unchanged; a fractional one spreads it over one more
+    pixel along that axis (variance up by at most 1/4 px^2).
+
+    Returns:
+        (..., K, K), of the kernels' dtype.
+    """
+    size = kernels.shape[-1]
+    limit = size // 2
+    offsets = torch.arange(size, device=kernels.device, dtype=kernels.dtype) - limit
+
+    def spread(weights: torch.Tensor) -> torch.Tensor:
+        # (..., K out, K in): where the mass of each input row (column) goes.
+        shift = centring_shift(offsets.expand_as(weights), weights, limit)
+        moved = (offsets + shift[..., None]).clamp(-limit, limit)
+        return (1 - (offsets[:, None] - moved[..., None, :]).abs()).clamp(min=0)
+
+    down, across = spread(kernels.sum(-1)), spread(kernels.sum(-2))
+    return torch.einsum("...yi,...ij,...xj->...yx", down, kernels, across)
+
+
 def blend_blur(image: torch.Tensor, kernels: torch.Tensor, cell: int) -> torch.Tensor:
     """Blur an image by a field of kernels, one per ``cell`` x ``cell`` cell, each pixel by the
     bilinear blend of its four nearest cells' kernels (weights by distance to the cells'
@@ -459,8 +537,9 @@ def blend_blur(image: torch.Tensor, kernels: torch.Tensor, cell: int) -> torch.T
 
     The output is cut into cell-sized tiles whose corners are four cells' centres; each tile's
     window of input is convolved with those four kernels by FFT (the valid part of a circular
-    convolution of the window's size) and the four results blended. Rows of tiles are done a
-    few at a time, so memory stays a few times the image's whatever its size.
+    convolution of the window's size) and the four results blended. Images and rows of tiles
+    are done a few at a time (:data:`BAND_TILES` tiles), so the memory on the way stays the
+    same whatever the images' size and number.
 
     Args:
         image: (N, C, H, W), H and W over K // 2 (reflected at the borders).
@@ -472,6 +551,10 @@ def blend_blur(image: torch.Tensor, kernels: torch.Tensor, cell: int) -> torch.T
     """
     n, channels, height, width = image.shape
     _, rows, cols, size, _ = kernels.shape
+    per_pass = max(1, BAND_TILES // ((rows + 1) * (cols + 1)))
+    if n > per_pass:
+        return torch.cat([blend_blur(image[i : i + per_pass], kernels[i : i + per_pass], cell)
+                          for i in range(0, n, per_pass)])  # fmt: skip
     half, pad = cell // 2, size // 2
     window = cell + size - 1
     x = F.pad(image.float(), (pad, pad, pad, pad), mode="reflect")

@@ -41,6 +41,7 @@ from .sample import (
     BLURS,
     FIELD_GRID,
     KERNEL_BLURS,
+    LEARNED_BATCH_PIXELS,
     LearnedBlur,
     SampleConfig,
     SampleRecord,
@@ -265,21 +266,21 @@ def _render_job(
             if record.method != "bgan":
                 pair = render_sample(crop, kernels[r], record, config.degradation, dtype=np.uint8)
                 sharp[r], blurred[r] = to_uint8(pair[0]), to_uint8(pair[1])
-            else:  # blurred below: all of the job's learned samples in one batch
+            else:  # blurred below, the job's learned samples in batches
                 centre = oriented(crop, config.kernel_size, record, config.degradation)[1]
-                learned_sharp[r] = as_unit_float(centre)
+                learned_sharp[r] = xp.ascontiguousarray(centre)  # as float once its turn comes
                 sharp[r] = to_uint8(centre)
     if on_device:
         batch = list(on_device)
         crops, params = np.stack(list(on_device.values())), [records[r].params for r in batch]
         blurred[batch] = config.degradation.render_batch(crops, kernels[batch], params, turn)
-    if learned_sharp:
-        batch = list(learned_sharp)
+    batch = list(learned_sharp)
+    step = max(1, LEARNED_BATCH_PIXELS // config.patch**2)
+    for rows in (batch[k : k + step] for k in range(0, len(batch), step)):
         with turn:
-            images = render_learned(
-                list(learned_sharp.values()), [records[r] for r in batch], learned
-            )
-            for r, image in zip(batch, images, strict=True):
+            images = render_learned([as_unit_float(learned_sharp.pop(r)) for r in rows],
+                                    [records[r] for r in rows], learned)  # fmt: skip
+            for r, image in zip(rows, images, strict=True):
                 blurred[r] = to_uint8(image)
     return sharp, blurred
 

@@ -48,6 +48,10 @@ BUILTIN_PREFIX = "builtin:"
 DEFAULT_BGAN = BUILTIN_PREFIX + "lai2016"
 # A learned blur: (N, H, W, 3) float images in [0, 1] and (N,) noise seeds -> blurred.
 LearnedBlur = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# Pixels of sharp images a job hands its learned blur at once (4 patches of 256 px, as many as
+# the BGAN takes in a call): they and their blurred images are float32, so a job of 128 patches
+# in one call held 300 MB of them.
+LEARNED_BATCH_PIXELS = 1 << 18
 
 
 @dataclass(frozen=True)

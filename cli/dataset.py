@@ -97,7 +97,7 @@ from .options import (
     help="BGAN for --blur bgan or a --mix that draws bgan (an error otherwise, as are --camera-* "
     "without camera shake): a checkpoint or generator.pt from train-bgan, or builtin:NAME; by "
     "default the one shipped with blurgen (builtin:lai2016, trained on real camera-shake "
-    "photos). It runs on --device, all of a job's samples in one batch.",
+    "photos). It runs on --device, a few of a job's samples at a time.",
 )
 @click.option(
     "--mix",

@@ -126,8 +126,13 @@ class TestGenerator:
         as_float = image / np.float32(255)
         np.testing.assert_array_equal(gan.blur(image, seed=4), gan.blur(as_float, seed=4))
         z = gan.noise([1, 2], 16, 20)
-        assert z.shape == (2, 5, 16, 20)
-        np.testing.assert_array_equal(z[1], np.random.default_rng(2).standard_normal((5, 16, 20)))
+        assert z.shape == (2, 5, 16, 20) and z.dtype == np.float32
+        drawn = np.random.default_rng(2).standard_normal((5, 16, 20))
+        np.testing.assert_array_equal(z[1], drawn.astype(np.float32))
+        # blur draws image i's noise from the seed [seed, i].
+        seeds = [[4, i] for i in range(2)]
+        np.testing.assert_array_equal(gan.blur(image, seed=4),
+                                      gan.blur_with(image, gan.noise(seeds, 16, 20)))  # fmt: skip
         np.testing.assert_array_equal(gan.blur_with(image, z), gan.blur_with(as_float, z))
         assert not np.array_equal(gan.blur(image, seed=4), gan.blur(image, seed=5))
         with pytest.raises(TypeError, match="uint8 or uint16"):
@@ -330,11 +335,12 @@ class TestKernelBlurGenerator:
         assert gained.config["variation_gain"] == 10.0 and plain.config["variation_gain"] == 1.0
         z = torch.randn(3, 2, 1, 1)
         shared = plain.mean_logits * nets.LOGIT_GAIN
-        varying = plain.kernels(z).log().flatten(1, 4) - shared  # up to a constant per draw
-        varying_gained = gained.kernels(z).log().flatten(1, 4) - shared
-        centred = varying - varying.mean(1, keepdim=True)
-        centred_gained = varying_gained - varying_gained.mean(1, keepdim=True)
-        torch.testing.assert_close(centred_gained, 10 * centred, rtol=1e-3, atol=1e-3)
+        varying = plain.kernel_logits(z) - shared
+        assert varying.abs().max() > 0.1
+        torch.testing.assert_close(gained.kernel_logits(z) - shared, 10 * varying)
+        # The kernels are their softmax, centred.
+        softmax = torch.softmax(plain.kernel_logits(z), -1).unflatten(-1, (9, 9))
+        torch.testing.assert_close(plain.kernels(z), nets.centre_kernels(softmax))
 
     def test_path_kernels_are_the_bilinear_drawing_of_the_points(self):
         rng = np.random.default_rng(3)
@@ -402,6 +408,16 @@ class TestKernelBlurGenerator:
         monkeypatch.setattr(infer, "WHOLE_IMAGE_PIXELS", 1)
         np.testing.assert_allclose(gan.blur_with(sharp, z), together, rtol=0, atol=1e-6)
         assert not np.allclose(together, sharp, atol=0.05)
+        # Given seeds, the noise too is drawn an image at a time (it is 11 floats a pixel with
+        # the shipped generator's sensor noise).
+        drawn = []
+        noise = gan.noise
+        monkeypatch.setattr(
+            gan, "noise", lambda seeds, *size: drawn.append(seeds) or noise(seeds, *size)
+        )
+        np.testing.assert_allclose(gan.blur_seeded(sharp, [5, 6, 7]), together, rtol=0,
+                                   atol=1e-6)  # fmt: skip
+        assert drawn == [[5], [6], [7]]
 
     def test_blur_generator_builds_either_from_its_config(self):
         for g in (BlurGenerator(8, 1), KernelBlurGenerator(9, 8, 2, 16, 1),
@@ -410,6 +426,165 @@ class TestKernelBlurGenerator:
             assert type(again) is type(g) and again.config == g.config
         with pytest.raises(ValueError, match="arch must be one of resnet, kernels"):
             blur_generator(arch="unet")
+
+
+def shift_by_bisection(positions, weights, limit):
+    """float64 reference for nets.centring_shift: bisection on the weighted mean of the moved,
+    clamped positions (it rises with the shift)."""
+    low, high = -2.0 * limit - np.abs(positions).max(), 2.0 * limit + np.abs(positions).max()
+    for _ in range(200):
+        middle = (low + high) / 2
+        if (weights * np.clip(positions + middle, -limit, limit)).sum() < 0:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def centred_reference(kernel):
+    """float64 loop reference for nets.centre_kernels: every pixel's mass moved by the
+    bisected shifts, clamped to the border, and split between the four nearest pixels."""
+    size = kernel.shape[0]
+    limit = size // 2
+    offsets = np.arange(size) - limit
+    shift_y = shift_by_bisection(offsets, kernel.sum(axis=1), limit)
+    shift_x = shift_by_bisection(offsets, kernel.sum(axis=0), limit)
+    out = np.zeros_like(kernel)
+    for i in range(size):
+        for j in range(size):
+            y = min(max(offsets[i] + shift_y, -limit), limit) + limit
+            x = min(max(offsets[j] + shift_x, -limit), limit) + limit
+            y0, x0 = min(int(np.floor(y)), size - 2), min(int(np.floor(x)), size - 2)
+            ty, tx = y - y0, x - x0
+            for dy, wy in ((0, 1 - ty), (1, ty)):
+                for dx, wx in ((0, 1 - tx), (1, tx)):
+                    out[y0 + dy, x0 + dx] += kernel[i, j] * wy * wx
+    return out
+
+
+def centroids(kernels):
+    """(dy, dx) centroids of (..., K, K) kernels, px from the centre pixel."""
+    offset = torch.arange(kernels.shape[-1], dtype=kernels.dtype) - kernels.shape[-1] // 2
+    total = kernels.sum((-1, -2))
+    return torch.stack([(kernels.sum(-1) * offset).sum(-1) / total,
+                        (kernels.sum(-2) * offset).sum(-1) / total], -1)  # fmt: skip
+
+
+class TestCentring:
+    def test_the_shift_is_minus_the_mean_or_balances_what_the_border_holds(self):
+        rng = np.random.default_rng(0)
+        positions = rng.uniform(-3, 3, (4, 20))
+        weights = rng.random((4, 20))
+        got = nets.centring_shift(torch.tensor(positions), torch.tensor(weights), 7.0).numpy()
+        # Nothing reaches the border: minus the weighted mean (closed form).
+        expected = -(weights * positions).sum(1) / weights.sum(1)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+        # Heavy ends that the shift pushes past the border: the bisection's root.
+        positions = np.concatenate([rng.uniform(-7, -5, (4, 5)), rng.uniform(-1, 3, (4, 10)),
+                                    rng.uniform(5, 7, (4, 5))], 1)  # fmt: skip
+        weights[:, :5] *= 6
+        got = nets.centring_shift(torch.tensor(positions), torch.tensor(weights), 7.0).numpy()
+        for k in range(4):
+            expected = shift_by_bisection(positions[k], weights[k], 7.0)
+            assert abs(expected + (weights[k] * positions[k]).sum() / weights[k].sum()) > 0.1
+            assert got[k] == pytest.approx(expected, abs=1e-9)
+        # Closed form: 0.6 at -4 and 0.4 at +4 (held there): the 0.6 moves to -8/3.
+        shift = nets.centring_shift(torch.tensor([-4.0, 4.0]), torch.tensor([0.6, 0.4]), 4.0)
+        assert shift.item() == pytest.approx(4 / 3, abs=1e-6)
+
+    @pytest.mark.parametrize("edge", [0.0, 0.3])
+    def test_centred_kernels_are_the_float64_loop_keep_their_sum_and_sit_on_the_centre(self, edge):
+        rng = np.random.default_rng(1)
+        kernels = rng.random((3, 11, 11)) ** 8  # peaky, so centroids are off by px
+        kernels[:, :, :3] += edge * rng.random((3, 11, 3))  # mass on the border
+        kernels /= kernels.sum(axis=(1, 2), keepdims=True)
+        got = nets.centre_kernels(torch.tensor(kernels))
+        assert centroids(torch.tensor(kernels)).abs().max() > 0.5
+        for k in range(3):
+            np.testing.assert_allclose(got[k].numpy(), centred_reference(kernels[k]), rtol=0,
+                                       atol=1e-9)  # fmt: skip
+        assert got.min() >= 0
+        torch.testing.assert_close(got.sum((1, 2)), torch.ones(3, dtype=torch.float64))
+        torch.testing.assert_close(centroids(got), torch.zeros(3, 2, dtype=torch.float64))
+
+    def test_a_whole_pixel_shift_moves_the_kernel_unchanged(self):
+        blob = torch.tensor([[0.1, 0.0, 0.2], [0.0, 0.4, 0.0], [0.2, 0.0, 0.1]])
+        kernel = torch.zeros(13, 13)
+        kernel[6 + 2 - 1 : 6 + 2 + 2, 6 - 3 - 1 : 6 - 3 + 2] = blob  # centred at (+2, -3)
+        expected = torch.zeros(13, 13)
+        expected[5:8, 5:8] = blob
+        torch.testing.assert_close(nets.centre_kernels(kernel), expected, rtol=0, atol=1e-6)
+        # A kernel already centred stays as it is (the untrained generator's is).
+        torch.testing.assert_close(nets.centre_kernels(expected), expected, rtol=0, atol=1e-7)
+
+    def test_centring_is_differentiable(self):
+        rng = np.random.default_rng(2)
+        logits = torch.tensor(rng.normal(0, 2, (2, 49)), requires_grad=True)
+        edge = torch.zeros(2, 7, 7, dtype=torch.float64)
+        edge[..., 0] = 3.0  # some mass is held at the border
+        assert torch.autograd.gradcheck(
+            lambda x: nets.centre_kernels((x.unflatten(-1, (7, 7)) + edge).softmax(-1)),
+            (logits,),
+        )  # fmt: skip
+        points = torch.tensor(rng.uniform(-4, 4, (2, 9, 2)), requires_grad=True)
+        weights = torch.tensor(rng.random((2, 9)), requires_grad=True)
+        assert torch.autograd.gradcheck(lambda p, w: nets.centre_points(p, w, 4.0),
+                                        (points, weights))  # fmt: skip
+
+    def test_centred_points_keep_all_their_weight_inside_the_kernel(self):
+        rng = np.random.default_rng(3)
+        points = torch.tensor(rng.uniform(-6, 6, (4, 30, 2)))
+        points[:, :10, 1] = 5.9  # a path that runs along the right edge
+        weights = torch.tensor(rng.random((4, 30)))
+        weights /= weights.sum(1, keepdim=True)
+        moved = nets.centre_points(points, weights, 6.0)
+        assert moved.abs().max() <= 6
+        torch.testing.assert_close((weights[..., None] * moved).sum(1),
+                                   torch.zeros(4, 2, dtype=torch.float64))  # fmt: skip
+        kernels = nets.path_kernels(moved, weights, 13)
+        torch.testing.assert_close(kernels.sum((1, 2)), torch.ones(4, dtype=torch.float64))
+        torch.testing.assert_close(centroids(kernels), torch.zeros(4, 2, dtype=torch.float64))
+
+    @pytest.mark.parametrize("form", ["softmax", "path"])
+    def test_a_generators_kernels_are_centred_and_it_still_learns(self, form):
+        torch.manual_seed(0)
+        g = gaussian_init(KernelBlurGenerator(kernel_size=15, cell=8, latent=2, channels=16,
+                                              blocks=1, form=form), std=2.0)  # fmt: skip
+        if form == "path":
+            # A straight path to the right, the camera dwelling at its start and its end: the
+            # soft clamp squeezes the far end more than the near one, off centre.
+            steps = torch.zeros(g.points, 2)
+            steps[1:, 1] = 4.0
+            dwell = torch.full((g.points,), -20.0)
+            dwell[0], dwell[-10:] = 2.0, 0.0
+            with torch.no_grad():
+                g.mean_logits.copy_(torch.cat([steps.flatten(), dwell]) / nets.LOGIT_GAIN)
+                g.logits.weight.mul_(0.05)
+        z = torch.randn(4, 2, 2, 3)
+        logits = g.kernel_logits(z)
+        if form == "path":
+            raw = nets.path_kernels(*nets.path_from_logits(logits, 6), 15)
+        else:
+            raw = torch.softmax(logits, -1).unflatten(-1, (15, 15))
+        assert centroids(raw).abs().max() > 0.2  # off centre before centring
+        kernels = g.kernels(z)
+        assert kernels.min() >= 0
+        torch.testing.assert_close(kernels.sum((3, 4)), torch.ones(4, 2, 3))
+        torch.testing.assert_close(centroids(kernels), torch.zeros(4, 2, 3, 2), rtol=0,
+                                   atol=1e-4)  # fmt: skip
+        (kernels[..., :7, :] ** 2).sum().backward()
+        assert g.logits.weight.grad.abs().max() > 0 and g.mean_logits.grad.abs().max() > 0
+
+    def test_the_shipped_generators_kernels_are_centred(self):
+        generator = infer.load_generator("builtin:lai2016", "bgan")
+        with torch.no_grad():
+            for seed in range(4):
+                z = BlurGAN(generator).noise([seed], 192, 192)
+                kernels = generator.kernels(torch.as_tensor(z, dtype=torch.float32)).double()
+                torch.testing.assert_close(centroids(kernels), torch.zeros(1, 3, 3, 2,
+                                           dtype=torch.float64), rtol=0, atol=1e-4)  # fmt: skip
+                torch.testing.assert_close(kernels.sum((3, 4)), torch.ones(1, 3, 3,
+                                           dtype=torch.float64), rtol=0, atol=1e-5)  # fmt: skip
 
 
 def conv_parameters(in_channels, out_channels):

@@ -769,7 +769,7 @@ def test_the_readme_example_with_workers_runs_as_written(tmp_path):
     assert verify_pairs(tmp_path / "pairs.h5")[1] == []
 
 
-def test_learned_blur_renders_a_job_in_one_batch(tmp_path):
+def test_learned_blur_renders_a_jobs_small_patches_in_one_call(tmp_path):
     calls = []
 
     def halve(patches, seeds):
