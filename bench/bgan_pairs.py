@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,9 +26,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from common import write_json
+from common import run_record, write_json
 
-import blurgen
 from blurgen.alignment import pair_offset
 
 HERE = Path(__file__).resolve().parent
@@ -128,10 +126,7 @@ def main() -> None:
         print(f"| {blur} | {found['pairs']} | {found['kernel_size']} | {' | '.join(cells)} |")
 
     result = {
-        "benchmark": "bgan_pairs",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "blurgen_version": blurgen.__version__,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **run_record("bgan_pairs"),
         "patch": args.patch, "workers": args.workers, "repeat": args.repeat,
         "estimate_size": args.estimate_size,
         "rows": rows, "alignment": alignment,

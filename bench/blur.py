@@ -9,16 +9,13 @@ Prints a table and writes JSON. All three compute the same convolution of a floa
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import scipy.signal
-from common import write_json
+from common import run_record, write_json
 
 import blurgen
 from blurgen.backend import cuda_status
@@ -104,10 +101,7 @@ def main() -> None:
         print(f"cuda: skipped ({reason})")
 
     result = {
-        "benchmark": "blur",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "blurgen_version": blurgen.__version__,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **run_record("blur"),
         "cuda": reason,
         "images": rows,
         "patches": patches,

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import sys
 from pathlib import Path
 
+import blurgen
 from blurgen.backend import BackendUnavailable, check_torch_device
 
 
@@ -17,6 +21,17 @@ def torch_device(device: str) -> str:
         return check_torch_device(device)
     except (ValueError, BackendUnavailable) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def run_record(benchmark: str) -> dict:
+    """What a bench's JSON starts with: its name, the command that ran it, blurgen's version and
+    the machine."""
+    return {
+        "benchmark": benchmark,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "blurgen_version": blurgen.__version__,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+    }
 
 
 def write_json(path: Path, result: dict) -> None:

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import write_json
+from common import run_record, write_json
 
-import blurgen
 from blurgen.backend import cuda_status
 from blurgen.kernels import MotionModel, motion_kernels
 from blurgen.kernels.bank import BankConfig, write_bank
@@ -117,12 +115,9 @@ def main() -> None:
         print(f"cuda: skipped ({reason})")
 
     result = {
-        "benchmark": "kernels",
+        **run_record("kernels"),
         "size": args.size,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "blurgen_version": blurgen.__version__,
         "numpy_version": np.__version__,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "cuda": reason,
         "rows": rows,
         "randomness_us_per_kernel": draw_s / args.n * 1e6,

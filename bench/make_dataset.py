@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import itertools
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ from unittest import mock
 
 import cv2
 import numpy as np
-from common import write_json
+from common import run_record, write_json
 
 import blurgen
 from blurgen.backend import cuda_status
@@ -440,10 +439,7 @@ def main() -> None:
         print(f"peak RSS, {m['pairs']} pairs of {m['patch']} px, {m['executor']}: {where}")
 
     result = {
-        "benchmark": "make_dataset",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "blurgen_version": blurgen.__version__,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **run_record("make_dataset"),
         "patch": args.patch, "kernel_size": args.kernel_size, "workers": args.workers,
         "rows": rows, "speedup": speedup, "memory": memory,
         "convolution_ms": convolution * 1e3, "ceiling_pairs_per_s": ceiling,

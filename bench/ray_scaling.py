@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import h5py
 import numpy as np
-from common import write_json
+from common import run_record, write_json
 
-import blurgen
 from blurgen.cluster import make_dataset_ray
 from blurgen.io import read_image
 from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
@@ -96,10 +93,8 @@ def main() -> None:
           f"(ray.init: {ray_1['ray_init_s']:.1f} s and {ray_2['ray_init_s']:.1f} s, not "
           "counted)")  # fmt: skip
     result = {
-        "benchmark": "ray_scaling",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "blurgen_version": blurgen.__version__, "ray_version": ray.__version__,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **run_record("ray_scaling"),
+        "ray_version": ray.__version__,
         "patch": args.patch, "kernel_size": args.kernel_size, "shard_pairs": args.shard_pairs,
         "rows": rows, "scaling": scaling,
     }  # fmt: skip
