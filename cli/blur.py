@@ -111,7 +111,8 @@ def blur_command(
         raise click.UsageError("--blur camera draws its own blur: without --bgan or --kernels")
     camera_given = set_by_user(CAMERA_OPTIONS)
     if camera_given and method != "camera":
-        raise click.UsageError(f"{', '.join(camera_given)} only apply to --blur camera")
+        verb = "applies" if len(camera_given) == 1 else "apply"
+        raise click.UsageError(f"{', '.join(camera_given)} only {verb} to --blur camera")
     if bgan is not None:
         check_torch_device(device)
         method = "bgan"

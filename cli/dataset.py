@@ -213,7 +213,8 @@ def make_dataset_command(
                                   ("bgan", "learned blur", ("bgan",))):  # fmt: skip
         flags = set_by_user(options, chosen)
         if flags and method not in methods:
-            raise click.UsageError(f"{', '.join(flags)} only apply to {name} (--blur {method} "
+            verb = "applies" if len(flags) == 1 else "apply"
+            raise click.UsageError(f"{', '.join(flags)} only {verb} to {name} (--blur {method} "
                                    "or a --mix that draws it)")  # fmt: skip
     learned = None
     if "bgan" in methods:

@@ -249,7 +249,7 @@ def test_blur_command_draws_camera_shake_and_pictures_its_kernels(tmp_path):
     assert result.exit_code == 2 and "without --bgan or --kernels" in result.output
     result = CliRunner().invoke(cli, ["blur", str(image), "-o", str(tmp_path / "x"),
                                       "--camera-steps", "8"])  # fmt: skip
-    assert result.exit_code == 2 and "--camera-steps only apply to --blur camera" in result.output
+    assert result.exit_code == 2 and "--camera-steps only applies to --blur camera" in result.output
 
 
 def test_make_dataset_takes_the_camera_model_from_its_options(tmp_path):
@@ -264,7 +264,7 @@ def test_make_dataset_takes_the_camera_model_from_its_options(tmp_path):
         model = json.loads(f.attrs["config"])["camera"]
         assert model["steps"] == 8 and model["focal"] == [1.5, 1.5]
     result = CliRunner().invoke(cli, [*common, "--overwrite", "--camera-steps", "8"])
-    assert result.exit_code == 2 and "--camera-steps only apply to camera shake" in result.output
+    assert result.exit_code == 2 and "--camera-steps only applies to camera shake" in result.output
     result = CliRunner().invoke(cli, [*common, "--overwrite", "--blur", "camera",
                                       "--camera-extent", "0.5,2"])  # fmt: skip
     assert result.exit_code == 2 and "extent must be" in result.output

@@ -184,7 +184,7 @@ def test_a_bgan_checkpoint_without_learned_blur_is_an_error(tmp_path, images, ca
     given = ["--bgan", str(junk)] if place == "flag" else ["--config", str(config)]
     code, output, made = _run([images["image"], "-o", images["out"], *given], images, calls)
     assert code == 2 and not made
-    assert "--bgan only apply to learned blur (--blur bgan or a --mix that draws it)" in output
+    assert "--bgan only applies to learned blur (--blur bgan or a --mix that draws it)" in output
 
 
 def test_blur_and_mix_at_the_same_level_are_an_error(images, calls):
@@ -285,7 +285,7 @@ def test_settings_of_a_method_the_command_line_replaces_are_not_errors(tmp_path,
     result = CliRunner().invoke(cli, ["make-dataset", images["image"], "-o", images["out"],
                                       "--config", str(config)])  # fmt: skip
     assert result.exit_code == 2
-    assert "max_len (in --config) only apply to motion blur" in result.output
+    assert "max_len (in --config) only applies to motion blur" in result.output
 
 
 def test_null_settings(tmp_path, images, calls):

@@ -618,7 +618,7 @@ class TestConfigAndStrict:
             rng = sample_rng(0, fingerprint, int(index))
             np.testing.assert_array_equal(kernel, motion_kernels_from([rng], 9, model)[0])
         linear = self.run(*args, "--blur", "linear", "--fractions", 1, "--overwrite")
-        assert linear.exit_code == 2 and "--fractions only apply to motion blur" in linear.output
+        assert linear.exit_code == 2 and "--fractions only applies to motion blur" in linear.output
 
     def test_strict_stops_at_the_first_bad_image(self, tmp_path):
         photos(tmp_path / "in", count=2)
