@@ -144,6 +144,8 @@ class BlurGAN:
         """
         as_unit_float(sharp[:0])  # refuses other integer types before any work
         count, height, width = sharp.shape[:3]
+        if len(seeds) != count:
+            raise ValueError(f"{count} images need {count} noise seeds, got {len(seeds)}")
         out = np.empty((count, height, width, 3), np.float32)
         group = self.images_per_call(height, width)
         for i in range(0, count, group):

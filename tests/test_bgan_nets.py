@@ -418,6 +418,8 @@ class TestKernelBlurGenerator:
         np.testing.assert_allclose(gan.blur_seeded(sharp, [5, 6, 7]), together, rtol=0,
                                    atol=1e-6)  # fmt: skip
         assert drawn == [[5], [6], [7]]
+        with pytest.raises(ValueError, match="3 images need 3 noise seeds, got 2"):
+            gan.blur_seeded(sharp, [5, 6])
 
     def test_blur_generator_builds_either_from_its_config(self):
         for g in (BlurGenerator(8, 1), KernelBlurGenerator(9, 8, 2, 16, 1),
@@ -879,3 +881,25 @@ class TestLosses:
         for scale in (1, 4, 8):
             shifted = content_loss(sharp + 0.07, sharp, scale=scale).item()
             assert shifted == pytest.approx(0.07**2)
+
+
+class TestCentringEdges:
+    def test_weights_without_a_root_give_nan_not_an_index_error(self):
+        from blurgen.bgan.nets import centring_shift
+
+        positions = torch.arange(5.0) - 2
+        for weights in (torch.zeros(5), torch.full((5,), float("nan"))):
+            assert torch.isnan(centring_shift(positions, weights, 2.0)).all()
+
+    def test_centring_stays_float32_under_autocast(self):
+        from blurgen.bgan.nets import centre_kernels
+
+        kernels = torch.softmax(torch.randn(4, 31 * 31, generator=torch.Generator().manual_seed(0)),
+                                -1).unflatten(-1, (31, 31))  # fmt: skip
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            centred = centre_kernels(kernels)
+        assert centred.dtype == torch.float32
+        torch.testing.assert_close(centred.sum((-1, -2)), torch.ones(4), atol=1e-5, rtol=0)
+        offsets = torch.arange(31.0) - 15
+        assert (centred.sum(-1) @ offsets).abs().max() < 1e-4
+        assert (centred.sum(-2) @ offsets).abs().max() < 1e-4
