@@ -33,6 +33,9 @@ from blurgen.bgan.nets import (
     discriminator,
     gaussian_init,
 )
+from blurgen.bgan.nets.blur import LOGIT_GAIN
+from blurgen.bgan.nets.blur_kernels import PATH_MAX_STEP
+from blurgen.bgan.nets.discriminators import GRADIENT_GAIN
 from blurgen.bgan.vgg import LAYERS, VGG19Features, load_vgg19
 
 TORCHVISION_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
@@ -194,7 +197,7 @@ class TestKernelBlurGenerator:
     def test_field_blur_is_the_blend_of_direct_convolutions(
         self, height, width, cell, size, band, monkeypatch
     ):
-        monkeypatch.setattr(nets, "BAND_TILES", band)
+        monkeypatch.setattr(nets.blur_kernels, "BAND_TILES", band)
         rng = np.random.default_rng(height + size)
         rows, cols = -(-height // cell), -(-width // cell)
         kernels = rng.random((rows, cols, size, size))
@@ -266,7 +269,7 @@ class TestKernelBlurGenerator:
         torch.testing.assert_close(g.noise_levels(z), torch.tensor([[2e-4, 1.6e-5]] * 2))
         # Set levels: the noise added to a flat grey has variance shot * 0.5 + read.
         with torch.no_grad():
-            g.mean_levels.copy_(torch.tensor([1e-3, 2e-4]).log() / nets.LOGIT_GAIN)
+            g.mean_levels.copy_(torch.tensor([1e-3, 2e-4]).log() / LOGIT_GAIN)
         torch.testing.assert_close(g.noise_levels(z), torch.tensor([[1e-3, 2e-4]] * 2))
         z = torch.randn(2, 6, 256, 256, generator=torch.Generator().manual_seed(1))
         grey = torch.full((2, 3, 256, 256), 0.5)
@@ -281,7 +284,7 @@ class TestKernelBlurGenerator:
         assert g.config["noise_kernel"] == 3
         weights = np.array([[0.0, 1, 0], [1, 4, 1], [0, 1, 0]])  # a cross, set by its logits
         with torch.no_grad():
-            g.noise_logits.copy_(torch.tensor(np.log(weights + 1e-30)) / nets.LOGIT_GAIN)
+            g.noise_logits.copy_(torch.tensor(np.log(weights + 1e-30)) / LOGIT_GAIN)
         maps = torch.randn(2, 3, 200, 200, generator=torch.Generator().manual_seed(0))
         got = g.correlated(maps).detach().numpy()
         # An independent reference: scipy's convolution of each map, unit-norm weights.
@@ -311,7 +314,7 @@ class TestKernelBlurGenerator:
         torch.testing.assert_close(white.correlated(maps), maps)
         matrix = np.array([[1.0, 1, 1], [2, 1, 0], [0, 0, 3]])
         with torch.no_grad():
-            white.noise_mix.copy_(torch.tensor(matrix) / nets.LOGIT_GAIN)
+            white.noise_mix.copy_(torch.tensor(matrix) / LOGIT_GAIN)
         got = white.correlated(maps).detach().numpy()
         # An independent reference: each pixel's colour vector times the row-normalised matrix.
         unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
@@ -334,7 +337,7 @@ class TestKernelBlurGenerator:
         gained.load_state_dict(plain.state_dict())
         assert gained.config["variation_gain"] == 10.0 and plain.config["variation_gain"] == 1.0
         z = torch.randn(3, 2, 1, 1)
-        shared = plain.mean_logits * nets.LOGIT_GAIN
+        shared = plain.mean_logits * LOGIT_GAIN
         varying = plain.kernel_logits(z) - shared
         assert varying.abs().max() > 0.1
         torch.testing.assert_close(gained.kernel_logits(z) - shared, 10 * varying)
@@ -369,7 +372,7 @@ class TestKernelBlurGenerator:
         # Unclamped, steps are at most PATH_MAX_STEP along each axis and the weighted mean
         # of the points is the centre.
         free, _ = nets.path_from_logits(logits, 1e6)
-        assert free.diff(dim=1).abs().max() <= nets.PATH_MAX_STEP
+        assert free.diff(dim=1).abs().max() <= PATH_MAX_STEP
         torch.testing.assert_close((weights[..., None] * free).sum(1), torch.zeros(4, 2),
                                    rtol=0, atol=1e-4)  # fmt: skip
         # The soft clamp is radius * tanh(point / radius).
@@ -560,7 +563,7 @@ class TestCentring:
             dwell = torch.full((g.points,), -20.0)
             dwell[0], dwell[-10:] = 2.0, 0.0
             with torch.no_grad():
-                g.mean_logits.copy_(torch.cat([steps.flatten(), dwell]) / nets.LOGIT_GAIN)
+                g.mean_logits.copy_(torch.cat([steps.flatten(), dwell]) / LOGIT_GAIN)
                 g.logits.weight.mul_(0.05)
         z = torch.randn(4, 2, 2, 3)
         logits = g.kernel_logits(z)
@@ -760,7 +763,7 @@ def test_a_gradient_discriminator_sees_neighbour_differences_and_not_brightness(
     image = x.detach().numpy().astype(np.float64)
     right = image[:, :, :-1, 1:] - image[:, :, :-1, :-1]
     below = image[:, :, 1:, :-1] - image[:, :, :-1, :-1]
-    maps = torch.from_numpy(np.concatenate([right, below], 1) * nets.GRADIENT_GAIN).float()
+    maps = torch.from_numpy(np.concatenate([right, below], 1) * GRADIENT_GAIN).float()
     torch.testing.assert_close(logits, d.features(maps)[:, 0], rtol=0, atol=1e-5)
     torch.testing.assert_close(d(x + 0.1), logits, rtol=0, atol=1e-5)
     # A horizontal ramp and a vertical one, the same differences turned, score differently:

@@ -12,8 +12,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from blurgen.bgan import nets
 from blurgen.bgan.infer import BlurGAN
+from blurgen.bgan.nets.blur import LOGIT_GAIN
 from blurgen.bgan.train import BganConfig, BganTrainer
 from blurgen.bgan.vgg import VGG19Features
 from blurgen.cli.main import cli
@@ -449,7 +449,7 @@ def test_multi_scale_gradient_discriminators_and_noise_mixing_train_and_save(fol
     assert saved["discriminator"]["nets.1.features.0.weight"].shape == (8, 6, 4, 4)
     generator = BlurGAN.load(folders / "run" / "generator.pt").generator
     assert generator.config["noise_mixing"] is True
-    assert not torch.equal(generator.noise_mix * nets.LOGIT_GAIN, torch.eye(3))
+    assert not torch.equal(generator.noise_mix * LOGIT_GAIN, torch.eye(3))
     with pytest.raises(ValueError, match="disc_scales applies to the patch discriminator"):
         tiny(folders, disc_scales=2)
     with pytest.raises(ValueError, match="disc_input applies to the patch discriminator"):
