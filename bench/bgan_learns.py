@@ -38,13 +38,12 @@ import numpy as np
 import torch
 
 import blurgen
-from blurgen import blur
+from blurgen import blur, presets
 from blurgen.bgan.config import BGAN_ARCHS, DISC_INPUTS, DISCRIMINATORS, KERNEL_FORMS
 from blurgen.bgan.infer import BlurGAN
 from blurgen.bgan.nets import KernelBlurGenerator
 from blurgen.bgan.train import BganConfig, BganTrainer
 from blurgen.bgan.vgg import VGG19Features
-from blurgen.cli.dataset import preset_config
 from blurgen.io import read_image, write_png
 from blurgen.kernels import line_kernel
 from blurgen.kernels.bank import kernel_grid
@@ -215,7 +214,7 @@ def main() -> None:
             vgg_layer="conv2_2", vgg_weights=str(folder / "vgg.pth"),
             adversarial_weight=args.adversarial_weight, content_weight=args.content_weight,
             content_scale=args.content_scale, perceptual_weight=args.perceptual_weight,
-            pretrain=args.pretrain, physics=preset_config("none").to_dict(),
+            pretrain=args.pretrain, physics=presets.load("none").to_dict(),
             checkpoint_every=args.iters, sample_every=args.iters, log_every=10,
         )  # fmt: skip
         trainer = BganTrainer(config, folder / "run")

@@ -29,15 +29,16 @@ import torch
 from common import realism_table, write_json
 
 import blurgen
+from blurgen import presets
 from blurgen.bgan.infer import BlurGAN
 from blurgen.bgan.nets import KernelBlurGenerator
 from blurgen.calibrate import Renderer
-from blurgen.cli.dataset import preset_config
 from blurgen.io import write_png
 from blurgen.kernels.bank import kernel_grid
+from blurgen.methods.learned import DEFAULT_BGAN
 from blurgen.pipeline import expand_sources
 from blurgen.realism import measure, plot_distributions, statistics_of
-from blurgen.sample import DEFAULT_BGAN, to_uint8
+from blurgen.sample import to_uint8
 
 HERE = Path(__file__).resolve().parent
 
@@ -70,7 +71,7 @@ def main() -> None:
         fitted, held = held, fitted
         sharp_photos = expand_sources([args.shared / "sharp" / "skimage"])[0::2]
     renderer = Renderer(sharp_photos, 8, 256, 0)
-    pairs = list(renderer.pairs(preset_config("camera-shake")))
+    pairs = list(renderer.pairs(presets.load("camera-shake")))
     sharp = np.stack([pair[1] for pair in pairs])
     gan = BlurGAN.load(args.bgan)
     seeds = [record.params.noise_seed for record, _, _ in pairs]

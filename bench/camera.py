@@ -26,8 +26,9 @@ import blurgen
 from blurgen.io import Photo, write_png
 from blurgen.kernels import kernel_extent
 from blurgen.kernels.bank import kernel_grid
+from blurgen.methods.camera import FIELD_GRID, kernel_fields
 from blurgen.pipeline import DatasetConfig, bundled_images
-from blurgen.sample import FIELD_GRID, camera_fields, draw_samples, render_sample, sample_rng
+from blurgen.sample import Synthesiser, sample_rng
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,12 +40,9 @@ def make_pairs(config: DatasetConfig, samples: int) -> tuple[float, list, np.nda
     chosen = [photos[i % len(photos)] for i in range(samples)]
     rngs = [sample_rng(0, photo.fingerprint, i) for i, photo in enumerate(chosen)]
     began = time.perf_counter()
-    records, kernels = draw_samples(rngs, [p.size for p in chosen], config, config.crop)
-    pairs = []
-    for photo, record, kernel in zip(chosen, records, kernels, strict=True):
-        crop = photo.region(*record.origin, config.crop, config.crop)
-        pairs.append(render_sample(crop, kernel, record, config.degradation, dtype=np.uint8))
-    return time.perf_counter() - began, records, kernels, pairs
+    made = Synthesiser(config).make(chosen, rngs, config.crop)
+    pairs = list(zip(made.sharp, made.blurred, strict=True))
+    return time.perf_counter() - began, made.records, made.kernels, pairs
 
 
 def main() -> None:
@@ -69,7 +67,7 @@ def main() -> None:
                                                              [25, 75]).tolist()}  # fmt: skip
         if method == "camera":
             shape = (config.crop, config.crop)
-            poses = [len(r.shake.homographies(shape)) for r in records]
+            poses = [len(r.drawn.homographies(shape)) for r in records]
             rows[method]["poses_per_pair_mean"] = float(np.mean(poses))
             kept = {"config": config, "records": records, "pairs": pairs}
     ratio = rows["camera"]["pairs_per_s"] / rows["motion"]["pairs_per_s"]
@@ -86,7 +84,7 @@ def main() -> None:
     )
 
     config, records, pairs = kept["config"], kept["records"], kept["pairs"]
-    fields = camera_fields(records[:4], (config.crop, config.crop), config)
+    fields = kernel_fields(records[:4], (config.crop, config.crop), config)
     tiles = []
     for (_, blurred), field in zip(pairs[:4], fields, strict=True):
         side = blurred.shape[0]  # the grid is FIELD_GRID cells and gaps of 2 px, within it

@@ -40,7 +40,6 @@ from common import torch_device, write_json
 
 import blurgen
 from blurgen.bgan.config import CONTENT_LOSSES, DEBLUR_ARCHS
-from blurgen.bgan.data import PairsDataset
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
 from blurgen.cli.main import cli
@@ -49,6 +48,7 @@ from blurgen.forward import valid_offset
 from blurgen.io import read_image, write_png
 from blurgen.kernels import MotionModel, motion_kernels_from
 from blurgen.pipeline import DatasetConfig, bundled_images, expand_sources, make_dataset
+from blurgen.torch import PairsDataset
 
 HERE = Path(__file__).resolve().parent
 

@@ -30,12 +30,12 @@ from common import torch_device, write_json
 
 import blurgen
 from blurgen.bgan.infer import Deblurrer
-from blurgen.bgan.metrics import psnr, ssim
 from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.cli.dataset import preset_config
 from blurgen.degradation import Degradation
 from blurgen.forward import valid_offset
 from blurgen.io import read_image, write_png
+from blurgen.metrics import psnr, ssim
 from blurgen.pipeline import expand_sources, make_dataset
 
 HERE = Path(__file__).resolve().parent

@@ -239,8 +239,8 @@ def device_arithmetic_skipped(kernel_size: int) -> Iterator[None]:
 # Where a pair's time goes: the functions that make up each stage (module, function name).
 STAGES = {
     "read and decode the sources": [("blurgen/io.py", "open")],
-    "kernels": [("blurgen/sample.py", "draw_samples")],
-    "crops and flips": [("blurgen/io.py", "region"), ("blurgen/sample.py", "oriented")],
+    "kernels": [("blurgen/sample.py", "draw")],
+    "crops and flips": [("blurgen/io.py", "region"), ("blurgen/methods/base.py", "oriented")],
     "encoded -> linear": [
         ("blurgen/degradation.py", "_decode"),
         ("blurgen/degradation.py", "_lookup"),

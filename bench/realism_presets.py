@@ -28,6 +28,7 @@ import yaml
 from common import realism_table, write_json
 
 import blurgen
+from blurgen import presets
 from blurgen.calibrate import (
     Renderer,
     configure,
@@ -35,7 +36,6 @@ from blurgen.calibrate import (
     drawn_extents,
     read_kernel_extents,
 )
-from blurgen.cli.dataset import preset_config
 from blurgen.io import write_png
 from blurgen.pipeline import expand_sources
 from blurgen.realism import (
@@ -46,7 +46,6 @@ from blurgen.realism import (
 )
 
 HERE = Path(__file__).resolve().parent
-PRESETS = Path(blurgen.__file__).resolve().parent / "presets"
 
 
 def main() -> None:
@@ -59,7 +58,7 @@ def main() -> None:
     real.sort(key=lambda s: s["name"])
     fitted, held = real[0::2], real[1::2]
     renderer = Renderer(expand_sources([args.shared / "sharp" / "skimage"]), 8, 256, 0)
-    configs = {name: preset_config(name) for name in ("camera-shake", "deblurgan", "none")}
+    configs = {name: presets.load(name) for name in ("camera-shake", "deblurgan", "none")}
     default = configs["camera-shake"]
     weak = configure(replace(default, motion=replace(default.motion, max_len=None)),
                      {"kernel_size": 9})  # fmt: skip
@@ -106,7 +105,7 @@ def main() -> None:
         "kernel_extents": {"default_p5": low, "default_p95": high,
                            "default_median": float(np.median(ours)),
                            "real": sorted(real_extents.tolist()), "covered": covered},
-        "presets": {n: yaml.safe_load((PRESETS / f"{n}.yaml").read_text())
+        "presets": {n: yaml.safe_load(presets.path_of(n).read_text())
                     for n in ("camera-shake", "deblurgan")},
     })  # fmt: skip
 

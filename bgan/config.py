@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from blurgen.sample import KERNEL_BLURS
+from blurgen import methods as registry
 
 if TYPE_CHECKING:
     from blurgen.pipeline import DatasetConfig
@@ -347,8 +347,9 @@ def physics_config(values: dict) -> DatasetConfig:
     from blurgen.pipeline import DatasetConfig
 
     config = DatasetConfig.from_dict(values)
-    if set(config.methods()) - set(KERNEL_BLURS):
-        raise ValueError("the pretraining blur must be made by kernels (motion or linear)")
+    if not all(method.convolves for method in config.blur_methods()):
+        kernels = " or ".join(m.name for m in registry.methods() if m.convolves)
+        raise ValueError(f"the pretraining blur must be made by kernels ({kernels})")
     return config
 
 
@@ -371,7 +372,7 @@ class DeblurConfig(TrainingConfig):
         0.05,
         help="Fraction of the pairs held out for validation "
         "(whole source photos, chosen by the seed) when no --val is "
-        "given.",
+        "given; 0: train on all of --data without validation (no best.pt).",
     )
     iters: int = setting(20000, help="Optimisation steps.", min=1)
     transpose: bool = setting(
@@ -421,5 +422,6 @@ class DeblurConfig(TrainingConfig):
         super().__post_init__()
         if not self.data:
             raise ValueError("give at least one pairs file to train on")
-        if not self.val and not 0 < self.val_split < 1:
-            raise ValueError(f"val_split must be in (0, 1), got {self.val_split!r}")
+        if not self.val and not 0 <= self.val_split < 1:
+            raise ValueError(f"val_split must be in [0, 1) (0: no validation), got "
+                             f"{self.val_split!r}")  # fmt: skip

@@ -1,121 +1,16 @@
-"""Torch datasets over blurgen files, for the deblur trainer and anyone's training code."""
+"""What the trainers load: the deblur trainer's batches by step, drawn from a
+:class:`blurgen.torch.PairsDataset`, and BGAN's random patches of photos."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from blurgen.h5 import open_pairs
-from blurgen.io import open_hdf5
-
-
-class PairsDataset(Dataset):
-    """Blurred/sharp pairs from one or more pairs files (``blurgen-pairs/1`` or ``/2``).
-
-    Files are opened lazily, once per process, so the dataset works in DataLoader workers
-    (each opens its own handles). Indexing draws the augmentations from torch's generator,
-    which DataLoader seeds per worker, so runs are reproducible under ``torch.manual_seed``;
-    :meth:`item` takes them from a given NumPy generator instead.
-
-    Args:
-        paths: pairs files, concatenated in order.
-        crop: side of a random crop taken from both images at the same place; None for the
-            whole patch.
-        flip: random horizontal and vertical flips, the same for both images.
-        transpose: random transposes (rows and columns swapped), the same for both images;
-            with ``flip``, each pair is seen in all 8 orientations of the square (its four 90°
-            rotations and their mirrors), each as likely. blurgen's patches are square.
-
-    Items are dicts: ``blurred`` and ``sharp`` as float32 (3, H, W) tensors in [0, 1], and
-    ``index``, the pair's position in the concatenation.
-    """
-
-    def __init__(
-        self,
-        paths: Sequence[str | os.PathLike],
-        *,
-        crop: int | None = None,
-        flip: bool = False,
-        transpose: bool = False,
-    ) -> None:
-        self.paths = [str(p) for p in paths]
-        if not self.paths:
-            raise ValueError("PairsDataset needs at least one pairs file")
-        lengths, sides = [], set()
-        for path in self.paths:
-            with open_pairs(path) as f:
-                if not f.attrs.get("complete"):
-                    raise ValueError(f"'{path}' is not complete (an interrupted run?)")
-                lengths.append(len(f["sharp"]))
-                sides.add(f["sharp"].shape[1])
-        if crop is not None and crop > min(sides):
-            raise ValueError(f"crop {crop} is larger than the {min(sides)} px patches")
-        self.crop = crop
-        self.flip = flip
-        self.transpose = transpose
-        self.ends = np.cumsum(lengths)
-        self._handles: dict[int, h5py.File] = {}
-        self._pid = os.getpid()
-
-    def __len__(self) -> int:
-        return int(self.ends[-1])
-
-    def sources(self) -> np.ndarray:
-        """(N, 2) int64: each pair's file (its position in ``paths``) and source image index in
-        that file, for splitting by photo."""
-        columns = []
-        for number, path in enumerate(self.paths):
-            with open_pairs(path) as f:
-                source = f["source"][...].astype(np.int64)
-            columns.append(np.stack([np.full_like(source, number), source], axis=1))
-        return np.concatenate(columns)
-
-    def __getstate__(self) -> dict:
-        # Open HDF5 handles cannot cross into worker processes; each reopens its own.
-        state = self.__dict__.copy()
-        state["_handles"] = {}
-        return state
-
-    def _file(self, number: int) -> h5py.File:
-        if os.getpid() != self._pid:  # a forked worker: the parent's handles are not ours
-            self._handles, self._pid = {}, os.getpid()
-        if number not in self._handles:
-            self._handles[number] = open_hdf5(self.paths[number])
-        return self._handles[number]
-
-    def __getitem__(self, index: int) -> dict:
-        seed = int(torch.randint(0, 2**62, ()))
-        return self.item(index, np.random.default_rng(seed))
-
-    def item(self, index: int, rng: np.random.Generator) -> dict:
-        """Pair ``index`` (an item as described above), cropped, flipped and transposed as
-        ``rng`` draws."""
-        if not 0 <= index < len(self):
-            raise IndexError(f"pair {index} out of range for {len(self)} pairs")
-        number = int(np.searchsorted(self.ends, index, side="right"))
-        row = index - (int(self.ends[number - 1]) if number else 0)
-        f = self._file(number)
-        if self.crop is None:
-            blurred, sharp = f["blurred"][row], f["sharp"][row]
-        else:
-            # Only the crop is read from the file.
-            y, x = (int(v) for v in rng.integers(0, f["sharp"].shape[1] - self.crop + 1, 2))
-            window = np.s_[row, y : y + self.crop, x : x + self.crop]
-            blurred, sharp = f["blurred"][window], f["sharp"][window]
-        horizontal, vertical, transpose = rng.random(3) < 0.5
-        if self.flip and horizontal:
-            blurred, sharp = blurred[:, ::-1], sharp[:, ::-1]
-        if self.flip and vertical:
-            blurred, sharp = blurred[::-1], sharp[::-1]
-        if self.transpose and transpose:
-            blurred, sharp = blurred.transpose(1, 0, 2), sharp.transpose(1, 0, 2)
-        return {"blurred": _tensor(blurred), "sharp": _tensor(sharp), "index": index}
+from blurgen.torch import PairsDataset
 
 
 class StepBatches(Dataset):
@@ -156,11 +51,6 @@ class StepBatches(Dataset):
                  for k in self.share]  # fmt: skip
         return (torch.stack([item["blurred"] for item in items]),
                 torch.stack([item["sharp"] for item in items]))  # fmt: skip
-
-
-def _tensor(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 to a (3, H, W) float32 tensor in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
 
 
 class ImagePatches:

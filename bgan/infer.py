@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from blurgen.color import as_unit_float
-from blurgen.sample import BUILTIN_PREFIX
+from blurgen.methods.learned import BUILTIN_PREFIX
 
 from .files import read_torch_file
 from .nets import KernelBlurGenerator, blur_generator, deblur_generator

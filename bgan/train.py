@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from blurgen.sample import draw_samples, render_sample
+from blurgen.sample import Synthesiser
 
 from .config import BganConfig, physics_config
 from .data import ImagePatches
@@ -47,13 +47,12 @@ def physics_blur(
         ``(blurred, kernels)``: (N, 3, P, P) float32 in [0, 1] and the (N, K, K) kernels.
     """
     degradation = replace(physics.degradation, boundary="reflect")
+    synthesiser = Synthesiser(physics.sample_config(degradation=degradation))
     rngs = [np.random.default_rng(int(seed)) for seed in seeds]
     side = sharp.shape[-1]
-    records, kernels = draw_samples(rngs, [(side, side)] * len(sharp), physics, None)
+    records, kernels = synthesiser.draw(rngs, [(side, side)] * len(sharp), None)
     pairs = zip(sharp.permute(0, 2, 3, 1).numpy(), kernels, records, strict=True)
-    blurred = [
-        render_sample(image, kernel, record, degradation)[1] for image, kernel, record in pairs
-    ]
+    blurred = [synthesiser.render(image, kernel, record)[1] for image, kernel, record in pairs]
     return torch.from_numpy(np.stack(blurred)).permute(0, 3, 1, 2), kernels
 
 

@@ -4,8 +4,10 @@ Losses: content (MSE as in the paper, or L1) + VGG-19 perceptual + relativistic-
 least-squares adversarial (weight 0.01, the paper's relativistic deblur loss); ``gan=False``
 trains on content and perceptual only. Validation PSNR and SSIM are computed every
 ``val_every`` steps on held-out pairs (a fraction of the data, or separate files) and the best
-checkpoint is kept as ``checkpoints/best.pt``. The run folder is described in
-:mod:`blurgen.bgan.run`; sample grids show rows of blurred | deblurred | sharp.
+checkpoint is kept as ``checkpoints/best.pt``; with no separate files and ``val_split=0`` the run
+trains on all its pairs without validation, and keeps no best checkpoint (``latest.pt`` is the
+last step's). The run folder is described in :mod:`blurgen.bgan.run`; sample grids show rows
+of blurred | deblurred | sharp.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from blurgen.metrics import psnr, ssim
+from blurgen.torch import PairsDataset
+
 from .config import DeblurConfig
-from .data import PairsDataset, StepBatches
+from .data import StepBatches
 from .losses import content_loss, perceptual_loss
-from .metrics import psnr, ssim
 from .nets import deblur_generator
 from .run import GanRun
 
@@ -49,7 +53,8 @@ def hold_out_sources(
     if count < 2:
         raise ValueError(
             "the pairs come from one source image, so none can be held out for validation; "
-            "give --val pairs made from other photos"
+            "give --val pairs made from other photos, or --val-split 0 to train without "
+            "validation"
         )
     held: list[int] = []
     for group in rng.permutation(count):
@@ -70,6 +75,9 @@ class DeblurTrainer(GanRun):
         run: the run folder (created, with its parents, if missing).
         device: ``"cpu"`` or ``"cuda"`` (see ``bf16`` and ``cpu_bf16``).
         resume: continue from ``run/checkpoints/latest.pt`` if there is one.
+
+    ``val_data`` is None where the run does not validate (no ``val`` files and ``val_split``
+    0).
     """
 
     kind = "dbgan"
@@ -80,11 +88,13 @@ class DeblurTrainer(GanRun):
         self.train_data = PairsDataset(
             config.data, crop=config.patch, flip=True, transpose=config.transpose
         )
+        self.val_data: PairsDataset | None = None
+        self.train_index = np.arange(len(self.train_data))
+        self.val_index = np.arange(0)
         if config.val:
             self.val_data = PairsDataset(config.val)
-            self.train_index = np.arange(len(self.train_data))
             self.val_index = np.arange(len(self.val_data))
-        else:
+        elif config.val_split:
             self.val_data = PairsDataset(config.data)
             self.val_index, self.train_index = hold_out_sources(
                 self.train_data, config.val_split, np.random.default_rng([config.seed, 1])
@@ -162,6 +172,8 @@ class DeblurTrainer(GanRun):
     @torch.no_grad()
     def validate(self) -> dict:
         """Mean PSNR and SSIM of the input and of the output on the validation pairs."""
+        if self.val_data is None:
+            raise ValueError("this run has no validation pairs (no --val, and --val-split 0)")
         self.generator.eval()
         scores = []
         for i in self.val_index:
@@ -176,6 +188,8 @@ class DeblurTrainer(GanRun):
                 "val_psnr": float(mean[1]), "val_ssim": float(mean[2])}  # fmt: skip
 
     def _after_step(self, losses: dict) -> None:
+        if self.val_data is None:
+            return
         if self.step % self.config.val_every and self.step != self.config.iters:
             return
         scores = self.validate()

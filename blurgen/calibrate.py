@@ -32,7 +32,7 @@ from .kernels import kernel_extent
 from .kernels.trajectory import DEFAULT_EXPL, PATH_LENGTH_PER_PX
 from .pipeline import DatasetConfig
 from .realism import MIN_SIDE, compare, statistics_of
-from .sample import LearnedBlur, SampleRecord, draw_samples, render_sample, sample_rng, to_uint8
+from .sample import LearnedBlur, SampleRecord, Synthesiser, sample_rng
 
 
 @dataclass(frozen=True)
@@ -114,29 +114,12 @@ def preset_of(config: DatasetConfig) -> dict:
     off as null, so that the file replaces the default preset's values rather than adding to
     them. ``blur`` is left out when a mix draws the methods, and the kernel model when no
     sample uses it (make-dataset refuses a file that sets either)."""
-    motion, d = config.motion, config.degradation
-
-    def listed(values: tuple | None, form: str = "{:.4g}") -> str | None:
-        return None if values is None else ",".join(form.format(v) for v in values)
-
     methods = {"mix": ",".join(f"{m}={w:.4g}" for m, w in config.mix)} if config.mix else {
         "blur": config.blur, "mix": None}  # fmt: skip
-    kernels = {
-        "max_len": round(motion.path_length(config.kernel_size), 3),
-        "fractions": listed(motion.fractions),
-        "expl": listed(motion.expl),
-    }
-    return {
-        "kernel_size": config.kernel_size,
-        **methods,
-        **(kernels if "motion" in config.methods() else {}),
-        "space": d.space,
-        "gamma": round(d.gamma, 4),
-        "shot": listed(d.shot),
-        "read": listed(d.read),
-        "jpeg": listed(d.jpeg_quality, "{}"),
-        "highlight_boost": listed(d.highlight_boost),
-    }
+    models = {name: value for method in config.blur_methods()
+              for name, value in method.settings_of(config).items()}  # fmt: skip
+    return {"kernel_size": config.kernel_size, **methods, **models,
+            **config.degradation.settings_of()}  # fmt: skip
 
 
 KERNEL_DRAWS = 400
@@ -149,7 +132,7 @@ def drawn_extents(config: DatasetConfig, count: int = KERNEL_DRAWS, seed: int = 
     """Extents (px) of ``count`` kernels drawn under ``config`` (the same generators for every
     config)."""
     rngs = [sample_rng(seed, "kernel-extents", i) for i in range(count)]
-    return kernel_extent(draw_samples(rngs, [(1 << 16, 1 << 16)] * count, config, None)[1])
+    return kernel_extent(Synthesiser(config).draw(rngs, [(1 << 16, 1 << 16)] * count, None)[1])
 
 
 def coverage_shortfall(
@@ -214,14 +197,11 @@ class Renderer:
     ) -> Iterator[tuple[SampleRecord, np.ndarray, np.ndarray]]:
         """Every sample rendered under ``config`` (``learned``: the blur of ``"bgan"``
         samples): its record, and its sharp and blurred images as uint8 (H, W, 3)."""
+        synthesiser = Synthesiser(config, learned)
         for photo in self.photos:
             rngs = [sample_rng(self.seed, photo.fingerprint, i) for i in range(self.samples)]
-            records, kernels = draw_samples(rngs, [photo.size] * self.samples, config,
-                                            self.patch)  # fmt: skip
-            for record, kernel in zip(records, kernels, strict=True):
-                crop = photo.crop(*record.origin, self.patch, self.patch)
-                sharp, blurred = render_sample(crop, kernel, record, config.degradation, learned)
-                yield record, to_uint8(sharp), to_uint8(blurred)
+            pairs = synthesiser.make([photo] * self.samples, rngs, self.patch)
+            yield from zip(pairs.records, pairs.sharp, pairs.blurred, strict=True)
 
     def statistics(self, config: DatasetConfig, learned: LearnedBlur | None = None) -> list[dict]:
         """The realism statistics of every sample rendered under ``config``."""

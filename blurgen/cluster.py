@@ -6,7 +6,7 @@ is one Ray task: it synthesises its samples exactly as a local worker does, in j
 ``.partial``, renamed when complete, on storage every node sees. The driver then writes
 ``<output>`` as a pairs file (schema ``blurgen-pairs/2``) whose per-sample datasets are HDF5
 virtual datasets over the shards in order: the same rows, pair for pair, as the local run's
-file, and read by h5py, and so by every blurgen command and :class:`~blurgen.bgan.data.
+file, and read by h5py, and so by every blurgen command and :class:`~blurgen.torch.
 PairsDataset`, as one file. The shard folder is named relative to the output, so the two move
 together; :func:`consolidate` copies the samples into the file itself.
 
@@ -33,7 +33,6 @@ import h5py
 from .h5 import (
     SHARD_SCHEMA,
     append_samples,
-    camera_steps,
     create_samples,
     open_pairs,
     read_shard,
@@ -44,6 +43,7 @@ from .io import check_output_path, partial_path
 from .pipeline import (
     DatasetConfig,
     Segment,
+    check_learned,
     plan_jobs,
     samples_per_job,
     split_segments,
@@ -115,8 +115,7 @@ def write_shard(
     pairs, fingerprints, skipped = 0, {}, []
     try:
         with h5py.File(temporary, "w") as f:
-            steps = camera_steps(config.to_dict())
-            create_samples(f, config.patch, config.kernel_size, steps=steps)
+            create_samples(f, config)
             samples = sum(stop - first for _, _, first, stop in shard)
             for job in split_segments(shard, samples_per_job(config, samples, 1)):
                 for result in synthesise(job, config, seed, device, learned):
@@ -175,9 +174,9 @@ def join_shards(
     with h5py.File(temporary, "w") as f:
         write_header(f, list(paths), fingerprints, json.dumps(config.to_dict(), sort_keys=True),
                      seed)  # fmt: skip
-        layouts = sample_layouts(config.patch, config.kernel_size, camera_steps(config.to_dict()))
-        for name, (dtype, tail, _) in layouts.items():
-            layout = h5py.VirtualLayout((total, *tail), dtype)
+        for name, column in sample_layouts(config).items():
+            tail = column.shape
+            layout = h5py.VirtualLayout((total, *tail), column.dtype)
             row = 0
             for number, summary in enumerate(summaries):
                 count = summary["pairs"]
@@ -208,16 +207,15 @@ def consolidate(path: str | os.PathLike) -> None:
         if not source["sharp"].is_virtual:
             raise ValueError(f"'{path}' is already one ordinary file")
         folder = path.parent / source.attrs["shards"]
-        config = json.loads(source.attrs["config"])
+        config = DatasetConfig.from_dict(json.loads(source.attrs["config"]))
         total = len(source["sharp"])
         try:
             with h5py.File(temporary, "w") as f:
                 write_header(f, list(source["sources"].asstr()[...]),
                              list(source["fingerprints"].asstr()[...]),
                              source.attrs["config"], int(source.attrs["root_seed"]))  # fmt: skip
-                steps = camera_steps(config)
-                create_samples(f, config["patch"], config["kernel_size"], total, steps)
-                for name in sample_layouts(config["patch"], config["kernel_size"], steps):
+                create_samples(f, config, total)
+                for name in sample_layouts(config):
                     for start in range(0, total, COPY_ROWS):
                         rows = slice(start, min(total, start + COPY_ROWS))
                         f[name][rows] = source[name][rows]
@@ -366,8 +364,7 @@ def make_dataset_ray(
     output = check_output_path(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"'{output}' already exists; pass --overwrite to replace it")
-    if "bgan" in config.methods() and learned is None:
-        raise ValueError("this config blurs with a BGAN: pass its generator as learned=")
+    check_learned(config, learned)
     ray, started = connect(address, cpus)
     try:
         summary = _run(ray, paths, output, config, seed, shard_pairs, device, learned,

@@ -25,6 +25,8 @@ from blurgen.backend import get_xp, to_numpy
 from .color import as_unit_float, gamma_to_linear, linear_to_gamma, linear_to_srgb, srgb_to_linear
 from .forward import BOUNDARIES, blur, boundary_strip, output_size, warp_blur
 from .noise import jpeg, noise_streams, poisson_gaussian, quantise
+from .schema import Column
+from .settings import Setting
 
 SPACES = ("srgb", "gamma", "naive")
 # Output rows rendered at a time: a 10000-px-wide strip needs about 200 MB on the way, and
@@ -55,6 +57,54 @@ class DegradationParams:
     def noisy(self) -> bool:
         """Whether the sample has shot or read noise."""
         return self.shot > 0 or self.read > 0
+
+    @staticmethod
+    def columns(params: list[DegradationParams]) -> dict[str, np.ndarray]:
+        """The file columns (:data:`PARAM_COLUMNS`) of some samples' parameters."""
+        return {
+            "boost": np.array([p.boost for p in params], np.float64),
+            "noise": np.array([(p.shot, p.read) for p in params], np.float64).reshape(-1, 2),
+            "jpeg_quality": np.array([p.jpeg_quality or 0 for p in params], np.uint8),
+            "noise_seed": np.array([p.noise_seed for p in params], np.uint64),
+        }
+
+    @classmethod
+    def from_row(cls, f: Any, row: int) -> DegradationParams:
+        """The parameters of row ``row`` of an open pairs file (the inverse of
+        :meth:`columns`)."""
+        shot, read = (float(v) for v in f["noise"][row])
+        quality = int(f["jpeg_quality"][row])
+        return cls(boost=float(f["boost"][row]), shot=shot, read=read,
+                   jpeg_quality=quality or None, noise_seed=int(f["noise_seed"][row]))  # fmt: skip
+
+
+# The file's columns of each sample's DegradationParams.
+PARAM_COLUMNS = {
+    "boost": Column(np.float64, (), "highlight boost factor (1: none)"),
+    "noise": Column(np.float64, (2,), "shot gain and read-noise std"),
+    "jpeg_quality": Column(np.uint8, (), "JPEG quality, 0 for none"),
+    "noise_seed": Column(np.uint64, (), "seeds the sensor noise, or a learned blur's noise vector"),
+}
+
+# The degradation's settings (flags and config keys); Degradation.from_settings reads them.
+DEGRADATION_SETTINGS = (
+    Setting("space", "Blur in linear light after inverting sRGB (physical), after a plain gamma, "
+            "or on the encoded values (naive).", kind="choice", choices=SPACES, default="srgb"),
+    Setting("gamma", "Exponent for --space gamma.", kind="float", default=2.2),
+    Setting("boundary", "valid: only pixels whose whole neighbourhood is inside (output smaller "
+            "by K-1); reflect/wrap keep the size.", kind="choice", choices=BOUNDARIES,
+            default="valid"),
+    Setting("saturate", "Clip at 1 after blurring, as a sensor saturates.", kind="switch",
+            default=True),
+    Setting("highlight_boost", "Scale pixels saturated in the sharp image by a factor drawn "
+            "from this range before blurring (light streaks).", kind="pair", metavar="LOW,HIGH"),
+    Setting("shot", "Shot-noise gain range (Poisson, linear light).", kind="pair",
+            default="0,0", metavar="LOW,HIGH"),
+    Setting("read", "Read-noise standard deviation range (Gaussian).", kind="pair",
+            default="0,0", metavar="LOW,HIGH"),
+    Setting("quantise", "Round the result to 8 bits.", kind="switch", default=True),
+    Setting("jpeg", "JPEG quality range (1-100).", kind="pair", metavar="LOW,HIGH"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -134,6 +184,25 @@ class Degradation:
     def to_json(self) -> str:
         """The config as JSON (sorted keys)."""
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_settings(cls, values: dict[str, Any]) -> Degradation:
+        """The degradation of :data:`DEGRADATION_SETTINGS`' parsed values (None: not given,
+        the default)."""
+        names = {"jpeg": "jpeg_quality"}
+        given = {names.get(s.name, s.name): values.get(s.name) for s in DEGRADATION_SETTINGS}
+        optional = ("highlight_boost", "jpeg_quality")  # None is a value of theirs: off
+        return cls(**{k: v for k, v in given.items() if v is not None or k in optional})
+
+    def settings_of(self) -> dict:
+        """Its settings as a preset file writes them (those a calibration fits)."""
+
+        def listed(values: tuple | None, form: str = "{:.4g}") -> str | None:
+            return None if values is None else ",".join(form.format(v) for v in values)
+
+        return {"space": self.space, "gamma": round(self.gamma, 4), "shot": listed(self.shot),
+                "read": listed(self.read), "jpeg": listed(self.jpeg_quality, "{}"),
+                "highlight_boost": listed(self.highlight_boost)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, values: dict) -> Degradation:

@@ -1,43 +1,16 @@
 """The paired dataset file, schema ``blurgen-pairs/2``: writer (atomic, resumable) and checks.
 
-| name | dtype | shape | notes |
-| --- | --- | --- | --- |
-| ``sharp``, ``blurred`` | uint8 | (N, P, P, 3) | RGB, aligned pixel for pixel, one chunk each |
-| ``kernel`` | float32 | (N, K, K) | sums to 1 (zeros for learned blur), gzip + shuffle |
-| ``kernel`` | | | for camera shake: the point-spread function at the patch's centre |
-| ``method`` | uint8 | (N,) | 0 trajectory kernel, 1 linear kernel, 2 BGAN, 3 camera shake |
-| ``source`` | int32 | (N,) | index into ``sources`` |
-| ``index`` | uint32 | (N,) | the sample's number among its source's samples |
-| ``origin`` | int32 | (N, 2) | top-left (y, x) of the crop in the source image, before flips |
-| ``flips`` | uint8 | (N, 2) | horizontal, vertical (1: mirrored), applied in that order |
-| ``boost`` | float64 | (N,) | highlight boost factor (1: none) |
-| ``noise`` | float64 | (N, 2) | shot gain and read-noise std |
-| ``jpeg_quality`` | uint8 | (N,) | JPEG quality, 0 for none |
-| ``noise_seed`` | uint64 | (N,) | seeds the sensor noise, or a learned blur's noise vector |
-| ``sources`` | str | (S,) | source paths as given |
-| ``fingerprints`` | str | (S,) | BLAKE2b-128 of each source's bytes (empty if skipped) |
-
-Files whose config can draw camera shake (``"camera"`` in its methods) also hold, zeros for
-other samples:
-
-| name | dtype | shape | notes |
-| --- | --- | --- | --- |
-| ``camera_trajectory`` | float64 | (N, T, 6) | pitch, yaw, roll (rad), tx, ty, tz (m) |
-| ``camera_intrinsics`` | float64 | (N, 3) | focal length, principal point x, y (px) |
-| ``camera_depth`` | float64 | (N,) | the scene plane's distance (m) |
-| ``kernel_field`` | float32 | (N, G, G, K, K) | PSFs on a G x G grid (G = 4), gzip + shuffle |
-
-The principal point is in the crop's pixels after its flips; the kernel field holds the
-point-spread functions at the centres of the cells of a G x G grid over the patch, row by row.
+A file holds one row per pair in per-sample datasets (:func:`sample_layouts`: the
+synthesiser's, the degradation's and those of the blur methods its config uses; the docs' table
+is :func:`schema_table`), the source paths and fingerprints, and root attributes:
+``schema``, ``blurgen_version``, ``config`` (JSON), ``root_seed``, ``complete``, ``skipped``
+(JSON list of ``{"path", "reason"}``). While a file is being written (as ``<name>.partial``) it
+also holds ``next_source``, ``next_sample`` and ``n_done``.
 
 With ``kernel`` the per-sample columns are the whole record of a sample's random choices
 (:class:`blurgen.sample.SampleRecord`), so :func:`blurgen.pipeline.regenerate` rebuilds any pair
 from its source alone. Sample ``index`` of a source drew them from
 ``blurgen.sample.sample_rng(root_seed, fingerprint, index)``.
-
-Root attributes: ``schema``, ``blurgen_version``, ``config`` (JSON), ``root_seed``, ``complete``,
-``skipped`` (JSON list of ``{"path", "reason"}``). While a file is being written (as
-``<name>.partial``) it also holds ``next_source``, ``next_sample`` and ``n_done``.
 
 Version 1 files (``blurgen-pairs/1``: ``seed`` (N,) uint64 held the sample index, ``noise``
 was float32, and flips, boost, JPEG quality and noise seed were not stored) are still read.
@@ -61,84 +34,89 @@ import h5py
 import numpy as np
 
 import blurgen
-from blurgen.kernels.camera import CameraShake
+from blurgen import methods as registry
 
-from .degradation import DegradationParams
+from .degradation import PARAM_COLUMNS, DegradationParams
 from .io import check_output_path, deflated_chunk, open_hdf5, partial_path
-from .sample import FIELD_GRID, SampleRecord
+from .sample import Pairs, SampleRecord
+from .schema import DEFLATE_LEVEL, PACKED, Column
 
 log = logging.getLogger("blurgen")
 
 SCHEMA = "blurgen-pairs/2"
 READABLE = ("blurgen-pairs/1", SCHEMA)
-METHODS = {"motion": 0, "linear": 1, "bgan": 2, "camera": 3}
-# name: (dtype, shape after N, HDF5 chunk rows)
-_COLUMNS = {
-    "method": (np.uint8, (), 4096),
-    "source": (np.int32, (), 4096),
-    "index": (np.uint32, (), 4096),
-    "origin": (np.int32, (2,), 4096),
-    "flips": (np.uint8, (2,), 4096),
-    "boost": (np.float64, (), 4096),
-    "noise": (np.float64, (2,), 4096),
-    "jpeg_quality": (np.uint8, (), 4096),
-    "noise_seed": (np.uint64, (), 4096),
-}
-_PER_SAMPLE = ("sharp", "blurred", "kernel", *_COLUMNS)
 _PER_SAMPLE_V1 = ("sharp", "blurred", "kernel", "method", "seed", "source", "origin", "noise")
-CAMERA_COLUMNS = ("camera_trajectory", "camera_intrinsics", "camera_depth", "kernel_field")
-
-
-def per_sample(f: h5py.File) -> tuple[str, ...]:
-    """The per-sample datasets of an open pairs file (or shard) of the current schema."""
-    return (*_PER_SAMPLE, *(name for name in CAMERA_COLUMNS if name in f))
-
-
-def camera_steps(config: dict) -> int:
-    """The time steps of a dataset config's camera shake (``to_dict()`` form), 0 if it draws
-    none."""
-    return int((config.get("camera") or {}).get("steps", 0))
-
-
-# Per-sample datasets stored compressed, a chunk a row, and how: shuffled, then deflated at
-# this level (h5py's gzip default, given explicitly since deflate_rows must match it).
-COMPRESSED = ("kernel", "kernel_field")
-DEFLATE_LEVEL = 4
 # The suffix of a column's name when it is handed to the writer compressed (deflate_rows).
 DEFLATED = ":deflated"
 
 
-def sample_layouts(
-    patch: int, kernel_size: int, steps: int = 0
-) -> dict[str, tuple[np.dtype, tuple, dict]]:
-    """Each per-sample dataset's dtype, shape after N, and creation options (chunks,
-    compression), as every pairs file lays them out; ``steps``: the camera shake's time
-    steps, 0 for files without camera shake."""
-    p, k = patch, kernel_size
+def per_sample(f: h5py.File) -> tuple[str, ...]:
+    """The per-sample datasets of an open pairs file (or shard) of the current schema, as its
+    config lays them out."""
+    from .pipeline import DatasetConfig
+
+    return tuple(sample_layouts(DatasetConfig.from_dict(json.loads(f.attrs["config"]))))
+
+
+def sample_layouts(config: Any) -> dict[str, Column]:
+    """Each per-sample dataset of a pairs file of ``config`` (a
+    :class:`~blurgen.pipeline.DatasetConfig`): the images, the kernel and the record (the
+    synthesiser's columns, the degradation's), then the columns of each blur method the config
+    uses."""
+    p, k = config.patch, config.kernel_size
+    codes = ", ".join(f"{m.code} {m.name}" for m in registry.methods())
+    without = ", ".join(m.name for m in registry.methods() if not m.has_kernel)
+    kernels = "".join(f"; for {m.name}, {m.kernel_note}" for m in registry.methods()
+                      if m.kernel_note)  # fmt: skip
     layouts = {
-        name: (np.dtype(np.uint8), (p, p, 3), {"chunks": (1, p, p, 3)})
+        name: Column(np.uint8, (p, p, 3), "RGB, aligned pixel for pixel, one chunk each",
+                     {"chunks": (1, p, p, 3)})
         for name in ("sharp", "blurred")
-    }
-    packed = {"compression": "gzip", "compression_opts": DEFLATE_LEVEL, "shuffle": True}
-    layouts["kernel"] = (np.dtype(np.float32), (k, k), {"chunks": (1, k, k), **packed})
-    for name, (dtype, tail, rows) in _COLUMNS.items():
-        layouts[name] = (np.dtype(dtype), tail, {"chunks": (rows, *tail)})
-    if steps:
-        g = FIELD_GRID
-        for name, tail in (("camera_trajectory", (steps, 6)), ("camera_intrinsics", (3,)),
-                           ("camera_depth", ())):  # fmt: skip
-            layouts[name] = (np.dtype(np.float64), tail, {"chunks": (256, *tail)})
-        layouts["kernel_field"] = (np.dtype(np.float32), (g, g, k, k),
-                                   {"chunks": (1, g, g, k, k), **packed})  # fmt: skip
+    }  # fmt: skip
+    layouts["kernel"] = Column(np.float32, (k, k), f"sums to 1 (zeros for {without})"
+                               f"{kernels}; gzip + shuffle",
+                               {"chunks": (1, k, k), **PACKED})  # fmt: skip
+    layouts.update({
+        "method": Column(np.uint8, (), f"the blur method: {codes}"),
+        "source": Column(np.int32, (), "index into ``sources``"),
+        "index": Column(np.uint32, (), "the sample's number among its source's samples"),
+        "origin": Column(np.int32, (2,), "top-left (y, x) of the crop in the source image, "
+                         "before flips"),
+        "flips": Column(np.uint8, (2,), "horizontal, vertical (1: mirrored), applied in that "
+                        "order"),
+        **PARAM_COLUMNS,
+    })  # fmt: skip
+    for method in config.blur_methods():
+        layouts.update(method.columns(config))
     return layouts
 
 
-def create_samples(
-    f: h5py.File, patch: int, kernel_size: int, rows: int = 0, steps: int = 0
-) -> None:
-    """Create the per-sample datasets of a pairs file in ``f``, ``rows`` long and growable."""
-    for name, (dtype, tail, options) in sample_layouts(patch, kernel_size, steps).items():
-        f.create_dataset(name, (rows, *tail), dtype, maxshape=(None, *tail), **options)
+def schema_table(config: Any = None) -> str:
+    """The format's table in Markdown: every per-sample dataset of a file of ``config`` (by
+    default one whose config uses every method, with its defaults), with P the patch and K
+    the kernel size, then the per-file ones."""
+    from .pipeline import DatasetConfig
+
+    if config is None:
+        config = DatasetConfig(patch=7, kernel_size=5, mix=[(m, 1) for m in registry.names()])
+    letters = {config.patch: "P", config.kernel_size: "K"}
+    lines = ["| name | dtype | shape | notes |", "| --- | --- | --- | --- |"]
+    for name, column in sample_layouts(config).items():
+        shape = ", ".join(["N", *(letters.get(n, str(n)) for n in column.shape)])
+        shape = f"({shape},)" if len(column.shape) == 0 else f"({shape})"
+        lines.append(f"| ``{name}`` | {column.dtype} | {shape} | {column.notes} |")
+    lines.append("| ``sources`` | str | (S,) | source paths as given |")
+    lines.append("| ``fingerprints`` | str | (S,) | BLAKE2b-128 of each source's bytes "
+                 "(empty if skipped) |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def create_samples(f: h5py.File, config: Any, rows: int = 0) -> None:
+    """Create the per-sample datasets of a pairs file of ``config`` in ``f``, ``rows`` long and
+    growable."""
+    for name, column in sample_layouts(config).items():
+        f.create_dataset(name, (rows, *column.shape), column.dtype,
+                         maxshape=(None, *column.shape), **column.options)  # fmt: skip
 
 
 def append_samples(f: h5py.File, arrays: dict[str, np.ndarray], rows: int) -> int:
@@ -148,7 +126,7 @@ def append_samples(f: h5py.File, arrays: dict[str, np.ndarray], rows: int) -> in
     10 % faster): as they are where the file does not compress them, and compressed
     beforehand by :func:`deflate_rows` where it does."""
     count = len(arrays["sharp"])
-    for name in per_sample(f):
+    for name in (name.removesuffix(DEFLATED) for name in arrays):
         dataset = f[name]
         dataset.resize(rows + count, axis=0)
         packed = arrays.get(name + DEFLATED)
@@ -165,16 +143,17 @@ def append_samples(f: h5py.File, arrays: dict[str, np.ndarray], rows: int) -> in
     return rows + count
 
 
-def deflate_rows(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``arrays`` with each column that pairs files compress (:data:`COMPRESSED`) replaced
-    by its rows compressed as the file stores them, one chunk a row: HDF5's shuffle, then
-    deflate at :data:`DEFLATE_LEVEL`. Whoever makes the samples compresses them, not the one
-    process that writes the file (a 64 px kernel took it 0.08 ms, a camera shake's kernel
-    field 1.2 ms). Column ``name`` becomes ``name + DEFLATED``, one uint8 array: the n + 1
-    int64 offsets at which the chunks start and the last ends, then the chunks."""
+def deflate_rows(arrays: dict[str, np.ndarray], config: Any) -> dict[str, np.ndarray]:
+    """``arrays`` with each column that pairs files of ``config`` compress
+    (:attr:`Column.compressed`) replaced by its rows compressed as the file stores them, one
+    chunk a row: HDF5's shuffle, then deflate at :data:`~blurgen.schema.DEFLATE_LEVEL`.
+    Whoever makes the samples compresses them, not the one process that writes the file (a
+    64 px kernel took it 0.08 ms, a camera shake's kernel field 1.2 ms). Column ``name``
+    becomes ``name + DEFLATED``, one uint8 array: the n + 1 int64 offsets at which the chunks
+    start and the last ends, then the chunks."""
     out = dict(arrays)
-    for name in COMPRESSED:
-        if name in out:
+    for name, column in sample_layouts(config).items():
+        if column.compressed and name in out:
             rows = out.pop(name)
             chunks = [deflated_chunk(row, DEFLATE_LEVEL, shuffle=True) for row in rows]
             ends = np.cumsum([0, *map(len, chunks)], dtype=np.int64)
@@ -207,51 +186,23 @@ def write_header(
 
 
 def record_columns(records: list[SampleRecord]) -> dict[str, np.ndarray]:
-    """The per-sample columns of ``records`` (all but images, kernels, sources and indices)."""
+    """The per-sample columns of ``records`` that every file has (all but images, kernels,
+    sources, indices and the methods' own)."""
     return {
-        "method": np.array([METHODS[r.method] for r in records], np.uint8),
+        "method": np.array([registry.get(r.method).code for r in records], np.uint8),
         "origin": np.array([r.origin for r in records], np.int32).reshape(-1, 2),
         "flips": np.array([r.flips for r in records], np.uint8).reshape(-1, 2),
-        "boost": np.array([r.params.boost for r in records], np.float64),
-        "noise": np.array([(r.params.shot, r.params.read) for r in records]).reshape(-1, 2),
-        "jpeg_quality": np.array([r.params.jpeg_quality or 0 for r in records], np.uint8),
-        "noise_seed": np.array([r.params.noise_seed for r in records], np.uint64),
+        **DegradationParams.columns([r.params for r in records]),
     }
 
 
 def read_record(f: h5py.File, row: int) -> SampleRecord:
     """The record of pair ``row`` of an open ``blurgen-pairs/2`` file."""
-    names = {code: name for name, code in METHODS.items()}
-    shot, read = (float(v) for v in f["noise"][row])
-    quality = int(f["jpeg_quality"][row])
-    params = DegradationParams(boost=float(f["boost"][row]), shot=shot, read=read,
-                               jpeg_quality=quality or None,
-                               noise_seed=int(f["noise_seed"][row]))  # fmt: skip
     y, x = (int(v) for v in f["origin"][row])
     horizontal, vertical = (bool(v) for v in f["flips"][row])
-    method = names[int(f["method"][row])]
-    shake = None
-    if method == "camera":
-        f_, cx, cy = (float(v) for v in f["camera_intrinsics"][row])
-        shake = CameraShake(f["camera_trajectory"][row], (f_, cx, cy),
-                            float(f["camera_depth"][row]))  # fmt: skip
-    return SampleRecord(method, (y, x), (horizontal, vertical), params, shake)
-
-
-def camera_columns(records: list[SampleRecord], fields: np.ndarray, steps: int) -> dict:
-    """The camera-shake columns of ``records`` (zeros for other samples) and their kernel
-    fields (N, G, G, K, K)."""
-    count = len(records)
-    trajectory = np.zeros((count, steps, 6))
-    intrinsics = np.zeros((count, 3))
-    depth = np.zeros(count)
-    for k, record in enumerate(records):
-        if record.shake is not None:
-            trajectory[k] = record.shake.trajectory
-            intrinsics[k] = record.shake.intrinsics
-            depth[k] = record.shake.depth
-    return {"camera_trajectory": trajectory, "camera_intrinsics": intrinsics,
-            "camera_depth": depth, "kernel_field": np.asarray(fields, np.float32)}  # fmt: skip
+    method = registry.by_code(int(f["method"][row]))
+    return SampleRecord(method.name, (y, x), (horizontal, vertical),
+                        DegradationParams.from_row(f, row), method.read(f, row))  # fmt: skip
 
 
 @dataclass
@@ -272,19 +223,20 @@ class SourceSamples:
 
     @classmethod
     def of(
-        cls, source: int, first: int, fingerprint: str, sharp: np.ndarray,
-        blurred: np.ndarray, kernels: np.ndarray, records: list[SampleRecord],
-    ) -> SourceSamples:  # fmt: skip
-        """The uint8 images ((n, P, P, 3) each), kernels and records of consecutive samples
-        of a source."""
+        cls, source: int, first: int, fingerprint: str, pairs: Pairs, rows: slice, config: Any
+    ) -> SourceSamples:
+        """Rows ``rows`` of ``pairs``, consecutive samples of a source from ``first`` on, with
+        the columns a file of ``config`` stores compressed already compressed."""
+        records = pairs.records[rows]
         count = len(records)
-        return cls(source, first, first + count, fingerprint=fingerprint, arrays={
-            "sharp": np.asarray(sharp, np.uint8), "blurred": np.asarray(blurred, np.uint8),
-            "kernel": np.asarray(kernels, np.float32),
+        return cls(source, first, first + count, fingerprint=fingerprint, arrays=deflate_rows({
+            "sharp": pairs.sharp[rows], "blurred": pairs.blurred[rows],
+            "kernel": np.asarray(pairs.kernels[rows], np.float32),
             "source": np.full(count, source, np.int32),
             "index": np.arange(first, first + count, dtype=np.uint32),
             **record_columns(records),
-        })  # fmt: skip
+            **{name: column[rows] for name, column in pairs.columns.items()},
+        }, config))  # fmt: skip
 
 
 class PairsWriter:
@@ -412,8 +364,7 @@ class PairsWriter:
     def _create(self) -> None:
         f = self.file = h5py.File(self.temporary, "w")
         try:
-            steps = camera_steps(json.loads(self.config_json))
-            create_samples(f, self.config.patch, self.config.kernel_size, steps=steps)
+            create_samples(f, self.config)
             write_header(f, self.sources, [""] * len(self.sources), self.config_json, self.seed)
             self._checkpoint()
         except BaseException:
@@ -586,9 +537,10 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
         source = f["source"][...]
         if n and (source.min() < 0 or source.max() >= info["sources"]):
             problems.append("source indices out of range")
-        method = f["method"][...]
+        without = [m.code for m in registry.methods() if not m.has_kernel]
+        none = np.isin(f["method"][...], without)
         sums = f["kernel"][...].sum(axis=(1, 2), dtype=np.float64) if n else np.zeros(0)
-        bad = ~np.where(method == METHODS["bgan"], np.abs(sums) < 1e-6, np.abs(sums - 1) < 1e-5)
+        bad = ~np.where(none, np.abs(sums) < 1e-6, np.abs(sums - 1) < 1e-5)
         if bad.any():
             problems.append(f"{int(bad.sum())} kernels do not sum to 1 (or 0 for learned blur)")
         expected = info["config"].get("per_image")

@@ -20,41 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from blurgen.backend import check_device, to_numpy, xp_for_device
+from blurgen import methods as registry
+from blurgen.backend import check_device, xp_for_device
 
-from .color import as_unit_float
-from .degradation import Degradation
-from .h5 import (
-    SCHEMA,
-    PairsWriter,
-    SourceSamples,
-    camera_columns,
-    deflate_rows,
-    open_pairs,
-    read_record,
-)
+from .h5 import SCHEMA, PairsWriter, SourceSamples, open_pairs, read_record, sample_layouts
 from .io import Photo, interrupt_between_steps
-from .kernels import MotionModel
-from .kernels.camera import CameraModel
 from .parallel import free_shared, leave_if_importing_main, ordered_map, share_arrays, shared_arrays
-from .sample import (
-    BLURS,
-    FIELD_GRID,
-    KERNEL_BLURS,
-    LEARNED_BATCH_PIXELS,
-    LearnedBlur,
-    SampleConfig,
-    SampleRecord,
-    camera_fields,
-    draw_samples,
-    oriented,
-    render_learned,
-    render_sample,
-    sample_rng,
-    to_uint8,
-)
+from .sample import LearnedBlur, SampleConfig, Synthesiser, sample_rng, to_uint8
+from .settings import Setting
 
-__all__ = ["BLURS", "KERNEL_BLURS", "DatasetConfig", "make_dataset", "regenerate"]
+__all__ = ["DatasetConfig", "make_dataset", "regenerate"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 # Samples per job sent to a worker: a job's kernels are drawn as one batch, whose time loop
@@ -75,8 +50,27 @@ DEVICE_JOBS = 2
 _DEVICE_TURNS = threading.BoundedSemaphore(DEVICE_JOBS)
 # Samples first .. stop - 1 of source j: (j, path, first, stop).
 Segment = tuple[int, str, int, int]
-# method, source, index, origin, flips, boost, noise, jpeg_quality, noise_seed
-PER_PAIR_RECORD_BYTES = 1 + 4 + 4 + 8 + 2 + 8 + 16 + 1 + 8
+
+
+def _methods_help() -> str:
+    return "; ".join(f"{m.name}: {m.help}" for m in registry.methods())
+
+
+# The dataset's own settings (flags and config keys); the methods' and the degradation's are
+# declared with them (see blurgen.presets).
+DATASET_SETTINGS = (
+    Setting("patch", "Side of the square patches in px.", kind="int", minimum=8, default=256),
+    Setting("per_image", "Pairs drawn from each source image.", kind="int", minimum=1,
+            default=8),
+    Setting("kernel_size", "Side of the blur kernels in px.", kind="int", minimum=3, default=31),
+    Setting("blur", f"The blur of every pair: {_methods_help()}. Replaces a --mix set at a lower "
+            "level (the preset's, or --config's when given as a flag); with --mix at the same "
+            "level it is an error.", kind="choice", choices=registry.names,
+            default=registry.names()[0]),
+    Setting("mix", "Draw each sample's blur from these weights, e.g. motion=0.5,bgan=0.5.",
+            metavar="METHOD=W,..."),
+    Setting("flips", "Random horizontal and vertical flips.", kind="switch", default=True),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -108,18 +102,6 @@ class DatasetConfig(SampleConfig):
                 f"datasets need boundary 'valid' (got {self.degradation.boundary!r}): other "
                 "boundaries invent content at the patch edges"
             )
-
-    @classmethod
-    def from_dict(cls, values: dict) -> DatasetConfig:
-        """The inverse of :meth:`to_dict` (as files record it, and ``--dry-run --json``
-        prints it)."""
-        values = dict(values)
-        motion = values.pop("motion", None)
-        camera = CameraModel(**(values.pop("camera", None) or {}))  # it makes lists tuples
-        mix = tuple(tuple(pair) for pair in values.pop("mix", ()))
-        degradation = Degradation.from_dict(values.pop("degradation"))
-        model = MotionModel(**motion) if motion is not None else MotionModel()
-        return cls(**values, motion=model, camera=camera, mix=mix, degradation=degradation)
 
     @property
     def crop(self) -> int:
@@ -175,7 +157,7 @@ def synthesise(
         config: the dataset config.
         root_seed: the dataset's seed.
         device: where kernels and the forward model run (randomness stays on the host).
-        learned: the learned blur, for ``"bgan"`` samples.
+        learned: the learned blur, for methods that need one.
 
     Returns:
         One :class:`SourceSamples` per segment, with ``skipped`` set for unusable images.
@@ -189,100 +171,38 @@ def synthesise(
             continue
         height, width = photo.size
         if min(height, width) < config.crop:
-            results.append(SourceSamples.skip(j, first, stop, _too_small(path, photo, config)))
+            results.append(SourceSamples.skip(j, first, stop, too_small(path, photo, config)))
             continue
         results.append(SourceSamples(j, first, stop, fingerprint=photo.fingerprint))
         photos += [photo] * (stop - first)
         rngs += [sample_rng(root_seed, photo.fingerprint, i) for i in range(first, stop)]
-    with _device_turn(device):
-        records, kernels = draw_samples(
-            rngs, [photo.size for photo in photos], config, config.crop, device=device
-        )
-    sharp, blurred = _render_job(photos, records, kernels, config, device, learned)
-    kernels = to_numpy(kernels)  # from a GPU in one transfer, not one for each source
-    camera = {}
-    if "camera" in config.methods():
-        fields = camera_fields(records, (config.crop, config.crop), config)
-        camera = camera_columns(records, fields, config.camera.steps)
+    synthesiser = Synthesiser(config, learned, device, lambda: _device_turn(device))
+    pairs = synthesiser.make(photos, rngs, config.crop)
     row = 0
     for k, result in enumerate(results):
         if result.skipped:
             continue
         rows = slice(row, row + result.stop - result.first)
-        results[k] = SourceSamples.of(
-            result.source, result.first, result.fingerprint, sharp[rows], blurred[rows],
-            kernels[rows], records[rows],
-        )  # fmt: skip
-        results[k].arrays.update({name: column[rows] for name, column in camera.items()})
-        results[k].arrays = deflate_rows(results[k].arrays)
+        results[k] = SourceSamples.of(result.source, result.first, result.fingerprint, pairs,
+                                      rows, config)  # fmt: skip
         row = rows.stop
     return results
 
 
-def _too_small(path: str, photo: Photo, config: DatasetConfig) -> str:
-    """Why a photo smaller than a crop is skipped, in the terms of the blur in use."""
-    (height, width), k = photo.size, config.kernel_size
-    methods = config.methods()
-    if any(method in KERNEL_BLURS for method in methods):
-        need = f"with {k} px kernels need {config.crop} px"
-    elif "camera" in methods:
-        need = f"with camera shake within {k} px (--kernel-size) need {config.crop} px"
-    else:
-        # A learned blur reads the patch alone, but its samples are cut as every method's are:
-        # the patch with a border of K - 1 px.
-        need = (f"need {config.crop} px: each is the centre of a crop with a {k - 1} px border "
-                f"from --kernel-size {k}, which the BGAN does not use (a smaller --kernel-size "
-                "takes smaller photos)")  # fmt: skip
-    return f"'{path}': too small ({height}x{width}); patches of {config.patch} px {need}"
+def too_small(path: str, photo: Photo, config: DatasetConfig) -> str:
+    """Why a photo smaller than a crop is skipped, in the terms of the blur in use (a method
+    with a kernel, if any, says why)."""
+    (height, width) = photo.size
+    used = config.blur_methods()
+    method = next((m for m in used if m.has_kernel), used[0])
+    return (f"'{path}': too small ({height}x{width}); patches of {config.patch} px "
+            f"{method.crop_reason(config)}")  # fmt: skip
 
 
 def _device_turn(device: str) -> contextlib.AbstractContextManager:
     """Held while a job works on a GPU (at most :data:`DEVICE_JOBS` at once), not while it
     opens photos, cuts crops, adds noise or compresses on the host."""
     return _DEVICE_TURNS if device != "cpu" else contextlib.nullcontext()
-
-
-def _render_job(
-    photos: list[Photo], records: list[SampleRecord], kernels: Any, config: DatasetConfig,
-    device: str, learned: LearnedBlur | None,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """A job's (N, P, P, 3) uint8 sharp and blurred images, sample ``r`` cut from
-    ``photos[r]`` as ``records[r]`` says and blurred with ``kernels[r]`` on ``device``."""
-    xp = xp_for_device(device)
-    turn = _device_turn(device)
-    # The pairs go straight into the job's arrays (no list of copies to stack).
-    sharp = np.empty((len(records), config.patch, config.patch, 3), np.uint8)
-    blurred = np.empty_like(sharp)
-    learned_sharp, on_device = {}, {}
-    for r, record in enumerate(records):
-        # In the file's dtype: 8-bit crops are decoded to linear light through a table.
-        crop = photos[r].region(*record.origin, config.crop, config.crop)
-        if record.method in KERNEL_BLURS and _in_batches(device, crop, config):
-            # Rendered below, the job's 8-bit kernel-blur samples in one batch on the device.
-            on_device[r], sharp[r] = oriented(crop, config.kernel_size, record, config.degradation)
-            continue
-        with turn:
-            crop = xp.asarray(crop)
-            if record.method != "bgan":
-                pair = render_sample(crop, kernels[r], record, config.degradation, dtype=np.uint8)
-                sharp[r], blurred[r] = to_uint8(pair[0]), to_uint8(pair[1])
-            else:  # blurred below, the job's learned samples in batches
-                centre = oriented(crop, config.kernel_size, record, config.degradation)[1]
-                learned_sharp[r] = xp.ascontiguousarray(centre)  # as float once its turn comes
-                sharp[r] = to_uint8(centre)
-    if on_device:
-        batch = list(on_device)
-        crops, params = np.stack(list(on_device.values())), [records[r].params for r in batch]
-        blurred[batch] = config.degradation.render_batch(crops, kernels[batch], params, turn)
-    batch = list(learned_sharp)
-    step = max(1, LEARNED_BATCH_PIXELS // config.patch**2)
-    for rows in (batch[k : k + step] for k in range(0, len(batch), step)):
-        with turn:
-            images = render_learned([as_unit_float(learned_sharp.pop(r)) for r in rows],
-                                    [records[r] for r in rows], learned)  # fmt: skip
-            for r, image in zip(rows, images, strict=True):
-                blurred[r] = to_uint8(image)
-    return sharp, blurred
 
 
 def synthesise_shared(*job: Any) -> tuple[list[SourceSamples], str | None]:
@@ -294,15 +214,6 @@ def synthesise_shared(*job: Any) -> tuple[list[SourceSamples], str | None]:
 
 def _free_results(output: tuple[list[SourceSamples], str | None]) -> None:
     free_shared(output[1])
-
-
-def _in_batches(device: str, crop: np.ndarray, config: DatasetConfig) -> bool:
-    """Whether a kernel-blur sample is rendered with the rest of its job in one batch
-    (:meth:`Degradation.render_batch`): on a GPU, where a pair at a time would spend its time
-    launching kernels and moving data, for 8-bit crops and the ``"valid"`` boundary. On the
-    CPU one at a time is faster (measured: 2.1 ms a pair against 2.9-3.6 ms in batches of
-    4-16 of 319 px by 64 px kernels)."""
-    return device != "cpu" and crop.dtype == np.uint8 and config.degradation.boundary == "valid"
 
 
 def samples_per_job(config: DatasetConfig, samples: int, workers: int) -> int:
@@ -386,7 +297,7 @@ def make_dataset(
             each hold a CUDA context of their own and one job's batch on it at a time.
         device: ``"cpu"`` or ``"cuda"`` for kernels and the forward model. On CUDA, FFT
             rounding differs from the CPU's, so a few 8-bit values may differ by one.
-        learned: the learned blur for ``"bgan"`` samples (e.g. ``blurgen.bgan.infer.BganBlur``;
+        learned: the learned blur, for methods that need one (``blurgen.bgan.infer.BganBlur``;
             it must pickle for worker processes, and be safe to call from several threads).
         overwrite: start afresh, ignoring a partial file, and replace an existing output.
         strict: stop with ValueError at the first unusable image instead of skipping it, and
@@ -412,8 +323,7 @@ def make_dataset(
     device = check_device(device)
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    if "bgan" in config.methods() and learned is None:
-        raise ValueError("this config blurs with a BGAN: pass its generator as learned=")
+    check_learned(config, learned)
     with PairsWriter(output, paths, config, seed, overwrite=overwrite) as writer:
         kept = writer.pairs
         if progress is not None and writer.next_source:
@@ -503,30 +413,34 @@ def regenerate(
         source = int(f["source"][index])
         source_path = f["sources"].asstr()[source]
         fingerprint = f["fingerprints"].asstr()[source]
-        config = json.loads(f.attrs["config"])
+        config = DatasetConfig.from_dict(json.loads(f.attrs["config"]))
     photo = Photo.open(source_path)
     if photo.fingerprint != fingerprint:
         raise ValueError(f"'{source_path}' has changed since '{path}' was made")
-    side = config["patch"] + config["kernel_size"] - 1
-    xp = xp_for_device(check_device(device))
-    crop = xp.asarray(photo.crop(*record.origin, side, side))
-    degradation = Degradation.from_dict(config["degradation"])
-    sharp, blurred = render_sample(crop, xp.asarray(kernel), record, degradation, learned)
+    device = check_device(device)
+    xp = xp_for_device(device)
+    crop = xp.asarray(photo.crop(*record.origin, config.crop, config.crop))
+    sharp, blurred = Synthesiser(config, learned, device).render(crop, xp.asarray(kernel), record)
     return to_uint8(sharp), to_uint8(blurred)
 
 
+def check_learned(config: SampleConfig, learned: LearnedBlur | None) -> None:
+    """Raise ValueError if ``config`` draws a method that needs a learned blur and there is
+    none."""
+    needs = [method.name for method in config.blur_methods() if method.learned]
+    if needs and learned is None:
+        raise ValueError(f"this config blurs with {needs[0]}, a learned blur: pass its generator "
+                         "as learned=")  # fmt: skip
+
+
 def pair_bytes(config: DatasetConfig) -> int:
-    """Bytes of a pair's images and kernels (with camera shake, its kernel field and
-    trajectory too)."""
-    size = 2 * config.patch**2 * 3 + 4 * config.kernel_size**2
-    if "camera" in config.methods():
-        size += 4 * FIELD_GRID**2 * config.kernel_size**2 + 8 * (6 * config.camera.steps + 4)
-    return size
+    """Bytes of a pair's row in the file: images, kernel, record and the methods' columns,
+    uncompressed."""
+    return sum(column.row_bytes for column in sample_layouts(config).values())
 
 
 def plan(sources: Sequence[str | os.PathLike], config: DatasetConfig) -> dict:
     """What a run would do, without reading pixels: sources, samples and bytes at most."""
     pairs = len(sources) * config.per_image
-    per_pair = pair_bytes(config) + PER_PAIR_RECORD_BYTES
-    return {"sources": len(sources), "pairs": pairs, "bytes": pairs * per_pair,
+    return {"sources": len(sources), "pairs": pairs, "bytes": pairs * pair_bytes(config),
             "config": json.loads(json.dumps(config.to_dict()))}  # fmt: skip

@@ -1,12 +1,14 @@
-"""Draw, then render: every random choice of a sample as one plain record, and the pair it makes.
+"""The synthesiser: every random choice of a sample drawn into one plain record, then rendered.
 
 A sample of a photo draws everything from one generator, :func:`sample_rng`, keyed by the root
 seed, a fingerprint of the photo's bytes and the sample's index, in this order: its blur method
-(one uniform, only when mixing methods), its kernel (trajectory or line; nothing for a learned
-blur), the crop's top-left corner, two flips, then the degradation's parameters and a noise seed.
-:func:`draw_samples` turns generators into :class:`SampleRecord` records and kernels;
-:func:`render_sample` turns a record, its kernel and the photo's crop into the pair, with no
-randomness of its own, so a stored record and kernel rebuild their pair exactly.
+(one uniform, only when mixing methods), the method's own draws (a kernel, a shake, nothing for
+a learned blur), the crop's top-left corner, two flips, then the degradation's parameters and a
+noise seed. :meth:`Synthesiser.draw` turns generators into :class:`SampleRecord` records and
+kernels; :meth:`Synthesiser.render` turns a record, its kernel and the photo's crop into the
+pair, with no randomness of its own, so a stored record and kernel rebuild their pair exactly;
+:meth:`Synthesiser.make` does both for a batch of samples of photos, as datasets hold them.
+What differs between blur methods lives in their modules (:mod:`blurgen.methods`).
 
 Keying by the photo's content, not its position in a list, means that two datasets made from
 different photos never share kernels, even under the same seed, and that a dataset depends on
@@ -15,112 +17,87 @@ its sources, config and seed only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
-from blurgen.backend import get_xp, to_numpy, xp_for_device
-from blurgen.kernels import MotionModel, linear_kernels_from, motion_kernels_from
-from blurgen.kernels.camera import (
-    CameraModel,
-    CameraShake,
-    draw_shake,
-    field_points,
-    fit_shake,
-    kernel_field,
-)
+from blurgen import methods as registry
+from blurgen.backend import to_numpy, xp_for_device
 from blurgen.kernels.motion import check_size
 
-from .color import as_uint, as_unit_float
 from .degradation import Degradation, DegradationParams
-from .forward import valid_offset
+from .methods.base import BlurMethod, Job, LearnedBlur, oriented, to_uint8
 
-BLURS = ("motion", "linear", "bgan", "camera")
-KERNEL_BLURS = ("motion", "linear")
-# Side of the grid of point-spread functions recorded for each camera-shake sample.
-FIELD_GRID = 4
-# Checkpoints shipped with blurgen are named, not given by path: ``builtin:NAME``.
-BUILTIN_PREFIX = "builtin:"
-DEFAULT_BGAN = BUILTIN_PREFIX + "lai2016"
-# A learned blur: (N, H, W, 3) float images in [0, 1] and (N,) noise seeds -> blurred.
-LearnedBlur = Callable[[np.ndarray, np.ndarray], np.ndarray]
-# Pixels of sharp images a job hands its learned blur at once (4 patches of 256 px, as many as
-# the BGAN takes in a call): they and their blurred images are float32, so a job of 128 patches
-# in one call held 300 MB of them.
-LEARNED_BATCH_PIXELS = 1 << 18
+__all__ = ["SampleConfig", "SampleRecord", "Synthesiser", "sample_rng", "oriented", "to_uint8",
+           "LearnedBlur"]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class SampleConfig:
-    """How one sample is blurred: the methods, the kernel model, flips and the degradation.
-
-    Attributes:
-        kernel_size: side K of the blur kernels in pixels (>= 3).
-        blur: ``"motion"`` (camera-shake kernels), ``"linear"`` (straight streaks),
-            ``"bgan"`` (a trained blur generator: no kernel, no added noise) or ``"camera"``
-            (6-DoF camera shake: rotations and translations over the exposure, blur that
-            varies across the image; no pixel moves more than ``kernel_size // 2 - 1`` px).
-        mix: ``(method, weight)`` pairs; when given, each sample draws its method with these
-            probabilities (normalised) instead of using ``blur``.
-        bgan: the BGAN checkpoint used for ``"bgan"`` samples, by default (None) the one
-            shipped with blurgen, :data:`DEFAULT_BGAN` (recorded; the generator itself
-            is passed to the renderer).
-        flips: random horizontal and vertical flips.
-        motion: the camera-shake model of ``"motion"`` samples (exposure fractions, path
-            length, ...); its path length defaults to 60/64 of ``kernel_size``.
-        camera: the 6-DoF shake model of ``"camera"`` samples.
-        degradation: the forward model.
-    """
-
-    kernel_size: int = 31
-    blur: str = "motion"
-    mix: tuple[tuple[str, float], ...] = ()
-    bgan: str | None = None
-    flips: bool = True
-    motion: MotionModel = field(default_factory=MotionModel)
-    camera: CameraModel = field(default_factory=CameraModel)
-    degradation: Degradation = field(default_factory=Degradation)
+class _SampleConfigMethods:
+    """The behaviour of :class:`SampleConfig` (its fields are made from the registry)."""
 
     def __post_init__(self) -> None:
         check_size(self.kernel_size)
-        if self.blur not in BLURS:
-            raise ValueError(f"blur must be one of {', '.join(BLURS)}, got {self.blur!r}")
+        if self.blur not in registry.names():
+            raise ValueError(f"blur must be one of {', '.join(registry.names())}, "
+                             f"got {self.blur!r}")  # fmt: skip
         mix = tuple((str(m), float(w)) for m, w in self.mix)
         object.__setattr__(self, "mix", mix)
         for method, weight in mix:
-            if method not in BLURS or not weight >= 0:
-                raise ValueError(f"mix entries are METHOD=WEIGHT with a method of {BLURS}, "
-                                 f"got {method}={weight}")  # fmt: skip
+            if method not in registry.names() or not weight >= 0:
+                raise ValueError(f"mix entries are METHOD=WEIGHT with a method of "
+                                 f"{registry.names()}, got {method}={weight}")  # fmt: skip
         if mix and sum(w for _, w in mix) <= 0:
             raise ValueError(f"mix weights must not all be zero, got {mix!r}")
-        if "bgan" in self.methods() and not self.bgan:
-            object.__setattr__(self, "bgan", DEFAULT_BGAN)
+        for method in self.blur_methods():
+            if method.section:
+                value = method.used_section(getattr(self, method.section))
+                object.__setattr__(self, method.section, value)
 
     def to_dict(self) -> dict:
-        """JSON-serialisable config of what is used: the kernel model resolved, unused models
-        left out, and ``blur`` left out when ``mix`` draws the methods."""
-        values = asdict(self)
+        """JSON-serialisable config of what is used: each method's section as the method
+        writes it (unused ones left out or null), and ``blur`` left out when ``mix`` draws the
+        methods."""
+        sections = [m.section for m in registry.methods() if m.section]
+        values = {name: value for name, value in asdict(self).items() if name not in sections}
         values["mix"] = [list(pair) for pair in self.mix]
         if self.mix:
             del values["blur"]
-        if "motion" in self.methods():
-            values["motion"] = self.motion.resolved(self.kernel_size)
-        else:
-            del values["motion"]
-        if "camera" in self.methods():
-            values["camera"] = {k: list(v) if isinstance(v, tuple) else v
-                                for k, v in values["camera"].items()}  # fmt: skip
-        else:
-            del values["camera"]
+        used = self.methods()
+        for method in registry.methods():
+            if method.section and (method.name in used or method.learned):
+                values.update(method.section_to_dict(self))
         return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Any:
+        """The inverse of :meth:`to_dict` (as files record it, and ``--dry-run --json``
+        prints it)."""
+        values = dict(values)
+        for method in registry.methods():
+            if method.section:
+                values[method.section] = method.section_from_dict(values.pop(method.section, None))
+        values["mix"] = tuple(tuple(pair) for pair in values.pop("mix", ()))
+        values["degradation"] = Degradation.from_dict(values.pop("degradation"))
+        return cls(**values)
+
+    def sample_config(self, **changes: Any) -> Any:
+        """A plain :class:`SampleConfig` of this config's fields (a dataset's without its patch
+        and count), with ``changes``."""
+        names = [f.name for f in fields(SampleConfig)]
+        return SampleConfig(**{**{name: getattr(self, name) for name in names}, **changes})
 
     def methods(self) -> list[str]:
         """The blur methods samples may use."""
         return [m for m, w in self.mix if w > 0] if self.mix else [self.blur]
+
+    def blur_methods(self) -> list[BlurMethod]:
+        """The methods samples may use, in registration order."""
+        used = self.methods()
+        return [m for m in registry.methods() if m.name in used]
 
     def draw_method(self, rng: np.random.Generator) -> str:
         """A sample's method: ``blur``, or one drawn from ``mix`` (one uniform)."""
@@ -133,24 +110,65 @@ class SampleConfig:
         ][0]
 
 
+# The fields a SampleConfig has whatever the methods; each method with a section adds its own
+# after them (MotionModel ``motion``, CameraModel ``camera``, the checkpoint ``bgan``, ...).
+SampleConfig = make_dataclass(
+    "SampleConfig",
+    [
+        ("kernel_size", int, field(default=31)),
+        ("blur", str, field(default=registry.names()[0])),
+        ("mix", tuple, field(default=())),
+        ("flips", bool, field(default=True)),
+        *[
+            (m.section, Any, field(default_factory=m.default_section))
+            for m in registry.methods()
+            if m.section
+        ],
+        ("degradation", Degradation, field(default_factory=Degradation)),
+    ],  # fmt: skip
+    bases=(_SampleConfigMethods,),
+    frozen=True,
+)
+SampleConfig.__module__ = __name__
+SampleConfig.__doc__ = """How one sample is blurred: methods, their models, flips, degradation.
+
+    Attributes:
+        kernel_size: side K of the blur kernels in pixels (>= 3); for camera shake, its reach
+            (no pixel moves more than ``kernel_size // 2 - 1`` px).
+        blur: the method of every sample, a name of :func:`blurgen.methods.names`.
+        mix: ``(method, weight)`` pairs; when given, each sample draws its method with these
+            probabilities (normalised) instead of using ``blur``.
+        flips: random horizontal and vertical flips.
+        degradation: the forward model.
+
+    and a section for each method that has one (:mod:`blurgen.methods`): ``motion`` (the
+    trajectory model, :class:`~blurgen.kernels.MotionModel`; its path length defaults to 60/64
+    of ``kernel_size``), ``camera`` (the 6-DoF shake model,
+    :class:`~blurgen.kernels.camera.CameraModel`) and ``bgan`` (the checkpoint of learned
+    blur, by default the one shipped with blurgen; the generator itself is passed to the
+    renderer).
+    """
+
+
 @dataclass(frozen=True)
 class SampleRecord:
     """Every random choice of one sample except its kernel (stored beside it).
 
     Attributes:
-        method: ``"motion"``, ``"linear"``, ``"bgan"`` or ``"camera"``.
+        method: the name of its blur method.
         origin: ``(y, x)`` top-left corner of the crop in the photo, before flips.
         flips: ``(horizontal, vertical)``: mirror the crop left-right, then top-bottom.
-        params: the degradation's values; for a learned blur only ``noise_seed``, which seeds
-            the generator's noise vector, is used (the rest are left at their defaults).
-        shake: a ``"camera"`` sample's shake, in the frame of its flipped crop.
+        params: the degradation's values (a method may use only some: a learned blur only
+            ``noise_seed``, which seeds the generator's noise vector).
+        drawn: what the method drew besides the kernel, fitted to the crop (a camera shake,
+            in the frame of its flipped crop), or None.
     """
 
     method: str
     origin: tuple[int, int]
     flips: tuple[bool, bool]
     params: DegradationParams
-    shake: CameraShake | None = None
+    drawn: Any = None
 
 
 def sample_rng(root_seed: int, fingerprint: str, index: int) -> np.random.Generator:
@@ -167,175 +185,161 @@ def sample_rng(root_seed: int, fingerprint: str, index: int) -> np.random.Genera
     )
 
 
-def draw_samples(
-    rngs: Sequence[np.random.Generator],
-    sizes: Sequence[tuple[int, int]],
-    config: SampleConfig,
-    crop: int | None,
-    *,
-    device: str = "cpu",
-    kernels: Any = None,
-) -> tuple[list[SampleRecord], Any]:
-    """Draw the records and kernels of a batch of samples, one generator each.
+@dataclass
+class Pairs:
+    """A batch of samples as :meth:`Synthesiser.make` makes them.
+
+    Attributes:
+        records: a record per sample.
+        kernels: (N, K, K) float32 kernels on the host.
+        sharp, blurred: (N, S, S, 3) uint8 RGB, aligned pixel for pixel.
+        columns: the file's columns of the methods in use (:meth:`Synthesiser.columns`).
+    """
+
+    records: list[SampleRecord]
+    kernels: np.ndarray
+    sharp: np.ndarray
+    blurred: np.ndarray
+    columns: dict[str, np.ndarray]
+
+
+class Synthesiser:
+    """Draws and renders samples under one config; every consumer of samples goes through it
+    (datasets, Ray shards, regenerate, calibrate, the transform, the BGAN's pretraining,
+    ``blurgen blur``).
 
     Args:
-        rngs: one generator per sample (see :func:`sample_rng`).
-        sizes: ``(height, width)`` of each sample's photo.
-        config: methods, kernel model, flips, degradation.
-        crop: side of the square crop each sample takes; None for the whole photo (origin
-            (0, 0), no flips).
-        device: where kernels are made (``"cpu"`` or ``"cuda"``; the randomness stays on the
-            host).
-        kernels: (N, K, K) kernels to use instead of drawing them (a bank's, for example).
-
-    Returns:
-        ``(records, kernels)``: a record per sample and their (N, K, K) float32 kernels on
-        ``device`` (zeros for learned blur; for camera shake, the point-spread function at the
-        centre of the sharp patch).
+        config: methods, their models, flips, degradation.
+        learned: the learned blur, for a config whose methods need one.
+        device: where kernels are made and the forward model runs (``"cpu"`` or ``"cuda"``;
+            the randomness stays on the host).
+        turn: makes what is held while a job works on a GPU (to bound the jobs on it at
+            once); by default nothing.
     """
-    methods = [config.draw_method(rng) for rng in rngs]
-    # A shake is drawn where a kernel would be, and fitted to its crop once that is drawn.
-    shakes = {k: draw_shake(rngs[k], config.camera) for k, m in enumerate(methods)
-              if m == "camera"}  # fmt: skip
-    xp = xp_for_device(device)
-    size = config.kernel_size
-    if kernels is None:
-        kernels = xp.zeros((len(rngs), size, size), xp.float32)
-        for method in KERNEL_BLURS:
-            chosen = [k for k, m in enumerate(methods) if m == method]
-            if not chosen:
-                continue
-            group = [rngs[k] for k in chosen]
-            if method == "motion":
-                drawn = motion_kernels_from(group, size, config.motion, device=device)
-            else:
-                drawn = linear_kernels_from(group, size, device=device)
-            kernels[xp.asarray(chosen)] = drawn
-    records = []
-    for k, (rng, method, (height, width)) in enumerate(zip(rngs, methods, sizes, strict=True)):
-        side = (height, width) if crop is None else (crop, crop)
-        y = int(rng.integers(0, height - side[0] + 1))
-        x = int(rng.integers(0, width - side[1] + 1))
-        flip = rng.random(2) < 0.5
-        flipping = config.flips and crop is not None
-        flips = (bool(flip[0]), bool(flip[1])) if flipping else (False, False)
-        params = config.degradation.sample(rng)
-        shake = None
-        if method == "camera":
-            shake = fit_shake(shakes[k], size, side, (height, width), (y, x), flips)
-            centre = np.array([[(side[1] - 1) / 2, (side[0] - 1) / 2]])
-            kernels[k] = xp.asarray(kernel_field(shake, centre, size, side)[0])
-        elif method not in KERNEL_BLURS:
-            params = DegradationParams(noise_seed=params.noise_seed)
-        records.append(SampleRecord(method, (y, x), flips, params, shake))
-    return records, kernels
 
+    def __init__(
+        self, config: Any, learned: LearnedBlur | None = None, device: str = "cpu",
+        turn: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    ) -> None:  # fmt: skip
+        self.config = config
+        self.learned = learned
+        self.device = device
+        self.turn = turn
 
-def camera_fields(
-    records: Sequence[SampleRecord], crop: tuple[int, int], config: SampleConfig
-) -> np.ndarray:
-    """The point-spread functions of camera-shake samples on a FIELD_GRID x FIELD_GRID grid
-    over their sharp images (the centres of its cells, row by row), zeros for other samples.
+    def draw(
+        self,
+        rngs: Sequence[np.random.Generator],
+        sizes: Sequence[tuple[int, int]],
+        crop: int | None,
+        kernels: Any = None,
+    ) -> tuple[list[SampleRecord], Any]:
+        """Draw the records and kernels of a batch of samples, one generator each.
 
-    Args:
-        records: the samples' records.
-        crop: (height, width) of the crops, px.
-        config: the samples' config (its kernel size and boundary place the sharp image).
+        Args:
+            rngs: one generator per sample (see :func:`sample_rng`).
+            sizes: ``(height, width)`` of each sample's photo.
+            crop: side of the square crop each sample takes; None for the whole photo
+                (origin (0, 0), no flips).
+            kernels: (N, K, K) kernels to use instead of drawing them (a bank's, for
+                example), for the methods that draw kernels.
 
-    Returns:
-        (N, FIELD_GRID, FIELD_GRID, K, K) float32, each kernel as :func:`blurgen.kernels.
-        camera.kernel_field` makes it.
-    """
-    size = config.kernel_size
-    fields = np.zeros((len(records), FIELD_GRID, FIELD_GRID, size, size), np.float32)
-    (height, width), offset = crop, 0
-    if config.degradation.boundary == "valid":
-        height, width, offset = height - size + 1, width - size + 1, valid_offset(size)
-    points = field_points(height, width, FIELD_GRID) + offset
-    for k, record in enumerate(records):
-        if record.shake is not None:
-            field = kernel_field(record.shake, points, size, crop)
-            fields[k] = field.reshape(fields.shape[1:])
-    return fields
+        Returns:
+            ``(records, kernels)``: a record per sample and their (N, K, K) float32 kernels on
+            the device (zeros for a method without one; for camera shake, the point-spread
+            function at the centre of the sharp patch).
+        """
+        config = self.config
+        names = [config.draw_method(rng) for rng in rngs]
+        xp = xp_for_device(self.device)
+        given = kernels is not None
+        if not given:
+            kernels = xp.zeros((len(rngs), config.kernel_size, config.kernel_size), xp.float32)
+        drawn: list[Any] = [None] * len(rngs)
+        with self.turn():
+            for method in config.blur_methods():
+                chosen = [k for k, name in enumerate(names) if name == method.name]
+                if not chosen or (given and method.draws_kernel):
+                    continue
+                made = method.draw([rngs[k] for k in chosen], config, self.device)
+                if method.draws_kernel:
+                    kernels[xp.asarray(chosen)] = made
+                else:
+                    for k, item in zip(chosen, made, strict=True):
+                        drawn[k] = item
+        records = []
+        for k, (rng, name, (height, width)) in enumerate(zip(rngs, names, sizes, strict=True)):
+            side = (height, width) if crop is None else (crop, crop)
+            y = int(rng.integers(0, height - side[0] + 1))
+            x = int(rng.integers(0, width - side[1] + 1))
+            flip = rng.random(2) < 0.5
+            flipping = config.flips and crop is not None
+            flips = (bool(flip[0]), bool(flip[1])) if flipping else (False, False)
+            params = config.degradation.sample(rng)
+            kept, params, kernel = registry.get(name).place(
+                drawn[k], config, side, (height, width), (y, x), flips, params
+            )
+            if kernel is not None:
+                kernels[k] = xp.asarray(kernel)
+            records.append(SampleRecord(name, (y, x), flips, params, kept))
+        return records, kernels
 
+    def render(
+        self, crop: Any, kernel: Any, record: SampleRecord, *, dtype: Any = np.float32
+    ) -> tuple[Any, Any]:
+        """The pair a record makes from its crop; deterministic.
 
-def render_sample(
-    crop: Any,
-    kernel: Any,
-    record: SampleRecord,
-    degradation: Degradation,
-    learned: LearnedBlur | None = None,
-    *,
-    dtype: Any = np.float32,
-) -> tuple[Any, Any]:
-    """The pair a record makes from its crop; deterministic.
+        Args:
+            crop: (H, W, 3) sRGB crop at the record's origin, before flips, NumPy or CuPy:
+                float32 in [0, 1], or uint8 / uint16 as the file stores it (the same pair).
+            kernel: (K, K) float32 kernel on the same device.
+            record: the sample's record.
+            dtype: of the blurred image: ``np.float32`` in [0, 1], or ``np.uint8`` (the same
+                values rounded, without a float copy; a method may still return float32).
 
-    Args:
-        crop: (H, W, 3) sRGB crop at the record's origin, before flips, NumPy or CuPy:
-            float32 in [0, 1], or uint8 / uint16 as the file stores it (the same pair).
-        kernel: (K, K) float32 kernel on the same device (ignored for learned blur).
-        record: the sample's record.
-        degradation: the forward model (its ``boundary`` decides the output's size).
-        learned: the learned blur, for ``"bgan"`` records.
-        dtype: of the kernel-blurred image: ``np.float32`` in [0, 1], or ``np.uint8`` (the
-            same values rounded, without a float copy; see :meth:`Degradation.render`).
+        Returns:
+            ``(sharp, blurred)``: aligned pixel for pixel, the sharp one in the crop's dtype;
+            with a ``"valid"`` boundary the sharp one is the crop's centre of
+            (H - K + 1, W - K + 1).
+        """
+        degradation = self.config.degradation
+        crop, sharp = oriented(crop, kernel.shape[-1], record, degradation)
+        method = registry.get(record.method)
+        return sharp, method.render(crop, sharp, kernel, record, degradation, self.learned,
+                                    dtype)  # fmt: skip
 
-    Returns:
-        ``(sharp, blurred)``: aligned pixel for pixel, the sharp one in the crop's dtype, the
-        blurred one in ``dtype`` (float32 for learned blur); with a ``"valid"`` boundary the
-        sharp one is the crop's centre of (H - K + 1, W - K + 1).
-    """
-    size = kernel.shape[-1]
-    crop, sharp = oriented(crop, size, record, degradation)
-    if record.method in KERNEL_BLURS:
-        return sharp, degradation.render(crop, kernel, record.params, dtype=dtype)
-    if record.method == "camera":
-        homographies = record.shake.homographies(crop.shape[:2])
-        blurred = degradation.render_warped(crop, homographies, size, record.params, dtype=dtype)
-        return sharp, get_xp(crop).asarray(blurred)
-    return sharp, render_learned([as_unit_float(sharp)], [record], learned)[0]
+    def make(self, photos: Sequence[Any], rngs: Sequence[np.random.Generator], crop: int) -> Pairs:
+        """Draw and render a batch of samples, sample ``r`` cut from ``photos[r]``
+        (:class:`blurgen.io.Photo`) with ``rngs[r]``; the pairs as a dataset holds them.
 
+        Args:
+            photos: each sample's photo (at least ``crop`` px a side).
+            rngs: each sample's generator.
+            crop: side of the square crops.
+        """
+        config = self.config
+        records, kernels = self.draw(rngs, [photo.size for photo in photos], crop)
+        side = crop - config.kernel_size + 1 if config.degradation.boundary == "valid" else crop
+        sharp = np.empty((len(records), side, side, 3), np.uint8)
+        blurred = np.empty_like(sharp)
+        # Methods that share a render share its batches (trajectories and lines, on a GPU).
+        groups: dict[Any, list[int]] = {}
+        for r, record in enumerate(records):
+            render = type(registry.get(record.method)).render_job
+            groups.setdefault(render, []).append(r)
+        for rows in groups.values():
+            method = registry.get(records[rows[0]].method)
+            # In the file's dtype: 8-bit crops are decoded to linear light through a table.
+            crops = [photos[r].region(*records[r].origin, crop, crop) for r in rows]
+            method.render_job(Job(rows, crops, [records[r] for r in rows],
+                                  [kernels[r] for r in rows], config, self.device, self.learned,
+                                  self.turn, sharp, blurred))  # fmt: skip
+        # From a GPU in one transfer, not one for each source.
+        kernels = to_numpy(kernels)
+        return Pairs(records, kernels, sharp, blurred, self.columns(records, (crop, crop)))
 
-def oriented(
-    crop: Any, size: int, record: SampleRecord, degradation: Degradation
-) -> tuple[Any, Any]:
-    """A record's crop after its flips (contiguous), and the sharp image: the crop itself, or
-    with a ``"valid"`` boundary its centre that a ``size`` px kernel leaves."""
-    horizontal, vertical = record.flips
-    xp = get_xp(crop)
-    if xp is np and (horizontal or vertical) and crop.ndim == 3 and crop.shape[2] in (3, 4):
-        # OpenCV's flip: the same pixels, several times as fast as copying a reversed view.
-        code = -1 if horizontal and vertical else int(horizontal)
-        crop = cv2.flip(np.ascontiguousarray(crop), code)
-    else:
-        if horizontal:
-            crop = crop[:, ::-1]
-        if vertical:
-            crop = crop[::-1]
-    crop = xp.ascontiguousarray(crop)
-    if degradation.boundary != "valid":
-        return crop, crop
-    o = valid_offset(size)
-    return crop, crop[o : o + crop.shape[0] - size + 1, o : o + crop.shape[1] - size + 1]
-
-
-def render_learned(
-    sharp: Sequence[Any], records: Sequence[SampleRecord], learned: LearnedBlur | None
-) -> list[Any]:
-    """The learned blur of sharp images of one size (float32 (H, W, 3), NumPy or CuPy), each
-    with its record's noise seed, in one batch; float32 on the images' device."""
-    if learned is None:
-        raise ValueError("a sample blurred by a BGAN needs the generator (learned=)")
-    xp = get_xp(sharp[0])
-    seeds = np.array([record.params.noise_seed for record in records], np.uint64)
-    blurred = learned(np.stack([to_numpy(image) for image in sharp]), seeds)
-    return [xp.asarray(image, dtype=xp.float32) for image in blurred]
-
-
-def to_uint8(image: Any) -> np.ndarray:
-    """An image (NumPy or CuPy) as uint8 on the host: float in [0, 1] rounded, uint16 scaled
-    and rounded, uint8 as it is."""
-    image = to_numpy(image)
-    if image.dtype == np.uint8:
-        return image
-    return as_uint(as_unit_float(image))
+    def columns(self, records: Sequence[SampleRecord], crop: tuple[int, int]) -> dict:
+        """The columns of the methods in use for ``records`` (crops of ``crop`` px)."""
+        columns: dict[str, np.ndarray] = {}
+        for method in self.config.blur_methods():
+            columns.update(method.column_values(records, self.config, crop))
+        return columns

@@ -10,27 +10,26 @@ import click
 import numpy as np
 
 import blurgen
-from blurgen.backend import check_device, check_torch_device, to_numpy, xp_for_device
+from blurgen import methods as registry
+from blurgen.backend import check_device, to_numpy, xp_for_device
+from blurgen.degradation import DEGRADATION_SETTINGS, Degradation
 from blurgen.io import Photo, atomic_path, write_png
 from blurgen.kernels.bank import kernel_grid, read_bank
-from blurgen.sample import (
-    DEFAULT_BGAN,
-    FIELD_GRID,
-    SampleConfig,
-    camera_fields,
-    draw_samples,
-    render_sample,
-    sample_rng,
-)
+from blurgen.methods.learned import DEFAULT_BGAN
+from blurgen.presets import sections
+from blurgen.sample import SampleConfig, Synthesiser, sample_rng
+from blurgen.settings import parsed
 
 from .options import (
-    CAMERA_OPTIONS,
-    camera_options,
-    degradation_options,
+    built,
     device_option,
+    learned_blur,
+    method_settings,
     overwrite_option,
+    refuse_unused,
     seed_option,
-    set_by_user,
+    setting_layer,
+    settings_options,
     strict_option,
     user_errors,
     verbosity_option,
@@ -45,25 +44,25 @@ from .options import (
     "outdir",
     required=True,
     type=click.Path(path_type=Path),
-    help="Folder for NAME_blurred.png, NAME_kernel.png (with --blur camera, the kernels on a "
-    "4 x 4 grid over the image) and blur.json.",
+    help="Folder for NAME_blurred.png, NAME_kernel.png (the kernel, or where the blur varies "
+    "across the image, its kernels on a grid over the image) and blur.json.",
 )
 @click.option(
     "--blur",
     "method",
-    type=click.Choice(["motion", "camera"]),
-    default="motion",
+    type=click.Choice(registry.names()),
+    default=registry.names()[0],
     show_default=True,
-    help="Random camera-shake kernels, one per image, or 6-DoF camera shake (rotations and "
-    "translations of the camera), whose blur varies across the image; --size bounds its "
-    "reach.",
+    help="The blur: "
+    + "; ".join(f"{m.name}: {m.help}" for m in registry.methods())
+    + ". --size bounds its reach. A method's setting named as the method (--bgan) chooses it.",
 )
 @click.option(
     "--kernels",
     "bank",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Take kernels from this bank (image i gets kernel i mod N) instead of "
-    "drawing camera-shake kernels.",
+    "drawing them (methods that draw kernels).",
 )
 @click.option(
     "--size",
@@ -72,26 +71,16 @@ from .options import (
     show_default=True,
     help="Size of drawn kernels in px.",
 )
-@click.option(
-    "--bgan",
-    metavar="[CHECKPOINT]",
-    is_flag=False,
-    flag_value=DEFAULT_BGAN,
-    help="Blur with a trained BGAN instead of kernels (its noise drawn from the seed): alone, "
-    "the one shipped with blurgen; or a checkpoint or generator.pt from train-bgan, or "
-    "builtin:NAME.",
-)
-@camera_options
+@settings_options(*method_settings(), *DEGRADATION_SETTINGS,
+                  bgan={"is_flag": False, "flag_value": DEFAULT_BGAN})  # fmt: skip
 @seed_option
 @device_option
-@degradation_options
 @overwrite_option
 @strict_option
 @verbosity_option
 @user_errors
 def blur_command(
-    images, outdir, method, bank, size, bgan, camera, seed, device, degradation,
-    overwrite, strict, verbosity,
+    images, outdir, method, bank, size, settings, seed, device, overwrite, strict, verbosity,
 ):  # fmt: skip
     """Blur IMAGES with random camera shake and the forward model; write PNGs to look at.
 
@@ -107,39 +96,37 @@ def blur_command(
       blurgen blur photo.jpg -o out --shot 0.001,0.004 --read 0.002,0.01 --jpeg 80,95
     """
     device = check_device(device)
-    if method == "camera" and (bgan is not None or bank is not None):
-        raise click.UsageError("--blur camera draws its own blur: without --bgan or --kernels")
-    camera_given = set_by_user(CAMERA_OPTIONS)
-    if camera_given and method != "camera":
-        verb = "applies" if len(camera_given) == 1 else "apply"
-        raise click.UsageError(f"{', '.join(camera_given)} only {verb} to --blur camera")
-    if bgan is not None:
-        check_torch_device(device)
-        method = "bgan"
-    xp = xp_for_device(device)
+    if not setting_layer("method"):
+        # A method's setting named as the method chooses it (--bgan CHECKPOINT).
+        method = next((m.name for m in registry.methods() if settings.get(m.name) is not None),
+                      method)  # fmt: skip
+    chosen = registry.get(method)
+    refuse_unused([method], 0, "--blur {name}")
+    if bank is not None and not chosen.draws_kernel:
+        raise click.UsageError(f"--blur {method} draws its own blur: without --kernels")
     bank_kernels = read_bank(bank)[0] if bank is not None else None
     if bank_kernels is not None:
         size = bank_kernels.shape[-1]
-    config = SampleConfig(kernel_size=size, blur=method, bgan=str(bgan) if bgan else None,
-                          flips=False, camera=camera, degradation=degradation)  # fmt: skip
+    typed = built(parsed, (*method_settings(), *DEGRADATION_SETTINGS), settings)
+    config = built(lambda: SampleConfig(kernel_size=size, blur=method, flips=False,
+                                        **sections(typed),
+                                        degradation=Degradation.from_settings(typed)))  # fmt: skip
     if not outdir.parent.is_dir():
         raise FileNotFoundError(f"output folder's parent '{outdir.parent}' does not exist")
-    created = not outdir.is_dir()
-    outdir.mkdir(exist_ok=True)
     stems = [path.stem for path in images]
     if len(set(stems)) != len(stems):
         raise click.UsageError("two inputs have the same file name; blur them separately")
-    parts = ("blurred",) if bgan is not None else ("blurred", "kernel")
+    shows = chosen.has_kernel
+    parts = ("blurred", "kernel") if shows else ("blurred",)
     targets = [outdir / f"{stem}_{part}.png" for stem in stems for part in parts]
     existing = [str(t) for t in [*targets, outdir / "blur.json"] if t.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]} already exists; pass --overwrite to replace it")
+    created = not outdir.is_dir()
+    outdir.mkdir(exist_ok=True)
 
-    learned = None
-    if bgan is not None:
-        from blurgen.bgan.infer import BganBlur
-
-        learned = BganBlur(bgan, device)
+    synthesiser = Synthesiser(config, learned_blur(config, device), device)
+    xp = xp_for_device(device)
     report, failed, written = [], 0, []
     try:
         for i, path in enumerate(images):
@@ -156,40 +143,26 @@ def blur_command(
                 )
                 continue
             given = None if bank_kernels is None else bank_kernels[i % len(bank_kernels)][None]
-            (record,), kernels = draw_samples([sample_rng(seed, photo.fingerprint, 0)],
-                                              [photo.size], config, None, device=device,
-                                              kernels=given)  # fmt: skip
+            (record,), kernels = synthesiser.draw([sample_rng(seed, photo.fingerprint, 0)],
+                                                  [photo.size], None, given)  # fmt: skip
             kernel = xp.asarray(kernels[0])
-            if method == "camera":
-                shown = camera_fields([record], photo.size, config)[0].reshape(-1, size, size)
-                _, blurred = render_sample(photo.crop(0, 0, *photo.size), to_numpy(kernel), record,
-                                           degradation)  # fmt: skip
-            elif learned is None:
-                # Strip by strip from the photo as decoded: a float copy of a 100-megapixel photo
-                # would be 1.2 GB.
-                blurred = degradation.render(photo.rgb(), kernel, record.params, dtype=np.uint8)
-            else:
-                _, blurred = render_sample(xp.asarray(photo.crop(0, 0, *photo.size)), kernel,
-                                           record, degradation, learned)  # fmt: skip
+            # The photo as decoded, rendered strip by strip where the method can: a float copy
+            # of a 100-megapixel photo would be 1.2 GB.
+            blurred = synthesiser.render(photo.rgb(), kernel, record, dtype=np.uint8)[1]
+            shown = chosen.shown_kernels(record, to_numpy(kernel), config, photo.size)
             # The decoded photo is released before encoding.
             fingerprint, photo = photo.fingerprint, None
             written.append(write_png(outdir / f"{path.stem}_blurred.png", to_numpy(blurred)))
             del blurred
             entry = {"image": str(path), "fingerprint": fingerprint, "method": record.method,
-                     "params": asdict(record.params)}  # fmt: skip
-            if method == "camera":
+                     "params": asdict(record.params), **chosen.report(record, config)}  # fmt: skip
+            if shown is not None:
+                kernels_shown, columns = shown
                 written.append(write_png(outdir / f"{path.stem}_kernel.png",
-                                         kernel_grid(shown, columns=FIELD_GRID)))  # fmt: skip
-                entry["camera"] = {"trajectory": record.shake.trajectory.tolist(),
-                                   "intrinsics": list(record.shake.intrinsics),
-                                   "depth": record.shake.depth}  # fmt: skip
-            elif bgan is None:
-                written.append(write_png(outdir / f"{path.stem}_kernel.png",
-                                         kernel_grid(to_numpy(kernel)[None])))  # fmt: skip
+                                         kernel_grid(kernels_shown, columns=columns)))  # fmt: skip
+            if chosen.draws_kernel:
                 entry["kernel"] = (f"bank {bank} #{i % len(bank_kernels)}" if bank_kernels
                                    is not None else f"drawn, size {size}")  # fmt: skip
-            else:
-                entry["bgan"] = str(bgan)
             report.append(entry)
             if verbosity:
                 click.echo(f"{path} -> {outdir / (path.stem + '_blurred.png')}", err=True)

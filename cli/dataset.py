@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -14,35 +11,34 @@ import click
 import cv2
 import numpy as np
 
-from blurgen.backend import check_torch_device
 from blurgen.cluster import SHARD_PAIRS, make_dataset_ray, shard_folder
+from blurgen.degradation import DEGRADATION_SETTINGS
 from blurgen.h5 import open_pairs, verify_pairs
 from blurgen.io import check_output_path, write_png
-from blurgen.kernels import MotionModel
+from blurgen.methods.learned import DEFAULT_BGAN
 from blurgen.pipeline import (
-    BLURS,
+    DATASET_SETTINGS,
     EXECUTORS,
-    DatasetConfig,
     bundled_images,
     expand_sources,
     make_dataset,
     plan,
 )
+from blurgen.presets import config_from_settings
 
 from .options import (
-    CAMERA_OPTIONS,
-    MOTION_OPTIONS,
-    camera_options,
+    built,
     config_option,
-    degradation_options,
     device_option,
-    motion_options,
+    learned_blur,
+    method_settings,
     overwrite_option,
     preset_option,
     progress_bar,
+    refuse_unused,
     seed_option,
-    set_by_user,
     setting_layer,
+    settings_options,
     strict_option,
     user_errors,
     verbosity_option,
@@ -59,61 +55,10 @@ from .options import (
     type=click.Path(dir_okay=False, path_type=Path),
     help="HDF5 file to write (schema blurgen-pairs/2).",
 )
-@click.option(
-    "--patch",
-    type=click.IntRange(min=8),
-    default=256,
-    show_default=True,
-    help="Side of the square patches in px.",
-)
-@click.option(
-    "--per-image",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Pairs drawn from each source image.",
-)
-@click.option(
-    "--kernel-size",
-    type=click.IntRange(min=3),
-    default=31,
-    show_default=True,
-    help="Side of the blur kernels in px.",
-)
-@click.option(
-    "--blur",
-    type=click.Choice(BLURS),
-    default="motion",
-    show_default=True,
-    help="Random camera-shake kernels, straight lines, a trained BGAN (--bgan), or 6-DoF "
-    "camera shake (rotations and translations of the camera: blur that varies across the "
-    "patch; --kernel-size bounds its reach, --camera-* its model). Replaces a --mix set at a "
-    "lower level (the preset's, or --config's when given as a flag); with --mix at the same "
-    "level it is an error.",
-)
-@click.option(
-    "--bgan",
-    metavar="CHECKPOINT",
-    help="BGAN for --blur bgan or a --mix that draws bgan (an error otherwise, as are --camera-* "
-    "without camera shake): a checkpoint or generator.pt from train-bgan, or builtin:NAME; by "
-    "default the one shipped with blurgen (builtin:lai2016, trained on real camera-shake "
-    "photos). It runs on --device, a few of a job's samples at a time.",
-)
-@click.option(
-    "--mix",
-    metavar="METHOD=W,...",
-    help="Draw each sample's blur from these weights, e.g. motion=0.5,bgan=0.5.",
-)
-@click.option(
-    "--flips/--no-flips",
-    default=True,
-    show_default=True,
-    help="Random horizontal and vertical flips.",
-)
+@settings_options(*DATASET_SETTINGS, *method_settings(), *DEGRADATION_SETTINGS,
+                  bgan={"is_flag": False, "flag_value": DEFAULT_BGAN})  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), help="Use at most this many source images.")
 @strict_option
-@motion_options
-@camera_options
 @seed_option
 @device_option
 @workers_option
@@ -129,7 +74,6 @@ from .options import (
     "cores). With --device cuda, threads share the GPU (two jobs on it at a time) and "
     "processes each take a CUDA context and one job's batch of GPU memory.",
 )
-@degradation_options
 @click.option(
     "--resume/--overwrite",
     default=True,
@@ -167,8 +111,7 @@ from .options import (
 @verbosity_option
 @user_errors
 def make_dataset_command(
-    sources, output, patch, per_image, kernel_size, blur, bgan, mix, flips, limit, strict,
-    motion, camera, seed, device, workers, executor, degradation, resume,
+    sources, output, settings, limit, strict, seed, device, workers, executor, resume,
     ray_address, shard_pairs, consolidate, dry_run, as_json, verbosity,
 ):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
@@ -196,38 +139,25 @@ def make_dataset_command(
     # --blur and --mix both say which methods make the blur: the one set at the higher level
     # (the command line over --config over the preset) decides.
     blur_level, mix_level = setting_layer("blur"), setting_layer("mix")
-    if blur_level and blur_level == mix_level and mix:
+    if blur_level and blur_level == mix_level and settings["mix"]:
         raise click.UsageError("--blur and --mix (or a --config file's blur and mix) both set "
                                "the blur methods: give one")  # fmt: skip
     if blur_level > mix_level:
-        mix = None
-    config = DatasetConfig(patch=patch, per_image=per_image, kernel_size=kernel_size, blur=blur,
-                           mix=_parse_mix(mix), bgan=bgan, flips=flips,
-                           motion=MotionModel(**motion), camera=camera,
-                           degradation=degradation)  # fmt: skip
+        settings["mix"] = None
+    config = built(config_from_settings, settings)
     # Settings of a method left out are refused where the user gave them at the level that
     # chose the methods or above: typed after a --config file's mix, they would do nothing.
-    methods, chosen = config.methods(), max(blur_level, mix_level)
-    for method, name, options in (("motion", "motion blur", MOTION_OPTIONS),
-                                  ("camera", "camera shake", CAMERA_OPTIONS),
-                                  ("bgan", "learned blur", ("bgan",))):  # fmt: skip
-        flags = set_by_user(options, chosen)
-        if flags and method not in methods:
-            verb = "applies" if len(flags) == 1 else "apply"
-            raise click.UsageError(f"{', '.join(flags)} only {verb} to {name} (--blur {method} "
-                                   "or a --mix that draws it)")  # fmt: skip
-    learned = None
-    if "bgan" in methods:
-        from blurgen.bgan.infer import BganBlur
-
-        learned = BganBlur(config.bgan, check_torch_device(device))
+    refuse_unused(config.methods(), max(blur_level, mix_level),
+                  "--blur {name} or a --mix that draws it")  # fmt: skip
+    learned = learned_blur(config, device)
     if dry_run:
         summary = plan(paths, config)
         if as_json:
             click.echo(json.dumps(summary))
         else:
             click.echo(f"{summary['sources']} source images, up to {summary['pairs']} pairs of "
-                       f"{patch}x{patch} px, about {summary['bytes'] / 1e6:.1f} MB")  # fmt: skip
+                       f"{config.patch}x{config.patch} px, about {summary['bytes'] / 1e6:.1f} "
+                       "MB")  # fmt: skip
         return
     check_output_path(output)
     if ray_address is None and consolidate:
@@ -270,29 +200,6 @@ def make_dataset_command(
         if shards.is_dir():
             click.echo(f"{summary['shards']} shards in {shards} ({summary['reused']} kept from "
                        "an earlier run)", err=True)  # fmt: skip
-
-
-def preset_config(name: str) -> DatasetConfig:
-    """The config make-dataset builds from a shipped preset (or ``"none"``) and its defaults."""
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        make_dataset_command.main(["--preset", name, "-o", os.devnull, "--dry-run", "--json"],
-                                  standalone_mode=False)  # fmt: skip
-    return DatasetConfig.from_dict(json.loads(printed.getvalue())["config"])
-
-
-def _parse_mix(text: str | None) -> tuple[tuple[str, float], ...]:
-    if not text:
-        return ()
-    pairs = []
-    for part in text.split(","):
-        method, _, weight = part.partition("=")
-        try:
-            pairs.append((method.strip(), float(weight)))
-        except ValueError:
-            message = f"expected METHOD=WEIGHT, got {part!r}"
-            raise click.BadParameter(message, param_hint="--mix") from None
-    return tuple(pairs)
 
 
 @click.command("inspect")

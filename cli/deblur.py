@@ -162,7 +162,7 @@ def evaluate_command(checkpoint, data, pairs, json_path, luma, tile, device, str
     and skipped (the scores of the others are still printed and written, the JSON lists the
     skipped ones, and the exit status is 1), or stop the run with --strict.
     """
-    from blurgen.bgan.metrics import psnr, ssim, y_channel
+    from blurgen.metrics import psnr, ssim, y_channel
 
     if (data is None) == (pairs is None):
         raise click.UsageError("give exactly one of --data and --pairs")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from blurgen import methods as registry
 from blurgen.backend import check_device
 from blurgen.kernels.bank import (
     FAMILIES,
@@ -16,18 +17,28 @@ from blurgen.kernels.bank import (
     save_preview,
     write_bank,
 )
+from blurgen.settings import Setting, parsed
 
 from .options import (
+    built,
     device_option,
-    motion_options,
     overwrite_option,
-    parse_range,
     progress_bar,
     seed_option,
+    settings_options,
     user_errors,
     verbosity_option,
     workers_option,
 )
+
+MOTION = registry.get("motion")
+# The straight lines' settings.
+LINE_SETTINGS = (
+    Setting("length", "linear: length in px, fixed (L) or drawn (LOW,HIGH) [1 to the longest "
+            "that fits].", kind="range"),
+    Setting("angle", "linear: angle in degrees counter-clockwise from horizontal, fixed or "
+            "LOW,HIGH [0,180].", kind="range"),
+)  # fmt: skip
 
 PREVIEW_COUNT = 64
 
@@ -70,15 +81,7 @@ PREVIEW_COUNT = 64
     help=f"PNG grid of the first {PREVIEW_COUNT} kernels.",
 )
 @overwrite_option
-@motion_options
-@click.option(
-    "--length",
-    help="linear: length in px, fixed (L) or drawn (LOW,HIGH) [1 to the longest that fits].",
-)
-@click.option(
-    "--angle",
-    help="linear: angle in degrees counter-clockwise from horizontal, fixed or LOW,HIGH [0,180].",
-)
+@settings_options(*MOTION.settings, *LINE_SETTINGS)
 @verbosity_option
 @user_errors
 def kernels_command(
@@ -91,9 +94,7 @@ def kernels_command(
     output,
     preview,
     overwrite,
-    motion,
-    length,
-    angle,
+    settings,
     verbosity,
 ):
     """Generate random blur kernels into an HDF5 bank and/or a preview picture.
@@ -109,7 +110,7 @@ def kernels_command(
     """
     if output is None and preview is None:
         raise click.UsageError("nothing to write: give -o/--output, --preview, or both")
-    params = _family_params(family, motion, length, angle)
+    params = _family_params(family, settings)
     config = BankConfig(family=family, n=count, size=size, params=params)
     device = check_device(device)
     if verbosity > 1:
@@ -145,9 +146,12 @@ def kernels_command(
         click.echo(f"wrote a preview of {min(count, PREVIEW_COUNT)} kernels to {preview}", err=True)
 
 
-def _family_params(family: str, motion: dict, length, angle) -> dict:
-    linear = {"length": parse_range(length, "--length"), "angle": parse_range(angle, "--angle")}
-    linear = {name: value for name, value in linear.items() if value is not None}
+def _family_params(family: str, settings: dict) -> dict:
+    typed = built(parsed, (*MOTION.settings, *LINE_SETTINGS), settings)
+    motion, linear = (
+        {s.name: typed[s.name] for s in group if typed[s.name] is not None}
+        for group in (MOTION.settings, LINE_SETTINGS)
+    )
     chosen, other = (motion, linear) if family == "motion" else (linear, motion)
     if other:
         flags = ", ".join("--" + name.replace("_", "-") for name in other)

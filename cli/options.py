@@ -16,11 +16,11 @@ import click
 import yaml
 from click.core import ParameterSource
 
-import blurgen
+from blurgen import methods as registry
+from blurgen import presets
 from blurgen.backend import DEVICES, BackendUnavailable
 from blurgen.cluster import ClusterError
-from blurgen.degradation import SPACES, Degradation
-from blurgen.forward import BOUNDARIES
+from blurgen.settings import Setting
 
 seed_option = click.option(
     "--seed",
@@ -82,176 +82,78 @@ workers_option = click.option(
 )
 
 
-def degradation_options(command: Callable) -> Callable:
-    """The forward model's options, combined into one ``degradation`` argument."""
-    options = [
-        click.option(
-            "--space",
-            type=click.Choice(SPACES),
-            default="srgb",
-            show_default=True,
-            help="Blur in linear light after inverting sRGB (physical), after a plain "
-            "gamma, or on the encoded values (naive).",
-        ),
-        click.option(
-            "--gamma",
-            type=float,
-            default=2.2,
-            show_default=True,
-            help="Exponent for --space gamma.",
-        ),
-        click.option(
-            "--boundary",
-            type=click.Choice(BOUNDARIES),
-            default="valid",
-            show_default=True,
-            help="valid: only pixels whose whole neighbourhood "
-            "is inside (output smaller by K-1); reflect/wrap keep the size.",
-        ),
-        click.option(
-            "--saturate/--no-saturate",
-            default=True,
-            show_default=True,
-            help="Clip at 1 after blurring, as a sensor saturates.",
-        ),
-        click.option(
-            "--highlight-boost",
-            metavar="LOW,HIGH",
-            help="Scale pixels saturated in the sharp image by a factor drawn from "
-            "this range before blurring (light streaks).",
-        ),
-        click.option(
-            "--shot",
-            metavar="LOW,HIGH",
-            default="0,0",
-            show_default=True,
-            help="Shot-noise gain range (Poisson, linear light).",
-        ),
-        click.option(
-            "--read",
-            metavar="LOW,HIGH",
-            default="0,0",
-            show_default=True,
-            help="Read-noise standard deviation range (Gaussian).",
-        ),
-        click.option(
-            "--quantise/--no-quantise",
-            default=True,
-            show_default=True,
-            help="Round the result to 8 bits.",
-        ),
-        click.option("--jpeg", metavar="LOW,HIGH", help="JPEG quality range (1-100)."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name) for name in
-                  ("space", "gamma", "boundary", "saturate", "highlight_boost", "shot", "read",
-                   "quantise", "jpeg")}  # fmt: skip
-        try:
-            degradation = _degradation(values)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
-        return command(*args, degradation=degradation, **kwargs)
-
-    return wrapper
+def setting_option(setting: Setting, **changes: Any) -> Callable:
+    """The click option of a setting (its flag, type, default and help), with ``changes`` to
+    click's arguments."""
+    args: dict[str, Any] = {"help": setting.help}
+    flags = [setting.flag]
+    if setting.kind == "switch":
+        flags = [f"{setting.flag}/--{setting.off_name.replace('_', '-')}"]
+        args["default"] = setting.default
+    elif setting.kind == "int":
+        args["type"] = click.IntRange(min=setting.minimum) if setting.minimum is not None else int
+    elif setting.kind == "float":
+        args["type"] = float
+    elif setting.kind == "choice":
+        args["type"] = click.Choice(setting.values)
+    if setting.metavar:
+        args["metavar"] = setting.metavar
+    if setting.default is not None:
+        args.update(default=setting.default, show_default=True)
+    return click.option(*flags, setting.name, **{**args, **changes})
 
 
-# The options of motion_options and camera_options, which only their methods use.
-MOTION_OPTIONS = ("iters", "max_len", "expl", "fractions")
-CAMERA_OPTIONS = ("camera_steps", "camera_speeds", "camera_extent", "camera_focal")
+def settings_options(*settings: Setting, **changes: dict[str, Any]) -> Callable:
+    """Options for ``settings``, whose values the command receives in one ``settings``
+    argument (by name, as given: text, numbers, None when not given); ``changes`` maps a
+    setting's name to changes to its option."""
+
+    def decorate(command: Callable) -> Callable:
+        for setting in reversed(settings):
+            command = setting_option(setting, **changes.get(setting.name, {}))(command)
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {s.name: kwargs.pop(s.name) for s in settings}
+            return command(*args, settings=values, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
-def motion_options(command: Callable) -> Callable:
-    """The camera-shake model's options, combined into one ``motion`` argument: a dict of the
-    :class:`~blurgen.kernels.MotionModel` fields that were given (the rest keep defaults)."""
-    options = [
-        click.option("--iters", type=click.IntRange(min=2), help="motion: points per trajectory "
-                     "[2000]."),
-        click.option("--max-len", type=float, help="motion: path length of the whole exposure in "
-                     "px [60/64 of the kernel size]."),
-        click.option("--expl", help="motion: explosiveness values, one drawn per kernel "
-                     "[0.003,0.005,0.007,0.008,0.009,0.01]."),
-        click.option("--fractions", help="motion: exposure fractions, one drawn per kernel "
-                     "[0.1,0.5,1]; 1 alone gives every kernel the full path length."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        command = option(command)
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        motion = {
-            "iters": kwargs.pop("iters"),
-            "max_len": kwargs.pop("max_len"),
-            "expl": parse_floats(kwargs.pop("expl"), "--expl"),
-            "fractions": parse_floats(kwargs.pop("fractions"), "--fractions"),
-        }
-        given = {name: value for name, value in motion.items() if value is not None}
-        return command(*args, motion=given, **kwargs)
-
-    return wrapper
+def built(make: Callable[..., Any], *args: Any) -> Any:
+    """``make(*args)``, a bad setting's ValueError as a usage error (exit status 2)."""
+    try:
+        return make(*args)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
-def camera_options(command: Callable) -> Callable:
-    """The 6-DoF camera-shake model's options, combined into one ``camera`` argument: a
-    :class:`~blurgen.kernels.camera.CameraModel` of the given fields (the rest keep defaults).
-    Their names are :data:`CAMERA_OPTIONS`."""
-    options = [
-        click.option("--camera-steps", type=click.IntRange(min=2), help="camera: recorded poses "
-                     "over the exposure [32]."),
-        click.option("--camera-speeds", metavar="P,Y,R,X,Y,Z", help="camera: relative speeds of "
-                     "pitch, yaw, roll (radians) and x, y, z translation (depths) "
-                     "[1,1,1,0.2,0.2,0.05]."),
-        click.option("--camera-extent", metavar="LOW,HIGH", help="camera: the largest motion of "
-                     "a pixel, as fractions of the kernel's reach (K // 2 - 1 px) [0.05,0.5]."),
-        click.option("--camera-focal", metavar="LOW,HIGH", help="camera: focal length in units "
-                     "of the photo's longer side [0.7,2]."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        command = option(command)
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from blurgen.kernels.camera import CameraModel
-
-        values = {
-            "steps": kwargs.pop("camera_steps"),
-            "speeds": parse_floats(kwargs.pop("camera_speeds"), "--camera-speeds"),
-            "extent": parse_pair(kwargs.pop("camera_extent"), "--camera-extent"),
-            "focal": parse_pair(kwargs.pop("camera_focal"), "--camera-focal"),
-        }
-        given = {name: value for name, value in values.items() if value is not None}
-        try:
-            camera = CameraModel(**given)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
-        return command(*args, camera=camera, **kwargs)
-
-    return wrapper
+def learned_blur(config: Any, device: str) -> Any:
+    """The learned blur that ``config``'s methods render with, loaded on ``device``, or
+    None."""
+    for method in config.blur_methods():
+        if method.learned:
+            return method.load(config, device)
+    return None
 
 
-def _degradation(values: dict) -> Degradation:
-    return Degradation(
-        space=values["space"],
-        gamma=values["gamma"],
-        boundary=values["boundary"],
-        saturate=values["saturate"],
-        highlight_boost=parse_pair(values["highlight_boost"], "--highlight-boost"),
-        shot=parse_pair(values["shot"], "--shot"),
-        read=parse_pair(values["read"], "--read"),
-        quantise=values["quantise"],
-        jpeg_quality=parse_pair(values["jpeg"], "--jpeg"),
-    )
+def method_settings() -> tuple[Setting, ...]:
+    """Every registered blur method's settings."""
+    return tuple(s for method in registry.methods() for s in method.settings)
 
 
-def parse_pair(text: str | None, name: str) -> tuple[float, float] | None:
-    """``LOW,HIGH`` (or a single value for both) from the command line, or None."""
-    value = parse_range(text, name)
-    if value is None or isinstance(value, tuple):
-        return value
-    return (value, value)
+def refuse_unused(methods: Iterable[str], level: int, hint: str) -> None:
+    """Refuse the settings of blur methods left out of ``methods`` that the user gave at
+    ``level`` or above (see :func:`set_by_user`): they would do nothing. ``hint`` says how to
+    use a method, with ``{name}`` for its name."""
+    for method in registry.methods():
+        flags = set_by_user([s.name for s in method.settings], level)
+        if flags and method.name not in methods:
+            verb = "applies" if len(flags) == 1 else "apply"
+            raise click.UsageError(f"{', '.join(flags)} only {verb} to {method.title} "
+                                   f"({hint.format(name=method.name)})")  # fmt: skip
 
 
 # ctx.meta key: the name of each option whose default a preset or a --config file set, and which
@@ -327,8 +229,8 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None)
 
 def _load_preset(ctx: click.Context, param: click.Parameter, value: str) -> None:
     """Make a shipped preset's settings the defaults, below --config's and the flags'."""
-    if value != "none":
-        path = PRESETS / f"{value}.yaml"
+    if value != presets.NONE:
+        path = presets.path_of(value)
         settings = _settings(ctx, param, path)
         ctx.default_map = {**settings, **(ctx.default_map or {})}
         layers = ctx.meta.setdefault(LAYERS, {})
@@ -359,12 +261,9 @@ def set_by_user(names: Iterable[str], level: int = 1) -> list[str]:
             for n in given]  # fmt: skip
 
 
-PRESETS = Path(blurgen.__file__).resolve().parent / "presets"
-PRESET_NAMES = sorted(p.stem for p in PRESETS.glob("*.yaml"))
-
 preset_option = click.option(
     "--preset",
-    type=click.Choice([*PRESET_NAMES, "none"]),
+    type=click.Choice([*presets.names(), presets.NONE]),
     default="camera-shake",
     show_default=True,
     is_eager=True,
@@ -454,27 +353,3 @@ def progress_bar(total: int, label: str, verbosity: int) -> Iterator[Callable[[i
     yield advance
     if state["done"] and time.monotonic() - began >= PROGRESS_EVERY:
         line(time.monotonic())
-
-
-def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
-    """A comma-separated list of numbers from the command line, or None when not given."""
-    if text is None:
-        return None
-    try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"expected comma-separated numbers, got {text!r}", param_hint=name
-        ) from None
-
-
-def parse_range(text: str | None, name: str) -> float | tuple[float, float] | None:
-    """``A`` (a fixed value) or ``A,B`` (a range) from the command line."""
-    values = parse_floats(text, name)
-    if values is None:
-        return None
-    if len(values) == 1:
-        return values[0]
-    if len(values) == 2:
-        return values
-    raise click.BadParameter(f"expected a number or LOW,HIGH, got {text!r}", param_hint=name)

@@ -18,11 +18,11 @@ from typing import Any
 
 import click
 
+from blurgen import presets
 from blurgen.backend import BackendUnavailable, check_torch_device
 from blurgen.bgan.config import BganConfig, DeblurConfig
 
 from .options import (
-    PRESET_NAMES,
     config_option,
     progress_bar,
     strict_option,
@@ -152,7 +152,7 @@ def set_up_once() -> Iterator[None]:
 
 physics_option = click.option(
     "--physics",
-    type=click.Choice([*PRESET_NAMES, "none"]),
+    type=click.Choice([*presets.names(), presets.NONE]),
     default="camera-shake",
     show_default=True,
     help="make-dataset preset whose kernels and degradation --pretrain imitates.",
@@ -200,12 +200,10 @@ def train_bgan_command(run, resume, device, strict, verbosity, **settings):
     """
     from blurgen.bgan.train import BganTrainer
 
-    from .dataset import preset_config
-
     physics = settings.pop("physics")
     with set_up_once():
         config = BganConfig(
-            physics=preset_config(physics).to_dict() if settings["pretrain"] else None, **settings
+            physics=presets.load(physics).to_dict() if settings["pretrain"] else None, **settings
         )
         trainer = BganTrainer(config, run, device=check_torch_device(device), resume=resume,
                               strict=strict)  # fmt: skip
@@ -228,7 +226,9 @@ def train_deblur_command(run, resume, device, verbosity, **settings):
     The generator is the published DBGAN (--arch rrdb) or a lighter residual network (--arch
     resnet); the losses are a pixel loss, a VGG-19 perceptual loss and a relativistic
     adversarial loss. Batches are loaded ahead by --workers processes. Validation PSNR and
-    SSIM are logged every --val-every steps and the best checkpoint kept as best.pt.
+    SSIM are logged every --val-every steps and the best checkpoint kept as best.pt; with
+    --val-split 0 and no --val the run trains on all of --data without validation, and its
+    checkpoint is latest.pt.
 
     Under torchrun it trains in several processes with DistributedDataParallel (gloo on the
     CPU, nccl with --device cuda, a GPU each): --batch is the batch of all of them together,
@@ -246,7 +246,9 @@ def train_deblur_command(run, resume, device, verbosity, **settings):
         config = DeblurConfig(**settings)
         trainer = DeblurTrainer(config, run, device=check_torch_device(device), resume=resume)
     _, verbosity = train(trainer, run, verbosity)
-    if verbosity:
+    if verbosity and trainer.val_data is None:
+        click.echo(f"no validation (--val-split 0); {run}/checkpoints/latest.pt", err=True)
+    elif verbosity:
         click.echo(
             f"best validation PSNR {trainer.best_psnr:.2f} dB; {run}/checkpoints/best.pt", err=True
         )

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from blurgen import pipeline
+from blurgen.methods import learned
 from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
 
 # Runs the command line, then prints this process's own peak resident memory (VmHWM, kB): its
@@ -61,7 +61,7 @@ def test_a_job_hands_its_learned_blur_a_few_patches_at_a_time(tmp_path, monkeypa
         calls.append(len(patches))
         return patches * np.float32(0.5)
 
-    monkeypatch.setattr(pipeline, "LEARNED_BATCH_PIXELS", 3 * 16 * 16)
+    monkeypatch.setattr(learned, "LEARNED_BATCH_PIXELS", 3 * 16 * 16)
     config = DatasetConfig(patch=16, per_image=5, kernel_size=5, blur="bgan", bgan="unused.pt")
     make_dataset(bundled_images()[:2], tmp_path / "pairs.h5", config, learned=halve)
     assert calls == [3, 3, 3, 1]

@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from scipy.signal import convolve2d
 from scipy.spatial.transform import Rotation
 
+from blurgen import methods
 from blurgen.cli.main import cli
 from blurgen.degradation import Degradation, DegradationParams
 from blurgen.forward import blur, valid_offset, warp_blur
-from blurgen.h5 import METHODS, verify_pairs
+from blurgen.h5 import verify_pairs
 from blurgen.kernels import camera
 from blurgen.kernels.camera import (
     CameraModel,
@@ -218,7 +219,7 @@ def test_camera_datasets_record_shakes_and_kernel_fields_and_replay(tmp_path):
     with h5py.File(tmp_path / "one.h5") as one, h5py.File(tmp_path / "two.h5") as two:
         for name in ("blurred", "kernel", "camera_trajectory", "kernel_field", "method"):
             np.testing.assert_array_equal(one[name][...], two[name][...], err_msg=name)
-        camera_rows = one["method"][...] == METHODS["camera"]
+        camera_rows = one["method"][...] == methods.get("camera").code
         assert 0 < camera_rows.sum() < len(camera_rows)
         fields = one["kernel_field"][...]
         assert fields.shape == (8, 4, 4, 15, 15)
@@ -246,10 +247,14 @@ def test_blur_command_draws_camera_shake_and_pictures_its_kernels(tmp_path):
     assert (tmp_path / "out" / f"{image.stem}_kernel.png").exists()
     result = CliRunner().invoke(cli, ["blur", str(image), "-o", str(tmp_path / "x"), "--blur",
                                       "camera", "--bgan"])  # fmt: skip
-    assert result.exit_code == 2 and "without --bgan or --kernels" in result.output
+    assert result.exit_code == 2 and "--bgan only applies to learned blur" in result.output
+    result = CliRunner().invoke(cli, ["blur", str(image), "-o", str(tmp_path / "x"), "--blur",
+                                      "camera", "--kernels", str(image)])  # fmt: skip
+    assert result.exit_code == 2 and "draws its own blur: without --kernels" in result.output
     result = CliRunner().invoke(cli, ["blur", str(image), "-o", str(tmp_path / "x"),
                                       "--camera-steps", "8"])  # fmt: skip
-    assert result.exit_code == 2 and "--camera-steps only applies to --blur camera" in result.output
+    message = "--camera-steps only applies to camera shake (--blur camera)"
+    assert result.exit_code == 2 and message in result.output
 
 
 def test_make_dataset_takes_the_camera_model_from_its_options(tmp_path):

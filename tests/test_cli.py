@@ -23,7 +23,7 @@ from blurgen.io import Photo, write_png
 from blurgen.kernels import linear_kernels, motion_kernels
 from blurgen.kernels.bank import read_bank
 from blurgen.pipeline import DatasetConfig, make_dataset
-from blurgen.sample import SampleConfig, draw_samples, sample_rng
+from blurgen.sample import SampleConfig, Synthesiser, sample_rng
 
 
 def run(*args: str):
@@ -212,12 +212,9 @@ class TestBlurCommand:
         photo = Photo.open(images[0])
         entry = report["images"][0]
         assert entry["fingerprint"] == photo.fingerprint
-        (record,), kernels = draw_samples(
-            [sample_rng(3, photo.fingerprint, 0)],
-            [photo.size],
-            SampleConfig(kernel_size=9, flips=False),
-            None,
-        )
+        synthesiser = Synthesiser(SampleConfig(kernel_size=9, flips=False))
+        (record,), kernels = synthesiser.draw([sample_rng(3, photo.fingerprint, 0)], [photo.size],
+                                              None)  # fmt: skip
         params = DegradationParams(**entry["params"])
         assert record.params.noise_seed == params.noise_seed
         replay = Degradation().render(photo.crop(0, 0, 40, 48), kernels[0], params)

@@ -23,7 +23,6 @@ import pytest
 from click.testing import CliRunner
 
 from blurgen import cluster
-from blurgen.bgan.data import PairsDataset
 from blurgen.cli.main import cli
 from blurgen.cluster import (
     ClusterError,
@@ -36,6 +35,7 @@ from blurgen.cluster import (
 )
 from blurgen.h5 import open_pairs, read_shard, verify_pairs
 from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
+from blurgen.torch import PairsDataset
 
 CONFIG = DatasetConfig(patch=32, per_image=20, kernel_size=9)
 SHARD = 32  # pairs per shard: one job, so a source's 20 samples span two shards

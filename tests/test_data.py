@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from blurgen.bgan.data import PairsDataset, StepBatches
+from blurgen.bgan.data import StepBatches
 from blurgen.h5 import SCHEMA
+from blurgen.torch import PairsDataset
 
 
 def fake_pairs(path, count, side=16, start=0):

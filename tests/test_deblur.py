@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 from blurgen.bgan.files import read_torch_file
 from blurgen.bgan.infer import Deblurrer, _spans
-from blurgen.bgan.metrics import psnr, ssim, y_channel
 from blurgen.bgan.nets import DeblurGenerator
 from blurgen.cli.deblur import as_written
 from blurgen.cli.main import cli
 from blurgen.io import read_image
+from blurgen.metrics import psnr, ssim, y_channel
 from blurgen.pipeline import DatasetConfig, make_dataset
 
 # A network that adds 0.45 of an 8-bit step: rounded to 8 bits, its output is its input.

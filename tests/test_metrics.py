@@ -10,8 +10,8 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from blurgen.bgan.metrics import gaussian_window, psnr, ssim, y_channel
 from blurgen.bgan.nets import DeblurGenerator
+from blurgen.metrics import gaussian_window, psnr, ssim, y_channel
 
 
 def test_psnr_closed_form():

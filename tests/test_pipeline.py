@@ -25,8 +25,6 @@ from blurgen.cli.main import cli
 from blurgen.degradation import Degradation
 from blurgen.forward import valid_offset
 from blurgen.h5 import (
-    COMPRESSED,
-    DEFLATE_LEVEL,
     append_samples,
     create_samples,
     deflate_rows,
@@ -35,6 +33,8 @@ from blurgen.h5 import (
 )
 from blurgen.io import file_fingerprint, read_image
 from blurgen.kernels import MotionModel, motion_kernels_from
+from blurgen.kernels.camera import CameraModel
+from blurgen.methods import kernel as kernel_methods
 from blurgen.pipeline import (
     EXECUTORS,
     DatasetConfig,
@@ -44,6 +44,7 @@ from blurgen.pipeline import (
     regenerate,
 )
 from blurgen.sample import sample_rng
+from blurgen.schema import DEFLATE_LEVEL
 
 from cmyk_tiff import write_cmyk_tiff
 
@@ -94,26 +95,29 @@ def test_columns_compressed_by_the_workers_are_stored_as_hdf5_compresses_them(tm
     # Workers compress the kernels and kernel fields (shuffle, deflate); the writer stores the
     # chunks as they are. Two appends of random rows, against a file where HDF5 filters them.
     rng = np.random.default_rng(0)
-    layouts = sample_layouts(8, 9, steps=3)
-    assert {n for n, (_, _, o) in layouts.items() if "compression" in o} == set(COMPRESSED)
+    config = DatasetConfig(patch=8, kernel_size=9, blur="camera", camera=CameraModel(steps=3))
+    layouts = sample_layouts(config)
+    compressed = {name for name, column in layouts.items() if column.compressed}
+    assert compressed == {"kernel", "kernel_field"}
     appends = [
         {
-            name: (rng.random((count, *tail)) * 200).astype(dtype)
-            for name, (dtype, tail, _) in layouts.items()
+            name: (rng.random((count, *column.shape)) * 200).astype(column.dtype)
+            for name, column in layouts.items()
         }
         for count in (5, 3)
     ]
     for name, packed in (("filtered.h5", False), ("direct.h5", True)):
         with h5py.File(tmp_path / name, "w") as f:
-            create_samples(f, 8, 9, steps=3)
+            create_samples(f, config)
             rows = 0
             for columns in appends:
-                rows = append_samples(f, deflate_rows(columns) if packed else columns, rows)
+                rows = append_samples(f, deflate_rows(columns, config) if packed else columns,
+                                      rows)  # fmt: skip
     with h5py.File(tmp_path / "filtered.h5") as a, h5py.File(tmp_path / "direct.h5") as b:
         for name in layouts:
             whole = np.concatenate([columns[name] for columns in appends])
             np.testing.assert_array_equal(b[name][...], whole, err_msg=name)
-        for name in COMPRESSED:
+        for name in compressed:
             assert b[name].compression_opts == DEFLATE_LEVEL and b[name].shuffle
             for row in range(8):
                 at = (row,) + (0,) * (b[name].ndim - 1)
@@ -248,7 +252,7 @@ def test_a_job_rendered_in_one_batch_is_the_same_dataset(tmp_path, monkeypatch):
         batches.append(len(sharp))
         return real(self, sharp, kernels, params, turn)
 
-    monkeypatch.setattr(blurgen.pipeline, "_in_batches", lambda device, crop, config: True)
+    monkeypatch.setattr(kernel_methods, "in_batches", lambda device, crop, config: True)
     monkeypatch.setattr(Degradation, "render_batch", counted)
     make_dataset(sources, tmp_path / "batched.h5", config, seed=1)
     assert batches == [24]
@@ -291,9 +295,9 @@ def test_threads_sharing_a_device_take_turns_to_use_it(tmp_path, monkeypatch):
 
         monkeypatch.setattr(module, name, call)
 
-    monkeypatch.setattr(blurgen.pipeline, "_in_batches", lambda device, crop, config: True)
+    monkeypatch.setattr(kernel_methods, "in_batches", lambda device, crop, config: True)
     monkeypatch.setattr(blurgen.pipeline, "_device_turn", lambda device: turn())
-    checked(blurgen.pipeline, "draw_samples", inside=True)
+    checked(kernel_methods, "motion_kernels_from", inside=True)
     checked(blurgen.degradation, "blur", inside=True)
     checked(blurgen.degradation, "poisson_gaussian", inside=False)
     checked(blurgen.degradation, "jpeg", inside=False)
@@ -480,7 +484,7 @@ class TestCommands:
         assert missing.exit_code == 1 and "gone" in missing.output
         assert "Traceback" not in missing.output
         bad = self.run("make-dataset", "-o", tmp_path / "x.h5", "--boundary", "wrap")
-        assert bad.exit_code == 1 and "valid" in bad.output
+        assert bad.exit_code == 2 and "valid" in bad.output
 
     def test_read_only_output_folder(self, tmp_path, monkeypatch):
         photos(tmp_path / "in", count=1)

@@ -82,6 +82,55 @@ def test_validation_holds_out_whole_source_images(pairs, tmp_path):
         DeblurTrainer(tiny(pairs, data=(str(tmp_path / "one.h5"),)), tmp_path / "single")
 
 
+def one_photo_pairs(path):
+    """A pairs file of 4 pairs made from one photo."""
+    photo = path.with_suffix(".png")
+    pixels = (np.random.default_rng(7).random((60, 60, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(photo), pixels)
+    make_dataset([photo], path, DatasetConfig(patch=32, per_image=4, kernel_size=7))
+    return path
+
+
+def test_val_split_0_trains_on_one_photo_without_validation(pairs):
+    one = one_photo_pairs(pairs / "one.h5")
+    run = pairs / "run"
+    command = ["train-deblur", "--data", str(one), "-o", str(run), "--iters", "2", "--batch", "1",
+               "--patch", "16", "--arch", "resnet", "--channels", "4", "--blocks", "1", "--no-gan",
+               "--perceptual-weight", "0", "--log-every", "1", "--val-every", "1"]  # fmt: skip
+    refused = CliRunner().invoke(cli, command)
+    assert refused.exit_code == 1 and "--val-split 0" in refused.output
+    result = CliRunner().invoke(cli, [*command, "--val-split", "0"])
+    assert result.exit_code == 0, result.output
+    assert f"no validation (--val-split 0); {run}/checkpoints/latest.pt" in result.output
+    assert json.loads((run / "config.json").read_text())["val_split"] == 0
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2]
+    assert not [key for line in lines for key in line if key.startswith("val_")]
+    checkpoints = sorted(path.name for path in (run / "checkpoints").iterdir())
+    assert checkpoints == ["latest.pt", "step_0000002.pt"]  # no best.pt
+    model = Deblurrer.load(run / "checkpoints" / "latest.pt", tile=32, overlap=8)
+    assert model.deblur(np.zeros((40, 40, 3), np.float32)).shape == (40, 40, 3)
+    trainer = DeblurTrainer(tiny(pairs, data=(str(one),), val_split=0), pairs / "api")
+    assert trainer.val_data is None and trainer.train_index.tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="no validation pairs"):
+        trainer.validate()
+    with pytest.raises(ValueError, match=r"val_split must be in \[0, 1\)"):
+        tiny(pairs, val_split=-0.1)
+
+
+@pytest.mark.parametrize("val_split", [0, 0.25, 5])
+def test_val_files_are_validated_on_whatever_the_val_split(pairs, val_split):
+    val = one_photo_pairs(pairs / "val.h5")
+    trainer = DeblurTrainer(tiny(pairs, val=(str(val),), val_split=val_split), pairs / "run")
+    assert trainer.val_data.paths == [str(val)]
+    assert trainer.val_index.tolist() == [0, 1, 2, 3]
+    assert trainer.train_index.tolist() == list(range(12))  # all of --data
+    trainer.train()
+    lines = [json.loads(line) for line in (pairs / "run" / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if "val_psnr" in line] == [2, 4]
+    assert (pairs / "run" / "checkpoints" / "best.pt").exists()
+
+
 @pytest.mark.parametrize("cpu_bf16", [False, True])
 def test_resume_and_no_gan(pairs, cpu_bf16):
     config = tiny(pairs, gan=False, cpu_bf16=cpu_bf16, workers=0)
