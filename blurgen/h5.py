@@ -78,7 +78,7 @@ def sample_layouts(config: Any) -> dict[str, Column]:
                                {"chunks": (1, k, k), **PACKED})  # fmt: skip
     layouts.update({
         "method": Column(np.uint8, (), f"the blur method: {codes}"),
-        "source": Column(np.int32, (), "index into ``sources``"),
+        "source": Column(np.int32, (), "index into `sources`"),
         "index": Column(np.uint32, (), "the sample's number among its source's samples"),
         "origin": Column(np.int32, (2,), "top-left (y, x) of the crop in the source image, "
                          "before flips"),
@@ -98,15 +98,15 @@ def schema_table(config: Any = None) -> str:
     from .pipeline import DatasetConfig
 
     if config is None:
-        config = DatasetConfig(patch=7, kernel_size=5, mix=[(m, 1) for m in registry.names()])
+        config = DatasetConfig(patch=97, kernel_size=5, mix=[(m, 1) for m in registry.names()])
     letters = {config.patch: "P", config.kernel_size: "K"}
     lines = ["| name | dtype | shape | notes |", "| --- | --- | --- | --- |"]
     for name, column in sample_layouts(config).items():
         shape = ", ".join(["N", *(letters.get(n, str(n)) for n in column.shape)])
         shape = f"({shape},)" if len(column.shape) == 0 else f"({shape})"
-        lines.append(f"| ``{name}`` | {column.dtype} | {shape} | {column.notes} |")
-    lines.append("| ``sources`` | str | (S,) | source paths as given |")
-    lines.append("| ``fingerprints`` | str | (S,) | BLAKE2b-128 of each source's bytes "
+        lines.append(f"| `{name}` | {column.dtype} | {shape} | {column.notes} |")
+    lines.append("| `sources` | str | (S,) | source paths as given |")
+    lines.append("| `fingerprints` | str | (S,) | BLAKE2b-128 of each source's bytes "
                  "(empty if skipped) |")  # fmt: skip
     return "\n".join(lines) + "\n"
 

@@ -75,7 +75,7 @@ def test_a_registered_method_makes_datasets_that_replay(box, tmp_path):
         sharp, blurred = regenerate(path, row)
         np.testing.assert_array_equal(sharp, stored[0][row])
         np.testing.assert_array_equal(blurred, stored[1][row])
-    assert "``box_side``" in schema_table(config)
+    assert "`box_side`" in schema_table(config)
 
 
 def test_the_transform_draws_a_registered_method(box):
