@@ -7,14 +7,13 @@ sharp | generated | real blurry.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from blurgen.sample import Synthesiser
+from blurgen.transform import BlurTransform
 
 from .config import BganConfig, physics_config
 from .data import ImagePatches
@@ -46,13 +45,14 @@ def physics_blur(
     Returns:
         ``(blurred, kernels)``: (N, 3, P, P) float32 in [0, 1] and the (N, K, K) kernels.
     """
-    degradation = replace(physics.degradation, boundary="reflect")
-    synthesiser = Synthesiser(physics.sample_config(degradation=degradation))
-    rngs = [np.random.default_rng(int(seed)) for seed in seeds]
+    transform = BlurTransform(physics, boundary="reflect")
     side = sharp.shape[-1]
-    records, kernels = synthesiser.draw(rngs, [(side, side)] * len(sharp), None)
-    pairs = zip(sharp.permute(0, 2, 3, 1).numpy(), kernels, records, strict=True)
-    blurred = [synthesiser.render(image, kernel, record)[1] for image, kernel, record in pairs]
+    records = [transform.draw(int(seed), (side, side)) for seed in seeds]
+    images = sharp.permute(0, 2, 3, 1).numpy()
+    blurred = [
+        transform.apply(image, record) for image, record in zip(images, records, strict=True)
+    ]
+    kernels = np.stack([record.kernel for record in records])
     return torch.from_numpy(np.stack(blurred)).permute(0, 3, 1, 2), kernels
 
 

@@ -27,41 +27,33 @@ import numpy as np
 from scipy.optimize import differential_evolution
 from scipy.stats import wasserstein_distance
 
+from . import methods as registry
+from .degradation import DEGRADATION_PARAMETERS
 from .io import Photo
 from .kernels import kernel_extent
-from .kernels.trajectory import DEFAULT_EXPL, PATH_LENGTH_PER_PX
 from .pipeline import DatasetConfig
 from .realism import MIN_SIDE, compare, statistics_of
 from .sample import LearnedBlur, SampleRecord, Synthesiser, sample_rng
+from .settings import Parameter
 
 
-@dataclass(frozen=True)
-class Parameter:
-    """One searched setting: its range and whether it is a whole number."""
+def _parameters() -> dict[str, Parameter]:
+    """The kernel size, each method's model parameters, the methods' shares, the
+    degradation's parameters."""
+    methods = registry.methods()
+    return {
+        "kernel_size": Parameter(9, 101, True, "kernel side in px"),
+        **{name: p for method in methods for name, p in method.calibration.items()},
+        **{method.name: method.share for method in methods if method.share},
+        **DEGRADATION_PARAMETERS,
+    }
 
-    low: float
-    high: float
-    integer: bool = False
-    help: str = ""
 
-
-PARAMETERS = {
-    "kernel_size": Parameter(9, 101, True, "kernel side in px"),
-    "path": Parameter(0.2, 1.0, help="path length as a share of DeblurGAN's 60/64 of the side"),
-    "min_fraction": Parameter(0.05, 1.0, help="shortest exposure fraction (of three, to 1)"),
-    "expl_scale": Parameter(0.1, 3.0, help="factor on DeblurGAN's explosiveness values"),
-    "linear": Parameter(0.0, 0.6, help="share of straight-line kernels"),
-    "camera": Parameter(0.0, 1.0, help="share of 6-DoF camera shake (--blur camera)"),
-    "shot": Parameter(0.0, 0.01, help="shot-noise gain (drawn from 0.5x to 1.5x)"),
-    "read": Parameter(0.0, 0.02, help="read-noise sigma (drawn from 0.5x to 1.5x)"),
-    "jpeg": Parameter(40, 100, True, help="JPEG quality (drawn from q - 10 to q; 100: none)"),
-    "boost": Parameter(1.0, 4.0, help="highest highlight boost (drawn from 1)"),
-    "gamma": Parameter(1.6, 2.8, help="blur in a power-law space of this gamma"),
-}
-# Camera shake is fitted only when asked: a camera sample renders 2-2.4x as slowly as a
-# kernel one, and on the fitted preset's settings it measured only 0.03 closer to the real
-# photos (0.61 against 0.64).
-DEFAULT_FIT = tuple(name for name in PARAMETERS if name != "camera")
+PARAMETERS = _parameters()
+DEFAULT_FIT = tuple(
+    name for name in PARAMETERS
+    if not any(m.name == name and not m.share_fitted for m in registry.methods())
+)  # fmt: skip
 
 
 def configure(base: DatasetConfig, values: dict[str, float]) -> DatasetConfig:
@@ -69,43 +61,22 @@ def configure(base: DatasetConfig, values: dict[str, float]) -> DatasetConfig:
     unknown = sorted(set(values) - set(PARAMETERS))
     if unknown:
         raise ValueError(f"unknown calibration parameters: {', '.join(unknown)}")
-    motion, degradation = base.motion, base.degradation
     size = int(round(values.get("kernel_size", base.kernel_size)))
-    if "path" in values:
-        motion = replace(motion, max_len=values["path"] * PATH_LENGTH_PER_PX * size)
-    if "min_fraction" in values:
-        low = values["min_fraction"]
-        motion = replace(motion, fractions=(low, (low + 1) / 2, 1.0))
-    if "expl_scale" in values:
-        motion = replace(
-            motion, expl=tuple(min(1.0, e * values["expl_scale"]) for e in DEFAULT_EXPL)
-        )
-    changes: dict = {}
-    for name in ("shot", "read"):
-        if name in values:
-            v = values[name]
-            changes[name] = (0.5 * v, min(1.0, 1.5 * v))
-    if "jpeg" in values:
-        q = int(round(values["jpeg"]))
-        changes["jpeg_quality"] = None if q >= 100 else (max(1, q - 10), q)
-    if "boost" in values:
-        changes["highlight_boost"] = (1.0, values["boost"]) if values["boost"] > 1 else None
-    if "gamma" in values:
-        changes.update(space="gamma", gamma=values["gamma"])
-    degradation = replace(degradation, **changes)
+    sections = {m.section: m.calibrated(base, values, size) for m in registry.methods()
+                if m.calibration}  # fmt: skip
     mix, blur = base.mix, base.blur
-    shares = {m: values[m] for m in ("linear", "camera") if m in values}
+    shares = {m.name: values[m.name] for m in registry.methods() if m.share and m.name in values}
     if shares:
-        # The shares are of all samples; motion kernels take what is left (none if they
+        # The shares are of all samples; the first method takes what is left (none if they
         # add up to more than 1, the shares then scaled to sum to 1).
         given = {m: share for m, share in shares.items() if share > 0}
         rest = max(0.0, 1 - sum(given.values()))
-        mix = tuple((m, w) for m, w in (("motion", rest), *given.items()) if w > 0)
-        blur = "motion"
+        blur = registry.names()[0]
+        mix = tuple((m, w) for m, w in ((blur, rest), *given.items()) if w > 0)
         if len(mix) == 1:
             mix, blur = (), mix[0][0]
-    return replace(base, kernel_size=size, motion=motion, degradation=degradation, mix=mix,
-                   blur=blur)  # fmt: skip
+    return replace(base, kernel_size=size, degradation=base.degradation.calibrated(values),
+                   mix=mix, blur=blur, **sections)  # fmt: skip
 
 
 def preset_of(config: DatasetConfig) -> dict:
@@ -195,8 +166,8 @@ class Renderer:
     def pairs(
         self, config: DatasetConfig, learned: LearnedBlur | None = None
     ) -> Iterator[tuple[SampleRecord, np.ndarray, np.ndarray]]:
-        """Every sample rendered under ``config`` (``learned``: the blur of ``"bgan"``
-        samples): its record, and its sharp and blurred images as uint8 (H, W, 3)."""
+        """Every sample rendered under ``config`` (``learned``: the learned blur, for methods
+        that need one): its record, and its sharp and blurred images as uint8 (H, W, 3)."""
         synthesiser = Synthesiser(config, learned)
         for photo in self.photos:
             rngs = [sample_rng(self.seed, photo.fingerprint, i) for i in range(self.samples)]

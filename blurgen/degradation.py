@@ -14,7 +14,7 @@ import contextlib
 import functools
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -26,7 +26,7 @@ from .color import as_unit_float, gamma_to_linear, linear_to_gamma, linear_to_sr
 from .forward import BOUNDARIES, blur, boundary_strip, output_size, warp_blur
 from .noise import jpeg, noise_streams, poisson_gaussian, quantise
 from .schema import Column
-from .settings import Setting
+from .settings import Parameter, Setting
 
 SPACES = ("srgb", "gamma", "naive")
 # Output rows rendered at a time: a 10000-px-wide strip needs about 200 MB on the way, and
@@ -84,6 +84,15 @@ PARAM_COLUMNS = {
     "noise": Column(np.float64, (2,), "shot gain and read-noise std"),
     "jpeg_quality": Column(np.uint8, (), "JPEG quality, 0 for none"),
     "noise_seed": Column(np.uint64, (), "seeds the sensor noise, or a learned blur's noise vector"),
+}
+
+# The degradation's parameters that blurgen calibrate fits (Degradation.calibrated applies them).
+DEGRADATION_PARAMETERS = {
+    "shot": Parameter(0.0, 0.01, help="shot-noise gain (drawn from 0.5x to 1.5x)"),
+    "read": Parameter(0.0, 0.02, help="read-noise sigma (drawn from 0.5x to 1.5x)"),
+    "jpeg": Parameter(40, 100, True, help="JPEG quality (drawn from q - 10 to q; 100: none)"),
+    "boost": Parameter(1.0, 4.0, help="highest highlight boost (drawn from 1)"),
+    "gamma": Parameter(1.6, 2.8, help="blur in a power-law space of this gamma"),
 }
 
 # The degradation's settings (flags and config keys); Degradation.from_settings reads them.
@@ -193,6 +202,22 @@ class Degradation:
         given = {names.get(s.name, s.name): values.get(s.name) for s in DEGRADATION_SETTINGS}
         optional = ("highlight_boost", "jpeg_quality")  # None is a value of theirs: off
         return cls(**{k: v for k, v in given.items() if v is not None or k in optional})
+
+    def calibrated(self, values: dict[str, float]) -> Degradation:
+        """This degradation with the :data:`DEGRADATION_PARAMETERS` in ``values`` applied."""
+        changes: dict = {}
+        for name in ("shot", "read"):
+            if name in values:
+                v = values[name]
+                changes[name] = (0.5 * v, min(1.0, 1.5 * v))
+        if "jpeg" in values:
+            q = int(round(values["jpeg"]))
+            changes["jpeg_quality"] = None if q >= 100 else (max(1, q - 10), q)
+        if "boost" in values:
+            changes["highlight_boost"] = (1.0, values["boost"]) if values["boost"] > 1 else None
+        if "gamma" in values:
+            changes.update(space="gamma", gamma=values["gamma"])
+        return replace(self, **changes)
 
     def settings_of(self) -> dict:
         """Its settings as a preset file writes them (those a calibration fits)."""

@@ -81,6 +81,17 @@ class Setting:
             raise ValueError(f"{self.flag}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class Parameter:
+    """One setting ``blurgen calibrate`` searches: its range, whether it is a whole number, and
+    what it sets."""
+
+    low: float
+    high: float
+    integer: bool = False
+    help: str = ""
+
+
 def _numbers(value: Any) -> tuple[float, ...]:
     parts = value if isinstance(value, (list, tuple)) else str(value).split(",")
     try:

@@ -186,7 +186,7 @@ class SyntheticPairs(AugmentedPairs):
         preset: the preset the config starts from (a shipped name, ``"none"`` or a YAML file;
             see :func:`blurgen.presets.load`), unless ``config`` is given.
         patch, per_image, **settings: make-dataset settings over the preset's (by name, as
-            its flags take them: ``read="0,0.01"``, ``blur="camera"``).
+            its flags take them: ``read="0,0.01"``, ``kernel_size=51``).
         config: a :class:`~blurgen.pipeline.DatasetConfig` to use instead of a preset.
         seed: the root seed.
         crop, flip, transpose: as :class:`AugmentedPairs`.

@@ -96,8 +96,8 @@ def setting_option(setting: Setting, **changes: Any) -> Callable:
         args["type"] = float
     elif setting.kind == "choice":
         args["type"] = click.Choice(setting.values)
-    if setting.metavar:
-        args["metavar"] = setting.metavar
+    if setting.metavar or setting.kind == "floats":
+        args["metavar"] = setting.metavar or "A,B,..."
     if setting.default is not None:
         args.update(default=setting.default, show_default=True)
     return click.option(*flags, setting.name, **{**args, **changes})

@@ -98,8 +98,9 @@ def test_names_and_codes_are_unique():
 
 
 def test_no_module_outside_the_methods_names_one():
-    """The synthesiser, the file, the pipeline, the CLI's dataset and blur commands go through
-    the registry: none of them tests which method a sample uses."""
+    """The synthesiser, the file, the pipeline, Ray shards, calibrate, the transform, the
+    Datasets, the CLI's dataset and blur commands go through the registry: none of them tests
+    which method a sample uses."""
     from pathlib import Path
 
     import blurgen
@@ -107,7 +108,7 @@ def test_no_module_outside_the_methods_names_one():
 
     root = Path(blurgen.__file__).parent
     files = [root / name for name in ("sample.py", "pipeline.py", "h5.py", "cluster.py",
-                                      "transform.py")]  # fmt: skip
+                                      "calibrate.py", "transform.py", "torch.py")]  # fmt: skip
     cli = Path(blurgen.cli.__file__).parent
     files += [cli / name for name in ("dataset.py", "blur.py")]
     for path in files:

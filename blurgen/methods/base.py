@@ -18,7 +18,7 @@ from blurgen.backend import get_xp, to_numpy, xp_for_device
 from blurgen.color import as_uint, as_unit_float
 from blurgen.forward import valid_offset
 from blurgen.schema import Column
-from blurgen.settings import Setting
+from blurgen.settings import Parameter, Setting
 
 if TYPE_CHECKING:
     import h5py
@@ -78,6 +78,11 @@ class BlurMethod:
         draws_kernel: whether :meth:`draw` draws the kernel (kernels given by the caller, from
             a bank, replace those draws).
         kernel_note: what its kernel is, where it is not simply the blur's (for the docs).
+        calibration: the parameters of its model that ``blurgen calibrate`` fits (applied by
+            :meth:`calibrated`).
+        share: the range of its share of the samples when ``blurgen calibrate`` fits it (the
+            first registered method takes what the others leave), or None.
+        share_fitted: whether its share is fitted unless the user names what to fit.
     """
 
     name: ClassVar[str]
@@ -91,6 +96,9 @@ class BlurMethod:
     learned: ClassVar[bool] = False
     draws_kernel: ClassVar[bool] = False
     kernel_note: ClassVar[str] = ""
+    calibration: ClassVar[dict[str, Parameter]] = {}
+    share: ClassVar[Parameter | None] = None
+    share_fitted: ClassVar[bool] = True
 
     # -- config ---------------------------------------------------------------------------
 
@@ -119,6 +127,11 @@ class BlurMethod:
         """The section of a config that uses the method, defaults filled in (a checkpoint
         named, for example)."""
         return value
+
+    def calibrated(self, config: SampleConfig, values: dict[str, float], size: int) -> Any:
+        """The section with the :attr:`calibration` parameters in ``values`` applied, for
+        kernels of ``size`` px."""
+        return getattr(config, self.section) if self.section else None
 
     def crop_reason(self, config: Any) -> str:
         """Why a sample needs a crop of ``config.crop`` px, ending a too-small message."""

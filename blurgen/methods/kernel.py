@@ -10,7 +10,8 @@ import numpy as np
 
 from blurgen.backend import get_xp
 from blurgen.kernels import MotionModel, linear_kernels_from, motion_kernels_from
-from blurgen.settings import Setting
+from blurgen.kernels.trajectory import DEFAULT_EXPL, PATH_LENGTH_PER_PX
+from blurgen.settings import Parameter, Setting
 
 from .base import BlurMethod, Job, oriented
 
@@ -79,9 +80,26 @@ class TrajectoryBlur(KernelBlur):
         Setting("fractions", "motion: exposure fractions, one drawn per kernel [0.1,0.5,1]; 1 "
                 "alone gives every kernel the full path length.", kind="floats"),
     )  # fmt: skip
+    calibration = {
+        "path": Parameter(0.2, 1.0, help="path length as a share of DeblurGAN's 60/64 of the side"),
+        "min_fraction": Parameter(0.05, 1.0, help="shortest exposure fraction (of three, to 1)"),
+        "expl_scale": Parameter(0.1, 3.0, help="factor on DeblurGAN's explosiveness values"),
+    }
 
     def default_section(self) -> MotionModel:
         return MotionModel()
+
+    def calibrated(self, config, values, size) -> MotionModel:
+        motion = config.motion
+        if "path" in values:
+            motion = replace(motion, max_len=values["path"] * PATH_LENGTH_PER_PX * size)
+        if "min_fraction" in values:
+            low = values["min_fraction"]
+            motion = replace(motion, fractions=(low, (low + 1) / 2, 1.0))
+        if "expl_scale" in values:
+            scale = values["expl_scale"]
+            motion = replace(motion, expl=tuple(min(1.0, e * scale) for e in DEFAULT_EXPL))
+        return motion
 
     def section_from_settings(self, values: dict[str, Any]) -> MotionModel:
         return MotionModel(**{name: v for name, v in values.items() if v is not None})
@@ -111,6 +129,7 @@ class LineBlur(KernelBlur):
     title = "straight streaks"
     code = 1
     help = "straight streaks"
+    share = Parameter(0.0, 0.6, help="share of straight-line kernels")
 
     def draw(self, rngs, config, device):
         return linear_kernels_from(rngs, config.kernel_size, device=device)
