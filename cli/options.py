@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import sys
 import time
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from click.core import ParameterSource
 
 from blurgen import methods as registry
@@ -167,14 +165,9 @@ def _settings(ctx: click.Context, param: click.Parameter, path: Path) -> dict:
     ``per-image``, ``json``); an off switch (``no_flips: true``, ``overwrite: true``) sets its
     option to the opposite value, as the flag does."""
     try:
-        text = Path(path).read_text()
-        data = (
-            yaml.safe_load(text) if path.suffix.lower() in (".yaml", ".yml") else json.loads(text)
-        )
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise click.BadParameter(f"cannot read '{path}': {exc}", param=param) from None
-    if not isinstance(data, dict):
-        raise click.BadParameter(f"'{path}' must hold a mapping of option names to values")
+        data = presets.read_mapping(path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
     params = {p.name: p for p in ctx.command.params if p.name not in ("config", "preset")}
     names: dict[str, tuple[str, bool]] = {}  # key -> (option name, an off switch)
     for name, p in params.items():

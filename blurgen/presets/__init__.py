@@ -56,13 +56,12 @@ def path_of(name_or_path: str | os.PathLike) -> Path:
                      f"{', '.join([*names(), NONE])}")  # fmt: skip
 
 
-def read(path: str | os.PathLike) -> dict[str, Any]:
-    """The settings a YAML or JSON file holds, by setting name (``per-image`` read as
-    ``per_image``, an off switch ``no_flips: true`` as ``flips: false``), values as written.
+def read_mapping(path: str | os.PathLike) -> dict:
+    """The mapping a YAML (``.yaml``, ``.yml``) or JSON file holds.
 
     Raises:
-        ValueError: the file cannot be read, is not a mapping, or has a key that is no
-            setting or one set twice (the message names the file and the key).
+        ValueError: the file cannot be read or parsed, or holds no mapping (the message names
+            it).
     """
     path = Path(path)
     try:
@@ -73,6 +72,19 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"cannot read '{path}': {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"'{path}' must hold a mapping of setting names to values")
+    return data
+
+
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """The settings a YAML or JSON file holds, by setting name (``per-image`` read as
+    ``per_image``, an off switch ``no_flips: true`` as ``flips: false``), values as written.
+
+    Raises:
+        ValueError: the file cannot be read, is not a mapping, or has a key that is no
+            setting or one set twice (the message names the file and the key).
+    """
+    path = Path(path)
+    data = read_mapping(path)
     settings = all_settings()
     offs = {s.off_name: s for s in settings.values() if s.kind == "switch"}
     values: dict[str, Any] = {}
