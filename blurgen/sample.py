@@ -66,9 +66,8 @@ class _SampleConfigMethods:
         values["mix"] = [list(pair) for pair in self.mix]
         if self.mix:
             del values["blur"]
-        used = self.methods()
         for method in registry.methods():
-            if method.section and (method.name in used or method.learned):
+            if method.section:
                 values.update(method.section_to_dict(self))
         return values
 

@@ -111,8 +111,8 @@ class BlurMethod:
         return self.default_section()
 
     def section_to_dict(self, config: SampleConfig) -> dict:
-        """The section as ``to_dict`` writes it, ``{}`` to leave it out (when the config does
-        not use the method)."""
+        """The section as ``to_dict`` writes it: ``{section: value}``, or ``{}`` to leave it
+        out (as a section the config does not use is)."""
         return {}
 
     def section_from_dict(self, value: Any) -> Any:

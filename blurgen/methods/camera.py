@@ -4,6 +4,7 @@ varies across the image (a mean of the image warped by each pose)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -64,8 +65,12 @@ class CameraShakeBlur(BlurMethod):
         return CameraModel(**given)
 
     def section_to_dict(self, config) -> dict:
-        values = {name: getattr(config.camera, name) for name in config.camera.__dataclass_fields__}
-        return {"camera": {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}
+        if self.name not in config.methods():
+            return {}
+        values = asdict(config.camera)
+        return {
+            self.section: {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+        }
 
     def section_from_dict(self, value: Any) -> CameraModel:
         return CameraModel(**(value or {}))  # it makes lists tuples

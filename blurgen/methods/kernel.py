@@ -105,7 +105,9 @@ class TrajectoryBlur(KernelBlur):
         return MotionModel(**{name: v for name, v in values.items() if v is not None})
 
     def section_to_dict(self, config) -> dict:
-        return {"motion": config.motion.resolved(config.kernel_size)}
+        if self.name not in config.methods():
+            return {}
+        return {self.section: config.motion.resolved(config.kernel_size)}
 
     def section_from_dict(self, value: Any) -> MotionModel:
         return MotionModel(**value) if value is not None else MotionModel()

@@ -44,7 +44,8 @@ class BganMethod(BlurMethod):
         return values["bgan"]
 
     def section_to_dict(self, config) -> dict:
-        return {"bgan": config.bgan}
+        # Written whether used or not (null then), as files have always recorded it.
+        return {self.section: config.bgan}
 
     def section_from_dict(self, value: Any) -> str | None:
         return value
