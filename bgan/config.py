@@ -10,6 +10,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from blurgen import methods as registry
+from blurgen import presets
 
 if TYPE_CHECKING:
     from blurgen.pipeline import DatasetConfig
@@ -30,6 +31,10 @@ DISC_INPUTS = ("pixels", "gradients")
 DEBLUR_ARCHS = ("rrdb", "resnet")
 # The deblurring trainer's pixel losses (see blurgen.bgan.losses.content_loss).
 CONTENT_LOSSES = ("mse", "l1")
+# The preset of the deblurring trainer's pairs made on the fly (--synthesise), unless given,
+# and the settings over it.
+DEFAULT_PRESET = "camera-shake"
+SYNTHESIS_SETTINGS = ("preset", "per_image", "synth_patch")
 
 
 def setting(default: Any = MISSING, *, help: str, **hints: Any) -> Any:
@@ -361,18 +366,53 @@ class DeblurConfig(TrainingConfig):
     --help``) says what it means.
     """
 
-    data: tuple[str, ...] = setting(help="Pairs files from make-dataset to train on.", path="file")
+    data: tuple[str, ...] = setting(
+        (), help="Pairs files from make-dataset to train on (or --synthesise).", path="file"
+    )
+    synthesise: tuple[str, ...] = setting(
+        (),
+        help="Train on pairs made on the fly from these sharp photos, folders or .txt lists, "
+        "instead of --data files: pair i is the pair i that make-dataset writes from them "
+        "with --preset, --per-image, --synth-patch and --seed.",
+        path="any",
+    )
+    preset: str | None = setting(
+        None,
+        help="--synthesise: the pairs' make-dataset settings: a shipped preset "
+        f"({', '.join(presets.names())}), {presets.NONE} (blurgen's defaults) or a YAML file "
+        "of make-dataset settings (as `blurgen calibrate` writes); default "
+        f"{DEFAULT_PRESET}. Read once, when the run starts: config.json keeps the settings "
+        "(synthesis), and --resume goes on with them even if the file has changed.",
+    )
+    per_image: int | None = setting(
+        None,
+        help="--synthesise: pairs made from each photo (make-dataset's --per-image); default: "
+        "the preset's, else make-dataset's.",
+        min=1,
+    )
+    synth_patch: int | None = setting(
+        None,
+        help="--synthesise: side of the pairs made, px (make-dataset's --patch; --patch is the "
+        "side of the training crops cut from them); default: the preset's, else "
+        "make-dataset's.",
+        min=8,
+    )
+    # The make-dataset config (DatasetConfig.to_dict()) of the pairs made on the fly: resolved
+    # from preset, per_image and synth_patch when the run starts, unless given (the CLI gives
+    # a resumed run's own), so that the run folder records the pairs whatever the preset's
+    # file becomes. No option: without help.
+    synthesis: dict | None = field(default=None, hash=False)
     val: tuple[str, ...] = setting(
         (),
         help="Pairs files to validate on; default: hold out "
-        "whole source photos holding --val-split of --data.",
+        "whole source photos holding --val-split of the pairs.",
         path="file",
     )
     val_split: float = setting(
         0.05,
         help="Fraction of the pairs held out for validation "
         "(whole source photos, chosen by the seed) when no --val is "
-        "given; 0: train on all of --data without validation (no best.pt).",
+        "given; 0: train on all the pairs without validation (no best.pt).",
     )
     iters: int = setting(20000, help="Optimisation steps.", min=1)
     transpose: bool = setting(
@@ -419,9 +459,59 @@ class DeblurConfig(TrainingConfig):
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(str(p) for p in self.data))
         object.__setattr__(self, "val", tuple(str(p) for p in self.val))
+        object.__setattr__(self, "synthesise", tuple(str(p) for p in self.synthesise))
         super().__post_init__()
-        if not self.data:
-            raise ValueError("give at least one pairs file to train on")
+        if bool(self.data) == bool(self.synthesise):
+            raise ValueError(
+                "give pairs files (--data) or photos to make pairs from (--synthesise), not both"
+                if self.data
+                else "give pairs files to train on (--data), or photos to make them from "
+                "(--synthesise)"
+            )
+        self._resolve_synthesis()
         if not self.val and not 0 <= self.val_split < 1:
             raise ValueError(f"val_split must be in [0, 1) (0: no validation), got "
                              f"{self.val_split!r}")  # fmt: skip
+
+    def _resolve_synthesis(self) -> None:
+        """Check the settings of pairs made on the fly, and resolve their config (once: a
+        ``synthesis`` given is kept, in its canonical form)."""
+        from blurgen.pipeline import DatasetConfig
+
+        given = [name for name in SYNTHESIS_SETTINGS if getattr(self, name) is not None]
+        if not self.synthesise:
+            if given or self.synthesis is not None:
+                names = given or ["synthesis"]
+                verb = "applies" if len(names) == 1 else "apply"
+                raise ValueError(f"{', '.join(names)} {verb} only to pairs made on the fly "
+                                 "(--synthesise)")  # fmt: skip
+            return
+        object.__setattr__(self, "preset", self.preset or DEFAULT_PRESET)
+        if self.synthesis is None:
+            made = synthesis_config(self.preset, self.per_image, self.synth_patch)
+        else:
+            made = DatasetConfig.from_dict(self.synthesis)
+        for name, value in (("synth_patch", made.patch), ("per_image", made.per_image)):
+            if getattr(self, name) not in (None, value):
+                raise ValueError(f"{name} is {getattr(self, name)}, but synthesis makes "
+                                 f"{value}")  # fmt: skip
+        if self.patch > made.patch:
+            raise ValueError(f"the training crops (patch {self.patch}) must fit in the pairs "
+                             f"made (synth_patch {made.patch})")  # fmt: skip
+        object.__setattr__(self, "synthesis", made.to_dict())
+
+
+def synthesis_config(
+    preset: str | None, per_image: int | None, synth_patch: int | None
+) -> DatasetConfig:
+    """The make-dataset config of a deblur run's pairs made on the fly: ``preset`` (a shipped
+    preset's name, ``"none"`` or a settings file; None for DEFAULT_PRESET), with ``per_image``
+    and ``synth_patch`` (its ``patch``) over the preset's where given.
+
+    Raises:
+        ValueError: no such preset, an unreadable file, or a bad setting (the message says
+            which).
+    """
+    overrides = {"patch": synth_patch, "per_image": per_image}
+    return presets.load(preset or DEFAULT_PRESET,
+                        **{k: v for k, v in overrides.items() if v is not None})  # fmt: skip

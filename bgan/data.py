@@ -1,5 +1,6 @@
-"""What the trainers load: the deblur trainer's batches by step, drawn from a
-:class:`blurgen.torch.PairsDataset`, and BGAN's random patches of photos."""
+"""What the trainers load: the deblur trainer's batches by step, drawn from pairs (files, a
+:class:`blurgen.torch.PairsDataset`, or made on the fly, a :class:`blurgen.torch.SyntheticPairs`),
+and BGAN's random patches of photos."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from blurgen.torch import PairsDataset
+from blurgen.torch import AugmentedPairs
 
 
 class StepBatches(Dataset):
@@ -34,7 +35,7 @@ class StepBatches(Dataset):
 
     def __init__(
         self,
-        pairs: PairsDataset,
+        pairs: AugmentedPairs,
         index: np.ndarray,
         batch: int,
         seed: int,

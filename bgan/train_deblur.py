@@ -1,4 +1,5 @@
-"""Training the deblurring network (DBGAN) on blurgen pairs files.
+"""Training the deblurring network (DBGAN) on blurgen pairs: from pairs files, or made on the
+fly from photos (the same pairs make-dataset would write from them, config and seed).
 
 Losses: content (MSE as in the paper, or L1) + VGG-19 perceptual + relativistic-average
 least-squares adversarial (weight 0.01, the paper's relativistic deblur loss); ``gan=False``
@@ -12,28 +13,39 @@ of blurred | deblurred | sharp.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from blurgen.metrics import psnr, ssim
-from blurgen.torch import PairsDataset
+from blurgen.pipeline import DatasetConfig
+from blurgen.torch import PairsDataset, SyntheticPairs
 
-from .config import DeblurConfig
+from .config import DEFAULT_PRESET, SYNTHESIS_SETTINGS, DeblurConfig, synthesis_config
 from .data import StepBatches
+from .distributed import Ranks, gather
 from .losses import content_loss, perceptual_loss
 from .nets import deblur_generator
 from .run import GanRun
 
+log = logging.getLogger("blurgen")
+
+
+Pairs = PairsDataset | SyntheticPairs
+
 
 def hold_out_sources(
-    data: PairsDataset, fraction: float, rng: np.random.Generator
+    data: Pairs, fraction: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split pairs into validation and training by source image, so that no photo has crops on
     both sides (which would make validation optimistic).
@@ -67,6 +79,69 @@ def hold_out_sources(
     return np.flatnonzero(validation), np.flatnonzero(~validation)
 
 
+def check_same_pairs(data: Pairs, config: DeblurConfig, ranks: Ranks, device: torch.device) -> None:
+    """Make sure that every training process trains on the same pairs: that they found the
+    same files or photos (paths and count) and resolved the same config of pairs made on the
+    fly (each reads the preset itself). Nothing to check in a single process.
+
+    Raises:
+        ValueError: the processes differ (each process raises it).
+    """
+    if ranks.world == 1:
+        return
+    seen = json.dumps([data.paths, len(data), config.synthesis], sort_keys=True)
+    digest = torch.tensor([list(hashlib.sha256(seen.encode()).digest())], dtype=torch.uint8)
+    every = gather(digest.to(device), ranks)
+    if not bool((every == every[:1]).all()):
+        raise ValueError(
+            "the training processes see different pairs (other files or photos, or a preset "
+            "that changed while they started): give every process the same ones"
+        )
+
+
+def check_makes_pairs(data: SyntheticPairs) -> None:
+    """Make the first pair, so that a config that cannot make pairs (a learned blur that needs
+    larger pairs, an unusable first photo) stops the run as it starts rather than in a loader
+    process. Torch's random state is left as it was (a learned blur's network is built here).
+
+    Raises:
+        ValueError, OSError: the pair cannot be made (the message says why).
+    """
+    try:
+        with torch.random.fork_rng(devices=[]):
+            data.pair(0)
+    except ValueError as exc:
+        raise ValueError(f"cannot make the pairs to train on: {exc}") from None
+
+
+def recorded_synthesis(run: str | os.PathLike, settings: dict) -> dict | None:
+    """The config of the pairs made on the fly that the run in ``run`` recorded
+    (``config.json``'s ``synthesis``), where it was made from the same ``preset``,
+    ``per_image`` and ``synth_patch`` as ``settings`` (a config's fields); None where there is
+    no such run (resuming a run with other settings is refused when its checkpoint is read).
+
+    A resumed run goes on with it: its pairs are those it began with, even if the preset's file
+    has changed since, or is gone (a warning says so).
+    """
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        return None
+    recorded = json.loads(path.read_text())
+    if recorded.get("synthesis") is None:
+        return None
+    given = {**settings, "preset": settings.get("preset") or DEFAULT_PRESET}
+    if any(recorded.get(name) != given.get(name) for name in SYNTHESIS_SETTINGS):
+        return None
+    try:
+        now = synthesis_config(**{name: given.get(name) for name in SYNTHESIS_SETTINGS}).to_dict()
+    except ValueError:  # the file is gone, or no longer reads
+        now = None
+    if now != DatasetConfig.from_dict(recorded["synthesis"]).to_dict():
+        log.warning("the preset %s is not what it was when the run began; the run goes on with "
+                    "the pairs it began with (synthesis in %s)", given["preset"], path)  # fmt: skip
+    return recorded["synthesis"]
+
+
 class DeblurTrainer(GanRun):
     """One DBGAN run in a run folder; :meth:`train` runs (or continues) it.
 
@@ -85,17 +160,18 @@ class DeblurTrainer(GanRun):
     def __init__(self, config: DeblurConfig, run: str | os.PathLike, device: str = "cpu",
                  resume: bool = False) -> None:  # fmt: skip
         self._open(config, run, device, resume)
-        self.train_data = PairsDataset(
-            config.data, crop=config.patch, flip=True, transpose=config.transpose
-        )
-        self.val_data: PairsDataset | None = None
+        self.train_data = self._pairs(crop=config.patch, flip=True, transpose=config.transpose)
+        if isinstance(self.train_data, SyntheticPairs):
+            check_makes_pairs(self.train_data)
+        check_same_pairs(self.train_data, config, self.ranks, self.device)
+        self.val_data: Pairs | None = None
         self.train_index = np.arange(len(self.train_data))
         self.val_index = np.arange(0)
         if config.val:
             self.val_data = PairsDataset(config.val)
             self.val_index = np.arange(len(self.val_data))
         elif config.val_split:
-            self.val_data = PairsDataset(config.data)
+            self.val_data = self._pairs()
             self.val_index, self.train_index = hold_out_sources(
                 self.train_data, config.val_split, np.random.default_rng([config.seed, 1])
             )
@@ -104,6 +180,15 @@ class DeblurTrainer(GanRun):
         self.best_psnr = -math.inf
         self._batches: Iterator | None = None
         self._ready(resume)
+
+    def _pairs(self, **augmentations: Any) -> Pairs:
+        """The run's pairs, from its files or made on the fly, with ``augmentations`` (see
+        :class:`blurgen.torch.AugmentedPairs`)."""
+        config = self.config
+        if config.data:
+            return PairsDataset(config.data, **augmentations)
+        return SyntheticPairs(config.synthesise, config=DatasetConfig.from_dict(config.synthesis),
+                              seed=config.seed, **augmentations)  # fmt: skip
 
     def _loader(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This process's share of the batches of the remaining steps, loaded by

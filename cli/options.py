@@ -168,7 +168,7 @@ def _settings(ctx: click.Context, param: click.Parameter, path: Path) -> dict:
         data = presets.read_mapping(path)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param=param) from None
-    params = {p.name: p for p in ctx.command.params if p.name not in ("config", "preset")}
+    params = {p.name: p for p in ctx.command.params if p.expose_value}
     names: dict[str, tuple[str, bool]] = {}  # key -> (option name, an off switch)
     for name, p in params.items():
         names[name] = (name, False)

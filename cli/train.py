@@ -74,9 +74,11 @@ def config_options(
 ) -> Callable[[Callable], Callable]:
     """A decorator adding one option per field of the dataclass ``config`` (the required ones
     first, then in field order), or the option given in ``replaced`` under the field's name (for
-    fields whose command-line form differs from the value, which the command then converts)."""
+    fields whose command-line form differs from the value, which the command then converts).
+    Fields without help (values resolved from other fields) have no option."""
     hints = typing.get_type_hints(config)
-    ordered = sorted(dataclasses.fields(config), key=lambda f: f.default is not dataclasses.MISSING)
+    settable = [f for f in dataclasses.fields(config) if "help" in f.metadata]
+    ordered = sorted(settable, key=lambda f: f.default is not dataclasses.MISSING)
     options = [replaced.get(f.name) or field_option(f, hints[f.name]) for f in ordered]
 
     def apply(command: Callable) -> Callable:
@@ -221,13 +223,21 @@ def train_bgan_command(run, resume, device, strict, verbosity, **settings):
 @verbosity_option
 @user_errors
 def train_deblur_command(run, resume, device, verbosity, **settings):
-    """Train the deblurring network (DBGAN) on pairs files from make-dataset.
+    """Train the deblurring network (DBGAN) on pairs files from make-dataset, or on pairs made
+    on the fly from photos.
+
+    --synthesise PHOTOS trains on the pairs make-dataset would write from PHOTOS with --preset
+    (a shipped preset, none, or a YAML file of make-dataset settings, such as `blurgen
+    calibrate` writes), --per-image, --synth-patch and --seed, made in the --workers processes
+    as they are needed; nothing is written. The preset is read when the run starts and its
+    settings kept in config.json (synthesis): --resume goes on with them. --val-split holds out
+    whole photos, as for files.
 
     The generator is the published DBGAN (--arch rrdb) or a lighter residual network (--arch
     resnet); the losses are a pixel loss, a VGG-19 perceptual loss and a relativistic
     adversarial loss. Batches are loaded ahead by --workers processes. Validation PSNR and
     SSIM are logged every --val-every steps and the best checkpoint kept as best.pt; with
-    --val-split 0 and no --val the run trains on all of --data without validation, and its
+    --val-split 0 and no --val the run trains on all its pairs without validation, and its
     checkpoint is latest.pt.
 
     Under torchrun it trains in several processes with DistributedDataParallel (gloo on the
@@ -239,10 +249,15 @@ def train_deblur_command(run, resume, device, verbosity, **settings):
     Example, 4 GPUs:
       torchrun --nproc-per-node 4 -m blurgen.cli train-deblur --data pairs.h5 \\
         -o runs/dbgan --device cuda --batch 32
+    Example, pairs made on the fly from a folder of photos, by 8 processes:
+      blurgen train-deblur --synthesise photos/ --preset camera-shake --per-image 16 \\
+        --synth-patch 256 -o runs/dbgan --device cuda --workers 8
     """
-    from blurgen.bgan.train_deblur import DeblurTrainer
+    from blurgen.bgan.train_deblur import DeblurTrainer, recorded_synthesis
 
     with set_up_once():
+        if resume and settings["synthesise"]:
+            settings["synthesis"] = recorded_synthesis(run, settings)
         config = DeblurConfig(**settings)
         trainer = DeblurTrainer(config, run, device=check_torch_device(device), resume=resume)
     _, verbosity = train(trainer, run, verbosity)

@@ -27,10 +27,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from blurgen.bgan import train_deblur
+from blurgen.bgan.config import DeblurConfig
+from blurgen.bgan.distributed import Ranks
 from blurgen.bgan.vgg import VGG19Features
 from blurgen.cli import train as train_cli
 from blurgen.cli.main import cli
 from blurgen.pipeline import DatasetConfig, make_dataset
+from blurgen.torch import PairsDataset
 
 # From the same state, one step: losses and gradient norms to this relative difference, and
 # generator weights to WEIGHTS (lr = 1e-3: a step moves a weight by up to 1e-3).
@@ -136,6 +140,37 @@ def test_two_processes_train_the_deblurrer_as_one(data, tmp_path):
     # The tolerance is well below a step's change.
     first, second = weights(two, 1), weights(two, 2)
     assert max((w - second[k]).abs().max().item() for k, w in first.items()) > 100 * WEIGHTS
+
+
+def test_two_processes_train_on_the_same_pairs_made_on_the_fly(data, tmp_path):
+    # Each process reads the preset file and makes its share of every batch itself.
+    preset = tmp_path / "small.yaml"
+    preset.write_text("kernel_size: 7\nblur: motion\n")
+
+    def args(run):
+        files = deblur_args(data, run, 3)
+        at = files.index("--data")
+        return [*files[:at], "--synthesise", str(data / "sharp"), "--preset", str(preset),
+                "--synth-patch", "32", "--per-image", "4", *files[at + 2 :]]  # fmt: skip
+
+    one_process(args(tmp_path / "one"))
+    torchrun(args(tmp_path / "two"))
+    assert_same_steps(tmp_path / "one", tmp_path / "two", exact={1})
+
+
+def test_processes_that_see_other_pairs_stop(data, monkeypatch):
+    pairs = PairsDataset([data / "pairs.h5"])
+    config = DeblurConfig(data=(str(data / "pairs.h5"),))
+
+    def check():
+        train_deblur.check_same_pairs(pairs, config, Ranks(0, 2), torch.device("cpu"))
+
+    # Two processes' digests of what they see, as the gathering brings them: alike, or not.
+    monkeypatch.setattr(train_deblur, "gather", lambda part, ranks: torch.cat([part, part]))
+    check()
+    monkeypatch.setattr(train_deblur, "gather", lambda part, ranks: torch.cat([part, 255 - part]))
+    with pytest.raises(ValueError, match="the training processes see different pairs"):
+        check()
 
 
 def test_resumed_with_another_number_of_processes(data, tmp_path):

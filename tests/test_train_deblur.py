@@ -1,4 +1,5 @@
-"""DBGAN training on pairs files: validation, best checkpoint, resume, CLI."""
+"""DBGAN training on pairs files and on pairs made on the fly: validation, best checkpoint,
+resume, CLI."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from blurgen import presets
+from blurgen.bgan.data import StepBatches
 from blurgen.bgan.infer import Deblurrer
 from blurgen.bgan.losses import CONTENT_LOSSES
 from blurgen.bgan.train import BganConfig
@@ -18,7 +21,8 @@ from blurgen.bgan.train_deblur import DeblurConfig, DeblurTrainer
 from blurgen.bgan.vgg import VGG19Features
 from blurgen.cli.main import cli
 from blurgen.cli.train import train_bgan_command, train_deblur_command
-from blurgen.pipeline import DatasetConfig, make_dataset
+from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
+from blurgen.torch import SyntheticPairs
 
 
 @pytest.fixture
@@ -306,6 +310,9 @@ def test_the_perceptual_settings_leave_the_random_draws_alone(pairs):
 def test_every_setting_is_an_option_with_the_fields_default_and_help(command, config):
     params = {p.name: p for p in command.params}
     for f in fields(config):
+        if "help" not in f.metadata:  # resolved from other settings (synthesis)
+            assert f.name not in params
+            continue
         param = params[f.name]
         assert param.help == f.metadata["help"], f.name
         if f.name == "physics":  # a preset's name on the command line, its config in the run
@@ -365,3 +372,138 @@ def test_compile_runs_the_training_steps_through_torch_compile(pairs, monkeypatc
     assert saved["generator"].keys() == plain.generator.state_dict().keys()
     # Compiling or not may change when a run is resumed.
     DeblurTrainer(tiny(pairs, workers=0), pairs / "compiled", resume=True)
+
+
+# The bundled photos, their folder, and what a run on pairs made from them sets.
+PHOTOS = [str(path) for path in bundled_images()]
+PHOTO_FOLDER = str(bundled_images()[0].parent)
+SYNTHESISED = {"data": (), "synthesise": PHOTOS, "per_image": 2, "synth_patch": 32,
+               "val_split": 0.2}  # fmt: skip
+# A small network, no VGG-19, and pairs made from the bundled photos: 5 photos x 2 pairs.
+SMALL = ["--synth-patch", "32", "--per-image", "2", "--patch", "16", "--batch", "2", "--arch",
+         "resnet", "--channels", "4", "--blocks", "1", "--no-gan", "--perceptual-weight", "0",
+         "--val-split", "0.2", "--warmup", "0", "--log-every", "1"]  # fmt: skip
+
+
+def test_trains_on_pairs_made_on_the_fly_and_records_their_config(tmp_path):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(cli, [
+        "train-deblur", "--synthesise", PHOTO_FOLDER, *SMALL, "--iters", "2", "--val-every", "1",
+        "--workers", "2", "-o", str(run),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"] == [] and config["synthesise"] == [PHOTO_FOLDER]
+    assert (config["preset"], config["per_image"], config["synth_patch"]) == ("camera-shake", 2, 32)
+    made = DatasetConfig.from_dict(config["synthesis"])
+    assert made == presets.load("camera-shake", patch=32, per_image=2)
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if "val_psnr" in line] == [1, 2]
+    assert (run / "checkpoints" / "best.pt").exists()
+
+
+@pytest.mark.parametrize("blur", ["camera-shake", "bgan"])
+def test_pairs_made_on_the_fly_are_the_files_pairs(pairs, blur):
+    # A preset file that draws the shipped BGAN (a learned blur), or a shipped preset.
+    preset = blur
+    made = ["--preset", blur]
+    if blur == "bgan":
+        preset = str(pairs / "learned.yaml")
+        (pairs / "learned.yaml").write_text("blur: bgan\nkernel_size: 9\n")
+        made = ["--preset", "none", "--config", preset]
+    file = pairs / "made.h5"
+    result = CliRunner().invoke(cli, ["make-dataset", *made, "--patch", "32", "--per-image", "2",
+                                      "--seed", "3", "-o", str(file), "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    on_file = DeblurTrainer(tiny(pairs, data=(str(file),), val_split=0.2, seed=3, workers=0),
+                            pairs / "file")  # fmt: skip
+    config = tiny(pairs, **SYNTHESISED, preset=preset, seed=3, workers=2)
+    on_the_fly = DeblurTrainer(config, pairs / "fly")
+    # The same photos held out, the same batches, byte for byte ...
+    assert len(on_file.val_index) and on_file.val_index.tolist() == on_the_fly.val_index.tolist()
+    assert on_file.train_index.tolist() == on_the_fly.train_index.tolist()
+    batches = [StepBatches(t.train_data, t.train_index, 2, 3) for t in (on_file, on_the_fly)]
+    for step in range(4):
+        for a, b in zip(batches[0][step], batches[1][step], strict=True):
+            assert torch.equal(a, b)
+    # ... and the same run, its batches made by two loader processes.
+    on_file.train()
+    on_the_fly.train()
+    for a, b in zip(on_file.generator.parameters(), on_the_fly.generator.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert on_file.best_psnr == on_the_fly.best_psnr
+
+
+def test_pairs_made_on_the_fly_validate_on_held_out_photos_files_or_nothing(pairs):
+    held = DeblurTrainer(tiny(pairs, **SYNTHESISED), pairs / "held")
+    photo = held.train_data.sources()[:, 1]
+    assert len(held.val_index) == 2 and len(held.train_index) == 8
+    assert not set(photo[held.val_index]) & set(photo[held.train_index])
+    assert isinstance(held.val_data, SyntheticPairs) and held.val_data.crop is None
+    val = str(pairs / "pairs.h5")
+    files = DeblurTrainer(tiny(pairs, **SYNTHESISED, val=(val,)), pairs / "files")
+    assert files.val_data.paths == [val] and files.train_index.tolist() == list(range(10))
+    alone = DeblurTrainer(tiny(pairs, **{**SYNTHESISED, "val_split": 0}), pairs / "alone")
+    assert alone.val_data is None and alone.train_index.tolist() == list(range(10))
+    alone.train()
+    assert sorted(path.name for path in (pairs / "alone" / "checkpoints").iterdir()) == [
+        "latest.pt", "step_0000002.pt", "step_0000004.pt",
+    ]  # fmt: skip
+
+
+def test_what_pairs_to_train_on_is_checked(pairs):
+    command = ["train-deblur", "-o", str(pairs / "run"), *SMALL]
+    data, synthesise = ["--data", str(pairs / "pairs.h5")], ["--synthesise", PHOTO_FOLDER]
+    for given, message in (
+        ([*data, *synthesise], "give pairs files (--data) or photos to make pairs from "
+                               "(--synthesise), not both"),
+        ([], "give pairs files to train on (--data), or photos to make them from (--synthesise)"),
+        ([*synthesise, "--preset", "nope"], "no preset 'nope': not a file, nor one of"),
+        ([*synthesise, "--patch", "64"], "the training crops (patch 64) must fit in the pairs "
+                                         "made (synth_patch 32)"),
+    ):  # fmt: skip
+        result = CliRunner().invoke(cli, [*command, *given])
+        assert result.exit_code == 1 and f"Error: {message}" in result.output, result.output
+    with pytest.raises(ValueError, match="preset, per_image apply only to pairs made on the fly"):
+        tiny(pairs, preset="none", per_image=2)
+    with pytest.raises(ValueError, match="per_image is 3, but synthesis makes 2"):
+        replace(tiny(pairs, **SYNTHESISED), per_image=3)
+    # A learned blur that cannot make the pairs stops the run as it starts, saying why.
+    (pairs / "learned.yaml").write_text("blur: bgan\n")
+    config = tiny(pairs, **{**SYNTHESISED, "synth_patch": 24}, preset=str(pairs / "learned.yaml"))
+    with pytest.raises(ValueError, match="cannot make the pairs to train on: images must be over"):
+        DeblurTrainer(config, pairs / "learned")
+    assert not (pairs / "learned").exists()
+
+
+def test_a_resumed_run_makes_the_pairs_it_began_with(tmp_path, caplog):
+    preset = tmp_path / "calibrated.yaml"
+    preset.write_text("kernel_size: 9\nblur: motion\n")
+    command = ["train-deblur", "--synthesise", PHOTO_FOLDER, "--preset", str(preset), *SMALL,
+               "--val-every", "2", "--checkpoint-every", "1"]  # fmt: skip
+
+    def train(run, iters, *more):
+        return CliRunner().invoke(cli, [*command, "-o", str(tmp_path / run), "--iters", str(iters),
+                                        *more])  # fmt: skip
+
+    assert train("straight", 4).exit_code == 0
+    assert train("resumed", 2).exit_code == 0
+    recorded = (tmp_path / "resumed" / "config.json").read_text()
+    preset.write_text("kernel_size: 15\nblur: motion\n")  # calibrated again, say
+    result = train("resumed", 4, "--resume")
+    assert result.exit_code == 0, result.output
+    assert "not what it was when the run began" in caplog.text
+    assert json.loads((tmp_path / "resumed" / "config.json").read_text())["synthesis"] == (
+        json.loads(recorded)["synthesis"]
+    )  # fmt: skip
+    weights = [torch.load(tmp_path / run / "checkpoints" / "latest.pt", weights_only=True)
+               for run in ("straight", "resumed")]  # fmt: skip
+    assert weights[1]["step"] == 4
+    for name, value in weights[0]["generator"].items():
+        assert torch.equal(value, weights[1]["generator"][name]), name
+    # Other settings are refused as ever; the file may even be gone.
+    result = train("resumed", 5, "--resume", "--per-image", "3")
+    assert result.exit_code == 1
+    assert "other settings (per_image, synthesis)" in result.output
+    preset.unlink()
+    assert train("resumed", 5, "--resume").exit_code == 0
