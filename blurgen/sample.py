@@ -327,9 +327,7 @@ class Synthesiser:
             groups.setdefault(render, []).append(r)
         for rows in groups.values():
             method = registry.get(records[rows[0]].method)
-            # In the file's dtype: 8-bit crops are decoded to linear light through a table.
-            crops = [photos[r].region(*records[r].origin, crop, crop) for r in rows]
-            method.render_job(Job(rows, crops, [records[r] for r in rows],
+            method.render_job(Job(rows, [photos[r] for r in rows], crop, [records[r] for r in rows],
                                   [kernels[r] for r in rows], config, self.device, self.learned,
                                   self.turn, sharp, blurred))  # fmt: skip
         # From a GPU in one transfer, not one for each source.

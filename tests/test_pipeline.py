@@ -252,7 +252,7 @@ def test_a_job_rendered_in_one_batch_is_the_same_dataset(tmp_path, monkeypatch):
         batches.append(len(sharp))
         return real(self, sharp, kernels, params, turn)
 
-    monkeypatch.setattr(kernel_methods, "in_batches", lambda device, crop, config: True)
+    monkeypatch.setattr(kernel_methods, "in_batches", lambda device, dtype, config: True)
     monkeypatch.setattr(Degradation, "render_batch", counted)
     make_dataset(sources, tmp_path / "batched.h5", config, seed=1)
     assert batches == [24]
@@ -295,7 +295,7 @@ def test_threads_sharing_a_device_take_turns_to_use_it(tmp_path, monkeypatch):
 
         monkeypatch.setattr(module, name, call)
 
-    monkeypatch.setattr(kernel_methods, "in_batches", lambda device, crop, config: True)
+    monkeypatch.setattr(kernel_methods, "in_batches", lambda device, dtype, config: True)
     monkeypatch.setattr(blurgen.pipeline, "_device_turn", lambda device: turn())
     checked(kernel_methods, "motion_kernels_from", inside=True)
     checked(blurgen.degradation, "blur", inside=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import cv2
@@ -37,7 +37,8 @@ class Job:
 
     Attributes:
         rows: the samples' rows in the job.
-        crops: their crops as the photo stores them (uint8, uint16 or float32), before flips.
+        photos: their photos (:class:`blurgen.io.Photo`), whose crops :meth:`crop` cuts.
+        side: the crops' side, px.
         records, kernels: their records and (K, K) kernels (on ``device``).
         config: the samples' config.
         device: ``"cpu"`` or ``"cuda"``.
@@ -48,7 +49,8 @@ class Job:
     """
 
     rows: list[int]
-    crops: list[np.ndarray]
+    photos: list[Any]
+    side: int
     records: list[SampleRecord]
     kernels: list[Any]
     config: SampleConfig
@@ -57,6 +59,22 @@ class Job:
     turn: Callable[[], contextlib.AbstractContextManager]
     sharp: np.ndarray
     blurred: np.ndarray
+
+    def crop(self, k: int) -> np.ndarray:
+        """Sample ``k``'s crop as its photo stores it (uint8, uint16 or float32), before
+        flips; cut when asked for, so that it is still in the cache when it is rendered."""
+        return self.photos[k].region(*self.records[k].origin, self.side, self.side)
+
+    def dtype(self, k: int) -> np.dtype:
+        """The dtype of sample ``k``'s crop, without cutting it."""
+        return self.photos[k].pixels.dtype
+
+    def part(self, keep: Sequence[int]) -> Job:
+        """The samples ``keep`` (positions in this job) of the job."""
+        return replace(self, rows=[self.rows[k] for k in keep],
+                       photos=[self.photos[k] for k in keep],
+                       records=[self.records[k] for k in keep],
+                       kernels=[self.kernels[k] for k in keep])  # fmt: skip
 
 
 class BlurMethod:
@@ -183,8 +201,9 @@ class BlurMethod:
         time on ``job.device``. A method that renders faster in batches overrides it; methods
         sharing an override share its batches."""
         xp = xp_for_device(job.device)
-        for r, crop, kernel, record in zip(job.rows, job.crops, job.kernels, job.records,
-                                           strict=True):  # fmt: skip
+        for k, (r, kernel, record) in enumerate(zip(job.rows, job.kernels, job.records,
+                                                    strict=True)):  # fmt: skip
+            crop = job.crop(k)
             with job.turn():
                 crop, sharp = oriented(xp.asarray(crop), job.config.kernel_size, record,
                                        job.config.degradation)  # fmt: skip

@@ -71,7 +71,8 @@ class BganMethod(BlurMethod):
         """The job's samples in batches of LEARNED_BATCH_PIXELS pixels."""
         xp = xp_for_device(job.device)
         centres = {}
-        for r, crop, record in zip(job.rows, job.crops, job.records, strict=True):
+        for k, (r, record) in enumerate(zip(job.rows, job.records, strict=True)):
+            crop = job.crop(k)
             with job.turn():
                 centre = oriented(xp.asarray(crop), job.config.kernel_size, record,
                                   job.config.degradation)[1]  # fmt: skip
