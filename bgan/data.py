@@ -48,8 +48,9 @@ class StepBatches(Dataset):
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         chosen = np.random.default_rng([self.seed, step]).choice(self.index, size=self.batch)
-        items = [self.pairs.item(int(chosen[k]), np.random.default_rng([self.seed, step, k]))
-                 for k in self.share]  # fmt: skip
+        items = self.pairs.items([int(chosen[k]) for k in self.share],
+                                 [np.random.default_rng([self.seed, step, k])
+                                  for k in self.share])  # fmt: skip
         return (torch.stack([item["blurred"] for item in items]),
                 torch.stack([item["sharp"] for item in items]))  # fmt: skip
 

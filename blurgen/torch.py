@@ -72,8 +72,18 @@ class AugmentedPairs(Dataset):
         return self.side
 
     def __getitem__(self, index: int) -> dict:
-        seed = int(torch.randint(0, 2**62, ()))
-        return self.item(index, np.random.default_rng(seed))
+        return self.item(index, _torch_rng())
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict]:
+        """A DataLoader's batch at once (PyTorch asks for it where a Dataset has this
+        method): the items of :meth:`items`, their augmentations drawn as indexing draws
+        them."""
+        return self.items(indices, [_torch_rng() for _ in indices])
+
+    def items(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> list[dict]:
+        """The items ``indices``, each augmented as its generator draws (as :meth:`item`);
+        a Dataset that makes several pairs faster than one at a time overrides it."""
+        return [self.item(int(index), rng) for index, rng in zip(indices, rngs, strict=True)]
 
     def item(self, index: int, rng: np.random.Generator) -> dict:
         """Pair ``index`` (an item as described above), cropped, flipped and transposed as
@@ -227,6 +237,8 @@ class SyntheticPairs(AugmentedPairs):
         check_learned(config, learned)
         self.synthesiser = Synthesiser(config, learned)
         self._photos: OrderedDict[str, Photo] = OrderedDict()
+        # Pairs made together for a batch (see items), until its items are cut from them.
+        self._ready: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.paths) * self.config.per_image
@@ -238,7 +250,7 @@ class SyntheticPairs(AugmentedPairs):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_photos"] = OrderedDict()
+        state["_photos"], state["_ready"] = OrderedDict(), {}
         return state
 
     def pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -247,16 +259,38 @@ class SyntheticPairs(AugmentedPairs):
         Raises:
             ValueError: its source cannot be used (the message names it and says why).
         """
-        if not 0 <= index < len(self):
-            raise IndexError(f"pair {index} out of range for {len(self)} pairs")
-        source, sample = divmod(index, self.config.per_image)
-        photo = self._photo(self.paths[source])
-        rng = sample_rng(self.seed, photo.fingerprint, sample)
-        made = self.synthesiser.make([photo], [rng], self.config.crop)
-        return made.sharp[0], made.blurred[0]
+        return self.pairs([index])[0]
+
+    def pairs(self, indices: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Several pairs, as :meth:`pair`, made together: their kernels are drawn in batches
+        (a trajectory kernel alone costs several times its share of a batch), the samples of
+        at most :data:`PHOTOS_KEPT` photos at a time."""
+        for index in indices:
+            if not 0 <= index < len(self):
+                raise IndexError(f"pair {index} out of range for {len(self)} pairs")
+        wanted = {int(index): divmod(int(index), self.config.per_image) for index in indices}
+        sources = sorted({source for source, _ in wanted.values()})
+        made: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for first in range(0, len(sources), PHOTOS_KEPT):
+            group = set(sources[first : first + PHOTOS_KEPT])
+            chosen = [index for index, (source, _) in wanted.items() if source in group]
+            photos = [self._photo(self.paths[wanted[index][0]]) for index in chosen]
+            rngs = [sample_rng(self.seed, photo.fingerprint, wanted[index][1])
+                    for photo, index in zip(photos, chosen, strict=True)]  # fmt: skip
+            pairs = self.synthesiser.make(photos, rngs, self.config.crop)
+            made.update({index: (pairs.sharp[k], pairs.blurred[k])
+                         for k, index in enumerate(chosen)})  # fmt: skip
+        return [made[int(index)] for index in indices]
+
+    def items(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> list[dict]:
+        self._ready = dict(zip(map(int, indices), self.pairs(indices), strict=True))
+        try:
+            return super().items(indices, rngs)
+        finally:
+            self._ready = {}
 
     def window(self, index: int, rows: slice, columns: slice) -> tuple[np.ndarray, np.ndarray]:
-        sharp, blurred = self.pair(index)
+        sharp, blurred = self._ready[index] if index in self._ready else self.pair(index)
         return blurred[rows, columns], sharp[rows, columns]
 
     def _photo(self, path: str) -> Photo:
@@ -271,6 +305,11 @@ class SyntheticPairs(AugmentedPairs):
         while len(self._photos) > PHOTOS_KEPT:
             self._photos.popitem(last=False)
         return photo
+
+
+def _torch_rng() -> np.random.Generator:
+    """A NumPy generator seeded from torch's (which DataLoader seeds per worker)."""
+    return np.random.default_rng(int(torch.randint(0, 2**62, ())))
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:

@@ -57,3 +57,19 @@ def test_an_unusable_source_is_named(tmp_path):
         SyntheticPairs(SOURCES, config=DatasetConfig(), patch=32)
     with pytest.raises(FileNotFoundError, match="gone"):
         SyntheticPairs([str(tmp_path / "gone")])
+
+
+def test_a_batch_made_together_is_the_items_made_alone():
+    made = SyntheticPairs(SOURCES, preset="none", patch=32, per_image=3, seed=2, crop=16,
+                          flip=True, transpose=True)  # fmt: skip
+    indices = [5, 0, 5, 3, 1]  # repeats, as StepBatches draws with replacement
+    together = made.items(indices, [np.random.default_rng(k) for k in range(5)])
+    for k, index in enumerate(indices):
+        alone = made.item(index, np.random.default_rng(k))
+        assert torch.equal(together[k]["blurred"], alone["blurred"])
+        assert torch.equal(together[k]["sharp"], alone["sharp"]) and together[k]["index"] == index
+    torch.manual_seed(0)
+    batch = made.__getitems__(indices)
+    torch.manual_seed(0)
+    for item, index in zip(batch, indices, strict=True):
+        assert torch.equal(item["blurred"], made[index]["blurred"])
