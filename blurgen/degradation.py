@@ -22,8 +22,16 @@ import numpy as np
 
 from blurgen.backend import get_xp, to_numpy
 
-from .color import as_unit_float, gamma_to_linear, linear_to_gamma, linear_to_srgb, srgb_to_linear
+from .color import (
+    as_uint,
+    as_unit_float,
+    gamma_to_linear,
+    linear_to_gamma,
+    linear_to_srgb,
+    srgb_to_linear,
+)
 from .forward import BOUNDARIES, blur, boundary_strip, output_size, warp_blur
+from .isp import ISP_SETTINGS, Isp
 from .noise import jpeg, noise_streams, poisson_gaussian, quantise
 from .schema import Column
 from .settings import Parameter, Setting
@@ -45,6 +53,9 @@ class DegradationParams:
         jpeg_quality: JPEG quality, or None when no JPEG is applied.
         noise_seed: seed of the shot and read noise (0 to 2**64 - 1; see
             :func:`blurgen.noise.noise_streams`).
+        gains: with an ISP, the red and blue white-balance gains; else None.
+        bayer: with an ISP, the mosaic's phase (an index into :data:`blurgen.isp.PHASES`).
+        sharpen: with an ISP that sharpens, the unsharp mask's (amount, sigma px); else None.
     """
 
     boost: float = 1.0
@@ -52,21 +63,40 @@ class DegradationParams:
     read: float = 0.0
     jpeg_quality: int | None = None
     noise_seed: int = 0
+    gains: tuple[float, float] | None = None
+    bayer: int = 0
+    sharpen: tuple[float, float] | None = None
 
     @property
     def noisy(self) -> bool:
         """Whether the sample has shot or read noise."""
         return self.shot > 0 or self.read > 0
 
+    def to_dict(self) -> dict:
+        """Its values, JSON-serialisable; the ISP's only where it drew them."""
+        values = asdict(self)
+        if self.gains is None:
+            for name in ("gains", "bayer", "sharpen"):
+                del values[name]
+        return values
+
     @staticmethod
-    def columns(params: list[DegradationParams]) -> dict[str, np.ndarray]:
-        """The file columns (:data:`PARAM_COLUMNS`) of some samples' parameters."""
-        return {
+    def columns(params: list[DegradationParams], isp: bool) -> dict[str, np.ndarray]:
+        """The file columns (:meth:`Degradation.param_columns`) of some samples' parameters;
+        ``isp``: with the ISP's (zeros for samples without its draws)."""
+        columns = {
             "boost": np.array([p.boost for p in params], np.float64),
             "noise": np.array([(p.shot, p.read) for p in params], np.float64).reshape(-1, 2),
             "jpeg_quality": np.array([p.jpeg_quality or 0 for p in params], np.uint8),
             "noise_seed": np.array([p.noise_seed for p in params], np.uint64),
         }
+        if isp:
+            columns["isp_gains"] = np.array([p.gains or (0, 0) for p in params],
+                                            np.float64).reshape(-1, 2)  # fmt: skip
+            columns["isp_bayer"] = np.array([p.bayer for p in params], np.uint8)
+            columns["sharpen"] = np.array([p.sharpen or (0, 0) for p in params],
+                                          np.float64).reshape(-1, 2)  # fmt: skip
+        return columns
 
     @classmethod
     def from_row(cls, f: Any, row: int) -> DegradationParams:
@@ -74,8 +104,15 @@ class DegradationParams:
         :meth:`columns`)."""
         shot, read = (float(v) for v in f["noise"][row])
         quality = int(f["jpeg_quality"][row])
+        isp: dict[str, Any] = {}
+        if "isp_gains" in f:
+            gains = tuple(float(v) for v in f["isp_gains"][row])
+            sharpen = tuple(float(v) for v in f["sharpen"][row])
+            isp = {"gains": gains if any(gains) else None, "bayer": int(f["isp_bayer"][row]),
+                   "sharpen": sharpen if any(sharpen) else None}  # fmt: skip
         return cls(boost=float(f["boost"][row]), shot=shot, read=read,
-                   jpeg_quality=quality or None, noise_seed=int(f["noise_seed"][row]))  # fmt: skip
+                   jpeg_quality=quality or None, noise_seed=int(f["noise_seed"][row]),
+                   **isp)  # fmt: skip
 
 
 # The file's columns of each sample's DegradationParams.
@@ -84,6 +121,12 @@ PARAM_COLUMNS = {
     "noise": Column(np.float64, (2,), "shot gain and read-noise std"),
     "jpeg_quality": Column(np.uint8, (), "JPEG quality, 0 for none"),
     "noise_seed": Column(np.uint64, (), "seeds the sensor noise, or a learned blur's noise vector"),
+}
+# The columns of an ISP's draws, in files whose degradation has one.
+ISP_COLUMNS = {
+    "isp_gains": Column(np.float64, (2,), "isp: red and blue white-balance gains"),
+    "isp_bayer": Column(np.uint8, (), "isp: Bayer phase, 0 RGGB, 1 BGGR, 2 GRBG, 3 GBRG"),
+    "sharpen": Column(np.float64, (2,), "isp: unsharp mask's amount and sigma (px); 0: none"),
 }
 
 # The degradation's parameters that blurgen calibrate fits (Degradation.calibrated applies them).
@@ -113,6 +156,7 @@ DEGRADATION_SETTINGS = (
             default="0,0", metavar="LOW,HIGH"),
     Setting("quantise", "Round the result to 8 bits.", kind="switch", default=True),
     Setting("jpeg", "JPEG quality range (1-100).", kind="pair", metavar="LOW,HIGH"),
+    *ISP_SETTINGS,
 )  # fmt: skip
 
 
@@ -138,6 +182,8 @@ class Degradation:
             added where the blur happens: in linear light, except for ``space="naive"``.
         quantise: round the result to 8 bits.
         jpeg_quality: ``(low, high)`` range of JPEG qualities (1 to 100), or None for no JPEG.
+        isp: a camera's processing around the blur (:class:`blurgen.isp.Isp`): the noise then
+            lands on its RAW mosaic; None for none.
     """
 
     space: str = "srgb"
@@ -150,6 +196,7 @@ class Degradation:
     read: tuple[float, float] = (0.0, 0.0)
     quantise: bool = True
     jpeg_quality: tuple[int, int] | None = field(default=None)
+    isp: Isp | None = None
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
@@ -187,8 +234,12 @@ class Degradation:
         object.__setattr__(self, name, (low, high))
 
     def to_dict(self) -> dict:
-        """Plain JSON-serialisable fields."""
-        return asdict(self)
+        """Plain JSON-serialisable fields (``isp`` only when there is one, so that configs
+        without one read as they always have)."""
+        values = asdict(self)
+        if self.isp is None:
+            del values["isp"]
+        return values
 
     def to_json(self) -> str:
         """The config as JSON (sorted keys)."""
@@ -201,7 +252,10 @@ class Degradation:
         names = {"jpeg": "jpeg_quality"}
         given = {names.get(s.name, s.name): values.get(s.name) for s in DEGRADATION_SETTINGS}
         optional = ("highlight_boost", "jpeg_quality")  # None is a value of theirs: off
-        return cls(**{k: v for k, v in given.items() if v is not None or k in optional})
+        isp = Isp.from_settings(values)
+        own = {s.name for s in ISP_SETTINGS}
+        return cls(**{k: v for k, v in given.items()
+                      if k not in own and (v is not None or k in optional)}, isp=isp)  # fmt: skip
 
     def calibrated(self, values: dict[str, float]) -> Degradation:
         """This degradation with the :data:`DEGRADATION_PARAMETERS` in ``values`` applied."""
@@ -227,7 +281,18 @@ class Degradation:
 
         return {"space": self.space, "gamma": round(self.gamma, 4), "shot": listed(self.shot),
                 "read": listed(self.read), "jpeg": listed(self.jpeg_quality, "{}"),
-                "highlight_boost": listed(self.highlight_boost)}  # fmt: skip
+                "highlight_boost": listed(self.highlight_boost),
+                **(self.isp.settings_of() if self.isp else {})}  # fmt: skip
+
+    def param_columns(self) -> dict[str, Column]:
+        """The file columns of its samples' parameters (the ISP's with one)."""
+        return {**PARAM_COLUMNS, **(ISP_COLUMNS if self.isp else {})}
+
+    @property
+    def batchable(self) -> bool:
+        """Whether :meth:`render_batch` renders it (not with an ISP, which renders a sample
+        at a time on the host)."""
+        return self.isp is None
 
     @classmethod
     def from_dict(cls, values: dict) -> Degradation:
@@ -235,7 +300,10 @@ class Degradation:
         unknown = sorted(set(values) - set(cls.__dataclass_fields__))
         if unknown:
             raise ValueError(f"unknown degradation settings: {', '.join(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        if values.get("isp") is not None:
+            values["isp"] = Isp(**values["isp"])
+        return cls(**values)
 
     def sample(self, rng: np.random.Generator) -> DegradationParams:
         """Draw one sample's parameters: four uniforms and a noise seed, always, so that later
@@ -255,6 +323,7 @@ class Degradation:
             read=_between(self.read, u[2]),
             jpeg_quality=quality,
             noise_seed=noise_seed,
+            **(self.isp.sample(rng) if self.isp else {}),
         )
 
     def apply(
@@ -309,8 +378,10 @@ class Degradation:
         rows, cols = output_size(height, width, size, self.boundary)
         out = xp.empty((rows, cols, channels), dtype)
         noise = self._noise(params)
-        for start in range(0, rows, STRIP_ROWS):
-            stop = min(rows, start + STRIP_ROWS)
+        # The ISP's mosaic, demosaicing and sharpening see the whole image at once.
+        step = rows if self.isp else STRIP_ROWS
+        for start in range(0, rows, step):
+            stop = min(rows, start + step)
             strip = boundary_strip(sharp, size, self.boundary, start, stop)
             strip = xp.asarray(strip) if xp is not np else to_numpy(strip)
             if strip.dtype != np.uint8:  # 8-bit values are decoded through a table
@@ -347,8 +418,9 @@ class Degradation:
         Returns:
             (N, H - K + 1, W - K + 1, C) uint8 on the host.
         """
-        if self.boundary != "valid" or sharp.dtype != np.uint8:
-            raise ValueError("render_batch takes 8-bit crops and the 'valid' boundary")
+        if self.boundary != "valid" or sharp.dtype != np.uint8 or not self.batchable:
+            raise ValueError("render_batch takes 8-bit crops and the 'valid' boundary, without "
+                             "an ISP")  # fmt: skip
         if len(params) != len(sharp) or len(kernels) != len(sharp):
             raise ValueError(f"{len(sharp)} crops, {len(kernels)} kernels and {len(params)} "
                              "parameter records: give one of each per sample")  # fmt: skip
@@ -417,6 +489,8 @@ class Degradation:
         uint8); ``blurring`` blurs linear light into those rows."""
         xp = get_xp(sharp)
         light = blurring(self._boosted_light(sharp, np.float32(params.boost)))
+        if self.isp is not None:
+            return self._developed(to_numpy(light), params, noise, dtype)
         light = poisson_gaussian(light, params.shot, params.read, noise)
         if dtype == np.uint8:
             return self._to_bytes(light)
@@ -425,6 +499,23 @@ class Degradation:
         if self.quantise:
             out = quantise(out)
         return out.astype(xp.float32, copy=False)
+
+    def _developed(
+        self, light: np.ndarray, params: DegradationParams, noise: Any, dtype: np.dtype
+    ) -> np.ndarray:
+        """Blurred linear light through the ISP, on the host: its noise on the mosaic, the
+        result 8-bit or (quantised unless ``quantise`` is off) float32."""
+        if params.gains is None:
+            raise ValueError("a degradation with an ISP renders parameters it drew (their "
+                             "gains are missing)")  # fmt: skip
+        encoded = self.isp.develop(
+            light, params.gains, params.bayer, params.sharpen,
+            lambda mosaic: poisson_gaussian(mosaic, params.shot, params.read, noise),
+            self._encode,
+        )  # fmt: skip
+        if dtype == np.uint8:
+            return as_uint(encoded)
+        return quantise(encoded) if self.quantise else encoded
 
     def _boosted_light(self, sharp: Any, boost: np.float32 | np.ndarray) -> Any:
         """Encoded values (uint8 through the tables, or float in [0, 1]) decoded to linear

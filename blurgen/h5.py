@@ -1,4 +1,4 @@
-"""The paired dataset file, schema ``blurgen-pairs/2``: writer (atomic, resumable) and checks.
+"""The paired dataset file, schema ``blurgen-pairs/3``: writer (atomic, resumable) and checks.
 
 A file holds one row per pair in per-sample datasets (:func:`sample_layouts`: the
 synthesiser's, the degradation's and those of the blur methods its config uses; the docs' table
@@ -36,15 +36,17 @@ import numpy as np
 import blurgen
 from blurgen import methods as registry
 
-from .degradation import PARAM_COLUMNS, DegradationParams
+from .degradation import DegradationParams
 from .io import check_output_path, deflated_chunk, open_hdf5, partial_path
 from .sample import Pairs, SampleRecord
 from .schema import DEFLATE_LEVEL, PACKED, Column
 
 log = logging.getLogger("blurgen")
 
-SCHEMA = "blurgen-pairs/2"
-READABLE = ("blurgen-pairs/1", SCHEMA)
+SCHEMA = "blurgen-pairs/3"
+# Version 2 files are version 3's without the ISP's columns (no ISP could be drawn then).
+RECORDED = ("blurgen-pairs/2", SCHEMA)
+READABLE = ("blurgen-pairs/1", *RECORDED)
 _PER_SAMPLE_V1 = ("sharp", "blurred", "kernel", "method", "seed", "source", "origin", "noise")
 # The suffix of a column's name when it is handed to the writer compressed (deflate_rows).
 DEFLATED = ":deflated"
@@ -84,7 +86,7 @@ def sample_layouts(config: Any) -> dict[str, Column]:
                          "before flips"),
         "flips": Column(np.uint8, (2,), "horizontal, vertical (1: mirrored), applied in that "
                         "order"),
-        **PARAM_COLUMNS,
+        **config.degradation.param_columns(),
     })  # fmt: skip
     for method in config.blur_methods():
         layouts.update(method.columns(config))
@@ -93,12 +95,15 @@ def sample_layouts(config: Any) -> dict[str, Column]:
 
 def schema_table(config: Any = None) -> str:
     """The format's table in Markdown: every per-sample dataset of a file of ``config`` (by
-    default one whose config uses every method, with its defaults), with P the patch and K
-    the kernel size, then the per-file ones."""
+    default one whose config uses every method and an ISP, with their defaults), with P the
+    patch and K the kernel size, then the per-file ones."""
+    from .degradation import Degradation
+    from .isp import Isp
     from .pipeline import DatasetConfig
 
     if config is None:
-        config = DatasetConfig(patch=97, kernel_size=5, mix=[(m, 1) for m in registry.names()])
+        config = DatasetConfig(patch=97, kernel_size=5, mix=[(m, 1) for m in registry.names()],
+                               degradation=Degradation(isp=Isp()))  # fmt: skip
     letters = {config.patch: "P", config.kernel_size: "K"}
     lines = ["| name | dtype | shape | notes |", "| --- | --- | --- | --- |"]
     for name, column in sample_layouts(config).items():
@@ -185,19 +190,21 @@ def write_header(
     f.attrs["complete"] = False
 
 
-def record_columns(records: list[SampleRecord]) -> dict[str, np.ndarray]:
-    """The per-sample columns of ``records`` that every file has (all but images, kernels,
-    sources, indices and the methods' own)."""
+def record_columns(records: list[SampleRecord], config: Any) -> dict[str, np.ndarray]:
+    """The per-sample columns of ``records`` of a file of ``config`` but images, kernels,
+    sources, indices and the methods' own."""
     return {
         "method": np.array([registry.get(r.method).code for r in records], np.uint8),
         "origin": np.array([r.origin for r in records], np.int32).reshape(-1, 2),
         "flips": np.array([r.flips for r in records], np.uint8).reshape(-1, 2),
-        **DegradationParams.columns([r.params for r in records]),
+        **DegradationParams.columns(
+            [r.params for r in records], isp=config.degradation.isp is not None
+        ),
     }
 
 
 def read_record(f: h5py.File, row: int) -> SampleRecord:
-    """The record of pair ``row`` of an open ``blurgen-pairs/2`` file."""
+    """The record of pair ``row`` of an open ``blurgen-pairs/2`` or ``/3`` file."""
     y, x = (int(v) for v in f["origin"][row])
     horizontal, vertical = (bool(v) for v in f["flips"][row])
     method = registry.by_code(int(f["method"][row]))
@@ -234,7 +241,7 @@ class SourceSamples:
             "kernel": np.asarray(pairs.kernels[rows], np.float32),
             "source": np.full(count, source, np.int32),
             "index": np.arange(first, first + count, dtype=np.uint32),
-            **record_columns(records),
+            **record_columns(records, config),
             **{name: column[rows] for name, column in pairs.columns.items()},
         }, config))  # fmt: skip
 
@@ -508,8 +515,8 @@ def verify_pairs(path: str | os.PathLike) -> tuple[dict, list[str]]:
         bad = bad_shards(f, path, thorough=True)
         if bad:
             return {"schema": schema}, [_shards_message(path, bad)]
-        columns = per_sample(f) if schema == SCHEMA else _PER_SAMPLE_V1
-        index = "index" if schema == SCHEMA else "seed"
+        columns = per_sample(f) if schema in RECORDED else _PER_SAMPLE_V1
+        index = "index" if schema in RECORDED else "seed"
         missing = [name for name in (*columns, "sources") if name not in f]
         if missing:
             return {"schema": schema}, [f"missing datasets: {', '.join(missing)}"]

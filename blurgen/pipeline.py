@@ -23,7 +23,7 @@ import numpy as np
 from blurgen import methods as registry
 from blurgen.backend import check_device, xp_for_device
 
-from .h5 import SCHEMA, PairsWriter, SourceSamples, open_pairs, read_record, sample_layouts
+from .h5 import RECORDED, PairsWriter, SourceSamples, open_pairs, read_record, sample_layouts
 from .io import Photo, interrupt_between_steps
 from .parallel import free_shared, leave_if_importing_main, ordered_map, share_arrays, shared_arrays
 from .sample import LearnedBlur, SampleConfig, Synthesiser, sample_rng, to_uint8
@@ -282,7 +282,7 @@ def make_dataset(
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Write a ``blurgen-pairs/2`` dataset, resuming an interrupted run of the same job.
+    """Write a ``blurgen-pairs/3`` dataset, resuming an interrupted run of the same job.
 
     Args:
         sources: image paths (see :func:`expand_sources`); their order fixes source indices.
@@ -387,7 +387,7 @@ def regenerate(
     learned: LearnedBlur | None = None,
     device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rebuild pair ``index`` of a ``blurgen-pairs/2`` file from its source image and record.
+    """Rebuild pair ``index`` of a ``blurgen-pairs/2`` or ``/3`` file from its source and record.
 
     Args:
         path: the pairs file.
@@ -404,7 +404,7 @@ def regenerate(
             no such row, or the source's bytes have changed since the file was made.
     """
     with open_pairs(path) as f:
-        if f.attrs["schema"] != SCHEMA:
+        if f.attrs["schema"] not in RECORDED:
             raise ValueError(f"'{path}' is a {f.attrs['schema']} file: it holds no sample records")
         if not 0 <= index < len(f["sharp"]):
             raise ValueError(f"'{path}' has no pair {index} (it holds {len(f['sharp'])})")

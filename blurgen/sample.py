@@ -64,6 +64,7 @@ class _SampleConfigMethods:
         sections = [m.section for m in registry.methods() if m.section]
         values = {name: value for name, value in asdict(self).items() if name not in sections}
         values["mix"] = [list(pair) for pair in self.mix]
+        values["degradation"] = self.degradation.to_dict()
         if self.mix:
             del values["blur"]
         for method in registry.methods():

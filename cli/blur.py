@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -155,7 +154,8 @@ def blur_command(
             written.append(write_png(outdir / f"{path.stem}_blurred.png", to_numpy(blurred)))
             del blurred
             entry = {"image": str(path), "fingerprint": fingerprint, "method": record.method,
-                     "params": asdict(record.params), **chosen.report(record, config)}  # fmt: skip
+                     "params": record.params.to_dict(),
+                     **chosen.report(record, config)}  # fmt: skip
             if shown is not None:
                 kernels_shown, columns = shown
                 written.append(write_png(outdir / f"{path.stem}_kernel.png",

@@ -15,6 +15,7 @@ from blurgen.cluster import SHARD_PAIRS, make_dataset_ray, shard_folder
 from blurgen.degradation import DEGRADATION_SETTINGS
 from blurgen.h5 import open_pairs, verify_pairs
 from blurgen.io import check_output_path, write_png
+from blurgen.isp import ISP_SETTINGS
 from blurgen.methods.learned import DEFAULT_BGAN
 from blurgen.pipeline import (
     DATASET_SETTINGS,
@@ -37,6 +38,7 @@ from .options import (
     progress_bar,
     refuse_unused,
     seed_option,
+    set_by_user,
     setting_layer,
     settings_options,
     strict_option,
@@ -53,7 +55,7 @@ from .options import (
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="HDF5 file to write (schema blurgen-pairs/2).",
+    help="HDF5 file to write (schema blurgen-pairs/3).",
 )
 @settings_options(*DATASET_SETTINGS, *method_settings(), *DEGRADATION_SETTINGS,
                   bgan={"is_flag": False, "flag_value": DEFAULT_BGAN})  # fmt: skip
@@ -149,6 +151,10 @@ def make_dataset_command(
     # chose the methods or above: typed after a --config file's mix, they would do nothing.
     refuse_unused(config.methods(), max(blur_level, mix_level),
                   "--blur {name} or a --mix that draws it")  # fmt: skip
+    isp_only = set_by_user([s.name for s in ISP_SETTINGS if s.name != "isp"])
+    if isp_only and config.degradation.isp is None:
+        verb = "applies" if len(isp_only) == 1 else "apply"
+        raise click.UsageError(f"{', '.join(isp_only)} only {verb} with --isp")
     learned = learned_blur(config, device)
     if dry_run:
         summary = plan(paths, config)

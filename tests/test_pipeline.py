@@ -71,7 +71,7 @@ def test_schema_read_back_with_plain_h5py(tmp_path):
     sources = photos(tmp_path / "in", count=2)
     make_dataset(sources, tmp_path / "pairs.h5", SMALL, seed=4)
     with h5py.File(tmp_path / "pairs.h5", "r") as f:
-        assert f.attrs["schema"] == "blurgen-pairs/2" and f.attrs["complete"]
+        assert f.attrs["schema"] == "blurgen-pairs/3" and f.attrs["complete"]
         assert f.attrs["root_seed"] == 4 and json.loads(f.attrs["skipped"]) == []
         assert json.loads(f.attrs["config"])["patch"] == 32
         assert "next_source" not in f.attrs

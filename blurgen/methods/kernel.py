@@ -51,8 +51,11 @@ class KernelBlur(BlurMethod):
 
 def in_batches(device: str, dtype: np.dtype, config: Any) -> bool:
     """Whether a sample whose crop is of ``dtype`` is rendered with the rest of its job in one
-    batch: on a GPU, for 8-bit crops and the ``"valid"`` boundary."""
-    return device != "cpu" and dtype == np.uint8 and config.degradation.boundary == "valid"
+    batch: on a GPU, for 8-bit crops, the ``"valid"`` boundary and a degradation that batches
+    (see :attr:`Degradation.batchable`)."""
+    degradation = config.degradation
+    return (device != "cpu" and dtype == np.uint8 and degradation.boundary == "valid"
+            and degradation.batchable)  # fmt: skip
 
 
 class TrajectoryBlur(KernelBlur):
