@@ -28,7 +28,7 @@ from scipy.optimize import differential_evolution
 from scipy.stats import wasserstein_distance
 
 from . import methods as registry
-from .degradation import DEGRADATION_PARAMETERS
+from .degradation import DEGRADATION_PARAMETERS, NOT_FITTED_BY_DEFAULT
 from .io import Photo
 from .kernels import kernel_extent
 from .pipeline import DatasetConfig
@@ -53,6 +53,7 @@ PARAMETERS = _parameters()
 DEFAULT_FIT = tuple(
     name for name in PARAMETERS
     if not any(m.name == name and not m.share_fitted for m in registry.methods())
+    and name not in NOT_FITTED_BY_DEFAULT
 )  # fmt: skip
 
 

@@ -136,7 +136,16 @@ DEGRADATION_PARAMETERS = {
     "jpeg": Parameter(40, 100, True, help="JPEG quality (drawn from q - 10 to q; 100: none)"),
     "boost": Parameter(1.0, 4.0, help="highest highlight boost (drawn from 1)"),
     "gamma": Parameter(1.6, 2.8, help="blur in a power-law space of this gamma"),
+    "sharpen": Parameter(
+        0.0,
+        2.0,
+        help="the ISP on, with in-camera sharpening of this amount "
+        "at most (drawn from half of it; below 0.05: none)",
+    ),
 }
+# Fitted only when asked: they switch the camera's ISP on, which renders a sample at a time on
+# the host.
+NOT_FITTED_BY_DEFAULT = ("sharpen",)
 
 # The degradation's settings (flags and config keys); Degradation.from_settings reads them.
 DEGRADATION_SETTINGS = (
@@ -271,6 +280,11 @@ class Degradation:
             changes["highlight_boost"] = (1.0, values["boost"]) if values["boost"] > 1 else None
         if "gamma" in values:
             changes.update(space="gamma", gamma=values["gamma"])
+        if "sharpen" in values:
+            amount = values["sharpen"]
+            changes["isp"] = replace(
+                self.isp or Isp(), sharpen=(0.5 * amount, amount) if amount >= 0.05 else None
+            )
         return replace(self, **changes)
 
     def settings_of(self) -> dict:
@@ -282,7 +296,7 @@ class Degradation:
         return {"space": self.space, "gamma": round(self.gamma, 4), "shot": listed(self.shot),
                 "read": listed(self.read), "jpeg": listed(self.jpeg_quality, "{}"),
                 "highlight_boost": listed(self.highlight_boost),
-                **(self.isp.settings_of() if self.isp else {})}  # fmt: skip
+                **(self.isp.settings_of() if self.isp else {"isp": False})}  # fmt: skip
 
     def param_columns(self) -> dict[str, Column]:
         """The file columns of its samples' parameters (the ISP's with one)."""
