@@ -10,14 +10,18 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from scipy import ndimage
+from scipy.stats import wasserstein_distance
 
 from blurgen.calibrate import Renderer, configure
 from blurgen.cli.main import cli
 from blurgen.kernels import line_kernel
 from blurgen.pipeline import DatasetConfig, expand_sources, make_dataset
 from blurgen.realism import (
+    RESAMPLES,
     STATISTICS,
+    _distances,
     compare,
+    compare_two,
     count_images,
     image_statistics,
     measure,
@@ -112,6 +116,152 @@ def test_distance_is_zero_for_the_same_set_and_grows_with_a_shift():
         compare(reference[:4], reference)
 
 
+def normal_set(seed, count, shift=0.0, scale=1.0):
+    """``count`` images' statistics, each an independent N(shift, scale^2) draw."""
+    rng = np.random.default_rng(seed)
+    return [{name: shift + scale * rng.normal() for name in STATISTICS} for _ in range(count)]
+
+
+def width(interval):
+    return interval[1] - interval[0]
+
+
+class TestBootstrap:
+    def test_a_resampled_distance_is_the_distance_of_the_resampled_sets(self):
+        ours, theirs = normal_set(0, 37, 0.3), normal_set(1, 50)
+        table = np.array([[s[n] for n in STATISTICS] for s in ours])
+        reference = np.array([[s[n] for n in STATISTICS] for s in theirs])
+        rng = np.random.default_rng(2)
+        draws, reference_draws = rng.integers(0, 37, (4, 37)), rng.integers(0, 50, (4, 50))
+        resampled = _distances(table, reference, draws, reference_draws)
+        assert resampled.shape == (4, len(STATISTICS))
+        for row in range(4):
+            for k in range(len(STATISTICS)):
+                x, y = table[draws[row], k], reference[reference_draws[row], k]
+                # In the unit of the whole reference, not of the resampled one.
+                expected = wasserstein_distance(x, y) / np.std(reference[:, k], ddof=1)
+                assert resampled[row, k] == pytest.approx(expected, rel=1e-12)
+        point = compare(ours, theirs)
+        for k, name in enumerate(STATISTICS):
+            expected = wasserstein_distance(table[:, k], reference[:, k])
+            assert point.distances[name] == pytest.approx(
+                expected / np.std(reference[:, k], ddof=1), rel=1e-12
+            )
+
+    @pytest.mark.parametrize("shift", [0.0, 1.0])
+    def test_the_interval_holds_the_distance(self, shift):
+        # With no real difference, the resampled distances sit above the measured one (the
+        # bias of the module docstring): a plain percentile interval would leave it out.
+        for seed in range(5):
+            result = compare(normal_set(seed, 30, shift), normal_set(seed + 100, 30),
+                             resamples=300, seed=seed)  # fmt: skip
+            low, high = result.interval
+            assert 0 <= low <= result.overall <= high and low < high
+            for name in STATISTICS:
+                low, high = result.intervals[name]
+                assert low <= result.distances[name] <= high
+
+    def test_the_interval_narrows_as_the_sets_grow(self):
+        few = compare(normal_set(0, 20), normal_set(1, 20), resamples=RESAMPLES)
+        many = compare(normal_set(2, 200), normal_set(3, 200), resamples=RESAMPLES)
+        # The spread of a distance falls as 1/sqrt(images): about 0.32 times for 10 times more.
+        assert width(many.interval) < 0.5 * width(few.interval)
+        assert all(width(many.intervals[n]) < width(few.intervals[n]) for n in STATISTICS)
+
+    def test_the_same_seed_gives_the_same_intervals(self):
+        ours, theirs = normal_set(0, 40, 0.5), normal_set(1, 40)
+        first = compare(ours, theirs, resamples=200, seed=7)
+        assert compare(ours, theirs, resamples=200, seed=7) == first
+        other = compare(ours, theirs, resamples=200, seed=8)
+        assert other.interval != first.interval and other.overall == first.overall
+        # compare_two draws A's resamplings as compare does: A's intervals agree.
+        assert compare_two(ours, normal_set(2, 25), theirs, resamples=200, seed=7).a == first
+
+    def test_no_resamplings_give_no_interval(self):
+        ours, theirs = normal_set(0, 30, 0.5), normal_set(1, 30)
+        plain = compare(ours, theirs)
+        assert plain.interval is None and plain.intervals is None and plain.resamples == 0
+        assert plain.to_dict()["interval"] is None and plain.to_dict()["intervals"] is None
+        resampled = compare(ours, theirs, resamples=100)
+        assert resampled.distances == plain.distances and resampled.resamples == 100
+        difference = compare_two(ours, normal_set(2, 30), theirs, resamples=0)
+        assert difference.interval is None and difference.verdict is None
+        assert difference.a == plain
+
+    def test_a_narrower_confidence_gives_a_narrower_interval(self):
+        ours, theirs = normal_set(0, 40, 0.5), normal_set(1, 40)
+        wide = compare(ours, theirs, resamples=500, confidence=0.95)
+        narrow = compare(ours, theirs, resamples=500, confidence=0.5)
+        assert width(narrow.interval) < width(wide.interval)
+        assert narrow.to_dict()["confidence"] == 0.5
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [({"resamples": -1}, "resamples"), ({"confidence": 1.0}, "confidence")],
+    )
+    def test_bad_settings_are_refused(self, change, message):
+        with pytest.raises(ValueError, match=message):
+            compare(normal_set(0, 10), normal_set(1, 10), **change)
+
+
+class TestCompareTwo:
+    def test_the_difference_and_its_verdict(self):
+        real, near, far = normal_set(0, 60), normal_set(1, 60), normal_set(2, 60, shift=1.0)
+        result = compare_two(near, far, real)
+        assert result.difference == pytest.approx(result.a.overall - result.b.overall)
+        assert result.difference < 0 and result.interval[1] < 0
+        assert result.verdict == "A is closer"
+        for name in STATISTICS:
+            assert result.differences[name] == pytest.approx(
+                result.a.distances[name] - result.b.distances[name]
+            )
+        swapped = compare_two(far, near, real)
+        assert swapped.verdict == "B is closer" and swapped.interval[0] > 0
+        assert swapped.difference == pytest.approx(-result.difference)
+        same = compare_two(near, normal_set(3, 60), real)
+        assert same.verdict == "no difference"
+        assert same.interval[0] < 0 < same.interval[1]
+
+    def test_verdicts_are_rare_without_a_difference_and_common_with_one(self):
+        # 40 trials of sets of 40 each: at 95 % about 2 verdicts without a difference are
+        # expected; sets 0.5 real spreads off are found in most trials (35 when written).
+        def verdicts(shift):
+            found = [compare_two(normal_set(3 * i, 40), normal_set(3 * i + 1, 40, shift),
+                                 normal_set(3 * i + 2, 40), resamples=500, seed=i).verdict
+                     for i in range(40)]  # fmt: skip
+            return found.count("A is closer"), found.count("B is closer")
+
+        assert sum(verdicts(0.0)) <= 4
+        closer, wrong = verdicts(0.5)
+        assert closer >= 30 and wrong == 0
+
+    def test_pairing_by_position_cancels_the_images_content(self):
+        # A and B made from the same photos, both half a real spread off: each image's content
+        # varies a lot, B moves 0.1 farther. Paired, the content cancels and the 0.1 shows;
+        # unpaired it drowns.
+        rng = np.random.default_rng(0)
+        content = normal_set(1, 40, shift=0.5)
+        a = [{k: v + 0.05 * rng.normal() for k, v in c.items()} for c in content]
+        b = [{k: v + 0.1 + 0.05 * rng.normal() for k, v in c.items()} for c in content]
+        real = normal_set(2, 40)
+        paired = compare_two(a, b, real, paired=True)
+        independent = compare_two(a, b, real)
+        assert paired.paired and not independent.paired
+        assert paired.difference == independent.difference
+        assert width(paired.interval) < 0.4 * width(independent.interval)
+        assert paired.verdict == "A is closer" and independent.verdict == "no difference"
+        with pytest.raises(ValueError, match="same length"):
+            compare_two(a, b[:-1], real, paired=True)
+
+    def test_to_dict(self):
+        result = compare_two(normal_set(0, 20), normal_set(1, 20, 1.0), normal_set(2, 20))
+        data = json.loads(json.dumps(result.to_dict()))
+        assert set(data) >= {"difference", "differences", "interval", "intervals", "verdict",
+                             "paired", "resamples", "confidence"}  # fmt: skip
+        assert data["verdict"] == "A is closer" and data["resamples"] == RESAMPLES
+        assert len(data["interval"]) == 2 and set(data["intervals"]) == set(STATISTICS)
+
+
 def test_measure_reads_folders_and_pairs_files_and_skips_bad_images(tmp_path):
     rng = np.random.default_rng(4)
     for i in range(3):
@@ -134,14 +284,20 @@ def test_measure_reads_folders_and_pairs_files_and_skips_bad_images(tmp_path):
     assert count_images([tmp_path, pairs]) == 5 + 6  # 3 photos, the bad and tiny ones, 6 pairs
 
 
+def write_blurred(folder, sigmas, rng):
+    """One 96x96 PNG of Gaussian-blurred uniform noise per sigma (px), in a new ``folder``."""
+    folder.mkdir()
+    for i, sigma in enumerate(sigmas):
+        image = ndimage.gaussian_filter(rng.random((96, 96)), sigma)
+        image = np.clip((image - image.mean()) * 4 + 0.5, 0, 1)
+        cv2.imwrite(str(folder / f"{i}.png"), np.rint(image * 255).astype(np.uint8))
+    return folder
+
+
 def test_realism_command_table_json_plot_and_errors(tmp_path):
     rng = np.random.default_rng(5)
     for folder, sigma in (("a", 1.0), ("b", 3.0)):
-        (tmp_path / folder).mkdir()
-        for i in range(6):
-            image = ndimage.gaussian_filter(rng.random((96, 96)), sigma)
-            image = np.clip((image - image.mean()) * 4 + 0.5, 0, 1)
-            cv2.imwrite(str(tmp_path / folder / f"{i}.png"), np.rint(image * 255).astype(np.uint8))
+        write_blurred(tmp_path / folder, [sigma] * 6, rng)
     report, plot = tmp_path / "r.json", tmp_path / "r.png"
     args = ["realism", str(tmp_path / "a"), "--real", str(tmp_path / "b")]
     result = CliRunner().invoke(cli, [*args, "--json", str(report), "--plot", str(plot)])
@@ -159,6 +315,100 @@ def test_realism_command_table_json_plot_and_errors(tmp_path):
         (tmp_path / "b" / name).unlink()
     few = CliRunner().invoke(cli, args)
     assert few.exit_code == 1 and "3.png" in few.output and "at least 5" in few.output
+
+
+def realism_run(*args):
+    result = CliRunner().invoke(cli, ["realism", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    """Folders of 8 images: ``real`` and ``near`` blurred alike (sigma 1-2 px), ``far`` blurred
+    much more (3-6 px)."""
+    root, rng = tmp_path_factory.mktemp("sets"), np.random.default_rng(6)
+    return {name: write_blurred(root / name, sigma * rng.uniform(0.7, 1.4, 8), rng)
+            for name, sigma in (("real", 1.5), ("near", 1.5), ("far", 4.0))}  # fmt: skip
+
+
+class TestRealismCommandIntervals:
+    def test_one_set_json_text_seed_and_no_resamples(self, sets, tmp_path):
+        report = tmp_path / "r.json"
+        args = [sets["near"], "--real", sets["real"], "--resamples", 200]
+        result = realism_run(*args, "--json", report)
+        data = json.loads(report.read_text())
+        low, high = data["interval"]
+        assert low <= data["overall"] <= high
+        assert set(data["intervals"]) == set(STATISTICS) and data["resamples"] == 200
+        assert data["confidence"] == 0.95 and data["seed"] == 0
+        assert "95 % interval" in result.output and f"{low:.2f}-{high:.2f}" in result.output
+        realism_run(*args, "--json", tmp_path / "again.json")
+        assert json.loads((tmp_path / "again.json").read_text()) == data
+        realism_run(*args, "--seed", 1, "--json", tmp_path / "other.json")
+        assert json.loads((tmp_path / "other.json").read_text())["interval"] != data["interval"]
+        off = realism_run(sets["near"], "--real", sets["real"], "--resamples", 0, "--json", report)
+        data = json.loads(report.read_text())
+        assert data["interval"] is None and data["intervals"] is None and data["resamples"] == 0
+        assert "no intervals" in off.output
+
+    def test_two_sets_verdicts_json_and_plot(self, sets, tmp_path):
+        real = ["--real", sets["real"], "--resamples", 300]
+        closer = realism_run(sets["near"], "--against", sets["far"], *real, "-q")
+        assert closer.output.strip() == "A is closer"
+        farther = realism_run(sets["far"], "--against", sets["near"], *real, "-q")
+        assert farther.output.strip() == "B is closer"
+        report, plot = tmp_path / "r.json", tmp_path / "r.png"
+        table = realism_run(sets["near"], "--against", sets["far"], *real, "--json", report,
+                            "--plot", plot)  # fmt: skip
+        assert "A is closer to the real photos: A - B = " in table.output
+        assert "resampled independently" in table.output
+        data = json.loads(report.read_text())
+        difference = data["difference"]
+        assert difference["verdict"] == "A is closer" and not difference["paired"]
+        assert difference["interval"][1] < 0 and set(difference["intervals"]) == set(STATISTICS)
+        assert difference["difference"] == pytest.approx(
+            data["overall"] - data["against"]["overall"]
+        )
+        assert len(data["against"]["images"]) == 8 and len(data["blurred"]) == 8
+        assert data["against"]["interval"][0] > data["interval"][1]
+        assert cv2.imread(str(plot)).shape[0] > 200
+
+    def test_pairing_and_its_errors(self, sets, tmp_path):
+        # B: each of near's images blurred a little more, under the same name (same order).
+        more = tmp_path / "more"
+        more.mkdir()
+        for image in sorted(sets["near"].iterdir()):
+            blurred = cv2.GaussianBlur(cv2.imread(str(image)), (0, 0), 1.0)
+            cv2.imwrite(str(more / image.name), blurred)
+        real = ["--real", sets["real"]]
+        report = tmp_path / "r.json"
+        paired = realism_run(sets["near"], "--against", more, *real, "--paired", "--json", report)
+        assert "resampled by position" in paired.output
+        difference = json.loads(report.read_text())["difference"]
+        assert difference["paired"] is True and difference["difference"] > 0  # more is closer
+        lone = CliRunner().invoke(cli, ["realism", str(sets["near"]), *map(str, real),
+                                        "--paired"])  # fmt: skip
+        assert lone.exit_code == 2 and "--against" in lone.output
+        shorter = tmp_path / "shorter"
+        shorter.mkdir()
+        for image in sorted(sets["far"].iterdir())[:6]:
+            (shorter / image.name).write_bytes(image.read_bytes())
+        uneven = CliRunner().invoke(cli, ["realism", str(sets["near"]), "--against", str(shorter),
+                                          *map(str, real), "--paired"])  # fmt: skip
+        assert uneven.exit_code == 1 and "same length" in uneven.output
+        (shorter / "broken.png").write_bytes(b"broken")
+        (shorter / "6.png").write_bytes(sets["far"].joinpath("6.png").read_bytes())
+        skipped = CliRunner().invoke(cli, ["realism", str(sets["near"]), "--against",
+                                           str(shorter), *map(str, real), "--paired"])  # fmt: skip
+        assert skipped.exit_code == 1 and "could not be measured" in skipped.output
+
+    def test_the_defaults_are_the_librarys(self):
+        from blurgen.cli.realism import realism_command
+        from blurgen.realism import CONFIDENCE
+
+        defaults = {p.name: p.default for p in realism_command.params}
+        assert defaults["resamples"] == RESAMPLES and defaults["confidence"] == CONFIDENCE
 
 
 def preset(name):
