@@ -42,15 +42,17 @@ def write_json(path: Path, result: dict) -> None:
 
 
 def realism_table(sets: dict[str, list[dict]], reference: list[dict]) -> dict[str, dict]:
-    """Print each set's realism distance to ``reference`` (overall and per statistic) as a
-    Markdown table; returns the comparisons as JSON-ready dicts, by label."""
-    from blurgen.realism import STATISTICS, compare
+    """Print each set's realism distance to ``reference`` (overall, with its bootstrap
+    interval, and per statistic) as a Markdown table; returns the comparisons as JSON-ready
+    dicts, by label."""
+    from blurgen.realism import RESAMPLES, STATISTICS, compare
 
     rows = {}
-    print(f"| {'set':38s} | overall | " + " | ".join(STATISTICS) + " |")
+    print(f"| {'set':38s} | overall (95 % interval) | " + " | ".join(STATISTICS) + " |")
     for label, measured in sets.items():
-        result = compare(measured, reference)
+        result = compare(measured, reference, resamples=RESAMPLES)
         rows[label] = result.to_dict()
-        print(f"| {label:38s} | {result.overall:7.2f} | "
+        low, high = result.interval
+        print(f"| {label:38s} | {result.overall:.2f} ({low:.2f}-{high:.2f}) | "
               + " | ".join(f"{result.distances[n]:.2f}" for n in STATISTICS) + " |")  # fmt: skip
     return rows

@@ -47,9 +47,9 @@ from .options import (
     "--fit",
     default=None,
     metavar="NAME,...",
-    help="Parameters to fit (default: all but camera): kernel_size, path, min_fraction, "
-    "expl_scale, linear, camera (the share of 6-DoF camera shake), shot, read, jpeg, boost, "
-    "gamma.",
+    help="Parameters to fit (default: all but camera and sharpen): kernel_size, path, "
+    "min_fraction, expl_scale, linear, camera (the share of 6-DoF camera shake), shot, read, "
+    "jpeg, boost, gamma, sharpen (the camera's ISP on, with in-camera sharpening up to it).",
 )
 @click.option(
     "--budget",
