@@ -11,7 +11,8 @@ same real photos in each resampling), and a verdict is given only where the inte
 difference excludes 0. Then a picture: 64 px crops of a flat and of an edged region of one
 sample under each, beside a real photo's. Prints tables, writes JSON and the picture.
 
-    python bench/isp_realism.py        # about two minutes on 2 cores
+    python bench/isp_realism.py        # under a minute on 2 cores
+    python bench/isp_realism.py --fitted no_isp.yaml isp.yaml   # two calibrated presets too
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ HERE = Path(__file__).resolve().parent
 CROP = 64
 
 
-def configs() -> dict:
-    """The sets to render, by label; each ISP variant names the one it adds to."""
+def configs(fitted: list[Path] | None = None) -> dict:
+    """The sets to render, by label; each ISP variant names the one it adds to. ``fitted``:
+    two presets ``blurgen calibrate`` fitted, without and with the ISP, the second compared
+    with the first."""
     base = presets.load("camera-shake")
     with_isp = replace(base, degradation=replace(base.degradation, isp=Isp()))
     sharpened = replace(base, degradation=replace(base.degradation,
@@ -47,7 +50,10 @@ def configs() -> dict:
         "camera-shake + ISP, sharpened": (sharpened, "camera-shake"),
         "realblur": (presets.load("realblur"), "camera-shake"),
         "phone": (presets.load("phone"), "camera-shake"),
-    }
+        **({"fitted without ISP": (presets.load(fitted[0]), None),
+            "fitted with ISP": (presets.load(fitted[1]), "fitted without ISP")}
+           if fitted else {}),
+    }  # fmt: skip
 
 
 def crops(image: np.ndarray) -> list[np.ndarray]:
@@ -67,6 +73,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=HERE / "results" / "isp_realism.json")
     parser.add_argument("--figure", type=Path,
                         default=HERE.parent / "docs" / "figures" / "isp_crops.png")  # fmt: skip
+    parser.add_argument(
+        "--fitted",
+        type=Path,
+        nargs=2,
+        metavar=("NO_ISP", "ISP"),
+        help="two calibrated presets, without and with the ISP, to compare",
+    )
     args = parser.parse_args()
     lai, _ = measure([args.shared / "blurry" / "lai2016_real"])
     lai.sort(key=lambda s: s["name"])
@@ -74,7 +87,7 @@ def main() -> None:
     references = {"Lai, held out": lai[1::2], "GoPro frames": gopro}
     renderer = Renderer(expand_sources([args.shared / "sharp" / "skimage"]), 8, 256, 0)
     rendered, measured = {}, {}
-    for label, (config, _) in configs().items():
+    for label, (config, _) in configs(args.fitted).items():
         rendered[label] = list(renderer.pairs(config))
         measured[label] = statistics_of(blurred for _, _, blurred in rendered[label])
     result = {**run_record("isp_realism"), "references": {}}
@@ -84,7 +97,7 @@ def main() -> None:
         print("| variant | than | difference (95 % interval) | verdict |")
         print("| --- | --- | ---: | --- |")
         differences = {}
-        for label, (_, against) in configs().items():
+        for label, (_, against) in configs(args.fitted).items():
             if against is None:
                 continue
             # The same samples of the same sharp photos: A's and B's images pair by position.
