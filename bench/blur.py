@@ -1,7 +1,8 @@
 """Blur speed: blurgen.blur against scipy.signal.fftconvolve and cv2.filter2D, same run.
 
 Prints a table and writes JSON. All three compute the same convolution of a float32 RGB image
-(cv2.filter2D with the flipped kernel, keeping the size; the others in valid mode).
+(cv2.filter2D with the flipped kernel, keeping the size; the others in valid mode). blurgen and
+OpenCV run on every core (their defaults from a script's main thread) and on one thread.
 
     python bench/blur.py
 """
@@ -19,6 +20,7 @@ from common import run_record, write_json
 
 import blurgen
 from blurgen.backend import cuda_status
+from blurgen.forward import fft_threads
 from blurgen.kernels import motion_kernels
 
 HERE = Path(__file__).resolve().parent
@@ -45,12 +47,17 @@ def main() -> None:
     rng = np.random.default_rng(0)
     image = rng.random((720, 1280, 3), dtype=np.float32)
     rows = []
-    print(f"{'720x1280 RGB, kernel':22s} {'blurgen ms':>11s} {'fftconvolve':>12s} {'filter2D':>9s}"
-          f" {'vs faster':>10s}")  # fmt: skip
+    cores, opencv_threads = fft_threads(), cv2.getNumThreads()
+    print(f"720x1280 RGB; 'all': blurgen on {cores} threads, OpenCV on {opencv_threads}")
+    header = ("kernel", "blurgen all", "blurgen 1", "fftconvolve", "filter2D all", "filter2D 1",
+              "vs faster", "all/1")  # fmt: skip
+    widths = (8, 12, 10, 12, 13, 11, 10, 6)
+    print(" ".join(f"{h:>{w}s}" for h, w in zip(header, widths, strict=True)))
     for size in (31, 64):
         kernel = motion_kernels(1, size, seed=1)[0]
         flipped = np.ascontiguousarray(kernel[::-1, ::-1])
         ours = best_ms(args.repeat, lambda k=kernel: blurgen.blur(image, k))
+        ours_one = best_ms(args.repeat, lambda k=kernel: blurgen.blur(image, k, threads=1))
         fft = best_ms(
             args.repeat,
             lambda k=kernel: scipy.signal.fftconvolve(
@@ -58,10 +65,17 @@ def main() -> None:
             ),
         )
         direct = best_ms(args.repeat, lambda k=flipped: cv2.filter2D(image, -1, k))
+        cv2.setNumThreads(1)
+        direct_one = best_ms(args.repeat, lambda k=flipped: cv2.filter2D(image, -1, k))
+        cv2.setNumThreads(opencv_threads)
         ratio = ours / min(fft, direct)
-        rows.append({"case": f"720x1280 K={size}", "blurgen_ms": ours, "fftconvolve_ms": fft,
-                     "filter2d_ms": direct, "ratio_to_faster": ratio})  # fmt: skip
-        print(f"{f'K={size}':22s} {ours:11.1f} {fft:12.1f} {direct:9.1f} {ratio:9.2f}x")
+        rows.append({"case": f"720x1280 K={size}", "blurgen_ms": ours, "threads": cores,
+                     "blurgen_one_thread_ms": ours_one, "fftconvolve_ms": fft,
+                     "filter2d_ms": direct, "filter2d_threads": opencv_threads,
+                     "filter2d_one_thread_ms": direct_one,
+                     "ratio_to_faster": ratio})  # fmt: skip
+        print(f"{f'K={size}':8s} {ours:12.1f} {ours_one:10.1f} {fft:12.1f} {direct:13.1f} "
+              f"{direct_one:11.1f} {ratio:9.2f}x {ours / ours_one:6.2f}")  # fmt: skip
 
     patches = []
     for size in (31, 64):

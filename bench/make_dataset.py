@@ -4,8 +4,9 @@ The naive baseline does what public scripts do, one pair at a time: a per-kernel
 for the trajectory (the scalar reference the tests use), per-channel
 scipy.signal.fftconvolve, and one PNG per image. Both run in this run, on the bundled photos;
 make-dataset with its workers as threads (the default) and as processes, start-up included,
-then with sensor noise on, then on 12-megapixel JPEG photos (time, and peak memory in a fresh
-process).
+then with sensor noise on, then with the camera-shake preset (its 101 px kernels, its noise and
+JPEG; the noise's share of its time profiled too), then on 12-megapixel JPEG photos (time, and
+peak memory in a fresh process).
 With a working CUDA device, make-dataset also runs with ``device="cuda"``, after a warm-up run
 (CuPy compiles its kernels and plans its FFTs once a process), on ``--cuda-pairs`` pairs with
 one thread, with ``--cuda-workers`` threads sharing the GPU and with as many processes (a CUDA
@@ -19,8 +20,8 @@ naive script on this machine. Right before each make-dataset run, ``workers`` th
 nothing but that convolution, once per pair, make as many pairs: the convolution-only rate,
 which each run is divided by (the machine's speed drifts from minute to minute, so a ratio of
 runs far apart in time says little). The runs on the bundled photos (threads, processes, noise
-on) are repeated (``--repeat``) in rotation; the table gives medians. Prints a table, writes
-JSON.
+on, camera-shake) are repeated (``--repeat``) in rotation; the table gives medians. Prints a
+table, writes JSON.
 
     python bench/make_dataset.py
 """
@@ -54,6 +55,7 @@ from blurgen.io import Photo, read_image
 from blurgen.kernels import MotionModel, motion_kernels
 from blurgen.kernels.trajectory import draw_trajectories
 from blurgen.pipeline import EXECUTORS, DatasetConfig, bundled_images, make_dataset
+from blurgen.presets import load
 
 HERE = Path(__file__).resolve().parent
 # The large sources' size (height, width): a 12-megapixel camera's.
@@ -339,6 +341,9 @@ def main() -> None:
     ]
     runs.append((f"the same, {args.workers} threads, noise on", noisy, "cpu", args.workers,
                  "threads"))  # fmt: skip
+    shake = load("camera-shake", patch=args.patch, per_image=per_image)
+    runs.append((f"camera-shake preset (K={shake.kernel_size}), {args.workers} threads", shake,
+                 "cpu", args.workers, "threads"))  # fmt: skip
     rows = []
     # A process's first convolution-only rate comes out 10-15 % low (505-512 pairs/s against
     # 535-606 for the next four, twice), which flattered the first run's ratio: warm up first.
@@ -379,6 +384,7 @@ def main() -> None:
                      "seconds": seconds})  # fmt: skip
         convolution = convolution_seconds(args.patch, args.kernel_size)
         breakdown = stage_breakdown(usable, config, folder)
+        shake_breakdown = stage_breakdown(usable, shake, folder)
         memory = []
         for executor, pairs in itertools.product(EXECUTORS, args.rss_pairs):
             own, worker = peak_rss(pairs, args.rss_patch, 31, args.workers, executor, folder)
@@ -423,6 +429,11 @@ def main() -> None:
     print(f"one process, profiled ({breakdown['seconds']:.1f} s): ms per pair and share")
     for stage, seconds in breakdown["stages"].items():
         print(f"  {stage:28s} {seconds / pairs * 1e3:7.2f} {seconds / breakdown['seconds']:6.1%}")
+    shares = {stage: seconds / shake_breakdown["seconds"]
+              for stage, seconds in shake_breakdown["stages"].items()}  # fmt: skip
+    print(f"camera-shake preset, one process, profiled ({shake_breakdown['seconds']:.1f} s): "
+          f"noise {shares['noise']:.1%}, convolution {shares['convolution']:.1%}, JPEG "
+          f"{shares['JPEG']:.1%}")  # fmt: skip
     writing = breakdown["stages"]["HDF5 write"] / pairs
     print(f"one thread writes the file: at {writing * 1e3:.2f} ms a pair (profiled), no device "
           f"makes more than {1 / writing:.0f} pairs/s here")  # fmt: skip
@@ -444,6 +455,7 @@ def main() -> None:
         "rows": rows, "speedup": speedup, "memory": memory,
         "convolution_ms": convolution * 1e3, "ceiling_pairs_per_s": ceiling,
         "fraction_of_ceiling": of_ceiling, "profile": breakdown,
+        "camera_shake_profile": shake_breakdown,
         "ceiling_vs_naive": ceiling_speedup,
         "writer_bound_pairs_per_s": pairs / breakdown["stages"]["HDF5 write"],
         "cuda": cuda_reason if cuda else f"skipped: {cuda_reason}",

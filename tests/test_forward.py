@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from scipy.signal import convolve2d
 
-from blurgen.forward import blur, boundary_strip, output_size, valid_offset
+from blurgen import forward
+from blurgen.forward import CHANNEL_MIN_PIXELS, blur, boundary_strip, output_size, valid_offset
 from blurgen.kernels import kernel_centroid, motion_kernels
 
 
@@ -130,6 +133,7 @@ def test_more_than_four_channels_direct():
         (np.zeros((4, 8, 1)), np.ones((5, 5)), {}, "smaller than its 5x5 kernel"),
         (np.zeros((8, 8, 1)), np.ones((3, 3)), {"boundary": "same"}, "boundary"),
         (np.zeros((8, 8, 1)), np.ones((3, 3)), {"method": "magic"}, "method"),
+        (np.zeros((8, 8, 1)), np.ones((3, 3)), {"threads": 0}, "threads"),
     ],
 )
 def test_bad_input(image, kernel, kwargs, message):
@@ -143,3 +147,46 @@ def test_uint8_images_are_scaled():
     np.testing.assert_allclose(
         blur(codes, kernel), blur(codes / np.float32(255), kernel), rtol=1e-6
     )
+
+
+class TestThreads:
+    """Large images are blurred a channel at a time, on several threads from the main thread."""
+
+    @staticmethod
+    def large(n: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        side = int(np.sqrt(CHANNEL_MIN_PIXELS)) + 1
+        images = np.random.default_rng(0).random((n, side, side + 9, 3), dtype=np.float32)
+        return images, motion_kernels(n, 15, seed=1)
+
+    def test_same_bits_whatever_the_threads(self):
+        images, kernels = self.large(2)
+        whole = forward._valid_fft(images, kernels)  # every channel of every image at once
+        for threads in (None, 1, 2, 5):
+            np.testing.assert_array_equal(blur(images, kernels, threads=threads), whole)
+        np.testing.assert_array_equal(blur(images[0], kernels[0], threads=3), whole[0])
+
+    def test_main_thread_uses_every_core(self, monkeypatch):
+        monkeypatch.setattr(forward.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+        monkeypatch.setattr(forward.os, "cpu_count", lambda: 3)
+        assert forward.fft_threads() == 3
+
+    def test_worker_processes_keep_one(self, monkeypatch):
+        monkeypatch.setattr(forward.multiprocessing, "parent_process", lambda: object())
+        assert forward.fft_threads() == 1
+
+    def test_worker_threads_keep_one(self, monkeypatch):
+        # make-dataset's worker threads (and worker processes) blur on their own thread only.
+        started = []
+        monkeypatch.setattr(forward, "ThreadPoolExecutor", lambda *a, **k: started.append(a))
+        images, kernels = self.large()
+        found = {}
+
+        def work() -> None:
+            found["threads"] = forward.fft_threads()
+            found["blurred"] = blur(images[0], kernels[0])
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+        assert found["threads"] == 1 and not started
+        np.testing.assert_array_equal(found["blurred"], forward._valid_fft(images, kernels)[0])
