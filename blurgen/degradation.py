@@ -578,8 +578,8 @@ class Degradation:
 
     @staticmethod
     def _noise(params: DegradationParams) -> Any:
-        """The sample's noise streams, or None when it has no noise (drawing the streams'
-        seeds costs a tenth of a millisecond, a few percent of a pair)."""
+        """The sample's noise generator, or None when it has no noise (none is made for a
+        noise-free sample)."""
         return noise_streams(params.noise_seed) if params.noisy else None
 
     def _byte_tables(self) -> tuple[np.ndarray, np.ndarray]:
