@@ -28,33 +28,12 @@ from scipy.optimize import differential_evolution
 from scipy.stats import wasserstein_distance
 
 from . import methods as registry
-from .degradation import DEGRADATION_PARAMETERS, NOT_FITTED_BY_DEFAULT
 from .io import Photo
 from .kernels import kernel_extent
+from .parameters import DEFAULT_FIT, PARAMETERS
 from .pipeline import DatasetConfig
 from .realism import MIN_SIDE, compare, statistics_of
 from .sample import LearnedBlur, SampleRecord, Synthesiser, sample_rng
-from .settings import Parameter
-
-
-def _parameters() -> dict[str, Parameter]:
-    """The kernel size, each method's model parameters, the methods' shares, the
-    degradation's parameters."""
-    methods = registry.methods()
-    return {
-        "kernel_size": Parameter(9, 101, True, "kernel side in px"),
-        **{name: p for method in methods for name, p in method.calibration.items()},
-        **{method.name: method.share for method in methods if method.share},
-        **DEGRADATION_PARAMETERS,
-    }
-
-
-PARAMETERS = _parameters()
-DEFAULT_FIT = tuple(
-    name for name in PARAMETERS
-    if not any(m.name == name and not m.share_fitted for m in registry.methods())
-    and name not in NOT_FITTED_BY_DEFAULT
-)  # fmt: skip
 
 
 def configure(base: DatasetConfig, values: dict[str, float]) -> DatasetConfig:

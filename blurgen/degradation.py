@@ -142,10 +142,16 @@ DEGRADATION_PARAMETERS = {
         help="the ISP on, with in-camera sharpening of this amount "
         "at most (drawn from half of it; below 0.05: none)",
     ),
+    "wb_spread": Parameter(
+        0.0,
+        0.4,
+        help="the ISP on, with white-balance gains drawn within this fraction either side of "
+        "the middle of the camera's ranges",
+    ),
 }
 # Fitted only when asked: they switch the camera's ISP on, which renders a sample at a time on
 # the host.
-NOT_FITTED_BY_DEFAULT = ("sharpen",)
+NOT_FITTED_BY_DEFAULT = ("sharpen", "wb_spread")
 
 # The degradation's settings (flags and config keys); Degradation.from_settings reads them.
 DEGRADATION_SETTINGS = (
@@ -280,11 +286,20 @@ class Degradation:
             changes["highlight_boost"] = (1.0, values["boost"]) if values["boost"] > 1 else None
         if "gamma" in values:
             changes.update(space="gamma", gamma=values["gamma"])
+        if "sharpen" in values or "wb_spread" in values:
+            changes["isp"] = self.isp or Isp()
         if "sharpen" in values:
             amount = values["sharpen"]
             changes["isp"] = replace(
-                self.isp or Isp(), sharpen=(0.5 * amount, amount) if amount >= 0.05 else None
+                changes["isp"], sharpen=(0.5 * amount, amount) if amount >= 0.05 else None
             )
+        if "wb_spread" in values:
+            spread = values["wb_spread"]
+            gains = {}
+            for name in ("red_gain", "blue_gain"):
+                middle = sum(getattr(changes["isp"], name)) / 2
+                gains[name] = (middle * (1 - spread), middle * (1 + spread))
+            changes["isp"] = replace(changes["isp"], **gains)
         return replace(self, **changes)
 
     def settings_of(self) -> dict:

@@ -10,6 +10,7 @@ import yaml
 
 import blurgen
 from blurgen.io import atomic_path
+from blurgen.parameters import described
 
 from .options import (
     progress_bar,
@@ -47,9 +48,7 @@ from .options import (
     "--fit",
     default=None,
     metavar="NAME,...",
-    help="Parameters to fit (default: all but camera and sharpen): kernel_size, path, "
-    "min_fraction, expl_scale, linear, camera (the share of 6-DoF camera shake), shot, read, "
-    "jpeg, boost, gamma, sharpen (the camera's ISP on, with in-camera sharpening up to it).",
+    help=f"Parameters to fit: {described()}",
 )
 @click.option(
     "--budget",

@@ -42,7 +42,7 @@ def test_recovers_the_settings_of_a_synthetic_target():
 def test_every_parameter_maps_to_the_config_and_back_through_a_preset(tmp_path):
     values = {"kernel_size": 21, "path": 0.5, "min_fraction": 0.2, "expl_scale": 2.0,
               "linear": 0.25, "camera": 0.25, "shot": 0.004, "read": 0.01, "jpeg": 80,
-              "boost": 2.5, "gamma": 2.0, "sharpen": 1.2}  # fmt: skip
+              "boost": 2.5, "gamma": 2.0, "sharpen": 1.2, "wb_spread": 0.1}  # fmt: skip
     assert set(values) == set(PARAMETERS)
     config = configure(DatasetConfig(), values)
     assert config.kernel_size == 21 and config.motion.fractions == (0.2, 0.6, 1.0)
@@ -59,6 +59,10 @@ def test_every_parameter_maps_to_the_config_and_back_through_a_preset(tmp_path):
     assert d.shot == (0.002, 0.006) and d.read == (0.005, 0.015) and d.jpeg_quality == (70, 80)
     assert d.highlight_boost == (1.0, 2.5) and (d.space, d.gamma) == ("gamma", 2.0)
     assert d.isp.sharpen == (0.6, 1.2)
+    # The spread is around the middle of the camera's ranges (the default ISP's, here).
+    assert d.isp.red_gain == pytest.approx((2.15 * 0.9, 2.15 * 1.1))
+    assert d.isp.blue_gain == pytest.approx((1.7 * 0.9, 1.7 * 1.1))
+    assert configure(DatasetConfig(), {"wb_spread": 0.0}).degradation.isp.red_gain == (2.15, 2.15)
     assert configure(config, {"sharpen": 0.01}).degradation.isp.sharpen is None
     preset = tmp_path / "preset.yaml"
     preset.write_text(yaml.safe_dump(preset_of(config)))
