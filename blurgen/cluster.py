@@ -48,6 +48,7 @@ from .pipeline import (
     samples_per_job,
     split_segments,
     synthesise,
+    with_sources,
 )
 from .sample import LearnedBlur
 
@@ -361,6 +362,7 @@ def make_dataset_ray(
         ValueError: as for a local run; OSError: a shard or the output cannot be written.
     """
     paths = [str(p) for p in sources]
+    config = with_sources(config, paths)
     output = check_output_path(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"'{output}' already exists; pass --overwrite to replace it")

@@ -511,13 +511,63 @@ class Degradation:
             out = jpeg(out, params.jpeg_quality, in_place=True)
         return out
 
+    def render_frames(
+        self,
+        frames: np.ndarray,
+        size: int,
+        params: DegradationParams,
+        *,
+        interpolate: int = 1,
+        flows: tuple[np.ndarray, np.ndarray] | None = None,
+        dtype: Any = np.float32,
+    ) -> np.ndarray:
+        """Degrade a window of video frames instead of blurring one image: as :meth:`render`,
+        with the blur the mean of the frames in linear light (decoded by ``space``, as the
+        video's transfer curve), and ``interpolate - 1`` frames made by optical flow between
+        each pair of neighbours (:func:`blurgen.video.average_frames`). On the host, in one
+        piece.
+
+        Args:
+            frames: (N, H, W, C) uint8 sRGB-encoded frames, after their flips.
+            size: the K of the dataset's layout: with ``"valid"`` the output is the centre
+                (H - K + 1, W - K + 1), aligned with the middle frame's.
+            params: the sample's parameters (see :meth:`sample`).
+            interpolate: K >= 1 frames per original interval.
+            flows: the frames' :func:`blurgen.video.interpolation_flows`, if made already.
+            dtype: ``np.float32`` or ``np.uint8``, as for :meth:`render`.
+        """
+        from .video import average_frames, interpolation_flows
+
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.uint8):
+            raise ValueError(f"dtype must be float32 or uint8, got {dtype}")
+        frames = to_numpy(frames)
+        if frames.ndim != 4 or frames.dtype != np.uint8 or min(frames.shape[1:3]) < size:
+            raise ValueError(f"expected (N, H, W, C) uint8 frames of at least {size} px a side, "
+                             f"got {frames.dtype} {frames.shape}")  # fmt: skip
+        if flows is None and interpolate > 1 and len(frames) > 1:
+            flows = interpolation_flows(frames)
+        blurring = functools.partial(average_frames, size=size, boundary=self.boundary,
+                                     flows=flows, interpolate=interpolate)  # fmt: skip
+        # The decoding tables take one image at a time.
+        light = np.stack([self._boosted_light(np.ascontiguousarray(f), np.float32(params.boost))
+                          for f in frames])  # fmt: skip
+        out = self._render_strip(light, blurring, params, self._noise(params), dtype,
+                                 decoded=True)  # fmt: skip
+        if params.jpeg_quality is not None:
+            out = jpeg(out, params.jpeg_quality, in_place=True)
+        return out
+
     def _render_strip(
-        self, sharp: Any, blurring: Any, params: DegradationParams, noise: Any, dtype: np.dtype
-    ) -> Any:
+        self, sharp: Any, blurring: Any, params: DegradationParams, noise: Any, dtype: np.dtype,
+        decoded: bool = False,
+    ) -> Any:  # fmt: skip
         """Output rows of one strip: ``sharp`` holds their input, padded (float in [0, 1], or
-        uint8); ``blurring`` blurs linear light into those rows."""
+        uint8; with ``decoded``, linear light already boosted); ``blurring`` blurs linear
+        light into those rows."""
         xp = get_xp(sharp)
-        light = blurring(self._boosted_light(sharp, np.float32(params.boost)))
+        light = sharp if decoded else self._boosted_light(sharp, np.float32(params.boost))
+        light = blurring(light)
         if self.isp is not None:
             return self._developed(to_numpy(light), params, noise, dtype)
         light = poisson_gaussian(light, params.shot, params.read, noise)

@@ -102,8 +102,11 @@ def schema_table(config: Any = None) -> str:
     from .pipeline import DatasetConfig
 
     if config is None:
-        config = DatasetConfig(patch=97, kernel_size=5, mix=[(m, 1) for m in registry.names()],
-                               degradation=Degradation(isp=Isp()))  # fmt: skip
+        sections = {m.section: m.used_section(None) for m in registry.methods()
+                    if m.source != "photo"}  # fmt: skip
+        mix = [(m, 1) for m in registry.drawn_names()]
+        config = DatasetConfig(patch=97, kernel_size=5, degradation=Degradation(isp=Isp()),
+                               mix=mix, **sections)  # fmt: skip
     letters = {config.patch: "P", config.kernel_size: "K"}
     lines = ["| name | dtype | shape | notes |", "| --- | --- | --- | --- |"]
     for name, column in sample_layouts(config).items():

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,13 @@ from .io import Photo, interrupt_between_steps
 from .parallel import free_shared, leave_if_importing_main, ordered_map, share_arrays, shared_arrays
 from .sample import LearnedBlur, SampleConfig, Synthesiser, sample_rng, to_uint8
 from .settings import Setting
+from .video import KIND as VIDEO
+from .video import VIDEO_SUFFIXES, Video, is_video
 
 __all__ = ["DatasetConfig", "make_dataset", "regenerate"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+SOURCE_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 # Samples per job sent to a worker: a job's kernels are drawn as one batch, whose time loop
 # costs per batch (a 64 px kernel took 1.27 ms in batches of 32, 0.26 ms in batches of 128);
 # but a job's pairs stay under JOB_BYTES, a job holds the decoded photos of at most
@@ -53,7 +56,7 @@ Segment = tuple[int, str, int, int]
 
 
 def _methods_help() -> str:
-    return "; ".join(f"{m.name}: {m.help}" for m in registry.methods())
+    return "; ".join(f"{m.name}: {m.help}" for m in registry.methods() if m.source == "photo")
 
 
 # The dataset's own settings (flags and config keys); the methods' and the degradation's are
@@ -65,7 +68,7 @@ DATASET_SETTINGS = (
     Setting("kernel_size", "Side of the blur kernels in px.", kind="int", minimum=3, default=31),
     Setting("blur", f"The blur of every pair: {_methods_help()}. Replaces a --mix set at a lower "
             "level (the preset's, or --config's when given as a flag); with --mix at the same "
-            "level it is an error.", kind="choice", choices=registry.names,
+            "level it is an error.", kind="choice", choices=registry.drawn_names,
             default=registry.names()[0]),
     Setting("mix", "Draw each sample's blur from these weights, e.g. motion=0.5,bgan=0.5.",
             metavar="METHOD=W,..."),
@@ -116,7 +119,8 @@ def bundled_images() -> list[Path]:
 
 
 def expand_sources(items: Iterable[str | os.PathLike]) -> list[Path]:
-    """Image paths from files, folders (recursive, by suffix) and ``.txt`` lists of paths.
+    """Image and video paths from files, folders (recursive, by suffix: images and
+    :data:`~blurgen.video.VIDEO_SUFFIXES`) and ``.txt`` lists of paths.
 
     Paths in a list are relative to the list's folder unless absolute; blank lines and lines
     starting with ``#`` are ignored. Folders are expanded in sorted order.
@@ -129,7 +133,7 @@ def expand_sources(items: Iterable[str | os.PathLike]) -> list[Path]:
         path = Path(item)
         if path.is_dir():
             found = (p for p in path.rglob("*") if p.is_file())
-            sources += sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES)
+            sources += sorted(p for p in found if p.suffix.lower() in SOURCE_SUFFIXES)
         elif path.is_file() and path.suffix.lower() == ".txt":
             for line in path.read_text().splitlines():
                 line = line.strip()
@@ -165,34 +169,92 @@ def synthesise(
     results, photos, rngs = [], [], []
     for j, path, first, stop in segments:
         try:
-            photo = Photo.open(path)
+            photo = open_source(path)
         except (OSError, ValueError) as exc:
             results.append(SourceSamples.skip(j, first, stop, str(exc)))
             continue
-        height, width = photo.size
-        if min(height, width) < config.crop:
-            results.append(SourceSamples.skip(j, first, stop, too_small(path, photo, config)))
+        reason = unusable(path, photo, config)
+        if reason:
+            results.append(SourceSamples.skip(j, first, stop, reason))
             continue
         results.append(SourceSamples(j, first, stop, fingerprint=photo.fingerprint))
         photos += [photo] * (stop - first)
         rngs += [sample_rng(root_seed, photo.fingerprint, i) for i in range(first, stop)]
     synthesiser = Synthesiser(config, learned, device, lambda: _device_turn(device))
-    pairs = synthesiser.make(photos, rngs, config.crop)
-    row = 0
-    for k, result in enumerate(results):
-        if result.skipped:
+    # Photos in one batch; each video on its own, as one may prove unusable while its windows
+    # are read (none slow enough for --max-motion), which skips it alone.
+    kept = [k for k, result in enumerate(results) if not result.skipped]
+    videos = {k for k in kept if isinstance(photos[_first_row(results, k)], Video)}
+    batches = [[k for k in kept if k not in videos], *([k] for k in sorted(videos))]
+    for batch in batches:
+        spans = [range(_first_row(results, k), _first_row(results, k) + results[k].stop
+                       - results[k].first) for k in batch]  # fmt: skip
+        rows = [r for span in spans for r in span]
+        if not rows:
             continue
-        rows = slice(row, row + result.stop - result.first)
-        results[k] = SourceSamples.of(result.source, result.first, result.fingerprint, pairs,
-                                      rows, config)  # fmt: skip
-        row = rows.stop
+        try:
+            pairs = synthesiser.make([photos[r] for r in rows], [rngs[r] for r in rows],
+                                     config.crop)  # fmt: skip
+        except ValueError as exc:
+            if batch[0] not in videos:
+                raise
+            k = batch[0]
+            results[k] = SourceSamples.skip(results[k].source, results[k].first, results[k].stop,
+                                            str(exc))  # fmt: skip
+            continue
+        row = 0
+        for k in batch:
+            part = slice(row, row + results[k].stop - results[k].first)
+            results[k] = SourceSamples.of(results[k].source, results[k].first,
+                                          results[k].fingerprint, pairs, part, config)  # fmt: skip
+            row = part.stop
     return results
 
 
-def too_small(path: str, photo: Photo, config: DatasetConfig) -> str:
+def _first_row(results: list[SourceSamples], k: int) -> int:
+    """Where result ``k``'s samples start among a job's (the skipped have none)."""
+    return sum(r.stop - r.first for r in results[:k] if not r.skipped)
+
+
+def open_source(path: str | os.PathLike) -> Photo | Video:
+    """A source, as a :class:`~blurgen.video.Video` (a video file or a folder of frames) or a
+    :class:`~blurgen.io.Photo`.
+
+    Raises:
+        FileNotFoundError, ValueError: as their ``open`` (the message names the path).
+    """
+    return Video.open(path) if is_video(path) else Photo.open(path)
+
+
+def with_sources(config: DatasetConfig, sources: Sequence[str | os.PathLike]) -> DatasetConfig:
+    """``config`` ready for ``sources``: with videos among them, the section of the method
+    that reads videos set (its defaults, unless set already)."""
+    if not any(is_video(path) for path in sources):
+        return config
+    method = registry.for_source(VIDEO)
+    return replace(config, **{method.section: method.used_section(
+        getattr(config, method.section))})  # fmt: skip
+
+
+def unusable(path: str, source: Photo | Video, config: DatasetConfig) -> str | None:
+    """Why a source yields no samples under ``config`` (too small, or a video too short for
+    its windows), or None."""
+    if min(source.size) < config.crop:
+        return too_small(path, source, config)
+    frames = getattr(source, "frames", None)
+    if frames is not None and config.video is not None and frames < config.video.frames[1]:
+        return (f"'{path}': too short ({frames} frames); windows of up to "
+                f"{config.video.frames[1]} frames (--frames) need as many")  # fmt: skip
+    return None
+
+
+def too_small(path: str, photo: Photo | Video, config: DatasetConfig) -> str:
     """Why a photo smaller than a crop is skipped, in the terms of the blur in use (a method
     with a kernel, if any, says why)."""
     (height, width) = photo.size
+    if getattr(photo, "frames", None) is not None:
+        return (f"'{path}': frames too small ({height}x{width}); patches of {config.patch} px "
+                f"{registry.for_source(VIDEO).crop_reason(config)}")  # fmt: skip
     used = config.blur_methods()
     method = next((m for m in used if m.has_kernel), used[0])
     return (f"'{path}': too small ({height}x{width}); patches of {config.patch} px "
@@ -320,6 +382,7 @@ def make_dataset(
     """
     leave_if_importing_main()
     paths = [str(p) for p in sources]
+    config = with_sources(config, paths)
     device = check_device(device)
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -414,10 +477,12 @@ def regenerate(
         source_path = f["sources"].asstr()[source]
         fingerprint = f["fingerprints"].asstr()[source]
         config = DatasetConfig.from_dict(json.loads(f.attrs["config"]))
-    photo = Photo.open(source_path)
+    photo = open_source(source_path)
     if photo.fingerprint != fingerprint:
         raise ValueError(f"'{source_path}' has changed since '{path}' was made")
     device = check_device(device)
+    if isinstance(photo, Video):  # rendered from its window of frames, not one crop
+        return Synthesiser(config, learned, device).replay(photo, kernel, record, config.crop)
     xp = xp_for_device(device)
     crop = xp.asarray(photo.crop(*record.origin, config.crop, config.crop))
     sharp, blurred = Synthesiser(config, learned, device).render(crop, xp.asarray(kernel), record)
@@ -442,5 +507,6 @@ def pair_bytes(config: DatasetConfig) -> int:
 def plan(sources: Sequence[str | os.PathLike], config: DatasetConfig) -> dict:
     """What a run would do, without reading pixels: sources, samples and bytes at most."""
     pairs = len(sources) * config.per_image
+    config = with_sources(config, sources)
     return {"sources": len(sources), "pairs": pairs, "bytes": pairs * pair_bytes(config),
             "config": json.loads(json.dumps(config.to_dict()))}  # fmt: skip

@@ -31,6 +31,7 @@ from blurgen.kernels.motion import check_size
 
 from .degradation import Degradation, DegradationParams
 from .methods.base import BlurMethod, Job, LearnedBlur, oriented, to_uint8
+from .video import KIND as VIDEO
 
 __all__ = ["SampleConfig", "SampleRecord", "Synthesiser", "sample_rng", "oriented", "to_uint8",
            "LearnedBlur"]  # fmt: skip
@@ -41,15 +42,15 @@ class _SampleConfigMethods:
 
     def __post_init__(self) -> None:
         check_size(self.kernel_size)
-        if self.blur not in registry.names():
-            raise ValueError(f"blur must be one of {', '.join(registry.names())}, "
+        if self.blur not in registry.drawn_names():
+            raise ValueError(f"blur must be one of {', '.join(registry.drawn_names())}, "
                              f"got {self.blur!r}")  # fmt: skip
         mix = tuple((str(m), float(w)) for m, w in self.mix)
         object.__setattr__(self, "mix", mix)
         for method, weight in mix:
-            if method not in registry.names() or not weight >= 0:
+            if method not in registry.drawn_names() or not weight >= 0:
                 raise ValueError(f"mix entries are METHOD=WEIGHT with a method of "
-                                 f"{registry.names()}, got {method}={weight}")  # fmt: skip
+                                 f"{registry.drawn_names()}, got {method}={weight}")  # fmt: skip
         if mix and sum(w for _, w in mix) <= 0:
             raise ValueError(f"mix weights must not all be zero, got {mix!r}")
         for method in self.blur_methods():
@@ -91,8 +92,12 @@ class _SampleConfigMethods:
         return SampleConfig(**{**{name: getattr(self, name) for name in names}, **changes})
 
     def methods(self) -> list[str]:
-        """The blur methods samples may use."""
-        return [m for m, w in self.mix if w > 0] if self.mix else [self.blur]
+        """The blur methods samples may use: those ``blur`` or ``mix`` draw for photos, then
+        those of other sources whose section is set (``video``)."""
+        drawn = [m for m, w in self.mix if w > 0] if self.mix else [self.blur]
+        others = [m.name for m in registry.methods()
+                  if m.source != "photo" and getattr(self, m.section) is not None]  # fmt: skip
+        return drawn + others
 
     def blur_methods(self) -> list[BlurMethod]:
         """The methods samples may use, in registration order."""
@@ -185,6 +190,13 @@ def sample_rng(root_seed: int, fingerprint: str, index: int) -> np.random.Genera
     )
 
 
+def source_size(source: Any) -> tuple[int, ...]:
+    """What :meth:`Synthesiser.draw` takes of a source: a photo's ``(height, width)``, a
+    video's ``(height, width, frames)``."""
+    frames = getattr(source, "frames", None)
+    return tuple(source.size) if frames is None else (*source.size, frames)
+
+
 @dataclass
 class Pairs:
     """A batch of samples as :meth:`Synthesiser.make` makes them.
@@ -237,7 +249,8 @@ class Synthesiser:
 
         Args:
             rngs: one generator per sample (see :func:`sample_rng`).
-            sizes: ``(height, width)`` of each sample's photo.
+            sizes: ``(height, width)`` of each sample's photo; for a sample of a video,
+                ``(height, width, frames)``: it uses the method that reads videos.
             crop: side of the square crop each sample takes; None for the whole photo
                 (origin (0, 0), no flips).
             kernels: (N, K, K) kernels to use instead of drawing them (a bank's, for
@@ -249,7 +262,11 @@ class Synthesiser:
             function at the centre of the sharp patch).
         """
         config = self.config
-        names = [config.draw_method(rng) for rng in rngs]
+        video = registry.for_source(VIDEO) if any(len(s) == 3 for s in sizes) else None
+        if video is not None and video.name not in config.methods():
+            raise ValueError(f"video sources need the config's {video.section} section")
+        names = [video.name if len(size) == 3 else config.draw_method(rng)
+                 for rng, size in zip(rngs, sizes, strict=True)]  # fmt: skip
         xp = xp_for_device(self.device)
         given = kernels is not None
         if not given:
@@ -267,7 +284,8 @@ class Synthesiser:
                     for k, item in zip(chosen, made, strict=True):
                         drawn[k] = item
         records = []
-        for k, (rng, name, (height, width)) in enumerate(zip(rngs, names, sizes, strict=True)):
+        for k, (rng, name, size) in enumerate(zip(rngs, names, sizes, strict=True)):
+            height, width = size[:2]
             side = (height, width) if crop is None else (crop, crop)
             y = int(rng.integers(0, height - side[0] + 1))
             x = int(rng.integers(0, width - side[1] + 1))
@@ -276,7 +294,7 @@ class Synthesiser:
             flips = (bool(flip[0]), bool(flip[1])) if flipping else (False, False)
             params = config.degradation.sample(rng)
             kept, params, kernel = registry.get(name).place(
-                drawn[k], config, side, (height, width), (y, x), flips, params
+                drawn[k], config, side, tuple(size), (y, x), flips, params
             )
             if kernel is not None:
                 kernels[k] = xp.asarray(kernel)
@@ -307,6 +325,29 @@ class Synthesiser:
         return sharp, method.render(crop, sharp, kernel, record, degradation, self.learned,
                                     dtype)  # fmt: skip
 
+    def replay(self, source: Any, kernel: np.ndarray, record: SampleRecord, crop: int) -> tuple:
+        """The pair of a stored record, rendered as :meth:`make` rendered it (for
+        ``regenerate``).
+
+        Args:
+            source: its photo or video (:class:`blurgen.io.Photo`, :class:`blurgen.video.Video`).
+            kernel: its (K, K) kernel as stored.
+            record: its record.
+            crop: side of the square crops.
+
+        Returns:
+            ``(sharp, blurred)``: uint8 RGB on the host.
+        """
+        config = self.config
+        side = crop - config.kernel_size + 1 if config.degradation.boundary == "valid" else crop
+        sharp = np.empty((1, side, side, 3), np.uint8)
+        blurred = np.empty_like(sharp)
+        kernel = xp_for_device(self.device).asarray(kernel)
+        registry.get(record.method).render_job(Job([0], [source], crop, [record], [kernel],
+                                                   config, self.device, self.learned,
+                                                   self.turn, sharp, blurred))  # fmt: skip
+        return sharp[0], blurred[0]
+
     def make(self, photos: Sequence[Any], rngs: Sequence[np.random.Generator], crop: int) -> Pairs:
         """Draw and render a batch of samples, sample ``r`` cut from ``photos[r]``
         (:class:`blurgen.io.Photo`) with ``rngs[r]``; the pairs as a dataset holds them.
@@ -317,7 +358,7 @@ class Synthesiser:
             crop: side of the square crops.
         """
         config = self.config
-        records, kernels = self.draw(rngs, [photo.size for photo in photos], crop)
+        records, kernels = self.draw(rngs, [source_size(photo) for photo in photos], crop)
         side = crop - config.kernel_size + 1 if config.degradation.boundary == "valid" else crop
         sharp = np.empty((len(records), side, side, 3), np.uint8)
         blurred = np.empty_like(sharp)
@@ -328,9 +369,12 @@ class Synthesiser:
             groups.setdefault(render, []).append(r)
         for rows in groups.values():
             method = registry.get(records[rows[0]].method)
-            method.render_job(Job(rows, [photos[r] for r in rows], crop, [records[r] for r in rows],
-                                  [kernels[r] for r in rows], config, self.device, self.learned,
-                                  self.turn, sharp, blurred))  # fmt: skip
+            job = Job(rows, [photos[r] for r in rows], crop, [records[r] for r in rows],
+                      [kernels[r] for r in rows], config, self.device, self.learned, self.turn,
+                      sharp, blurred)  # fmt: skip
+            method.render_job(job)
+            for r, record in zip(rows, job.records, strict=True):
+                records[r] = record  # a method may settle a draw as it renders (a window)
         # From a GPU in one transfer, not one for each source.
         kernels = to_numpy(kernels)
         return Pairs(records, kernels, sharp, blurred, self.columns(records, (crop, crop)))

@@ -23,8 +23,9 @@ from . import presets
 from .h5 import open_pairs
 from .io import Photo, open_hdf5
 from .methods.base import LearnedBlur
-from .pipeline import check_learned, expand_sources, too_small
+from .pipeline import check_learned, expand_sources, open_source, unusable, with_sources
 from .sample import Synthesiser, sample_rng
+from .video import Video
 
 # Decoded photos a SyntheticPairs keeps per process: consecutive items of a source (and a
 # shuffled epoch's repeats) skip decoding again; a 12-megapixel photo is 36 MB.
@@ -191,7 +192,7 @@ class SyntheticPairs(AugmentedPairs):
     its items is asked for: skipping it would renumber the pairs after it.
 
     Args:
-        sources: image files, folders or ``.txt`` lists (see
+        sources: image or video files, folders or ``.txt`` lists (see
             :func:`blurgen.pipeline.expand_sources`).
         preset: the preset the config starts from (a shipped name, ``"none"`` or a YAML file;
             see :func:`blurgen.presets.load`), unless ``config`` is given.
@@ -228,6 +229,7 @@ class SyntheticPairs(AugmentedPairs):
         self.paths = [str(path) for path in expand_sources(items)]
         if not self.paths:
             raise ValueError(f"no images in {', '.join(map(str, items))}")
+        config = with_sources(config, self.paths)
         super().__init__(config.patch, crop, flip, transpose)
         self.config = config
         self.seed = int(seed)
@@ -236,7 +238,7 @@ class SyntheticPairs(AugmentedPairs):
                            None)  # fmt: skip
         check_learned(config, learned)
         self.synthesiser = Synthesiser(config, learned)
-        self._photos: OrderedDict[str, Photo] = OrderedDict()
+        self._photos: OrderedDict[str, Photo | Video] = OrderedDict()
         # Pairs made together for a batch (see items), until its items are cut from them.
         self._ready: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -293,14 +295,16 @@ class SyntheticPairs(AugmentedPairs):
         sharp, blurred = self._ready[index] if index in self._ready else self.pair(index)
         return blurred[rows, columns], sharp[rows, columns]
 
-    def _photo(self, path: str) -> Photo:
-        """The decoded photo at ``path``, from the last few a process opened."""
+    def _photo(self, path: str) -> Photo | Video:
+        """The decoded photo (or opened video) at ``path``, from the last few a process
+        opened."""
         if path in self._photos:
             self._photos.move_to_end(path)
             return self._photos[path]
-        photo = Photo.open(path)
-        if min(photo.size) < self.config.crop:
-            raise ValueError(too_small(path, photo, self.config))
+        photo = open_source(path)
+        reason = unusable(path, photo, self.config)
+        if reason:
+            raise ValueError(reason)
         self._photos[path] = photo
         while len(self._photos) > PHOTOS_KEPT:
             self._photos.popitem(last=False)

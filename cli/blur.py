@@ -49,11 +49,11 @@ from .options import (
 @click.option(
     "--blur",
     "method",
-    type=click.Choice(registry.names()),
+    type=click.Choice(registry.drawn_names()),
     default=registry.names()[0],
     show_default=True,
     help="The blur: "
-    + "; ".join(f"{m.name}: {m.help}" for m in registry.methods())
+    + "; ".join(f"{m.name}: {m.help}" for m in registry.methods() if m.source == "photo")
     + ". --size bounds its reach. A method's setting named as the method (--bgan) chooses it.",
 )
 @click.option(

@@ -11,6 +11,7 @@ import click
 import cv2
 import numpy as np
 
+from blurgen import methods as registry
 from blurgen.cluster import SHARD_PAIRS, make_dataset_ray, shard_folder
 from blurgen.degradation import DEGRADATION_SETTINGS
 from blurgen.h5 import open_pairs, verify_pairs
@@ -26,6 +27,8 @@ from blurgen.pipeline import (
     plan,
 )
 from blurgen.presets import config_from_settings
+from blurgen.video import KIND as VIDEO
+from blurgen.video import is_video
 
 from .options import (
     built,
@@ -106,6 +109,14 @@ from .options import (
     is_flag=True,
     help="With --ray: copy the shards into OUTPUT as one ordinary file, then remove them.",
 )
+@click.option(
+    "--frames-dir",
+    "frame_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder of numbered frames (frame_0001.png, ...) read as one video, after SOURCES "
+    "(repeatable).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan (sources, pairs, bytes) and stop.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @preset_option
@@ -114,13 +125,16 @@ from .options import (
 @user_errors
 def make_dataset_command(
     sources, output, settings, limit, strict, seed, device, workers, executor, resume,
-    ray_address, shard_pairs, consolidate, dry_run, as_json, verbosity,
+    ray_address, shard_pairs, consolidate, frame_dirs, dry_run, as_json, verbosity,
 ):  # fmt: skip
     """Write paired sharp/blurred patches from SOURCES to an HDF5 file.
 
-    SOURCES are image files, folders (searched recursively) or .txt files listing paths; with
-    none, the sample photos bundled with blurgen. Each pair is a random crop, flips, a kernel and
-    the forward model (see the degradation options). The kernel model and the degradation
+    SOURCES are image or video files, folders (searched recursively) or .txt files listing
+    paths; with none, the sample photos bundled with blurgen. Each pair of a photo is a random
+    crop, flips, a kernel and the forward model (see the degradation options). Each pair of a
+    video (.mp4, .mov, .avi, .mkv, .webm, or a --frames-dir folder) averages a window of
+    --frames consecutive frames in linear light around its sharp middle frame, then the same
+    degradation. The kernel model and the degradation
     start from --preset (camera-shake: fitted to real camera-shake photos by `blurgen
     calibrate`; --preset none for the plain defaults shown below), then --config, then flags.
     The same sources, options and seed give the same file whatever --workers. The file is
@@ -133,7 +147,8 @@ def make_dataset_command(
     Example:
       blurgen make-dataset photos/ -o pairs.h5 --patch 256 --per-image 16 --read 0,0.01
     """
-    paths = expand_sources(sources) if sources else bundled_images()
+    paths = expand_sources(sources) if sources or frame_dirs else bundled_images()
+    paths += list(frame_dirs)
     if limit is not None:
         paths = paths[:limit]
     if not paths:
@@ -151,6 +166,11 @@ def make_dataset_command(
     # chose the methods or above: typed after a --config file's mix, they would do nothing.
     refuse_unused(config.methods(), max(blur_level, mix_level),
                   "--blur {name} or a --mix that draws it")  # fmt: skip
+    video_only = set_by_user([s.name for s in registry.for_source(VIDEO).settings])
+    if video_only and not any(is_video(path) for path in paths):
+        verb = "applies" if len(video_only) == 1 else "apply"
+        raise click.UsageError(f"{', '.join(video_only)} only {verb} to video sources, and "
+                               "SOURCES hold none")  # fmt: skip
     isp_only = set_by_user([s.name for s in ISP_SETTINGS if s.name != "isp"])
     if isp_only and config.degradation.isp is None:
         verb = "applies" if len(isp_only) == 1 else "apply"
@@ -199,7 +219,7 @@ def make_dataset_command(
     elif verbosity:
         resumed = f" ({made} made now, {kept} kept from an earlier run)" if kept else ""
         click.echo(f"wrote {summary['pairs']} pairs{resumed} from "
-                   f"{len(paths) - len(summary['skipped'])} images to {output} "
+                   f"{len(paths) - len(summary['skipped'])} sources to {output} "
                    f"({len(summary['skipped'])} skipped) in {seconds:.1f} s: "
                    f"{summary['pairs_per_s']:.0f} pairs/s, {summary['bytes'] / 1e6:.1f} MB",
                    err=True)  # fmt: skip
@@ -254,7 +274,10 @@ def inspect_command(path, as_json):
 )
 @user_errors
 def preview_command(path, output, count):
-    """A picture of the first pairs: rows of sharp | blurred | kernel."""
+    """A picture of the first pairs: rows of sharp | blurred | kernel.
+
+    For pairs without a kernel (a learned blur's, a video's) the third column shows where the
+    two differ."""
     with open_pairs(path) as f:
         n = min(count, len(f["sharp"]))
         if n == 0:
@@ -263,6 +286,8 @@ def preview_command(path, output, count):
     side, gap = sharp.shape[1], 4
     rows = []
     for s, b, k in zip(sharp, blurred, kernel, strict=True):
+        if not k.any():
+            k = np.abs(b.astype(np.float32) - s).mean(axis=2)
         peak = k.max() if k.max() > 0 else 1
         tile = np.round(np.sqrt(k / peak) * 255).astype(np.uint8)
         tile = cv2.resize(tile, (side, side), interpolation=cv2.INTER_NEAREST)
@@ -279,7 +304,7 @@ def preview_command(path, output, count):
 @overwrite_option
 @user_errors
 def export_command(path, outdir, overwrite):
-    """Write the pairs as PNGs in the GoPro layout: OUTDIR/blur/*.png and OUTDIR/sharp/*.png.
+    """Write the pairs as PNGs in the GoPro layout, OUTDIR/blur and OUTDIR/sharp.
 
     This is the layout that BasicSR, NAFNet, Restormer and DeblurGAN-v2 training code read.
     A pair's two images are both written or neither: a failed write (a full disk) removes

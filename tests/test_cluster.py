@@ -137,6 +137,27 @@ def test_camera_shake_shards_join_and_consolidate_as_the_local_file(tmp_path):
         assert f["kernel_field"].shape == (40, 4, 4, 9, 9)
 
 
+def test_video_shards_join_and_consolidate_as_the_local_file(tmp_path):
+    from test_video import pan, write_video
+
+    from blurgen.pipeline import with_sources
+
+    paths = []
+    for seed in range(2):
+        paths.append(str(tmp_path / f"clip{seed}.mkv"))
+        write_video(paths[-1], pan(2 + seed, 14, seed=seed))
+    paths.append(str(bundled_images()[0]))  # a photo among them
+    config = DatasetConfig(patch=32, per_image=20, kernel_size=9)
+    make_dataset(paths, tmp_path / "local.h5", with_sources(config, paths), 5)
+    output = tmp_path / "pairs.h5"
+    shards_in_process(paths, output, with_sources(config, paths))
+    assert_same_file(tmp_path / "local.h5", output, virtual=True)
+    consolidate(output)
+    assert_same_file(tmp_path / "local.h5", output, virtual=False)
+    with h5py.File(output, "r") as f:
+        assert list(f["method"][:]) == [4] * 40 + [0] * 20
+
+
 def test_missing_or_damaged_shards_are_named(local_file, tmp_path):
     paths, _ = local_file
     output = tmp_path / "pairs.h5"

@@ -84,6 +84,16 @@ CASES: dict[str, list[tuple[list[str], dict]]] = {
     "dry_run": [(["--dry-run"], {"dry_run": True}),
                 (["--dry-run", "--json"], {"dry_run": True, "json": True})],
     "as_json": [(["--json"], {"json": True})],
+    "frame_dirs": [(["--frames-dir", "{frames}"], {"frames_dir": ["{frames}"]}),
+                   (["--frames-dir", "{frames}", "--frames-dir", "{frames}"],
+                    {"frames_dir": ["{frames}", "{frames}"]})],
+    "frames": [(["--frames", "5"], {"frames": 5}),
+               (["--frames-dir", "{frames}", "--frames", "3,5"],
+                {"frames_dir": ["{frames}"], "frames": [3, 5]})],
+    "interpolate": [(["--frames-dir", "{frames}", "--interpolate", "2"],
+                     {"frames_dir": ["{frames}"], "interpolate": 2})],
+    "max_motion": [(["--frames-dir", "{frames}", "--max-motion", "2.5"],
+                    {"frames_dir": ["{frames}"], "max_motion": 2.5})],
     "verbose": [(["-v"], {"verbose": True})],
     "quiet": [(["-q"], {"quiet": True})],
 }  # fmt: skip
@@ -97,7 +107,11 @@ def images(tmp_path: Path) -> dict[str, str]:
         path = tmp_path / f"{key}.png"
         cv2.imwrite(str(path), rng.integers(0, 256, (400, 420, 3), dtype=np.uint8))
         names[key] = str(path)
-    return {**names, "out": str(tmp_path / "pairs.h5")}
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i}.png"), rng.integers(0, 256, (400, 420, 3), dtype=np.uint8))
+    return {**names, "frames": str(frames), "out": str(tmp_path / "pairs.h5")}
 
 
 @pytest.fixture

@@ -12,8 +12,10 @@ from .base import BlurMethod, Job, LearnedBlur
 from .camera import CameraShakeBlur
 from .kernel import LineBlur, TrajectoryBlur
 from .learned import BganMethod
+from .video import VideoBlur
 
-__all__ = ["BlurMethod", "Job", "LearnedBlur", "get", "names", "by_code", "register", "methods"]
+__all__ = ["BlurMethod", "Job", "LearnedBlur", "get", "names", "by_code", "register", "methods",
+           "for_source", "drawn_names"]  # fmt: skip
 
 _METHODS: dict[str, BlurMethod] = {}
 
@@ -69,7 +71,24 @@ def methods() -> tuple[BlurMethod, ...]:
     return tuple(_METHODS.values())
 
 
+def for_source(kind: str) -> BlurMethod:
+    """The method that blurs every source of a kind other than ``"photo"`` (``"video"``).
+
+    Raises:
+        ValueError: none does.
+    """
+    for method in _METHODS.values():
+        if method.source == kind:
+            return method
+    raise ValueError(f"no blur method reads {kind} sources")
+
+
+def drawn_names() -> tuple[str, ...]:
+    """The names ``blur`` and ``mix`` may give: the methods that blur photos."""
+    return tuple(name for name, method in _METHODS.items() if method.source == "photo")
+
+
 # blurgen's methods, in the order --blur lists them.
-REGISTERED = (TrajectoryBlur(), LineBlur(), BganMethod(), CameraShakeBlur())
+REGISTERED = (TrajectoryBlur(), LineBlur(), BganMethod(), CameraShakeBlur(), VideoBlur())
 for _method in REGISTERED:
     register(_method)

@@ -39,7 +39,9 @@ class Job:
         rows: the samples' rows in the job.
         photos: their photos (:class:`blurgen.io.Photo`), whose crops :meth:`crop` cuts.
         side: the crops' side, px.
-        records, kernels: their records and (K, K) kernels (on ``device``).
+        records, kernels: their records and (K, K) kernels (on ``device``); ``render_job``
+            may replace a record whose draw it settles while rendering (a video's window,
+            moved on from a too fast one), and the pair's file row keeps the replacement.
         config: the samples' config.
         device: ``"cpu"`` or ``"cuda"``.
         learned: the learned blur, where a method needs one.
@@ -101,6 +103,9 @@ class BlurMethod:
         share: the range of its share of the samples when ``blurgen calibrate`` fits it (the
             first registered method takes what the others leave), or None.
         share_fitted: whether its share is fitted unless the user names what to fit.
+        source: the kind of source it blurs: ``"photo"`` (drawn by ``blur`` or ``mix``), or
+            another (``"video"``), whose samples all use it (and which it alone blurs) when
+            its config section is set.
     """
 
     name: ClassVar[str]
@@ -117,6 +122,7 @@ class BlurMethod:
     calibration: ClassVar[dict[str, Parameter]] = {}
     share: ClassVar[Parameter | None] = None
     share_fitted: ClassVar[bool] = True
+    source: ClassVar[str] = "photo"
 
     # -- config ---------------------------------------------------------------------------
 
@@ -171,7 +177,8 @@ class BlurMethod:
         self, drawn: Any, config: SampleConfig, side: tuple[int, int], photo: tuple[int, int],
         origin: tuple[int, int], flips: tuple[bool, bool], params: DegradationParams,
     ) -> tuple[Any, DegradationParams, np.ndarray | None]:  # fmt: skip
-        """Fit a sample's draw to its crop, once the crop is drawn: returns what the record
+        """Fit a sample's draw to its crop, once the crop is drawn (``photo``: the source's
+        ``(height, width)``, and for a video its frame count third): returns what the record
         keeps (:attr:`SampleRecord.drawn`), the degradation's parameters the sample uses, and
         its (K, K) kernel if the method makes it here (None to keep the drawn one)."""
         return None, params, None
