@@ -759,11 +759,11 @@ def test_a_script_using_workers_runs_or_says_why_not(tmp_path, guarded):
         assert 'if __name__ == "__main__":' in result.stderr.splitlines()[-1]
 
 
-def test_the_readme_example_with_workers_runs_as_written(tmp_path):
+def test_the_documented_example_with_workers_runs_as_written_as_a_script(tmp_path):
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "python.md").read_text()
     example = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "workers=2" in b)
     (tmp_path / "example.py").write_text(example.replace("per_image=16", "per_image=2"))
     photos(tmp_path / "photos", count=3, size=(300, 300))

@@ -1,0 +1,39 @@
+"""MkDocs hooks: the package laid out as it installs, for the API reference; and the benchmark
+pictures under bench/results/ joining the site where the pages link to them
+(``../bench/results/NAME.png``), without copies in docs/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from mkdocs.structure.files import File
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+SITE_FOLDER = "bench-results"
+# setup.cfg's package_dir: folders of the repository that install inside blurgen.
+INSIDE = {"kernels": "kernels", "bgan": "bgan", "cli": "cli"}
+API_TREE = ROOT / ".cache" / "api" / "blurgen"
+
+
+def on_config(config):
+    """The package's Python files copied to .cache/api/blurgen as it installs, for mkdocstrings
+    to read (it follows links back to their folders, so links would not do)."""
+    shutil.rmtree(API_TREE, ignore_errors=True)
+    sources = shutil.ignore_patterns("__pycache__", "data", "weights")
+    shutil.copytree(ROOT / "blurgen", API_TREE, ignore=sources)
+    for name, folder in INSIDE.items():
+        shutil.copytree(ROOT / folder, API_TREE / name, ignore=sources)
+    return config
+
+
+def on_files(files, config):
+    for path in sorted(RESULTS.glob("*.png")):
+        files.append(File.generated(config, f"{SITE_FOLDER}/{path.name}", abs_src_path=str(path)))
+    return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    return re.sub(r"\]\(\.\./bench/results/", f"]({SITE_FOLDER}/", markdown)
