@@ -283,3 +283,20 @@ def test_max_motion_passes_over_fast_windows_and_skips_a_video_without_a_slow_on
     make_dataset([mixed], tmp_path / "all.h5", video_config(frames="5"), seed=4)
     with h5py.File(tmp_path / "all.h5") as f:
         assert (f["video_first"][:] < 10).any()
+
+
+def test_a_video_of_more_than_8_bits_decodes_to_its_8_bit_values(tmp_path):
+    path = tmp_path / "deep.mkv"
+    writer = cv2.VideoWriter(str(path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"FFV1"), 30,
+                             (WIDTH, HEIGHT), [cv2.VIDEOWRITER_PROP_DEPTH, cv2.CV_16U,
+                                               cv2.VIDEOWRITER_PROP_IS_COLOR, 0])  # fmt: skip
+    if not writer.isOpened():
+        pytest.skip("this OpenCV writes no 16-bit video")
+    deep = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257 + i for i, f in
+            enumerate(pan(2, 8))]  # fmt: skip
+    for frame in deep:
+        writer.write(frame)
+    writer.release()
+    window = Video.open(path).window(2, 3, 0, 0, HEIGHT, WIDTH)
+    expected = np.rint(np.stack(deep[2:5]) / 257)[..., None].repeat(3, axis=-1)
+    assert window.dtype == np.uint8 and np.abs(window - expected).max() <= 1
