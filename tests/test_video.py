@@ -300,3 +300,27 @@ def test_a_video_of_more_than_8_bits_decodes_to_its_8_bit_values(tmp_path):
     window = Video.open(path).window(2, 3, 0, 0, HEIGHT, WIDTH)
     expected = np.rint(np.stack(deep[2:5]) / 257)[..., None].repeat(3, axis=-1)
     assert window.dtype == np.uint8 and np.abs(window - expected).max() <= 1
+
+
+def test_the_rotation_a_file_records_is_applied(tmp_path):
+    import struct
+
+    path = tmp_path / "upright.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (WIDTH, HEIGHT))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV writes no MPEG-4 video")
+    for frame in pan(2, 6):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    # A phone held upright records a 90-degree display matrix in the track header (tkhd).
+    data = bytearray(path.read_bytes())
+    matrix = data.find(b"tkhd") + 44  # after the box's type, version, times, ids and volume
+    assert data[matrix - 40] == 0, "a version-0 tkhd box"
+    one, w = 1 << 16, 1 << 30
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, one, 0, -one, 0, 0, 0, 0, w)
+    turned = tmp_path / "turned.mp4"
+    turned.write_bytes(bytes(data))
+    upright, rotated = Video.open(path), Video.open(turned)
+    assert rotated.size == (WIDTH, HEIGHT) and rotated.frames == upright.frames == 6
+    expected = np.rot90(upright.window(1, 3, 0, 0, HEIGHT, WIDTH), k=-1, axes=(1, 2))
+    assert np.array_equal(rotated.window(1, 3, 0, 0, WIDTH, HEIGHT), expected)
