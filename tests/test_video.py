@@ -324,3 +324,19 @@ def test_the_rotation_a_file_records_is_applied(tmp_path):
     assert rotated.size == (WIDTH, HEIGHT) and rotated.frames == upright.frames == 6
     expected = np.rot90(upright.window(1, 3, 0, 0, HEIGHT, WIDTH), k=-1, axes=(1, 2))
     assert np.array_equal(rotated.window(1, 3, 0, 0, WIDTH, HEIGHT), expected)
+
+
+def test_a_10_bit_colour_video_decodes_to_its_8_bit_values(tmp_path):
+    av = pytest.importorskip("av")  # the test extra has it: OpenCV writes no 10-bit colour
+    path = tmp_path / "ten.mkv"
+    deep = [f.astype(np.uint16) * 4 + i for i, f in enumerate(pan(2, 6))]  # 10-bit RGB
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "gbrp10le"
+        for frame in deep:
+            picture = av.VideoFrame.from_ndarray(frame << 6, format="rgb48le")
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
+    window = Video.open(path).window(1, 3, 0, 0, HEIGHT, WIDTH)
+    top_bits = np.stack(deep[1:4]).astype(int) >> 2  # FFmpeg's conversion to 8 bits
+    assert window.dtype == np.uint8 and np.abs(window - top_bits).max() <= 1
