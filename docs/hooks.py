@@ -1,6 +1,7 @@
-"""MkDocs hooks: the package laid out as it installs, for the API reference; and the benchmark
-pictures under bench/results/ joining the site where the pages link to them
-(``../bench/results/NAME.png``), without copies in docs/."""
+"""MkDocs hooks: the package laid out as it installs, for the API reference, whose docstrings'
+Sphinx roles (``:func:`x```) show as code; and the benchmark pictures under bench/results/
+joining the site where the pages link to them (``../bench/results/NAME.png``), without copies in
+docs/."""
 
 from __future__ import annotations
 
@@ -37,3 +38,9 @@ def on_files(files, config):
 
 def on_page_markdown(markdown, page, config, files):
     return re.sub(r"\]\(\.\./bench/results/", f"]({SITE_FOLDER}/", markdown)
+
+
+def on_page_content(html, page, config, files):
+    """``:func:`~a.b```, rendered ``:func:<code>~a.b</code>``, as ``<code>b</code>``."""
+    return re.sub(r":[a-z]+:<code>~?(?:[\w.]*\.)?([^<.]+)</code>",
+                  lambda m: f"<code>{m.group(1)}</code>", html)  # fmt: skip
