@@ -19,15 +19,15 @@ INSIDE = {"kernels": "kernels", "bgan": "bgan", "cli": "cli"}
 API_TREE = ROOT / ".cache" / "api" / "blurgen"
 
 
-def on_config(config):
+def on_startup(command, dirty):
     """The package's Python files copied to .cache/api/blurgen as it installs, for mkdocstrings
-    to read (it follows links back to their folders, so links would not do)."""
+    to read (it follows links back to their folders, so links would not do); before any
+    plugin's configuration, as mkdocstrings looks for its paths there."""
     shutil.rmtree(API_TREE, ignore_errors=True)
     sources = shutil.ignore_patterns("__pycache__", "data", "weights")
     shutil.copytree(ROOT / "blurgen", API_TREE, ignore=sources)
     for name, folder in INSIDE.items():
         shutil.copytree(ROOT / folder, API_TREE / name, ignore=sources)
-    return config
 
 
 def on_files(files, config):
