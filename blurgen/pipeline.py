@@ -183,13 +183,15 @@ def synthesise(
     synthesiser = Synthesiser(config, learned, device, lambda: _device_turn(device))
     # Photos in one batch; each video on its own, as one may prove unusable while its windows
     # are read (none slow enough for --max-motion), which skips it alone.
-    kept = [k for k, result in enumerate(results) if not result.skipped]
-    videos = {k for k in kept if isinstance(photos[_first_row(results, k)], Video)}
-    batches = [[k for k in kept if k not in videos], *([k] for k in sorted(videos))]
+    spans, row = {}, 0
+    for k, result in enumerate(results):
+        if not result.skipped:
+            spans[k] = range(row, row + result.stop - result.first)
+            row = spans[k].stop
+    videos = {k for k, span in spans.items() if isinstance(photos[span.start], Video)}
+    batches = [[k for k in spans if k not in videos], *([k] for k in sorted(videos))]
     for batch in batches:
-        spans = [range(_first_row(results, k), _first_row(results, k) + results[k].stop
-                       - results[k].first) for k in batch]  # fmt: skip
-        rows = [r for span in spans for r in span]
+        rows = [r for k in batch for r in spans[k]]
         if not rows:
             continue
         try:
@@ -204,16 +206,11 @@ def synthesise(
             continue
         row = 0
         for k in batch:
-            part = slice(row, row + results[k].stop - results[k].first)
+            part = slice(row, row + len(spans[k]))
             results[k] = SourceSamples.of(results[k].source, results[k].first,
                                           results[k].fingerprint, pairs, part, config)  # fmt: skip
             row = part.stop
     return results
-
-
-def _first_row(results: list[SourceSamples], k: int) -> int:
-    """Where result ``k``'s samples start among a job's (the skipped have none)."""
-    return sum(r.stop - r.first for r in results[:k] if not r.skipped)
 
 
 def open_source(path: str | os.PathLike) -> Photo | Video:
