@@ -476,7 +476,7 @@ class Degradation:
     def render_warped(
         self,
         sharp: np.ndarray,
-        homographies: np.ndarray,
+        homographies: Any,
         size: int,
         params: DegradationParams,
         *,
@@ -489,7 +489,8 @@ class Degradation:
         Args:
             sharp: (H, W, C) sRGB-encoded NumPy image: float in [0, 1], or uint8 / uint16.
             homographies: (T, 3, 3) from the sharp image's pixels to each time step's, moving
-                no pixel more than ``size // 2`` px along either axis.
+                no pixel more than ``size // 2`` px along either axis; or bands of rows with
+                their own (:func:`blurgen.forward.warp_blur`).
             size: the K that bounds the motion; the output is shaped as :meth:`render`'s
                 for a K x K kernel.
             params: the sample's parameters (see :meth:`sample`).

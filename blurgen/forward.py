@@ -266,7 +266,7 @@ _WARP_BORDERS = {"valid": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT_10
 
 
 def warp_blur(
-    image: np.ndarray, homographies: np.ndarray, size: int, *, boundary: str = "valid"
+    image: np.ndarray, homographies: Any, size: int, *, boundary: str = "valid"
 ) -> np.ndarray:
     """Spatially varying blur: the mean of an image warped by each of T homographies.
 
@@ -279,7 +279,8 @@ def warp_blur(
     Args:
         image: (H, W, C) float32 NumPy, C up to 4 (light, not encoded values).
         homographies: (T, 3, 3), from the sharp image's pixels (x right, y down) to each time
-            step's.
+            step's; or bands of rows with their own, ``[(first_row, stop_row, (T', 3, 3))]``
+            covering every row (a rolling shutter's; each band is warped alone).
         size: the K whose reach bounds the motion.
         boundary: as for :func:`blur`.
 
@@ -292,12 +293,15 @@ def warp_blur(
     image = np.ascontiguousarray(image, dtype=np.float32)
     total = np.zeros_like(image)
     border = _WARP_BORDERS[boundary]
-    for homography in homographies:
-        warped = cv2.warpPerspective(
-            image, homography, (width, height), flags=cv2.INTER_LINEAR, borderMode=border
-        )
-        total += warped.reshape(image.shape)  # OpenCV drops a single channel's axis
-    total /= np.float32(len(homographies))
+    bands = homographies if isinstance(homographies, list) else [(0, height, homographies)]
+    for first, stop, maps in bands:
+        # Output rows first .. stop - 1 alone: the band's maps, then a shift up by first.
+        shift = np.array([[1, 0, 0], [0, 1, -first], [0, 0, 1]], np.float64)
+        for homography in maps:
+            warped = cv2.warpPerspective(image, shift @ homography, (width, stop - first),
+                                         flags=cv2.INTER_LINEAR, borderMode=border)  # fmt: skip
+            total[first:stop] += warped.reshape(total[first:stop].shape)
+        total[first:stop] /= np.float32(len(maps))
     if boundary != "valid":
         return total
     o = valid_offset(size)

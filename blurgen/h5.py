@@ -95,15 +95,14 @@ def sample_layouts(config: Any) -> dict[str, Column]:
 
 def schema_table(config: Any = None) -> str:
     """The format's table in Markdown: every per-sample dataset of a file of ``config`` (by
-    default one whose config uses every method and an ISP, with their defaults), with P the
-    patch and K the kernel size, then the per-file ones."""
+    default one whose config uses every method, each with every column it can add, and an
+    ISP), with P the patch and K the kernel size, then the per-file ones."""
     from .degradation import Degradation
     from .isp import Isp
     from .pipeline import DatasetConfig
 
     if config is None:
-        sections = {m.section: m.used_section(None) for m in registry.methods()
-                    if m.source != "photo"}  # fmt: skip
+        sections = {m.section: m.documented_section() for m in registry.methods() if m.section}
         mix = [(m, 1) for m in registry.drawn_names()]
         config = DatasetConfig(patch=97, kernel_size=5, degradation=Degradation(isp=Isp()),
                                mix=mix, **sections)  # fmt: skip

@@ -11,6 +11,13 @@ poses interpolated between them (so that no pixel jumps more than half a px). A 
 x then spreads over ``H_t x``: its kernel has an equal weight at offset ``H_t x - x`` for each
 pose, drawn with bilinear weights.
 
+With a rolling shutter (``readout`` r > 0, the delay between the first row's exposure and the
+last's, as a fraction of the exposure), the trajectory spans the exposure and the readout, and a
+row of the sensor at v (0 at the top row, 1 at the bottom) integrates the window
+``[v r / (1 + r), v r / (1 + r) + 1 / (1 + r)]`` of it: straight lines lean under a pan, and the
+blur changes from top to bottom. It is rendered in bands of rows thin enough that no pixel moves
+more than half a pixel between neighbouring bands' windows.
+
 Each degree of freedom's velocity is a random walk with inertia (an AR(1) process); their
 speeds relative to each other are the model's (rotation dominates hand-held shake, Koehler et
 al. 2012); the whole trajectory is then scaled so that the largest displacement of any pixel of
@@ -38,6 +45,9 @@ MAX_GAP_PX = 0.5
 # Scalings of a trajectory tried to fit its extent: each is exact for an affine field; a few
 # more steps absorb the perspective terms.
 FIT_ROUNDS = 8
+# The longest readout, in exposures: a phone's sensor reads out in about 1/30 s, 33 exposures of
+# 1/1000 s.
+MAX_READOUT = 64.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,8 @@ class CameraModel:
             uniformly (0.7 to 2: 25 to 70 mm on a full-frame camera).
         depth: range of the scene's depth in metres, drawn uniformly (it scales the recorded
             translations, not the image: a plane's view depends on translation over depth).
+        readout: range of the rolling shutter's readout time as a fraction of the exposure,
+            drawn uniformly (0: a global shutter, drawing nothing).
     """
 
     steps: int = 32
@@ -64,6 +76,7 @@ class CameraModel:
     extent: tuple[float, float] = (0.05, 0.5)
     focal: tuple[float, float] = (0.7, 2.0)
     depth: tuple[float, float] = (0.5, 5.0)
+    readout: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if int(self.steps) != self.steps or self.steps < 2:
@@ -81,6 +94,11 @@ class CameraModel:
                                  f"{' up to 1' if name == 'extent' else ''}, got "
                                  f"{getattr(self, name)!r}")  # fmt: skip
             object.__setattr__(self, name, (low, high))
+        low, high = (float(v) for v in np.broadcast_to(self.readout, 2))
+        if not 0 <= low <= high <= MAX_READOUT:
+            raise ValueError(f"readout must be a range 0 <= LOW <= HIGH <= {MAX_READOUT:g}, got "
+                             f"{self.readout!r}")  # fmt: skip
+        object.__setattr__(self, "readout", (low, high))
 
 
 @dataclass(frozen=True)
@@ -93,11 +111,16 @@ class CameraShake:
         intrinsics: (f, cx, cy): focal length and principal point in px, in the crop's
             coordinates (x right, y down, the top-left pixel's centre at (0, 0)).
         depth: the scene plane's distance, metres.
+        readout: the rolling shutter's readout time as a fraction of the exposure (0: global).
+        rows: ``(v0, dv)``: the crop's row y sits at ``v0 + dv * y`` on the sensor (0 at its
+            top row, 1 at its bottom; dv < 0 for a crop flipped top to bottom).
     """
 
     trajectory: np.ndarray
     intrinsics: tuple[float, float, float]
     depth: float
+    readout: float = 0.0
+    rows: tuple[float, float] = (0.0, 0.0)
 
     def homographies(self, shape: tuple[int, int] | None = None) -> np.ndarray:
         """(T', 3, 3) float64 maps from the sharp view's pixels to each sampled pose's.
@@ -120,6 +143,50 @@ class CameraShake:
         dense = np.stack([np.interp(times, np.arange(steps), dof) for dof in self.trajectory.T], 1)
         return self._maps(dense)
 
+    def bands(self, shape: tuple[int, int]) -> list[tuple[int, int, np.ndarray]]:
+        """The rows of an image of ``shape`` in bands, each with the homographies of its
+        window of the exposure: ``[(first_row, stop_row, (T', 3, 3))]``; one band of every
+        row (:meth:`homographies`) for a global shutter.
+
+        Bands are thin enough that no pixel moves more than MAX_GAP_PX between neighbouring
+        bands' windows; each window is sampled as densely as :meth:`homographies` samples the
+        whole exposure.
+        """
+        if self.readout == 0:
+            return [(0, shape[0], self.homographies(shape))]
+        times, speed = self._sampling(shape)
+        shift_per_row = abs(self.rows[1]) * self.readout / (1 + self.readout) * times[-1]
+        rows = max(1, int(MAX_GAP_PX / max(speed * shift_per_row, 1e-12)))
+        bands = []
+        for first in range(0, shape[0], rows):
+            stop = min(shape[0], first + rows)
+            window = self._window(times, (first + stop - 1) / 2)
+            bands.append((first, stop, self._maps(self._poses(window))))
+        return bands
+
+    def _sampling(self, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+        """Sample times over the whole trajectory (in steps, as dense as :meth:`homographies`)
+        and the pixels' largest speed, px a step."""
+        steps = len(self.trajectory)
+        moved = project(self._maps(self.trajectory), crop_probes(*shape))
+        speed = float(np.abs(np.diff(moved, axis=0)).max())
+        between = max(1, int(np.ceil(speed / MAX_GAP_PX)))
+        return np.linspace(0, steps - 1, (steps - 1) * between + 1), speed
+
+    def _window(self, times: np.ndarray, row: float) -> np.ndarray:
+        """The sample times of crop row ``row``'s window (as many as a global shutter's
+        samples of a 1 / (1 + r) share of the exposure, at least 2)."""
+        v = self.rows[0] + self.rows[1] * row
+        span = times[-1]
+        start = v * self.readout / (1 + self.readout) * span
+        count = max(2, int(np.ceil((len(times) - 1) / (1 + self.readout))) + 1)
+        return np.linspace(start, start + span / (1 + self.readout), count)
+
+    def _poses(self, times: np.ndarray) -> np.ndarray:
+        """The poses (P, 6) at times (P,) in steps, interpolated linearly."""
+        steps = np.arange(len(self.trajectory))
+        return np.stack([np.interp(times, steps, dof) for dof in self.trajectory.T], 1)
+
     def _maps(self, poses: np.ndarray) -> np.ndarray:
         """The homographies (P, 3, 3) of poses (P, 6), relative to the mean pose."""
         f, cx, cy = self.intrinsics
@@ -134,8 +201,14 @@ class CameraShake:
 
     def displacements(self, points: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
         """Where points (M, 2) as (x, y) px move at each sampled pose (see
-        :meth:`homographies`): (T', M, 2) offsets, px."""
-        return project(self.homographies(shape), points) - points
+        :meth:`homographies`; with a rolling shutter, at the samples of each point's row's
+        window, which needs ``shape``): (T', M, 2) offsets, px."""
+        if self.readout == 0 or shape is None:
+            return project(self.homographies(shape), points) - points
+        times, _ = self._sampling(shape)
+        moved = [project(self._maps(self._poses(self._window(times, point[1]))), point[None])
+                 for point in points]  # fmt: skip
+        return np.concatenate(moved, axis=1) - points
 
 
 def rotation_matrix(angles: np.ndarray) -> np.ndarray:
@@ -183,11 +256,13 @@ class ShakeDraw:
     extent: float
     focal: float
     depth: float
+    readout: float = 0.0
 
 
 def draw_shake(rng: np.random.Generator, model: CameraModel) -> ShakeDraw:
     """Draw a shake's random part: 6 T normals (the velocities' shocks), then the extent,
-    the focal length and the depth (three uniforms)."""
+    the focal length and the depth (three uniforms), and with a rolling shutter its readout
+    (one more)."""
     shocks = rng.standard_normal((model.steps, 6))
     velocity = np.empty_like(shocks)
     velocity[0] = shocks[0]
@@ -196,11 +271,13 @@ def draw_shake(rng: np.random.Generator, model: CameraModel) -> ShakeDraw:
         velocity[t] = keep * velocity[t - 1] + np.sqrt(1 - keep**2) * shocks[t]
     trajectory = np.cumsum(velocity * np.array(model.speeds), axis=0)
     extent, focal, depth = rng.random(3)
+    low, high = model.readout
     return ShakeDraw(
         trajectory,
         float(model.extent[0] + extent * (model.extent[1] - model.extent[0])),
         float(model.focal[0] + focal * (model.focal[1] - model.focal[0])),
         float(model.depth[0] + depth * (model.depth[1] - model.depth[0])),
+        float(low + rng.random() * (high - low)) if high > 0 else 0.0,
     )
 
 
@@ -232,6 +309,9 @@ def fit_shake(
         cx = crop[1] - 1 - cx
     if flips[1]:
         cy = crop[0] - 1 - cy
+    dv = 1 / max(1, photo[0] - 1)
+    rows = ((origin[0] + crop[0] - 1) * dv, -dv) if flips[1] else (origin[0] * dv, dv)
+    rows = rows if draw.readout else (0.0, 0.0)
     intrinsics = (draw.focal * max(photo), float(cx), float(cy))
     target = draw.extent * (kernel_size // 2 - REACH_MARGIN_PX)
     probes = crop_probes(*crop)
@@ -243,7 +323,8 @@ def fit_shake(
         if largest == 0 or abs(largest - target) <= 1e-9 * target:
             break
         trajectory = trajectory * (target / largest)
-    return CameraShake(trajectory, intrinsics, draw.depth)
+    # Every row's window is part of the whole trajectory, bounded so.
+    return CameraShake(trajectory, intrinsics, draw.depth, draw.readout, rows)
 
 
 def kernel_field(

@@ -273,3 +273,68 @@ def test_make_dataset_takes_the_camera_model_from_its_options(tmp_path):
     result = CliRunner().invoke(cli, [*common, "--overwrite", "--blur", "camera",
                                       "--camera-extent", "0.5,2"])  # fmt: skip
     assert result.exit_code == 2 and "extent must be" in result.output
+
+
+def panning(readout: float, pan_px: float = 20.0, side: int = 129) -> camera.CameraShake:
+    """A pure yaw at constant speed, moving the centre pan_px px over exposure and readout,
+    on a crop that is the whole sensor."""
+    focal, steps = 2000.0, 32
+    trajectory = np.zeros((steps, 6))
+    trajectory[:, 1] = np.arctan(pan_px / focal) * np.linspace(0, 1, steps)
+    return camera.CameraShake(trajectory, (focal, (side - 1) / 2, (side - 1) / 2), 1.0,
+                              readout, (0.0, 1 / (side - 1)))  # fmt: skip
+
+
+def line_centres(image: np.ndarray) -> np.ndarray:
+    """Each row's centroid of light, px."""
+    weights = image[..., 0]
+    return (weights * np.arange(image.shape[1])).sum(axis=1) / weights.sum(axis=1)
+
+
+@pytest.mark.parametrize("readout", [0.0, 0.5, 1.0])
+def test_a_pan_under_a_rolling_shutter_shears_a_vertical_line_by_the_closed_form(readout):
+    side, pan = 129, 20.0
+    image = np.zeros((side, side, 3), np.float32)
+    image[:, 64] = 1.0
+    shake = panning(readout, pan, side)
+    out = warp_blur(image, shake.bands((side, side)), 41, boundary="reflect")
+    centres = line_centres(out)[8:-8]
+    rows = np.arange(side)[8:-8]
+    slope = np.polyfit(rows, centres, 1)[0]
+    # Row v of the sensor averages the pan over [v r / (1 + r), (v r + 1) / (1 + r)] of its
+    # span: its mean position moves by pan * r / (1 + r) from the top row to the bottom one.
+    expected = pan * readout / (1 + readout)
+    assert abs(slope * (side - 1)) == pytest.approx(expected, abs=0.25)
+    # Each row is a streak pan / (1 + r) px long: its spread (a box's: length / sqrt(12)).
+    middle = out[side // 2, :, 0]
+    spread = np.sqrt((middle * (np.arange(side) - line_centres(out)[side // 2]) ** 2).sum()
+                     / middle.sum())  # fmt: skip
+    assert spread == pytest.approx(pan / (1 + readout) / np.sqrt(12), abs=0.35)
+    # The kernel field says the same: its top and bottom kernels' centroids differ by the shear.
+    points = np.array([[64.0, 8.0], [64.0, side - 9.0]])
+    field = camera.kernel_field(shake, points, 41, (side, side))
+    centroids = (field.sum(axis=1) * np.arange(41)).sum(axis=1)
+    assert centroids[1] - centroids[0] == pytest.approx(slope * (side - 17), abs=0.3)
+
+
+def test_a_rolling_shutter_off_changes_nothing_and_on_it_replays(tmp_path):
+    base = DatasetConfig(patch=32, per_image=3, kernel_size=15, blur="camera")
+    from dataclasses import replace as changed
+
+    rolling = changed(base, camera=changed(base.camera, readout=(0.5, 1.0)))
+    sources = bundled_images()[:2]
+    make_dataset(sources, tmp_path / "global.h5", base, 3)
+    make_dataset(sources, tmp_path / "rolling.h5", rolling, 3)
+    make_dataset(sources, tmp_path / "rolling2.h5", rolling, 3, workers=2)
+    with h5py.File(tmp_path / "global.h5") as g, h5py.File(tmp_path / "rolling.h5") as r:
+        assert (
+            "camera_readout" not in g and "readout" not in json.loads(g.attrs["config"])["camera"]
+        )
+        readouts = r["camera_readout"][:, 0]
+        assert ((readouts >= 0.5) & (readouts <= 1.0)).all()
+        assert not np.array_equal(g["blurred"][:], r["blurred"][:])
+        for row in range(6):
+            sharp, blurred = regenerate(tmp_path / "rolling.h5", row)
+            assert np.array_equal(blurred, r["blurred"][row])
+        with h5py.File(tmp_path / "rolling2.h5") as w:
+            assert np.array_equal(w["blurred"][:], r["blurred"][:])

@@ -130,6 +130,10 @@ class BlurMethod:
         """The section's default value."""
         return None
 
+    def documented_section(self) -> Any:
+        """A section with every option that adds file columns on, for the format's table."""
+        return self.used_section(self.default_section())
+
     def section_from_settings(self, values: dict[str, Any]) -> Any:
         """The section from its settings' parsed values (None where not given)."""
         return self.default_section()

@@ -55,19 +55,30 @@ class CameraShakeBlur(BlurMethod):
                 "kernel's reach (K // 2 - 1 px) [0.05,0.5].", kind="pair", metavar="LOW,HIGH"),
         Setting("camera_focal", "camera: focal length in units of the photo's longer side "
                 "[0.7,2].", kind="pair", metavar="LOW,HIGH"),
+        Setting("rolling_shutter", "camera: a rolling shutter's readout time (the first row's "
+                "exposure to the last's) as a fraction of the exposure, drawn from this range: "
+                "each row blurs over its own part of the shake, so lines lean under a pan [0: "
+                "a global shutter].", kind="range", metavar="LOW,HIGH"),
     )  # fmt: skip
 
     def default_section(self) -> CameraModel:
         return CameraModel()
 
+    def documented_section(self) -> CameraModel:
+        return CameraModel(readout=(0.0, 1.0))
+
     def section_from_settings(self, values: dict[str, Any]) -> CameraModel:
-        given = {name.removeprefix("camera_"): v for name, v in values.items() if v is not None}
+        fields = {"rolling_shutter": "readout"}
+        given = {fields.get(name, name.removeprefix("camera_")): v
+                 for name, v in values.items() if v is not None}  # fmt: skip
         return CameraModel(**given)
 
     def section_to_dict(self, config) -> dict:
         if self.name not in config.methods():
             return {}
         values = asdict(config.camera)
+        if not config.camera.readout[1]:  # as files made before rolling shutters record it
+            del values["readout"]
         return {
             self.section: {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
         }
@@ -79,7 +90,8 @@ class CameraShakeBlur(BlurMethod):
         camera = config.camera
         return {"camera_steps": camera.steps,
                 **{f"camera_{name}": ",".join(f"{v:.4g}" for v in getattr(camera, name))
-                   for name in ("speeds", "extent", "focal")}}  # fmt: skip
+                   for name in ("speeds", "extent", "focal")},
+                "rolling_shutter": ",".join(f"{v:.4g}" for v in camera.readout)}  # fmt: skip
 
     def crop_reason(self, config) -> str:
         k = config.kernel_size
@@ -95,8 +107,8 @@ class CameraShakeBlur(BlurMethod):
         return shake, params, kernel_field(shake, centre, size, side)[0]
 
     def render(self, crop, sharp, kernel, record, degradation, learned, dtype):
-        homographies = record.drawn.homographies(crop.shape[:2])
-        blurred = degradation.render_warped(crop, homographies, kernel.shape[-1], record.params,
+        bands = record.drawn.bands(crop.shape[:2])
+        blurred = degradation.render_warped(crop, bands, kernel.shape[-1], record.params,
                                             dtype=dtype)  # fmt: skip
         return get_xp(crop).asarray(blurred)
 
@@ -111,6 +123,11 @@ class CameraShakeBlur(BlurMethod):
                                         "(px, in the crop after its flips)", {"chunks": (256, 3)}),
             "camera_depth": Column(np.float64, (), "the scene plane's distance (m)",
                                    {"chunks": (256,)}),
+            **({"camera_readout": Column(np.float64, (3,), "with --rolling-shutter: the "
+                                         "readout (exposures), and the sensor row (0 top, 1 "
+                                         "bottom) of the crop's row 0 and its step a row",
+                                         {"chunks": (256, 3)})}
+               if config.camera.readout[1] else {}),
             "kernel_field": Column(np.float32, (g, g, k, k), f"point-spread functions at the "
                                    f"centres of a {g} x {g} grid over the patch, row by row; "
                                    "gzip + shuffle", {"chunks": (1, g, g, k, k), **PACKED}),
@@ -130,13 +147,20 @@ class CameraShakeBlur(BlurMethod):
                 intrinsics[k] = record.drawn.intrinsics
                 depth[k] = record.drawn.depth
         fields = kernel_fields(records, crop, config)
-        return {"camera_trajectory": trajectory, "camera_intrinsics": intrinsics,
-                "camera_depth": depth, "kernel_field": fields}  # fmt: skip
+        values = {"camera_trajectory": trajectory, "camera_intrinsics": intrinsics,
+                  "camera_depth": depth, "kernel_field": fields}  # fmt: skip
+        if config.camera.readout[1]:
+            values["camera_readout"] = np.array([
+                (r.drawn.readout, *r.drawn.rows) if r.method == self.name else (0, 0, 0)
+                for r in records], np.float64).reshape(count, 3)  # fmt: skip
+        return values
 
     def read(self, f, row) -> CameraShake:
         focal, cx, cy = (float(v) for v in f["camera_intrinsics"][row])
+        readout, v0, dv = f["camera_readout"][row] if "camera_readout" in f else (0.0, 0.0, 0.0)
         return CameraShake(f["camera_trajectory"][row], (focal, cx, cy),
-                           float(f["camera_depth"][row]))  # fmt: skip
+                           float(f["camera_depth"][row]), float(readout),
+                           (float(v0), float(dv)))  # fmt: skip
 
     def shown_kernels(self, record, kernel, config, shape) -> tuple[np.ndarray, int]:
         """The point-spread functions on the FIELD_GRID grid, in rows of FIELD_GRID."""
@@ -146,7 +170,9 @@ class CameraShakeBlur(BlurMethod):
     def report(self, record, config) -> dict:
         shake = record.drawn
         return {"camera": {"trajectory": shake.trajectory.tolist(),
-                           "intrinsics": list(shake.intrinsics), "depth": shake.depth}}  # fmt: skip
+                           "intrinsics": list(shake.intrinsics), "depth": shake.depth,
+                           **({"readout": shake.readout, "rows": list(shake.rows)}
+                              if shake.readout else {})}}  # fmt: skip
 
 
 def kernel_fields(records: Sequence[Any], crop: tuple[int, int], config: Any) -> np.ndarray:
