@@ -22,11 +22,12 @@ def _parameters() -> dict[str, Parameter]:
 
 
 PARAMETERS = _parameters()
-# Left out unless asked for: the shares of methods that fit only on request, and the
-# degradation's parameters that switch the ISP on.
+# Left out unless asked for: the shares of methods that fit only on request and their models'
+# parameters, and the degradation's parameters that switch the ISP on.
 DEFAULT_FIT = tuple(
     name for name in PARAMETERS
-    if not any(m.name == name and not m.share_fitted for m in registry.methods())
+    if not any((m.name == name or name in m.calibration) and not m.share_fitted
+               for m in registry.methods())
     and name not in NOT_FITTED_BY_DEFAULT
 )  # fmt: skip
 

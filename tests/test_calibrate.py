@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from scipy import ndimage
 
 from blurgen.calibrate import (
+    DEFAULT_FIT,
     PARAMETERS,
     Renderer,
     calibrate,
@@ -42,10 +43,13 @@ def test_recovers_the_settings_of_a_synthetic_target():
 def test_every_parameter_maps_to_the_config_and_back_through_a_preset(tmp_path):
     values = {"kernel_size": 21, "path": 0.5, "min_fraction": 0.2, "expl_scale": 2.0,
               "linear": 0.25, "camera": 0.25, "shot": 0.004, "read": 0.01, "jpeg": 80,
-              "boost": 2.5, "gamma": 2.0, "sharpen": 1.2, "wb_spread": 0.1}  # fmt: skip
+              "boost": 2.5, "gamma": 2.0, "sharpen": 1.2, "wb_spread": 0.1,
+              "rolling_shutter": 0.8}  # fmt: skip
     assert set(values) == set(PARAMETERS)
     config = configure(DatasetConfig(), values)
     assert config.kernel_size == 21 and config.motion.fractions == (0.2, 0.6, 1.0)
+    assert config.camera.readout == (0.0, 0.8)
+    assert "rolling_shutter" not in DEFAULT_FIT and "camera" not in DEFAULT_FIT
     assert config.motion.path_length(21) == pytest.approx(0.5 * 60 / 64 * 21)
     assert config.mix == (("motion", 0.5), ("linear", 0.25), ("camera", 0.25))
     # Shares over 1 leave no motion kernels; a single method is the blur, not a mix.
