@@ -481,6 +481,7 @@ class Degradation:
         params: DegradationParams,
         *,
         dtype: Any = np.float32,
+        tolerance: float | None = None,
     ) -> np.ndarray:
         """Degrade one sharp image by camera motion instead of a kernel: as :meth:`render`,
         with the blur in linear light the mean of the image warped by each homography
@@ -495,6 +496,8 @@ class Degradation:
                 for a K x K kernel.
             params: the sample's parameters (see :meth:`sample`).
             dtype: ``np.float32`` or ``np.uint8``, as for :meth:`render`.
+            tolerance: px within which runs of warps are rendered as one
+                (:func:`blurgen.forward.warp_blur`), or None: every warp.
         """
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.uint8):
@@ -506,7 +509,7 @@ class Degradation:
         if sharp.dtype != np.uint8:
             sharp = as_unit_float(sharp)
         blurring = functools.partial(warp_blur, homographies=homographies, size=size,
-                                     boundary=self.boundary)  # fmt: skip
+                                     boundary=self.boundary, tolerance=tolerance)  # fmt: skip
         out = self._render_strip(sharp, blurring, params, self._noise(params), dtype)
         if params.jpeg_quality is not None:
             out = jpeg(out, params.jpeg_quality, in_place=True)

@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -26,6 +27,8 @@ import numpy as np
 from blurgen.backend import get_xp
 
 from .color import as_unit_float
+from .kernels.camera import crop_probes, project
+from .kernels.psf import splat_points
 
 BOUNDARIES = ("valid", "reflect", "wrap")
 METHODS = ("auto", "fft", "direct")
@@ -266,7 +269,12 @@ _WARP_BORDERS = {"valid": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT_10
 
 
 def warp_blur(
-    image: np.ndarray, homographies: Any, size: int, *, boundary: str = "valid"
+    image: np.ndarray,
+    homographies: Any,
+    size: int,
+    *,
+    boundary: str = "valid",
+    tolerance: float | None = None,
 ) -> np.ndarray:
     """Spatially varying blur: the mean of an image warped by each of T homographies.
 
@@ -276,6 +284,13 @@ def warp_blur(
     alignment :func:`blur` gives a K x K kernel, ``K = size``: with ``"valid"`` every kept
     pixel's whole path lies inside the image.
 
+    With a ``tolerance``, runs of consecutive homographies that differ by translations, to
+    within ``tolerance`` px over the output, are rendered as one convolution (by the
+    translations' kernel) and one warp, where that is cheaper (:func:`warp_runs`). The
+    translations are exact at the output's centre, and a run of pure translations is exact;
+    elsewhere each copy lands within ``tolerance`` px of its own warp's place, interpolated
+    twice instead of once.
+
     Args:
         image: (H, W, C) float32 NumPy, C up to 4 (light, not encoded values).
         homographies: (T, 3, 3), from the sharp image's pixels (x right, y down) to each time
@@ -283,26 +298,196 @@ def warp_blur(
             covering every row (a rolling shutter's; each band is warped alone).
         size: the K whose reach bounds the motion.
         boundary: as for :func:`blur`.
+        tolerance: None (each homography warps the image: exact, up to bilinear
+            interpolation), or px (> 0) within which runs of them are one warp.
 
     Returns:
         float32 (H', W', C), shaped as :func:`blur`'s output.
     """
     if boundary not in BOUNDARIES:
         raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
-    height, width = image.shape[:2]
+    if tolerance is not None and not tolerance > 0:
+        raise ValueError(f"tolerance must be a positive number of px or None, got {tolerance!r}")
+    height, width, channels = image.shape
     image = np.ascontiguousarray(image, dtype=np.float32)
-    total = np.zeros_like(image)
+    if channels == 3:  # OpenCV's warps and filters run 1.4x as fast on four channels as on three
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)
+    total = np.zeros(image.shape, np.float32)
     border = _WARP_BORDERS[boundary]
     bands = homographies if isinstance(homographies, list) else [(0, height, homographies)]
+    top, left, kept_height, kept_width = _kept_region(height, width, size, boundary)
+    # OpenCV writes into these instead of new arrays, whose pages cost as much as a warp.
+    layout = image.shape[2:] if image.shape[2] > 1 else ()
+    warped, convolved = np.empty((height, width, *layout), np.float32), None
     for first, stop, maps in bands:
+        rows = (max(first, top), min(stop, top + kept_height))
+        if tolerance is None or rows[1] - rows[0] < _RUN_MIN_ROWS:
+            runs = [WarpRun(homography, None) for homography in maps]
+        else:
+            probes = crop_probes(rows[1] - rows[0], kept_width) + (left, rows[0])
+            runs = warp_runs(maps, probes, tolerance, stop - first)
+            convolved = np.empty_like(warped) if convolved is None else convolved
         # Output rows first .. stop - 1 alone: the band's maps, then a shift up by first.
         shift = np.array([[1, 0, 0], [0, 1, -first], [0, 0, 1]], np.float64)
-        for homography in maps:
-            warped = cv2.warpPerspective(image, shift @ homography, (width, stop - first),
-                                         flags=cv2.INTER_LINEAR, borderMode=border)  # fmt: skip
-            total[first:stop] += warped.reshape(total[first:stop].shape)
-        total[first:stop] /= np.float32(len(maps))
+        out = warped[: stop - first]
+        band = total[first:stop]
+        plain = np.zeros(band.shape, np.float32)  # the warps of no run, each weighing 1 / T
+        for run in runs:
+            source, lift = image, _IDENTITY
+            if run.kernel is not None:
+                source, lift = _convolved_rows(image, run, (first, stop), boundary, convolved)
+            cv2.warpPerspective(source, shift @ run.homography @ lift, (width, stop - first),
+                                dst=out, flags=cv2.INTER_LINEAR, borderMode=border)  # fmt: skip
+            target = plain if run.kernel is None else band
+            target += out.reshape(target.shape)
+        band += plain / np.float32(len(maps))
+    return total[top : top + kept_height, left : left + kept_width, :channels]
+
+
+@dataclass(frozen=True)
+class WarpRun:
+    """One warp of :func:`warp_blur`: the image, convolved by ``kernel`` (None: as it is,
+    weighing 1 / T), warped by ``homography``.
+
+    Attributes:
+        homography: (3, 3) float64, from the sharp image's pixels to the warp's.
+        kernel: (h, w) float32 weights of translations, or None; ``kernel[i, j]`` is the
+            weight of the move by ``(j - anchor[0], i - anchor[1])`` px as (dx, dy): the
+            convolved image takes ``kernel[i, j] * image[y - dy, x - dx]``.
+        anchor: (x, y) index of the zero move in ``kernel``.
+    """
+
+    homography: np.ndarray
+    kernel: np.ndarray | None
+    anchor: tuple[int, int] = (0, 0)
+
+
+# Costs in warped rows of 4 float32 channels (130 us for 292 x 292 px, measured): a kernel's
+# tap over a row (cv2.filter2D: 20 us for 292 x 292 px), and the calls' own overheads (a warp
+# about 10 us, a run's kernel and convolution about 60).
+_TAP_COST = 0.15
+_WARP_CALL_COST = 20
+_RUN_CALL_COST = 130
+# Bands of fewer rows keep their warps: grouping costs about 1 ms a band in Python, more than
+# it saves on a rolling shutter's thin bands (measured).
+_RUN_MIN_ROWS = 32
+_IDENTITY = np.eye(3)
+
+
+def warp_runs(
+    homographies: np.ndarray, probes: np.ndarray, tolerance: float, rows: int = 256
+) -> list[WarpRun]:
+    """Consecutive homographies grouped in runs, each rendered by one convolution and one
+    warp; a homography that no run takes stays a warp of its own.
+
+    Within a run, every probe's position relative to the probes' centre (their mean) varies by
+    at most ``tolerance`` px along either axis: the run's warps differ from each other by
+    translations there, to that tolerance. A run ends there, or earlier where the taps of its
+    kernel would cost more than the warps it saves. Its warp is its middle homography, moved
+    by the sub-pixel amount that puts the centre on whole pixels (so all of a pure
+    translation's fractions go into the kernel, interpolated once); its kernel holds 1 / T at
+    the translation that takes that warp to each of the run's at the centre, with bilinear
+    weights.
+
+    Args:
+        homographies: (T, 3, 3) from the sharp image's pixels to each time step's.
+        probes: (P, 2) points as (x, y) px where the tolerance is checked (the output's
+            corners, edge midpoints and centre: the fields are nearly affine).
+        tolerance: px, > 0.
+        rows: the rows the warps write (a convolution reads about as many more as its
+            kernel is tall): with the overheads of calls, what a run costs against a warp.
+
+    Returns:
+        The runs, in order; their kernels and the other warps' 1 / T sum to 1.
+    """
+    steps = len(homographies)
+    centre = probes.mean(axis=0)
+    moved = project(homographies, np.vstack([probes, centre]))
+    relative = (moved[:, :-1] - moved[:, -1:]).reshape(steps, -1)  # (T, 2P)
+    middles = moved[:, -1]  # (T, 2): where the centre goes
+    spans, first = [], 0  # (first, stop) of each run; a warp of its own is a run of one
+    while first < steps:
+        ahead = relative[first:]
+        spread = np.maximum.accumulate(ahead) - np.minimum.accumulate(ahead)
+        within = int(np.searchsorted(spread.max(axis=1) > tolerance, True))
+        # The kernel's box (with the bilinear weights' pixel) against the warps it replaces.
+        box = (np.maximum.accumulate(middles[first : first + within])
+               - np.minimum.accumulate(middles[first : first + within]) + 3)  # fmt: skip
+        convolved = _RUN_CALL_COST + _TAP_COST * box[:, 0] * box[:, 1] * (rows + box[:, 1])
+        saved = np.arange(within) * (rows + _WARP_CALL_COST) - convolved  # (within >= 1)
+        count = int(np.argmax(saved)) + 1 if saved.max() > 0 else 1
+        spans.append((first, first + count))
+        first += count
+    grouped = [(a, b) for a, b in spans if b - a > 1]
+    if not grouped:
+        return [WarpRun(h, None) for h in homographies]
+    # Each run's warp: its middle homography, moved to put the centre on whole pixels.
+    references = homographies[[(a + b - 1) // 2 for a, b in grouped]]
+    offsets = project(references, centre[None])[:, 0] - centre
+    nudges = np.tile(np.eye(3), (len(grouped), 1, 1))
+    nudges[:, :2, 2] = np.round(offsets) - offsets
+    references = nudges @ references
+    # Warp t is its run's, after a move of the image by d_t at the centre.
+    members = np.concatenate([np.arange(a, b) for a, b in grouped])
+    counts = np.array([b - a for a, b in grouped])
+    owner = np.repeat(np.arange(len(grouped)), counts)
+    back = np.linalg.inv(homographies[members]) @ references[owner]
+    lifted = back @ np.array([centre[0], centre[1], 1.0])
+    moves = centre - lifted[:, :2] / lifted[:, 2:]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    low = np.minimum(np.floor(np.minimum.reduceat(moves, starts)), 0).astype(int)
+    high = np.maximum(np.floor(np.maximum.reduceat(moves, starts)) + 1, 0).astype(int)
+    shapes = high - low + 1  # (w, h) of each kernel
+    side = int(shapes.max()) + 1
+    grid = moves - low[owner]  # in [0, shape - 1)
+    squares = splat_points(grid[:, 0], grid[:, 1], counts, side) * (counts / steps)[:, None, None]
+    made = {a: WarpRun(reference, square[:h, :w].astype(np.float32), (int(-lx), int(-ly)))
+            for (a, _), reference, square, (w, h), (lx, ly)
+            in zip(grouped, references, squares, shapes, low, strict=True)}  # fmt: skip
+    return [made[a] if b - a > 1 else WarpRun(homographies[a], None) for a, b in spans]
+
+
+def _kept_region(height: int, width: int, size: int, boundary: str) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of :func:`warp_blur`'s output within the image."""
     if boundary != "valid":
-        return total
+        return 0, 0, height, width
     o = valid_offset(size)
-    return total[o : o + height - size + 1, o : o + width - size + 1]
+    return o, o, height - size + 1, width - size + 1
+
+
+def _convolved_rows(
+    image: np.ndarray, run: WarpRun, rows: tuple[int, int], boundary: str, buffer: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The image convolved by a run's kernel (into ``buffer``, the image's shape), only as
+    many rows as its warp reads for output ``rows`` (all of them when the boundary wraps: a
+    slice would wrap about its own edges), and the map from the slice's pixels to the image's."""
+    height, width = image.shape[:2]
+    kernel, (ax, ay) = run.kernel, run.anchor
+    top, bottom = 0, height
+    if boundary != "wrap":
+        first, stop = rows
+        corners = np.array([[0, first], [width - 1, first], [0, stop - 1],
+                            [width - 1, stop - 1]], np.float64)  # fmt: skip
+        ys = project(np.linalg.inv(run.homography)[None], corners)[0, :, 1]
+        reach = max(kernel.shape) + 1  # the kernel's, and the interpolation's pixel
+        top = max(0, int(np.floor(ys.min())) - reach)
+        bottom = min(height, int(np.ceil(ys.max())) + 1 + reach)
+    # filter2D correlates, placing the flipped kernel's anchor on the pixel.
+    flipped = np.ascontiguousarray(kernel[::-1, ::-1])
+    anchor = (kernel.shape[1] - 1 - ax, kernel.shape[0] - 1 - ay)
+    part, out = image[top:bottom], buffer[: bottom - top]
+    if boundary == "wrap":  # filter2D cannot wrap: pad first
+        before_y, before_x = anchor[1], anchor[0]
+        after_y, after_x = kernel.shape[0] - 1 - before_y, kernel.shape[1] - 1 - before_x
+        padded = cv2.copyMakeBorder(part, before_y, after_y, before_x, after_x,
+                                    cv2.BORDER_WRAP)  # fmt: skip
+        whole = cv2.filter2D(padded, cv2.CV_32F, flipped, anchor=anchor,
+                             borderType=cv2.BORDER_CONSTANT)  # fmt: skip
+        out[...] = whole[before_y : before_y + len(part), before_x : before_x + width].reshape(
+            out.shape
+        )
+    else:
+        border = cv2.BORDER_REPLICATE if boundary == "valid" else cv2.BORDER_REFLECT_101
+        cv2.filter2D(part, cv2.CV_32F, flipped, dst=out, anchor=anchor, borderType=border)
+    lift = np.array([[1, 0, 0], [0, 1, top], [0, 0, 1]], np.float64)
+    return out, lift

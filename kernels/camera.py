@@ -28,7 +28,7 @@ centre, whose every pixel's path stays inside the crop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,8 +43,9 @@ REACH_MARGIN_PX = 1
 # would show separate copies of the image instead of a streak).
 MAX_GAP_PX = 0.5
 # Scalings of a trajectory tried to fit its extent: each is exact for an affine field; a few
-# more steps absorb the perspective terms.
+# more steps absorb the perspective terms, to within a millionth of the extent.
 FIT_ROUNDS = 8
+FIT_PRECISION = 1e-6
 # The longest readout, in exposures: a phone's sensor reads out in about 1/30 s, 33 exposures of
 # 1/1000 s.
 MAX_READOUT = 64.0
@@ -121,27 +122,36 @@ class CameraShake:
     depth: float
     readout: float = 0.0
     rows: tuple[float, float] = (0.0, 0.0)
+    # The dense homographies by (shape, gap): a sample's are wanted for its kernel and its blur.
+    _dense: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def homographies(self, shape: tuple[int, int] | None = None) -> np.ndarray:
+    def homographies(
+        self, shape: tuple[int, int] | None = None, gap: float = MAX_GAP_PX
+    ) -> np.ndarray:
         """(T', 3, 3) float64 maps from the sharp view's pixels to each sampled pose's.
 
         Args:
             shape: (height, width) of the image they will warp: between recorded poses,
                 as many evenly spaced ones are added (the same number between each two;
-                poses interpolated linearly) as keep every pixel within MAX_GAP_PX of where
+                poses interpolated linearly) as keep every pixel within ``gap`` px of where
                 the previous pose put it. None: the T recorded poses only.
+            gap: px (a finer one makes references for the renders).
         """
-        maps = self._maps(self.trajectory)
         if shape is None:
-            return maps
+            return self._maps(self.trajectory)
+        key = (tuple(shape), gap)
+        if key in self._dense:
+            return self._dense[key]
+        maps = self._maps(self.trajectory)
         moved = project(maps, crop_probes(*shape))
-        between = int(np.ceil(np.abs(np.diff(moved, axis=0)).max() / MAX_GAP_PX))
-        if between <= 1:
-            return maps
-        steps = len(self.trajectory)
-        times = np.linspace(0, steps - 1, (steps - 1) * between + 1)
-        dense = np.stack([np.interp(times, np.arange(steps), dof) for dof in self.trajectory.T], 1)
-        return self._maps(dense)
+        between = int(np.ceil(np.abs(np.diff(moved, axis=0)).max() / gap))
+        if between > 1:
+            steps = len(self.trajectory)
+            times = np.linspace(0, steps - 1, (steps - 1) * between + 1)
+            maps = self._maps(np.stack([np.interp(times, np.arange(steps), dof)
+                                        for dof in self.trajectory.T], 1))  # fmt: skip
+        self._dense[key] = maps
+        return maps
 
     def bands(self, shape: tuple[int, int]) -> list[tuple[int, int, np.ndarray]]:
         """The rows of an image of ``shape`` in bands, each with the homographies of its
@@ -217,10 +227,10 @@ def rotation_matrix(angles: np.ndarray) -> np.ndarray:
     angles = np.asarray(angles, np.float64)
     theta = np.linalg.norm(angles, axis=-1)[..., None, None]
     x, y, z = np.moveaxis(angles, -1, 0)
-    zero = np.zeros_like(x)
     # The cross-product matrix of the rotation vector; its powers over theta give the axis's.
-    cross = np.stack([np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1),
-                      np.stack([-y, x, zero], -1)], -2)  # fmt: skip
+    cross = np.zeros((*angles.shape[:-1], 3, 3))
+    cross[..., 0, 1], cross[..., 0, 2], cross[..., 1, 2] = -z, y, -x
+    cross[..., 1, 0], cross[..., 2, 0], cross[..., 2, 1] = z, -y, x
     safe = np.where(theta == 0, 1.0, theta)
     sine = np.where(theta == 0, 1.0, np.sin(safe) / safe)
     versine = np.where(theta == 0, 0.5, (1 - np.cos(safe)) / safe**2)
@@ -320,7 +330,7 @@ def fit_shake(
     for _ in range(FIT_ROUNDS):
         largest = float(np.abs(CameraShake(trajectory, intrinsics, draw.depth)
                                .displacements(probes)).max())  # fmt: skip
-        if largest == 0 or abs(largest - target) <= 1e-9 * target:
+        if largest == 0 or abs(largest - target) <= FIT_PRECISION * target:
             break
         trajectory = trajectory * (target / largest)
     # Every row's window is part of the whole trajectory, bounded so.
