@@ -34,6 +34,7 @@ from blurgen.cluster import (
     write_shard,
 )
 from blurgen.h5 import open_pairs, read_shard, verify_pairs
+from blurgen.kernels.camera import CameraModel
 from blurgen.pipeline import DatasetConfig, bundled_images, make_dataset
 from blurgen.torch import PairsDataset
 
@@ -122,9 +123,11 @@ def test_consolidate_writes_the_local_file(local_file, tmp_path):
         consolidate(output)
 
 
-def test_camera_shake_shards_join_and_consolidate_as_the_local_file(tmp_path):
+@pytest.mark.parametrize("readout", [(0.0, 0.0), (0.5, 1.0)])
+def test_camera_shake_shards_join_and_consolidate_as_the_local_file(tmp_path, readout):
     config = DatasetConfig(patch=32, per_image=20, kernel_size=9,
-                           mix=(("motion", 1), ("camera", 1)))  # fmt: skip
+                           mix=(("motion", 1), ("camera", 1)),
+                           camera=CameraModel(readout=readout))  # fmt: skip
     paths = [str(p) for p in bundled_images()[:2]]
     make_dataset(paths, tmp_path / "local.h5", config, 5)
     output = tmp_path / "pairs.h5"
@@ -135,6 +138,7 @@ def test_camera_shake_shards_join_and_consolidate_as_the_local_file(tmp_path):
     assert_same_file(tmp_path / "local.h5", output, virtual=False)
     with h5py.File(output, "r") as f:
         assert f["kernel_field"].shape == (40, 4, 4, 9, 9)
+        assert ("camera_readout" in f) == (readout[1] > 0)
 
 
 def test_video_shards_join_and_consolidate_as_the_local_file(tmp_path):
@@ -363,6 +367,16 @@ def test_ray_run_equals_the_local_run_and_resumes(ray_instance, local_file, tmp_
     summary = cluster.make_dataset_ray(paths, output, CONFIG, 6, shard_pairs=SHARD,
                                        overwrite=True)  # fmt: skip
     assert summary["reused"] == 0
+
+
+def test_ray_makes_rolling_shutter_pairs_as_the_local_run(ray_instance, tmp_path):
+    config = DatasetConfig(patch=32, per_image=6, kernel_size=9, blur="camera",
+                           camera=CameraModel(readout=(0.5, 1.0)))  # fmt: skip
+    paths = [str(p) for p in bundled_images()[:2]]
+    make_dataset(paths, tmp_path / "local.h5", config, 5, workers=2)
+    output = tmp_path / "pairs.h5"
+    cluster.make_dataset_ray(paths, output, config, 5, shard_pairs=4)
+    assert_same_file(tmp_path / "local.h5", output, virtual=True)
 
 
 def test_a_strict_stop_leaves_no_shards(ray_instance, local_file, tmp_path):
