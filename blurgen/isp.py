@@ -7,7 +7,8 @@ the sharp sRGB image is decoded to linear light (the degradation's own curve) an
 then, per sample, its linear RGB goes to the camera's RGB (:attr:`Isp.rgb_to_camera`) and is
 divided by the white-balance gains; it saturates at 1, is sampled on a Bayer mosaic of one of
 the four phases, and gets shot and read noise on the mosaic (saturated sites none); the gains
-are applied again, the mosaic demosaiced (OpenCV's edge-aware, VNG or bilinear), the colours
+are applied again, the mosaic demosaiced (OpenCV's edge-aware, VNG or bilinear, or
+Malvar-He-Cutler's gradient-corrected linear filters), the colours
 brought back to linear RGB and encoded by the tone curve; an optional unsharp mask sharpens it
 as cameras do; 8 bits and JPEG (OpenCV's, 4:2:0 chroma) follow as without the ISP.
 
@@ -39,9 +40,24 @@ DEFAULT_XYZ_TO_CAMERA = (0.75308, -0.20548, -0.09172, -0.4856, 1.33955, 0.17165,
 # pattern by the second row's second and third pixels).
 PHASES = ("RGGB", "BGGR", "GRBG", "GBRG")
 _OPENCV = {"RGGB": "BG", "BGGR": "RG", "GRBG": "GB", "GBRG": "GR"}
-DEMOSAICS = ("ea", "vng", "bilinear")
+DEMOSAICS = ("ea", "vng", "bilinear", "malvar")
 _CODES = {"ea": "COLOR_Bayer{}2RGB_EA", "vng": "COLOR_Bayer{}2RGB_VNG",
           "bilinear": "COLOR_Bayer{}2RGB"}  # fmt: skip
+# Malvar, He and Cutler's filters ("High-quality linear interpolation for demosaicing of
+# Bayer-patterned color images", ICASSP 2004), times 8: bilinear interpolation corrected by the
+# Laplacian of the site's own colour. Green at a red or blue site; red (blue) at a green site
+# whose row holds red (blue) sites, and at one whose column does; red at a blue site (and blue at
+# a red one).
+_MALVAR = {
+    "green": [[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0],
+              [0, 0, -1, 0, 0]],
+    "row": [[0, 0, 0.5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1], [0, -1, 0, -1, 0],
+            [0, 0, 0.5, 0, 0]],
+    "column": [[0, 0, -1, 0, 0], [0, -1, 4, -1, 0], [0.5, 0, 5, 0, 0.5], [0, -1, 4, -1, 0],
+               [0, 0, -1, 0, 0]],
+    "across": [[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5], [0, 2, 0, 2, 0],
+               [0, 0, -1.5, 0, 0]],
+}  # fmt: skip
 
 ISP_SETTINGS = (
     Setting("isp", "Run a camera's image signal processor around the blur: noise on the RAW "
@@ -54,7 +70,8 @@ ISP_SETTINGS = (
     Setting("isp_blue_gain", "isp: white-balance gain of blue, drawn from this range "
             "[1.5,1.9].", kind="pair", metavar="LOW,HIGH"),
     Setting("isp_demosaic", "isp: the demosaicing: OpenCV's edge-aware (ea), VNG (on 8 bits) "
-            "or bilinear [ea].", kind="choice", choices=DEMOSAICS),
+            "or bilinear, or Malvar-He-Cutler's gradient-corrected linear filters (malvar) [ea].",
+            kind="choice", choices=DEMOSAICS),
     Setting("sharpen", "isp: in-camera sharpening, an unsharp mask whose amount is drawn from "
             "this range [none].", kind="pair", metavar="LOW,HIGH"),
     Setting("sharpen_radius", "isp: the unsharp mask's Gaussian sigma in px, drawn from this "
@@ -69,7 +86,7 @@ class Isp:
     Attributes:
         xyz_to_camera: the camera's XYZ to RGB matrix, 9 numbers row by row.
         red_gain, blue_gain: ranges of the white-balance gains (green's is 1).
-        demosaic: ``"ea"``, ``"vng"`` or ``"bilinear"``.
+        demosaic: ``"ea"``, ``"vng"``, ``"bilinear"`` or ``"malvar"``.
         sharpen: range of the unsharp mask's amount, or None for no sharpening.
         sharpen_radius: range of its Gaussian sigma, px.
     """
@@ -181,12 +198,46 @@ class Isp:
 
     def _demosaic(self, mosaic: np.ndarray, bayer: int) -> np.ndarray:
         """(H, W) float mosaic in [0, 1] to (H, W, 3) float32 camera RGB."""
+        if self.demosaic == "malvar":
+            return np.clip(malvar_demosaic(mosaic, bayer), 0, 1)
         code = getattr(cv2, _CODES[self.demosaic].format(_OPENCV[PHASES[bayer]]))
         # OpenCV demosaics integers: 16 bits keep the noise's detail; VNG takes 8 only.
         top = 255 if self.demosaic == "vng" else 65535
         kind = np.uint8 if top == 255 else np.uint16
         image = np.rint(mosaic * top).astype(kind)
         return cv2.cvtColor(image, code).astype(np.float32) / top
+
+
+def malvar_demosaic(mosaic: np.ndarray, bayer: int) -> np.ndarray:
+    """Malvar-He-Cutler demosaicing of a Bayer mosaic, in float.
+
+    Args:
+        mosaic: (H, W) float mosaic (H, W >= 5).
+        bayer: its phase, an index into :data:`PHASES`.
+
+    Returns:
+        (H, W, 3) float32 RGB, unclipped (the filters overshoot at edges); beyond the borders
+        the mosaic is mirrored about its edge pixels, which keeps each site's colour.
+    """
+    mosaic = np.ascontiguousarray(mosaic, dtype=np.float32)
+    # Symmetric kernels: filter2D's correlation is their convolution.
+    filtered = {name: cv2.filter2D(mosaic, cv2.CV_32F, np.array(taps, np.float32) / 8,
+                                   borderType=cv2.BORDER_REFLECT_101)
+                for name, taps in _MALVAR.items()}  # fmt: skip
+    (ry, rx), (by, bx) = _sites(bayer)
+    rgb = np.empty((*mosaic.shape, 3), np.float32)
+    for channel, (y, x), (oy, ox) in ((0, (ry, rx), (by, bx)), (2, (by, bx), (ry, rx))):
+        out = rgb[..., channel]
+        out[y::2, x::2] = mosaic[y::2, x::2]
+        out[oy::2, ox::2] = filtered["across"][oy::2, ox::2]
+        # The green sites in this colour's rows, and in its columns.
+        out[y::2, 1 - x :: 2] = filtered["row"][y::2, 1 - x :: 2]
+        out[1 - y :: 2, x::2] = filtered["column"][1 - y :: 2, x::2]
+    green = filtered["green"].copy()
+    green[1 - ry :: 2, rx::2] = mosaic[1 - ry :: 2, rx::2]  # green sites: its own
+    green[ry::2, 1 - rx :: 2] = mosaic[ry::2, 1 - rx :: 2]
+    rgb[..., 1] = green
+    return rgb
 
 
 def _sites(bayer: int) -> tuple[tuple[int, int], tuple[int, int]]:

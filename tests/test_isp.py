@@ -12,7 +12,7 @@ import pytest
 from blurgen import presets
 from blurgen.color import linear_to_srgb
 from blurgen.degradation import Degradation, DegradationParams
-from blurgen.isp import PHASES, Isp
+from blurgen.isp import PHASES, Isp, _sites, malvar_demosaic
 from blurgen.pipeline import bundled_images, make_dataset, regenerate
 from blurgen.transform import BlurTransform
 
@@ -24,16 +24,17 @@ def developed(isp: Isp, light: np.ndarray, bayer: int = 0, sharpen=None, noise=N
                        linear_to_srgb)  # fmt: skip
 
 
+@pytest.mark.parametrize("demosaic", ["ea", "malvar"])
 @pytest.mark.parametrize("bayer", range(4))
-def test_each_phase_gives_back_a_flat_colour(bayer):
+def test_each_phase_gives_back_a_flat_colour(bayer, demosaic):
     """A wrong site or a wrong OpenCV pattern swaps or mixes the colours."""
     light = np.broadcast_to(COLOUR, (16, 20, 3)).copy()
-    out = developed(Isp(), light, bayer)
+    out = developed(Isp(demosaic=demosaic), light, bayer)
     expected = linear_to_srgb(COLOUR)
     np.testing.assert_allclose(out[4:-4, 4:-4], np.broadcast_to(expected, (8, 12, 3)), atol=2e-4)
 
 
-@pytest.mark.parametrize("demosaic", ["ea", "bilinear", "vng"])
+@pytest.mark.parametrize("demosaic", ["ea", "bilinear", "vng", "malvar"])
 def test_without_noise_the_camera_keeps_the_image(demosaic):
     light = cv2.GaussianBlur(np.random.default_rng(0).random((40, 48, 3)).astype(np.float32),
                              (0, 0), 3) * 0.8  # fmt: skip
@@ -41,6 +42,52 @@ def test_without_noise_the_camera_keeps_the_image(demosaic):
     # Demosaicing a smooth image loses little; VNG works on 8 bits.
     tolerance = 2 / 255 if demosaic == "vng" else 1 / 255
     assert np.abs(out[4:-4, 4:-4] - linear_to_srgb(light)[4:-4, 4:-4]).mean() < tolerance
+
+
+def malvar_reference(mosaic: np.ndarray, pattern: str) -> np.ndarray:
+    """Malvar, He and Cutler's equations, pixel by pixel in float64, inside a 2 px border."""
+    height, width = mosaic.shape
+    out = np.full((height, width, 3), np.nan)
+    m = mosaic.astype(np.float64)
+    for y in range(2, height - 2):
+        for x in range(2, width - 2):
+            site = pattern[2 * (y % 2) + x % 2]
+            here = m[y, x]
+            cross = m[y - 1, x] + m[y + 1, x] + m[y, x - 1] + m[y, x + 1]
+            diagonal = m[y - 1, x - 1] + m[y - 1, x + 1] + m[y + 1, x - 1] + m[y + 1, x + 1]
+            far = m[y - 2, x] + m[y + 2, x] + m[y, x - 2] + m[y, x + 2]
+            far_row, far_column = m[y, x - 2] + m[y, x + 2], m[y - 2, x] + m[y + 2, x]
+            row, column = m[y, x - 1] + m[y, x + 1], m[y - 1, x] + m[y + 1, x]
+            if site == "G":
+                row_colour = pattern[2 * (y % 2) + (x + 1) % 2]  # the colour beside it
+                along_row = (5 * here + 4 * row - diagonal - far_row + 0.5 * far_column) / 8
+                along_column = (5 * here + 4 * column - diagonal - far_column + 0.5 * far_row) / 8
+                values = {"G": here, row_colour: along_row,
+                          "RB".replace(row_colour, ""): along_column}  # fmt: skip
+            else:
+                other = "RB".replace(site, "")
+                values = {site: here, "G": (4 * here + 2 * cross - far) / 8,
+                          other: (6 * here + 2 * diagonal - 1.5 * far) / 8}  # fmt: skip
+            out[y, x] = [values["R"], values["G"], values["B"]]
+    return out
+
+
+@pytest.mark.parametrize("bayer", range(4))
+def test_malvar_demosaicing_follows_its_equations(bayer):
+    rng = np.random.default_rng(bayer)
+    mosaic = rng.random((12, 14)).astype(np.float32)
+    got = malvar_demosaic(mosaic, bayer)
+    expected = malvar_reference(mosaic, PHASES[bayer])
+    np.testing.assert_allclose(got[2:-2, 2:-2], expected[2:-2, 2:-2], rtol=0, atol=1e-6)
+    # Each channel a linear ramp: the gradient corrections vanish, the colours come back exactly.
+    ys, xs = np.mgrid[0:16, 0:18].astype(np.float32)
+    ramps = np.stack([0.2 + 0.01 * xs, 0.3 + 0.02 * ys, 0.1 + 0.01 * (xs + ys)], -1)
+    (ry, rx), (by, bx) = _sites(bayer)
+    mosaic = ramps[..., 1].copy()
+    mosaic[ry::2, rx::2] = ramps[ry::2, rx::2, 0]
+    mosaic[by::2, bx::2] = ramps[by::2, bx::2, 2]
+    np.testing.assert_allclose(malvar_demosaic(mosaic, bayer)[2:-2, 2:-2], ramps[2:-2, 2:-2],
+                               atol=1e-5)  # fmt: skip
 
 
 def test_noise_lands_on_the_mosaic():
