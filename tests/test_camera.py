@@ -209,7 +209,7 @@ def test_a_fitted_shake_keeps_every_valid_pixel_path_inside_the_crop(seed):
     draw = draw_shake(np.random.default_rng(seed), CameraModel(extent=(0.9, 1.0)))  # to the edge
     shake = fit_shake(draw, size, crop, (1000, 1500), (400, 100))
     largest = np.abs(shake.displacements(crop_probes(*crop))).max()
-    assert largest == pytest.approx(draw.extent * (size // 2 - 1), rel=1e-6)
+    assert largest == pytest.approx(draw.extent * (size // 2 - 1), rel=camera.FIT_PRECISION)
     o = valid_offset(size)
     ys, xs = np.mgrid[o : o + crop[0] - size + 1, o : o + crop[1] - size + 1]
     kept = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
