@@ -134,20 +134,21 @@ def _approximate_counts(photons: np.ndarray, uniform: np.ndarray) -> np.ndarray:
     """
     z = normal_table().take(uniform, mode="clip")
     spread = np.subtract(photons, np.float32(1 / 12))
-    with np.errstate(invalid="ignore"):  # means below 1/12: replaced by exact draws
+    # Means up to 1/12 give NaN or infinite terms here: exact draws replace them.
+    with np.errstate(invalid="ignore", divide="ignore"):
         np.sqrt(spread, out=spread)
-    counts = spread * z
-    counts += photons
-    square = z * z
-    spread *= np.float32(72)
-    z /= spread
-    np.subtract(np.float32(1), square, out=spread)
-    spread *= z
-    counts += spread  # z (1 - z**2) / (72 s)
-    square *= np.float32(1 / 6)
-    square += np.float32(1 / 3)  # (z**2 + 2) / 6: the skewness's (z**2 - 1) / 6, and the 1/2
-    counts += square
-    return np.floor(counts, out=counts)
+        counts = spread * z
+        counts += photons
+        square = z * z
+        spread *= np.float32(72)
+        z /= spread
+        np.subtract(np.float32(1), square, out=spread)
+        spread *= z
+        counts += spread  # z (1 - z**2) / (72 s)
+        square *= np.float32(1 / 6)
+        square += np.float32(1 / 3)  # (z**2 + 2) / 6: the skewness's (z**2 - 1) / 6, and 1/2
+        counts += square
+        return np.floor(counts, out=counts)
 
 
 def _exact_counts(photons: np.ndarray, bits: np.ndarray) -> np.ndarray:

@@ -8,6 +8,8 @@ against the model, on both sides of the switch between the two.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -92,6 +94,15 @@ class TestExactCounts:
         bits = np.random.default_rng(2).integers(0, 2**64, 6, dtype=np.uint64)
         means = np.array([-5.0, -1.0, -0.125, -1e-6, 0.0, 0.0], np.float32)
         np.testing.assert_array_equal(_exact_counts(means, bits), 0)
+
+
+def test_dark_pixels_draw_without_warnings():
+    # At 1/12 photon and below the approximation divides by zero; exact draws replace it.
+    light = np.array([0, 1 / 12, 0.05, -0.01, 1 / 12 + 1e-7, 3.0], np.float32) / 64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        counts = poisson_gaussian(np.tile(light, 1000), 1 / 64, 0.001, noise_streams(0))
+    assert np.isfinite(counts).all()
 
 
 class TestApproximateCounts:
