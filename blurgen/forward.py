@@ -312,36 +312,39 @@ def warp_blur(
     image = np.ascontiguousarray(image, dtype=np.float32)
     if channels == 3:  # OpenCV's warps and filters run 1.4x as fast on four channels as on three
         image = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)
-    total = np.zeros(image.shape, np.float32)
     border = _WARP_BORDERS[boundary]
     bands = homographies if isinstance(homographies, list) else [(0, height, homographies)]
     top, left, kept_height, kept_width = _kept_region(height, width, size, boundary)
+    total = np.zeros((kept_height, kept_width, image.shape[2]), np.float32)
     # OpenCV writes into these instead of new arrays, whose pages cost as much as a warp.
     layout = image.shape[2:] if image.shape[2] > 1 else ()
-    warped, convolved = np.empty((height, width, *layout), np.float32), None
+    warped, convolved = np.empty((kept_height, kept_width, *layout), np.float32), None
     for first, stop, maps in bands:
-        rows = (max(first, top), min(stop, top + kept_height))
-        if tolerance is None or rows[1] - rows[0] < _RUN_MIN_ROWS:
+        # Only the band's kept rows are warped, and only the kept columns.
+        first, stop = max(first, top), min(stop, top + kept_height)
+        if first >= stop:
+            continue
+        if tolerance is None or stop - first < _RUN_MIN_ROWS:
             runs = [WarpRun(homography, None) for homography in maps]
         else:
-            probes = crop_probes(rows[1] - rows[0], kept_width) + (left, rows[0])
+            probes = crop_probes(stop - first, kept_width) + (left, first)
             runs = warp_runs(maps, probes, tolerance, stop - first)
-            convolved = np.empty_like(warped) if convolved is None else convolved
-        # Output rows first .. stop - 1 alone: the band's maps, then a shift up by first.
-        shift = np.array([[1, 0, 0], [0, 1, -first], [0, 0, 1]], np.float64)
+            convolved = np.empty(image.size, np.float32) if convolved is None else convolved
+        shift = np.array([[1, 0, -left], [0, 1, -first], [0, 0, 1]], np.float64)
         out = warped[: stop - first]
-        band = total[first:stop]
+        band = total[first - top : stop - top]
         plain = np.zeros(band.shape, np.float32)  # the warps of no run, each weighing 1 / T
         for run in runs:
             source, lift = image, _IDENTITY
             if run.kernel is not None:
-                source, lift = _convolved_rows(image, run, (first, stop), boundary, convolved)
-            cv2.warpPerspective(source, shift @ run.homography @ lift, (width, stop - first),
+                window = (left, first, kept_width, stop - first)
+                source, lift = _convolved_part(image, run, window, boundary, convolved)
+            cv2.warpPerspective(source, shift @ run.homography @ lift, (kept_width, stop - first),
                                 dst=out, flags=cv2.INTER_LINEAR, borderMode=border)  # fmt: skip
             target = plain if run.kernel is None else band
             target += out.reshape(target.shape)
         band += plain / np.float32(len(maps))
-    return total[top : top + kept_height, left : left + kept_width, :channels]
+    return total[..., :channels]
 
 
 @dataclass(frozen=True)
@@ -431,7 +434,7 @@ def warp_runs(
     members = np.concatenate([np.arange(a, b) for a, b in grouped])
     counts = np.array([b - a for a, b in grouped])
     owner = np.repeat(np.arange(len(grouped)), counts)
-    back = np.linalg.inv(homographies[members]) @ references[owner]
+    back = _inverses(homographies[members]) @ references[owner]
     lifted = back @ np.array([centre[0], centre[1], 1.0])
     moves = centre - lifted[:, :2] / lifted[:, 2:]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -447,6 +450,19 @@ def warp_runs(
     return [made[a] if b - a > 1 else WarpRun(homographies[a], None) for a, b in spans]
 
 
+def _inverses(matrices: np.ndarray) -> np.ndarray:
+    """The inverses of (N, 3, 3) float64 matrices, by their adjugates (several times as fast as
+    ``np.linalg.inv`` on many small matrices)."""
+    a, b, c = matrices[:, 0, 0], matrices[:, 0, 1], matrices[:, 0, 2]
+    d, e, f = matrices[:, 1, 0], matrices[:, 1, 1], matrices[:, 1, 2]
+    g, h, i = matrices[:, 2, 0], matrices[:, 2, 1], matrices[:, 2, 2]
+    adjugate = np.stack([e * i - f * h, c * h - b * i, b * f - c * e,
+                         f * g - d * i, a * i - c * g, c * d - a * f,
+                         d * h - e * g, b * g - a * h, a * e - b * d], -1)  # fmt: skip
+    determinant = a * adjugate[:, 0] + b * adjugate[:, 3] + c * adjugate[:, 6]
+    return (adjugate / determinant[:, None]).reshape(-1, 3, 3)
+
+
 def _kept_region(height: int, width: int, size: int, boundary: str) -> tuple[int, int, int, int]:
     """(top, left, height, width) of :func:`warp_blur`'s output within the image."""
     if boundary != "valid":
@@ -455,27 +471,34 @@ def _kept_region(height: int, width: int, size: int, boundary: str) -> tuple[int
     return o, o, height - size + 1, width - size + 1
 
 
-def _convolved_rows(
-    image: np.ndarray, run: WarpRun, rows: tuple[int, int], boundary: str, buffer: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The image convolved by a run's kernel (into ``buffer``, the image's shape), only as
-    many rows as its warp reads for output ``rows`` (all of them when the boundary wraps: a
-    slice would wrap about its own edges), and the map from the slice's pixels to the image's."""
-    height, width = image.shape[:2]
+def _convolved_part(
+    image: np.ndarray, run: WarpRun, window: tuple[int, int, int, int], boundary: str,
+    buffer: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The image convolved by a run's kernel (into ``buffer``, as many values as the image),
+    only the part its warp reads for the output ``window`` (x, y, width, height), with a
+    margin of the kernel's reach and the interpolation's pixel (all of it when the boundary
+    wraps: a part would wrap about its own edges); and the map from the part's pixels to the
+    image's."""
+    height, width, channels = image.shape
     kernel, (ax, ay) = run.kernel, run.anchor
-    top, bottom = 0, height
+    x0, y0, x1, y1 = 0, 0, width, height
     if boundary != "wrap":
-        first, stop = rows
-        corners = np.array([[0, first], [width - 1, first], [0, stop - 1],
-                            [width - 1, stop - 1]], np.float64)  # fmt: skip
-        ys = project(np.linalg.inv(run.homography)[None], corners)[0, :, 1]
-        reach = max(kernel.shape) + 1  # the kernel's, and the interpolation's pixel
-        top = max(0, int(np.floor(ys.min())) - reach)
-        bottom = min(height, int(np.ceil(ys.max())) + 1 + reach)
+        x, y, w, h = window
+        corners = np.array([[x, y], [x + w - 1, y], [x, y + h - 1], [x + w - 1, y + h - 1]],
+                           np.float64)  # fmt: skip
+        mapped = np.column_stack([corners, np.ones(4)]) @ np.linalg.inv(run.homography).T
+        read = mapped[:, :2] / mapped[:, 2:]
+        reach = max(kernel.shape) + 1
+        x0, y0 = (max(0, int(np.floor(v)) - reach) for v in read.min(axis=0))
+        x1 = min(width, int(np.ceil(read[:, 0].max())) + 1 + reach)
+        y1 = min(height, int(np.ceil(read[:, 1].max())) + 1 + reach)
     # filter2D correlates, placing the flipped kernel's anchor on the pixel.
     flipped = np.ascontiguousarray(kernel[::-1, ::-1])
     anchor = (kernel.shape[1] - 1 - ax, kernel.shape[0] - 1 - ay)
-    part, out = image[top:bottom], buffer[: bottom - top]
+    part = image[y0:y1, x0:x1]
+    shape = (y1 - y0, x1 - x0, channels) if channels > 1 else (y1 - y0, x1 - x0)
+    out = buffer[: part.size].reshape(shape)
     if boundary == "wrap":  # filter2D cannot wrap: pad first
         before_y, before_x = anchor[1], anchor[0]
         after_y, after_x = kernel.shape[0] - 1 - before_y, kernel.shape[1] - 1 - before_x
@@ -483,11 +506,9 @@ def _convolved_rows(
                                     cv2.BORDER_WRAP)  # fmt: skip
         whole = cv2.filter2D(padded, cv2.CV_32F, flipped, anchor=anchor,
                              borderType=cv2.BORDER_CONSTANT)  # fmt: skip
-        out[...] = whole[before_y : before_y + len(part), before_x : before_x + width].reshape(
-            out.shape
-        )
+        out[...] = whole[before_y : before_y + part.shape[0], before_x : before_x + part.shape[1]]
     else:
         border = cv2.BORDER_REPLICATE if boundary == "valid" else cv2.BORDER_REFLECT_101
         cv2.filter2D(part, cv2.CV_32F, flipped, dst=out, anchor=anchor, borderType=border)
-    lift = np.array([[1, 0, 0], [0, 1, top], [0, 0, 1]], np.float64)
+    lift = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
     return out, lift

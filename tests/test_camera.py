@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from scipy.signal import convolve2d
 from scipy.spatial.transform import Rotation
 
-from blurgen import methods
+from blurgen import forward, methods
 from blurgen.cli.main import cli
 from blurgen.degradation import Degradation, DegradationParams
 from blurgen.forward import blur, valid_offset, warp_blur, warp_runs
@@ -121,6 +121,11 @@ def test_runs_stay_near_warps_ten_times_as_dense(seed):
     # Each run's kernel is anchored on its warp: the blur's light stays where the warps put it.
     for out in (exact, fast):
         np.testing.assert_allclose(out.mean(axis=(0, 1)), reference.mean(axis=(0, 1)), atol=2e-4)
+
+
+def test_the_runs_inverses_are_numpys():
+    matrices = np.random.default_rng(5).normal(size=(40, 3, 3)) + 3 * np.eye(3)
+    np.testing.assert_allclose(forward._inverses(matrices), np.linalg.inv(matrices), atol=1e-12)
 
 
 def test_a_tolerance_must_be_positive():
