@@ -107,6 +107,21 @@ class TestDegradation:
         assert boosted[3, 3, 0] == pytest.approx(1, abs=1e-6)
         assert boosted[3, 4, 0] == pytest.approx(1, abs=1e-6)
 
+    @pytest.mark.parametrize("space", ["srgb", "gamma", "naive"])
+    def test_highlights_are_boosted_where_any_channel_saturates(self, space):
+        rng = np.random.default_rng(3)
+        eight = rng.integers(200, 256, (2, 9, 11, 3)).astype(np.uint8)
+        chain = Degradation(space=space, highlight_boost=(3, 3))
+        boost = np.array([3, 1], np.float32).reshape(2, 1, 1, 1)
+        for sharp in (eight, eight.astype(np.float32) / 255):
+            given = sharp.copy()
+            light = chain._boosted_light(sharp, boost)
+            np.testing.assert_array_equal(sharp, given)  # the input is left as it was
+            decoded = chain._decode(eight.astype(np.float32) / 255)
+            highlight = (eight >= 255 * chain.highlight_threshold).any(axis=-1, keepdims=True)
+            expected = np.where(highlight & (boost != 1), decoded * boost, decoded)
+            np.testing.assert_allclose(light, expected, rtol=1e-6)
+
     def test_sensor_clips_after_its_noise(self):
         # A highlight brighter than white stays white however noisy the sensor; before the
         # clip moved after the noise, 41% of such a patch came out below 255.
