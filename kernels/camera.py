@@ -241,8 +241,8 @@ def rotation_matrix(angles: np.ndarray) -> np.ndarray:
 def project(homographies: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Points (M, 2) as (x, y) mapped by each of (T, 3, 3) homographies: (T, M, 2)."""
     lifted = np.concatenate([points, np.ones((len(points), 1))], axis=1)
-    mapped = np.einsum("tij,mj->tmi", homographies, lifted)
-    return mapped[..., :2] / mapped[..., 2:]
+    mapped = np.tensordot(homographies, lifted, axes=([2], [1]))  # (T, 3, M): one BLAS call
+    return (mapped[:, :2] / mapped[:, 2:]).transpose(0, 2, 1)
 
 
 def crop_probes(height: int, width: int) -> np.ndarray:
