@@ -26,10 +26,10 @@ from .base import BlurMethod
 
 # Side of the grid of point-spread functions recorded for each camera-shake sample.
 FIELD_GRID = 4
-# Runs of poses that differ by translations to within this many px over the patch (the poses' own
-# spacing) are rendered as one convolution and one warp (blurgen.forward.warp_blur): 3-4x as fast
-# as a warp per pose. Against warps ten times as dense, 8-bit pairs differ by 0.31-0.35 levels on
-# average (a warp per pose: 0.07-0.09), from the runs' second bilinear interpolation
+# Runs of poses that differ by translations to within this many px over the patch (the poses'
+# own spacing) are rendered as one convolution and one warp (blurgen.forward.warp_blur): 2.3-2.7x
+# as fast as a warp per pose. Against warps ten times as dense, 8-bit pairs differ by 0.31-0.35
+# levels on average (a warp per pose: 0.07-0.09), from the runs' second bilinear interpolation
 # (bench/camera.py); a pure translation renders exactly.
 RENDER_TOLERANCE_PX = 0.5
 
