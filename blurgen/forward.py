@@ -288,8 +288,8 @@ def warp_blur(
     within ``tolerance`` px over the output, are rendered as one convolution (by the
     translations' kernel) and one warp, where that is cheaper (:func:`warp_runs`). The
     translations are exact at the output's centre, and a run of pure translations is exact;
-    elsewhere each copy lands within ``tolerance`` px of its own warp's place, interpolated
-    twice instead of once.
+    elsewhere each copy lands within ``tolerance`` px of its own warp's place along either axis,
+    interpolated twice instead of once.
 
     Args:
         image: (H, W, C) float32 NumPy, C up to 4 (light, not encoded values).
