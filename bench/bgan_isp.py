@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import realism_table, run_record, write_json
+from common import paired_differences, realism_table, run_record, write_json
 
 from blurgen import presets
 from blurgen.bgan.infer import BlurGAN
@@ -39,7 +39,7 @@ from blurgen.methods.base import to_uint8
 from blurgen.methods.learned import DEFAULT_BGAN
 from blurgen.noise import jpeg
 from blurgen.pipeline import expand_sources
-from blurgen.realism import RESAMPLES, compare_two, measure, statistics_of
+from blurgen.realism import measure, statistics_of
 
 HERE = Path(__file__).resolve().parent
 
@@ -100,21 +100,12 @@ def main() -> None:
                 "its kernels + the ISP": statistics_of(with_isp)}  # fmt: skip
     result = {**run_record("bgan_isp"), "bgan": args.bgan, "isp_preset": args.isp_preset,
               "samples": len(pairs), "references": {}}  # fmt: skip
-    baseline = next(iter(measured))
+    baseline, *variants = measured
     for name, reference in references.items():
         print(f"\ndistance to {name} ({len(reference)} photos), {len(pairs)} patches")
         rows = realism_table(measured, reference)
-        print("| variant | minus the shipped BGAN (95 % interval) | verdict |")
-        print("| --- | ---: | --- |")
-        differences = {}
-        for label in list(measured)[1:]:
-            difference = compare_two(measured[label], measured[baseline], reference,
-                                     resamples=RESAMPLES, paired=True)  # fmt: skip
-            low, high = difference.interval
-            print(f"| {label} | {difference.difference:+.3f} ({low:+.3f} to {high:+.3f}) | "
-                  f"{difference.verdict} |")  # fmt: skip
-            differences[label] = {"difference": difference.difference, "interval": [low, high],
-                                  "verdict": difference.verdict}  # fmt: skip
+        differences = paired_differences(measured, {label: baseline for label in variants},
+                                         reference)  # fmt: skip
         result["references"][name] = {"rows": rows, "differences": differences}
     write_json(args.json, result)
 

@@ -56,3 +56,25 @@ def realism_table(sets: dict[str, list[dict]], reference: list[dict]) -> dict[st
         print(f"| {label:38s} | {result.overall:.2f} ({low:.2f}-{high:.2f}) | "
               + " | ".join(f"{result.distances[n]:.2f}" for n in STATISTICS) + " |")  # fmt: skip
     return rows
+
+
+def paired_differences(
+    measured: dict[str, list[dict]], against: dict[str, str], reference: list[dict]
+) -> dict[str, dict]:
+    """Print, as a Markdown table, each set's realism distance to ``reference`` minus that of
+    the set ``against`` names for it, by a paired bootstrap (the sets hold the same samples in
+    the same order), with its 95 % interval and verdict; returns them as JSON-ready dicts."""
+    from blurgen.realism import RESAMPLES, compare_two
+
+    print("| variant | than | difference (95 % interval) | verdict |")
+    print("| --- | --- | ---: | --- |")
+    differences = {}
+    for label, other in against.items():
+        difference = compare_two(measured[label], measured[other], reference,
+                                 resamples=RESAMPLES, paired=True)  # fmt: skip
+        low, high = difference.interval
+        print(f"| {label} | {other} | {difference.difference:+.3f} ({low:+.3f} to "
+              f"{high:+.3f}) | {difference.verdict} |")  # fmt: skip
+        differences[label] = {"against": other, "difference": difference.difference,
+                              "interval": [low, high], "verdict": difference.verdict}  # fmt: skip
+    return differences

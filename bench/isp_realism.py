@@ -23,14 +23,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import realism_table, run_record, write_json
+from common import paired_differences, realism_table, run_record, write_json
 
 from blurgen import presets
 from blurgen.calibrate import Renderer
 from blurgen.io import Photo, write_png
 from blurgen.isp import Isp
 from blurgen.pipeline import expand_sources
-from blurgen.realism import RESAMPLES, compare_two, measure, statistics_of
+from blurgen.realism import measure, statistics_of
 
 HERE = Path(__file__).resolve().parent
 CROP = 64
@@ -94,21 +94,9 @@ def main() -> None:
     for name, reference in references.items():
         print(f"\ndistance to {name} ({len(reference)} photos)")
         rows = realism_table(measured, reference)
-        print("| variant | than | difference (95 % interval) | verdict |")
-        print("| --- | --- | ---: | --- |")
-        differences = {}
-        for label, (_, against) in configs(args.fitted).items():
-            if against is None:
-                continue
-            # The same samples of the same sharp photos: A's and B's images pair by position.
-            difference = compare_two(measured[label], measured[against], reference,
-                                     resamples=RESAMPLES, paired=True)  # fmt: skip
-            low, high = difference.interval
-            print(f"| {label} | {against} | {difference.difference:+.3f} ({low:+.3f} to "
-                  f"{high:+.3f}) | {difference.verdict} |")  # fmt: skip
-            differences[label] = {"against": against, "difference": difference.difference,
-                                  "interval": [low, high],
-                                  "verdict": difference.verdict}  # fmt: skip
+        against = {label: other for label, (_, other) in configs(args.fitted).items() if other}
+        # The same samples of the same sharp photos: A's and B's images pair by position.
+        differences = paired_differences(measured, against, reference)
         result["references"][name] = {"rows": rows, "differences": differences}
     sample = 5  # one sample of one photo, under every config
     real = Photo.open(sorted(expand_sources([args.shared / "blurry" / "lai2016_real"]))[1])
