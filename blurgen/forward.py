@@ -465,10 +465,8 @@ def _inverses(matrices: np.ndarray) -> np.ndarray:
 
 def _kept_region(height: int, width: int, size: int, boundary: str) -> tuple[int, int, int, int]:
     """(top, left, height, width) of :func:`warp_blur`'s output within the image."""
-    if boundary != "valid":
-        return 0, 0, height, width
-    o = valid_offset(size)
-    return o, o, height - size + 1, width - size + 1
+    o = valid_offset(size) if boundary == "valid" else 0
+    return o, o, *output_size(height, width, size, boundary)
 
 
 def _convolved_part(

@@ -141,18 +141,10 @@ class CameraShake:
         if shape is None:
             return self._maps(self.trajectory)
         key = (tuple(shape), gap)
-        if key in self._dense:
-            return self._dense[key]
-        maps = self._maps(self.trajectory)
-        moved = project(maps, crop_probes(*shape))
-        between = int(np.ceil(np.abs(np.diff(moved, axis=0)).max() / gap))
-        if between > 1:
-            steps = len(self.trajectory)
-            times = np.linspace(0, steps - 1, (steps - 1) * between + 1)
-            maps = self._maps(np.stack([np.interp(times, np.arange(steps), dof)
-                                        for dof in self.trajectory.T], 1))  # fmt: skip
-        self._dense[key] = maps
-        return maps
+        if key not in self._dense:
+            times, _ = self._sampling(shape, gap)
+            self._dense[key] = self._maps(self._poses(times))
+        return self._dense[key]
 
     def bands(self, shape: tuple[int, int]) -> list[tuple[int, int, np.ndarray]]:
         """The rows of an image of ``shape`` in bands, each with the homographies of its
@@ -175,13 +167,16 @@ class CameraShake:
             bands.append((first, stop, self._maps(self._poses(window))))
         return bands
 
-    def _sampling(self, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
-        """Sample times over the whole trajectory (in steps, as dense as :meth:`homographies`)
-        and the pixels' largest speed, px a step."""
+    def _sampling(
+        self, shape: tuple[int, int], gap: float = MAX_GAP_PX
+    ) -> tuple[np.ndarray, float]:
+        """Sample times over the whole trajectory (in steps; at the recorded poses, and as many
+        evenly between each two as keep every pixel within ``gap`` px of the previous
+        sample's place) and the pixels' largest speed, px a step."""
         steps = len(self.trajectory)
         moved = project(self._maps(self.trajectory), crop_probes(*shape))
         speed = float(np.abs(np.diff(moved, axis=0)).max())
-        between = max(1, int(np.ceil(speed / MAX_GAP_PX)))
+        between = max(1, int(np.ceil(speed / gap)))
         return np.linspace(0, steps - 1, (steps - 1) * between + 1), speed
 
     def _window(self, times: np.ndarray, row: float) -> np.ndarray:
