@@ -334,11 +334,13 @@ def warp_blur(
         out = warped[: stop - first]
         band = total[first - top : stop - top]
         plain = np.zeros(band.shape, np.float32)  # the warps of no run, each weighing 1 / T
+        window = (left, first, kept_width, stop - first)
+        convolving = [run for run in runs if run.kernel is not None]
+        parts = iter(_read_parts(convolving, window, image.shape, boundary))
         for run in runs:
             source, lift = image, _IDENTITY
             if run.kernel is not None:
-                window = (left, first, kept_width, stop - first)
-                source, lift = _convolved_part(image, run, window, boundary, convolved)
+                source, lift = _convolved_part(image, run, next(parts), boundary, convolved)
             cv2.warpPerspective(source, shift @ run.homography @ lift, (kept_width, stop - first),
                                 dst=out, flags=cv2.INTER_LINEAR, borderMode=border)  # fmt: skip
             target = plain if run.kernel is None else band
@@ -469,28 +471,38 @@ def _kept_region(height: int, width: int, size: int, boundary: str) -> tuple[int
     return o, o, *output_size(height, width, size, boundary)
 
 
+def _read_parts(
+    runs: list[WarpRun], window: tuple[int, int, int, int], shape: tuple[int, ...], boundary: str
+) -> list[tuple[int, int, int, int]]:
+    """The part of the image (x0, y0, x1, y1) that each run's warp reads for the output
+    ``window`` (x, y, width, height), with a margin of its kernel's reach and the
+    interpolation's pixel; all of it when the boundary wraps (a part would wrap about its own
+    edges). One computation for all the runs: calls cost more than the arithmetic."""
+    height, width = shape[:2]
+    if boundary == "wrap" or not runs:
+        return [(0, 0, width, height)] * len(runs)
+    x, y, w, h = window
+    corners = np.array([[x, y, 1], [x + w - 1, y, 1], [x, y + h - 1, 1],
+                        [x + w - 1, y + h - 1, 1]], np.float64)  # fmt: skip
+    mapped = corners @ np.linalg.inv(np.stack([run.homography for run in runs])).transpose(0, 2, 1)
+    read = mapped[..., :2] / mapped[..., 2:]  # (runs, 4, 2)
+    reach = np.array([max(run.kernel.shape) + 1 for run in runs])
+    low = np.maximum(np.floor(read.min(axis=1)).astype(int) - reach[:, None], 0)
+    high = np.ceil(read.max(axis=1)).astype(int) + 1 + reach[:, None]
+    high = np.minimum(high, [width, height])
+    return [(int(a), int(b), int(c), int(d)) for (a, b), (c, d) in zip(low, high, strict=True)]
+
+
 def _convolved_part(
-    image: np.ndarray, run: WarpRun, window: tuple[int, int, int, int], boundary: str,
+    image: np.ndarray, run: WarpRun, box: tuple[int, int, int, int], boundary: str,
     buffer: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """The image convolved by a run's kernel (into ``buffer``, as many values as the image),
-    only the part its warp reads for the output ``window`` (x, y, width, height), with a
-    margin of the kernel's reach and the interpolation's pixel (all of it when the boundary
-    wraps: a part would wrap about its own edges); and the map from the part's pixels to the
+    """The image's part ``box`` (x0, y0, x1, y1; :func:`_read_parts`) convolved by a run's kernel
+    (into ``buffer``, as many values as the image), and the map from the part's pixels to the
     image's."""
-    height, width, channels = image.shape
+    channels = image.shape[2]
     kernel, (ax, ay) = run.kernel, run.anchor
-    x0, y0, x1, y1 = 0, 0, width, height
-    if boundary != "wrap":
-        x, y, w, h = window
-        corners = np.array([[x, y], [x + w - 1, y], [x, y + h - 1], [x + w - 1, y + h - 1]],
-                           np.float64)  # fmt: skip
-        mapped = np.column_stack([corners, np.ones(4)]) @ np.linalg.inv(run.homography).T
-        read = mapped[:, :2] / mapped[:, 2:]
-        reach = max(kernel.shape) + 1
-        x0, y0 = (max(0, int(np.floor(v)) - reach) for v in read.min(axis=0))
-        x1 = min(width, int(np.ceil(read[:, 0].max())) + 1 + reach)
-        y1 = min(height, int(np.ceil(read[:, 1].max())) + 1 + reach)
+    x0, y0, x1, y1 = box
     # filter2D correlates, placing the flipped kernel's anchor on the pixel.
     flipped = np.ascontiguousarray(kernel[::-1, ::-1])
     anchor = (kernel.shape[1] - 1 - ax, kernel.shape[0] - 1 - ay)

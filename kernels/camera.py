@@ -123,7 +123,8 @@ class CameraShake:
     depth: float
     readout: float = 0.0
     rows: tuple[float, float] = (0.0, 0.0)
-    # The dense homographies by (shape, gap): a sample's are wanted for its kernel and its blur.
+    # The homographies by (shape, gap), None for the recorded poses': a sample's are wanted
+    # for its fit, its kernel and its blur.
     _dense: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def homographies(
@@ -138,12 +139,13 @@ class CameraShake:
                 the previous pose put it. None: the T recorded poses only.
             gap: px (a finer one makes references for the renders).
         """
-        if shape is None:
-            return self._maps(self.trajectory)
-        key = (tuple(shape), gap)
+        key = None if shape is None else (tuple(shape), gap)
         if key not in self._dense:
-            times, _ = self._sampling(shape, gap)
-            self._dense[key] = self._maps(self._poses(times))
+            if shape is None:
+                self._dense[key] = self._maps(self.trajectory)
+            else:
+                times, _ = self._sampling(shape, gap)
+                self._dense[key] = self._maps(self._poses(times))
         return self._dense[key]
 
     def bands(self, shape: tuple[int, int]) -> list[tuple[int, int, np.ndarray]]:
@@ -174,7 +176,7 @@ class CameraShake:
         evenly between each two as keep every pixel within ``gap`` px of the previous
         sample's place) and the pixels' largest speed, px a step."""
         steps = len(self.trajectory)
-        moved = project(self._maps(self.trajectory), crop_probes(*shape))
+        moved = project(self.homographies(), crop_probes(*shape))
         speed = float(np.abs(np.diff(moved, axis=0)).max())
         between = max(1, int(np.ceil(speed / gap)))
         return np.linspace(0, steps - 1, (steps - 1) * between + 1), speed
@@ -323,14 +325,15 @@ def fit_shake(
     probes = crop_probes(*crop)
     trajectory = draw.trajectory.copy()
     trajectory[:, 3:] *= draw.depth  # units of the depth -> metres
-    for _ in range(FIT_ROUNDS):
-        largest = float(np.abs(CameraShake(trajectory, intrinsics, draw.depth)
-                               .displacements(probes)).max())  # fmt: skip
-        if largest == 0 or abs(largest - target) <= FIT_PRECISION * target:
-            break
-        trajectory = trajectory * (target / largest)
     # Every row's window is part of the whole trajectory, bounded so.
-    return CameraShake(trajectory, intrinsics, draw.depth, draw.readout, rows)
+    shake = CameraShake(trajectory, intrinsics, draw.depth, draw.readout, rows)
+    for _ in range(FIT_ROUNDS):
+        largest = float(np.abs(shake.displacements(probes)).max())
+        if largest == 0 or abs(largest - target) <= FIT_PRECISION * target:
+            break  # the shake keeps the maps just made: its render wants them too
+        shake = CameraShake(shake.trajectory * (target / largest), intrinsics, draw.depth,
+                            draw.readout, rows)  # fmt: skip
+    return shake
 
 
 def kernel_field(
@@ -338,6 +341,8 @@ def kernel_field(
     points: np.ndarray,
     kernel_size: int,
     shape: tuple[int, int] | None = None,
+    *,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The point-spread functions of point sources at ``points`` (M, 2) as (x, y) px.
 
@@ -348,7 +353,8 @@ def kernel_field(
     clipped to its edge.
 
     Returns:
-        (M, K, K) float32, each summing to 1.
+        (M, K, K) float32, each summing to 1: ``out`` where it is given (an (M, K, K)
+        float32 array, written in place, which saves a copy of a large field).
     """
     offsets = shake.displacements(points, shape).transpose(1, 0, 2)  # (M, T', 2): (dx, dy)
     count, steps = offsets.shape[:2]
@@ -356,7 +362,10 @@ def kernel_field(
     grid = np.clip(offsets + kernel_size // 2, 0, np.nextafter(kernel_size - 1, 0))
     kernels = splat_points(grid[..., 0].ravel(), grid[..., 1].ravel(),
                            np.full(count, steps), kernel_size)  # fmt: skip
-    return kernels.astype(np.float32)
+    if out is None:
+        return kernels.astype(np.float32)
+    out[...] = kernels
+    return out
 
 
 def field_points(height: int, width: int, grid: int) -> np.ndarray:

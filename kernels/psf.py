@@ -88,7 +88,7 @@ def fitted_coordinates(positions: Any, points: Any, size: int) -> tuple[Any, Any
 
 
 def splat_points(cols: Any, rows: Any, points: Any, size: int) -> Any:
-    """Bilinear splat, one scatter per sample corner (any backend).
+    """Bilinear splat of every sample's four corners (any backend).
 
     Args:
         cols, rows: (P,) float64 sample coordinates in [0, size - 1), grouped by kernel.
@@ -107,12 +107,11 @@ def splat_points(cols: Any, rows: Any, points: Any, size: int) -> Any:
     wr = weight * fr
     w0 = weight - wr
     base = owner * (size * size) + row0.astype(xp.int64) * size + col0.astype(xp.int64)
-    bins = n * size * size
-    grid = xp.bincount(base, weights=w0 - w0 * fc, minlength=bins)
-    grid += xp.bincount(base + 1, weights=w0 * fc, minlength=bins)
-    grid += xp.bincount(base + size, weights=wr - wr * fc, minlength=bins)
-    grid += xp.bincount(base + size + 1, weights=wr * fc, minlength=bins)
-    return grid.reshape(n, size, size)
+    # One scatter of all four corners: adding four scatters' grids touched (page-faulted)
+    # every page of each fresh grid, 60 times the cost of the scatter for a camera's field.
+    corners = xp.concatenate([base, base + 1, base + size, base + size + 1])
+    weights = xp.concatenate([w0 - w0 * fc, w0 * fc, wr - wr * fc, wr * fc])
+    return xp.bincount(corners, weights=weights, minlength=n * size * size).reshape(n, size, size)
 
 
 def _splat_runs(cols: np.ndarray, rows: np.ndarray, points: np.ndarray, size: int) -> np.ndarray:

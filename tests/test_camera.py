@@ -187,6 +187,9 @@ def test_the_kernel_field_is_the_blur_of_a_point_source_there(tolerance):
         points = field_points(*crop, 3)
         kernels = kernel_field(shake, points, size)
         np.testing.assert_allclose(kernels.sum(axis=(1, 2)), 1, atol=1e-5)
+        written = np.full((len(points), size, size), np.nan, np.float32)
+        assert kernel_field(shake, points, size, out=written) is written
+        np.testing.assert_array_equal(written, kernels)
         for (x, y), k in zip(points.round(), kernels, strict=False):
             delta = np.zeros((*crop, 1), np.float32)
             delta[int(y), int(x)] = 1

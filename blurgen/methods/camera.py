@@ -214,6 +214,5 @@ def kernel_fields(records: Sequence[Any], crop: tuple[int, int], config: Any) ->
     points = field_points(height, width, FIELD_GRID) + offset
     for k, record in enumerate(records):
         if isinstance(record.drawn, CameraShake):
-            field = kernel_field(record.drawn, points, size, crop)
-            fields[k] = field.reshape(fields.shape[1:])
+            kernel_field(record.drawn, points, size, crop, out=fields[k].reshape(-1, size, size))
     return fields
