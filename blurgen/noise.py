@@ -170,12 +170,14 @@ def _exact_counts(photons: np.ndarray, bits: np.ndarray) -> np.ndarray:
     counts = cells.take(index, mode="clip")
     scaled -= whole  # 8 (m - r / 8), exactly (negative for negative means)
     scaled *= np.float32(2.0**16 / (1 << _ROW_BITS))
+    stepped = np.flatnonzero(counts == _STEP)
+    if stepped.size:  # a step inside the uniform's cell: count the steps below the uniform
+        row = np.maximum(index[stepped] >> _CELL_BITS, 0)
+        counts[stepped] = (steps[row] <= uniform[stepped, None]).sum(axis=1)
     rest = bits.view("<u2")[1::4]
-    slow = np.flatnonzero((counts == _STEP) | (rest < scaled))
-    if slow.size:  # a step inside the uniform's cell, or a remainder that may count
-        row = np.maximum(index[slow] >> _CELL_BITS, 0)
-        counts[slow] = (steps[row] <= uniform[slow, None]).sum(axis=1)
-        counts[slow] += _small_counts(scaled[slow] / np.float64(2.0**16), rest[slow])
+    more = np.flatnonzero(rest < scaled)
+    if more.size:  # a remainder that may count
+        counts[more] += _small_counts(scaled[more] / np.float64(2.0**16), rest[more])
     return counts
 
 
