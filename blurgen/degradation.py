@@ -572,8 +572,8 @@ class Degradation:
         xp = get_xp(sharp)
         light = sharp if decoded else self._boosted_light(sharp, np.float32(params.boost))
         light = blurring(light)
-        if self.isp is not None:
-            return self._developed(to_numpy(light), params, noise, dtype)
+        if self.isp is not None:  # on the host: back to the strip's device
+            return xp.asarray(self._developed(to_numpy(light), params, noise, dtype))
         light = poisson_gaussian(light, params.shot, params.read, noise)
         if dtype == np.uint8:
             return self._to_bytes(light)

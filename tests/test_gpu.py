@@ -123,6 +123,37 @@ def test_make_dataset_cuda_with_everything_on_close_to_cpu(tmp_path, cuda):
         assert diff.max() == 0 if cuda == "standin" else diff.mean() < 0.1
 
 
+def test_the_isp_on_cuda_gives_the_cpu_pairs(tmp_path, cuda):
+    # The ISP develops on the host whatever the device (its noise is drawn there, and OpenCV
+    # demosaics); the blur before it is the device's, a rounding away from the CPU's even with
+    # NumPy's arithmetic (batched), and sharpening then JPEG may carry a rounding to a few
+    # values. The device's own pairs replay exactly.
+    import cv2
+    import h5py
+
+    from blurgen import presets
+    from blurgen.pipeline import make_dataset, regenerate
+
+    paths = [tmp_path / f"p{i}.png" for i in range(2)]
+    for i, path in enumerate(paths):
+        pixels = (np.random.default_rng(10 + i).random((64, 64, 3)) * 255).astype(np.uint8)
+        cv2.imwrite(str(path), pixels)
+    config = presets.load("phone", patch=32, per_image=4, kernel_size=9, blur="motion")
+    assert config.degradation.isp is not None and config.degradation.isp.sharpen
+    make_dataset(paths, tmp_path / "cpu.h5", config, seed=3)
+    make_dataset(paths, tmp_path / "gpu.h5", config, seed=3, device="cuda")
+    with h5py.File(tmp_path / "cpu.h5") as a, h5py.File(tmp_path / "gpu.h5") as b:
+        for name in ("sharp", "isp_gains", "isp_bayer", "sharpen", "noise_seed"):
+            np.testing.assert_array_equal(a[name][...], b[name][...], err_msg=name)
+        diff = np.abs(a["blurred"][...].astype(int) - b["blurred"][...].astype(int))
+        assert diff.mean() < 0.1
+        stored = b["blurred"][...]
+    for index in (0, 3, 5):
+        _, blurred = regenerate(tmp_path / "gpu.h5", index, device="cuda")
+        diff = np.abs(blurred.astype(int) - stored[index].astype(int))
+        assert diff.max() == 0 if cuda == "standin" else diff.mean() < 0.1
+
+
 def test_a_jobs_batch_crosses_to_the_device_and_back_once(tmp_path, cupy_standin):
     # Counted by the stand-in: one job of 60 samples from three photos. Its crops go over in
     # one copy (besides the kernels' randomness and a few small arrays of parameters), and
