@@ -142,7 +142,6 @@ def main() -> None:
               f"{row['encoded_fits_better']:.0%} |")  # fmt: skip
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     write_json(args.json, {**run_record("pair_extent"), "settings": settings, "rows": rows})
-    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
