@@ -135,7 +135,12 @@ DEGRADATION_PARAMETERS = {
     "read": Parameter(0.0, 0.02, help="read-noise sigma (drawn from 0.5x to 1.5x)"),
     "jpeg": Parameter(40, 100, True, help="JPEG quality (drawn from q - 10 to q; 100: none)"),
     "boost": Parameter(1.0, 4.0, help="highest highlight boost (drawn from 1)"),
-    "gamma": Parameter(1.6, 2.8, help="blur in a power-law space of this gamma"),
+    "gamma": Parameter(
+        1.0,
+        2.8,
+        help="blur in a power-law space of this gamma (1: on the "
+        "encoded values, as frames of a video averaged without a curve are)",
+    ),
     "sharpen": Parameter(
         0.0,
         2.0,

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from blurgen.color import linear_to_srgb, srgb_to_linear
-from blurgen.degradation import STRIP_ROWS, Degradation, DegradationParams, _encode_table
+from blurgen.degradation import (
+    DEGRADATION_PARAMETERS,
+    STRIP_ROWS,
+    Degradation,
+    DegradationParams,
+    _encode_table,
+)
 from blurgen.forward import blur
 from blurgen.kernels import line_kernel
 from blurgen.noise import JPEG_BAND_ROWS, jpeg, noise_streams, poisson_gaussian, quantise
@@ -83,6 +89,18 @@ class TestDegradation:
             float(linear_to_srgb(np.float32(0.5))), abs=1e-5
         )
         assert sorted(set(np.round(naive[2, :, 0], 6))) == [0.0, 0.5, 1.0]
+
+    def test_a_gamma_of_one_blurs_the_encoded_values(self):
+        # calibrate's gamma reaches 1 for blur made on encoded values (videos' frames averaged
+        # without a curve): that is the naive space.
+        rng = np.random.default_rng(3)
+        image = rng.random((24, 24, 3)).astype(np.float32)
+        kernel = line_kernel(7.0, 20.0, 9)
+        params = Degradation(**CLEAN).sample(np.random.default_rng(0))
+        one = Degradation(space="gamma", gamma=1.0, **CLEAN).render(image, kernel, params)
+        naive = Degradation(space="naive", **CLEAN).render(image, kernel, params)
+        np.testing.assert_allclose(one, naive, atol=1e-6)
+        assert DEGRADATION_PARAMETERS["gamma"].low == 1.0
 
     def test_mean_preserved_away_from_clipping(self):
         rng = np.random.default_rng(2)
