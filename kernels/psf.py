@@ -108,7 +108,7 @@ def splat_points(cols: Any, rows: Any, points: Any, size: int) -> Any:
     w0 = weight - wr
     base = owner * (size * size) + row0.astype(xp.int64) * size + col0.astype(xp.int64)
     # One scatter of all four corners: adding four scatters' grids touched (page-faulted)
-    # every page of each fresh grid, 60 times the cost of the scatter for a camera's field.
+    # every page of each fresh grid (2.6 ms against 0.1 for a camera's 4x4 field at K=101).
     corners = xp.concatenate([base, base + 1, base + size, base + size + 1])
     weights = xp.concatenate([w0 - w0 * fc, w0 * fc, wr - wr * fc, wr * fc])
     return xp.bincount(corners, weights=weights, minlength=n * size * size).reshape(n, size, size)

@@ -125,9 +125,9 @@ def test_make_dataset_cuda_with_everything_on_close_to_cpu(tmp_path, cuda):
 
 def test_the_isp_on_cuda_gives_the_cpu_pairs(tmp_path, cuda):
     # The ISP develops on the host whatever the device (its noise is drawn there, and OpenCV
-    # demosaics); the blur before it is the device's, a rounding away from the CPU's even with
-    # NumPy's arithmetic (batched), and sharpening then JPEG may carry a rounding to a few
-    # values. The device's own pairs replay exactly.
+    # demosaics); the blur before it is the device path's, a rounding away from the CPU's even
+    # with NumPy's arithmetic, and sharpening then JPEG may carry a rounding to a few values.
+    # The device's own pairs replay exactly.
     import cv2
     import h5py
 
