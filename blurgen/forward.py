@@ -330,12 +330,13 @@ def warp_blur(
             probes = crop_probes(stop - first, kept_width) + (left, first)
             runs = warp_runs(maps, probes, tolerance, stop - first)
             convolved = np.empty(image.size, np.float32) if convolved is None else convolved
+        convolving = [run for run in runs if run.kernel is not None]
         shift = np.array([[1, 0, -left], [0, 1, -first], [0, 0, 1]], np.float64)
         out = warped[: stop - first]
         band = total[first - top : stop - top]
-        plain = np.zeros(band.shape, np.float32)  # the warps of no run, each weighing 1 / T
+        # The warps of no run, each weighing 1 / T (summed first, so divided once).
+        plain = np.zeros(band.shape, np.float32) if len(runs) > len(convolving) else None
         window = (left, first, kept_width, stop - first)
-        convolving = [run for run in runs if run.kernel is not None]
         parts = iter(_read_parts(convolving, window, image.shape, boundary))
         for run in runs:
             source, lift = image, _IDENTITY
@@ -345,7 +346,10 @@ def warp_blur(
                                 dst=out, flags=cv2.INTER_LINEAR, borderMode=border)  # fmt: skip
             target = plain if run.kernel is None else band
             target += out.reshape(target.shape)
-        band += plain / np.float32(len(maps))
+        if plain is not None:
+            band += plain / np.float32(len(maps))
+    if channels == 3:  # a contiguous copy: the encoding's table lookups run faster on one
+        return cv2.cvtColor(total, cv2.COLOR_RGBA2RGB)
     return total[..., :channels]
 
 

@@ -28,6 +28,7 @@ centre, whose every pixel's path stays inside the crop.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -197,9 +198,7 @@ class CameraShake:
 
     def _maps(self, poses: np.ndarray) -> np.ndarray:
         """The homographies (P, 3, 3) of poses (P, 6), relative to the mean pose."""
-        f, cx, cy = self.intrinsics
-        k = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]])
-        k_inv = np.linalg.inv(k)
+        k, k_inv = _camera_matrices(*self.intrinsics)
         poses = np.concatenate([poses, self.trajectory.mean(axis=0)[None]])
         # The plane n = (0, 0, 1): translation over depth enters the third column only.
         views = rotation_matrix(poses[:, :3])
@@ -219,19 +218,35 @@ class CameraShake:
         return np.concatenate(moved, axis=1) - points
 
 
+@functools.lru_cache(maxsize=64)
+def _camera_matrices(f: float, cx: float, cy: float) -> tuple[np.ndarray, np.ndarray]:
+    """The camera matrix of intrinsics and its inverse (read-only): a sample's fit and render
+    want them several times."""
+    k = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]])
+    matrices = k, np.linalg.inv(k)
+    for matrix in matrices:
+        matrix.setflags(write=False)
+    return matrices
+
+
 def rotation_matrix(angles: np.ndarray) -> np.ndarray:
     """The rotations (..., 3, 3) of rotation vectors (..., 3), (pitch, yaw, roll) in radians
     (Rodrigues)."""
     angles = np.asarray(angles, np.float64)
-    theta = np.linalg.norm(angles, axis=-1)[..., None, None]
-    x, y, z = np.moveaxis(angles, -1, 0)
+    theta = np.sqrt(np.add.reduce(angles * angles, axis=-1))[..., None, None]
+    x, y, z = angles[..., 0], angles[..., 1], angles[..., 2]
     # The cross-product matrix of the rotation vector; its powers over theta give the axis's.
     cross = np.zeros((*angles.shape[:-1], 3, 3))
     cross[..., 0, 1], cross[..., 0, 2], cross[..., 1, 2] = -z, y, -x
     cross[..., 1, 0], cross[..., 2, 0], cross[..., 2, 1] = z, -y, x
-    safe = np.where(theta == 0, 1.0, theta)
-    sine = np.where(theta == 0, 1.0, np.sin(safe) / safe)
-    versine = np.where(theta == 0, 0.5, (1 - np.cos(safe)) / safe**2)
+    # The fit and the renders call this a few times a sample, on a few dozen poses: the limits
+    # at theta = 0 are filled in only where there is one.
+    zero = theta == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sine = np.sin(theta) / theta
+        versine = (1 - np.cos(theta)) / theta**2
+    if zero.any():
+        sine, versine = np.where(zero, 1.0, sine), np.where(zero, 0.5, versine)
     return np.eye(3) + sine * cross + versine * cross @ cross
 
 
