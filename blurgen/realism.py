@@ -1,7 +1,8 @@
 """How real a set of blurred images looks: blur statistics per image, distances between sets.
 
 Each image is measured at its native resolution (blur size is a property of the capture; a
-photo larger than :data:`MAX_SIDE` is measured on its central crop, never resampled), on its
+photo larger than :data:`MAX_SIDE` is measured on its central crop, never resampled; sets of
+different sizes are compared on central crops of one size, :func:`measure`'s ``crop``), on its
 luma (Rec. 601 weights on the encoded values, in [0, 1]):
 
 * ``falloff``: slope of the radially averaged log power spectrum against log frequency,
@@ -90,8 +91,9 @@ def luma(image: np.ndarray) -> np.ndarray:
 
 
 def central_crop(gray: np.ndarray, side: int = MAX_SIDE) -> np.ndarray:
-    """The central ``side`` x ``side`` part (or less, where the image is smaller)."""
-    height, width = gray.shape
+    """The central ``side`` x ``side`` part of an (H, W, ...) image (or less, where the image
+    is smaller)."""
+    height, width = gray.shape[:2]
     y, x = max(0, (height - side) // 2), max(0, (width - side) // 2)
     return gray[y : y + side, x : x + side]
 
@@ -509,9 +511,15 @@ def measure(
     *,
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
+    crop: int = MAX_SIDE,
 ) -> tuple[list[dict], list[dict]]:
     """The statistics of every image in ``items``: image files, folders (recursive), ``.txt``
-    lists, and pairs files (``.h5``: each pair's ``blurred`` image).
+    lists, and pairs files (``.h5``: each pair's ``blurred`` image), each on its central
+    ``crop`` x ``crop`` px (:data:`MIN_SIDE` to :data:`MAX_SIDE`; smaller images whole).
+
+    The statistics depend on the size measured, not only on the blur (a 1280 x 720 frame's
+    ``detail`` is about one decade lower whole than on a central 192 px crop), so sets of
+    different sizes (a dataset's patches, whole photos) are compared at one ``crop``.
 
     Returns:
         ``(measured, skipped)``: :func:`image_statistics` with the image's ``name`` added, and
@@ -524,6 +532,8 @@ def measure(
     from .h5 import open_pairs
     from .io import Photo
 
+    if not MIN_SIDE <= crop <= MAX_SIDE:
+        raise ValueError(f"crop must be {MIN_SIDE} to {MAX_SIDE} px, got {crop}")
     measured, skipped = [], []
 
     def add(name: str, read: Callable[[], np.ndarray]) -> None:
@@ -541,9 +551,9 @@ def measure(
         with open_pairs(path) as f:
             blurred = f["blurred"]
             for i in range(len(blurred)):
-                add(f"{path}#{i}", lambda i=i, blurred=blurred: blurred[i])
+                add(f"{path}#{i}", lambda i=i, blurred=blurred: central_crop(blurred[i], crop))
     for path in photos:
-        add(str(path), lambda path=path: _central(Photo.open(path)))
+        add(str(path), lambda path=path: _central(Photo.open(path), crop))
     return measured, skipped
 
 
@@ -568,10 +578,10 @@ def _split(items: Sequence[str | os.PathLike]) -> tuple[list[Path], list[Path]]:
     return pairs, expand_sources(others)
 
 
-def _central(photo: Any) -> np.ndarray:
-    """The central :data:`MAX_SIDE` crop of a photo, converted (only that part)."""
+def _central(photo: Any, side: int = MAX_SIDE) -> np.ndarray:
+    """The central ``side`` px crop of a photo, converted (only that part)."""
     height, width = photo.size
-    rows, cols = min(height, MAX_SIDE), min(width, MAX_SIDE)
+    rows, cols = min(height, side), min(width, side)
     return photo.crop((height - rows) // 2, (width - cols) // 2, rows, cols)
 
 

@@ -10,6 +10,7 @@ import click
 
 import blurgen
 from blurgen.io import atomic_path, write_png
+from blurgen.realism import MAX_SIDE, MIN_SIDE
 
 from .options import (
     progress_bar,
@@ -61,6 +62,16 @@ SIZE_RATIO = 2
     show_default=True,
     help="Coverage of the intervals.",
 )
+@click.option(
+    "--crop",
+    type=click.IntRange(MIN_SIDE, MAX_SIDE),
+    default=MAX_SIDE,
+    show_default=True,
+    metavar="PX",
+    help="Measure every image, of every set, on its central PX x PX crop (smaller images "
+    "whole). The statistics depend on the size measured: compare a dataset's patches with "
+    "larger photos at the patches' side, e.g. --crop 256 for --patch 256.",
+)
 @seed_option
 @click.option(
     "--json",
@@ -77,19 +88,25 @@ SIZE_RATIO = 2
 @verbosity_option
 @user_errors
 def realism_command(
-    blurred, real, against, paired, resamples, confidence, seed, json_path, plot, strict, verbosity
-):
+    blurred, real, against, paired, resamples, confidence, crop, seed, json_path, plot, strict,
+    verbosity,
+):  # fmt: skip
     """How close BLURRED images look to the real blurry photos of --real.
 
     BLURRED are image files, folders, .txt lists, or pairs files from make-dataset (their
-    blurred images). Each image is measured at its native resolution (photos over 2048 px on
-    their central 2048x2048 crop): spectral fall-off, directionality of the gradient energy,
-    blur extent (px, from the autocorrelation of the gradients), fine detail left, and noise
-    level (8-bit levels). Per statistic, the distance is the 1-Wasserstein distance between
-    the two sets over the real set's standard deviation; the overall distance is their mean.
-    For scale: two halves of one set of real photos are typically 0.3-0.4 apart, sharp photos
-    several units from blurry ones. Unreadable images are skipped with the reason (exit
-    status 1), or stop the run with --strict; each side needs at least 5 usable images.
+    blurred images). Each image is measured at its native resolution, on its central
+    2048x2048 crop at most (--crop sets a smaller one): spectral fall-off, directionality of
+    the gradient energy, blur extent (px, from the autocorrelation of the gradients), fine
+    detail left, and noise level (8-bit levels). Per statistic, the distance is the
+    1-Wasserstein distance between the two sets over the real set's standard deviation; the
+    overall distance is their mean. For scale: two halves of one set of real photos are
+    typically 0.3-0.4 apart, sharp photos several units from blurry ones. Unreadable images
+    are skipped with the reason (exit status 1), or stop the run with --strict; each side
+    needs at least 5 usable images.
+
+    Sizes matter: the statistics of one photo change with the size measured (fine detail
+    most), so a dataset's 256 px patches and 1280x720 photos are compared fairly with --crop
+    256.
 
     Error bars: the images of both sets are drawn again with replacement --resamples times
     and the distances recomputed from their statistics. A distance's interval is where the
@@ -115,14 +132,14 @@ def realism_command(
         if not items:
             continue
         with progress_bar(count_images(items), f"measuring {label}", verbosity) as advance:
-            sides[label] = measure(items, strict=strict, progress=advance)
+            sides[label] = measure(items, strict=strict, progress=advance, crop=crop)
         for skipped in sides[label][1]:
             click.echo(f"skipped {skipped['name']}: {skipped['reason']}", err=True)
     ours, theirs = sides["blurred"][0], sides["real"][0]
     others = sides["against"][0] if against else None
     skipped = [item for _, missing in sides.values() for item in missing]
     bootstrap = {"resamples": resamples, "confidence": confidence, "seed": seed}
-    report = {"blurgen_version": blurgen.__version__}
+    report = {"blurgen_version": blurgen.__version__, "crop": crop}
     if others is not None:
         if paired and (sides["blurred"][1] or sides["against"][1]):
             raise ValueError("--paired pairs A's and B's images by position, but some could not "

@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import cv2
+import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -17,6 +18,7 @@ from blurgen.cli.main import cli
 from blurgen.kernels import line_kernel
 from blurgen.pipeline import DatasetConfig, expand_sources, make_dataset
 from blurgen.realism import (
+    MAX_SIDE,
     RESAMPLES,
     STATISTICS,
     _distances,
@@ -284,6 +286,30 @@ def test_measure_reads_folders_and_pairs_files_and_skips_bad_images(tmp_path):
     assert count_images([tmp_path, pairs]) == 5 + 6  # 3 photos, the bad and tiny ones, 6 pairs
 
 
+def test_measure_takes_every_image_on_its_central_crop(tmp_path):
+    rng = np.random.default_rng(6)
+    # Smooth centres in textured frames: a crop measures the centre only.
+    photo = (rng.random((150, 170, 3)) * 255).astype(np.uint8)
+    photo[43:107, 53:117] = cv2.GaussianBlur(photo, (0, 0), 3)[43:107, 53:117]
+    cv2.imwrite(str(tmp_path / "photo.png"), photo[..., ::-1])
+    pairs = tmp_path / "pairs.h5"
+    make_dataset([tmp_path / "photo.png"], pairs, DatasetConfig(patch=90, per_image=1,
+                                                                kernel_size=7))  # fmt: skip
+    items = [tmp_path / "photo.png", pairs]
+    whole = {m.pop("name").split("/")[-1]: m for m in measure(items)[0]}
+    cropped = {m.pop("name").split("/")[-1]: m for m in measure(items, crop=64)[0]}
+    # (150 - 64) // 2 = 43 and (170 - 64) // 2 = 53: the smooth part, exactly.
+    assert cropped["photo.png"] == image_statistics(photo[43:107, 53:117])
+    assert cropped["photo.png"]["detail"] < whole["photo.png"]["detail"] - 1
+    with h5py.File(pairs) as f:
+        patch = f["blurred"][0]
+    assert cropped["pairs.h5#0"] == image_statistics(patch[13:77, 13:77])
+    assert measure([pairs], crop=128)[0] == measure([pairs])[0]  # smaller: whole
+    for bad in (63, 2049):
+        with pytest.raises(ValueError, match="crop must be 64 to 2048 px"):
+            measure([pairs], crop=bad)
+
+
 def write_blurred(folder, sigmas, rng):
     """One 96x96 PNG of Gaussian-blurred uniform noise per sigma (px), in a new ``folder``."""
     folder.mkdir()
@@ -347,6 +373,10 @@ class TestRealismCommandIntervals:
         assert json.loads((tmp_path / "again.json").read_text()) == data
         realism_run(*args, "--seed", 1, "--json", tmp_path / "other.json")
         assert json.loads((tmp_path / "other.json").read_text())["interval"] != data["interval"]
+        assert data["crop"] == 2048
+        realism_run(*args, "--crop", 64, "--json", tmp_path / "crop.json")
+        cropped = json.loads((tmp_path / "crop.json").read_text())
+        assert cropped["crop"] == 64 and cropped["real"] == measure([sets["real"]], crop=64)[0]
         off = realism_run(sets["near"], "--real", sets["real"], "--resamples", 0, "--json", report)
         data = json.loads(report.read_text())
         assert data["interval"] is None and data["intervals"] is None and data["resamples"] == 0
@@ -409,6 +439,7 @@ class TestRealismCommandIntervals:
 
         defaults = {p.name: p.default for p in realism_command.params}
         assert defaults["resamples"] == RESAMPLES and defaults["confidence"] == CONFIDENCE
+        assert defaults["crop"] == MAX_SIDE
 
 
 def preset(name):
