@@ -128,6 +128,18 @@ def test_the_runs_inverses_are_numpys():
     np.testing.assert_allclose(forward._inverses(matrices), np.linalg.inv(matrices), atol=1e-12)
 
 
+@pytest.mark.parametrize("steps", [1, 5, 31, 32, 33, 64, 65, 300])
+def test_a_runs_reach_is_the_longest_prefix_within_the_tolerance(steps):
+    rng = np.random.default_rng(steps)
+    # Walks that stay within the tolerance throughout, leave it after the first window, inside
+    # it, and at once.
+    for scale in (0.01, 0.02, 0.05, 0.3):
+        relative = np.cumsum(rng.normal(scale=scale, size=(steps, 18)), axis=0)
+        expected = next((n for n in range(1, steps + 1)
+                         if np.ptp(relative[:n], axis=0).max() > 0.5), steps + 1) - 1  # fmt: skip
+        assert forward._within_tolerance(relative, 0.5) == max(expected, 1)
+
+
 def test_a_tolerance_must_be_positive():
     image = np.zeros((40, 40, 3), np.float32)
     with pytest.raises(ValueError, match="tolerance"):
