@@ -9,7 +9,9 @@ fitted on, the odd ones were kept out, and every distance here is to the odd one
 Rows: the noise floor (the even half itself), sharp photos, GoPro frames, and make-dataset's
 samples (8 per sharp photo, 256 px, seed 0) under the presets, under two of them with 6-DoF
 camera shake instead of their kernels (``--blur camera``: the same kernel size bounds its
-reach, the same degradation), and under deliberately too weak and too strong blur. Then 4000
+reach, the same degradation), and under deliberately too weak and too strong blur; then the
+other presets' distances minus the default's, paired by sample (the renderer gives every preset
+the same photos, crop positions and seeds). Then 4000
 kernels drawn from the default preset against the real kernels: their extents (std of the mass
 along the principal axis) and the default's 5th and 95th percentiles (the vertical lines), as a
 histogram picture. Prints tables, writes JSON and the pictures.
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from common import realism_table, write_json
+from common import paired_differences, realism_table, write_json
 
 import blurgen
 from blurgen import presets
@@ -80,6 +82,11 @@ def main() -> None:
     }
     print(f"distance to the {len(held)} held-out real photos (Lai et al.)")
     rows = realism_table(sets, held)
+    print("\nthe other presets than the default, paired by sample (the same photos, crops, seeds)")
+    default_label = "make-dataset --preset camera-shake"
+    differences = paired_differences(
+        sets, {f"make-dataset --preset {n}": default_label for n in ("none", "deblurgan")}, held
+    )
     figures = HERE.parent / "docs" / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     write_png(figures / "realism_camera_shake.png",
@@ -102,6 +109,7 @@ def main() -> None:
     write_png(figures / "kernel_extents.png", np.concatenate([panel, legend], axis=1))
     write_json(args.json, {
         "blurgen_version": blurgen.__version__, "held_out": len(held), "rows": rows,
+        "paired": differences,
         "kernel_extents": {"default_p5": low, "default_p95": high,
                            "default_median": float(np.median(ours)),
                            "real": sorted(real_extents.tolist()), "covered": covered},
