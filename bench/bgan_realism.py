@@ -8,9 +8,9 @@ trained on the even ones, the preset's fit saw all nine). Each sharp photo gives
 make-dataset draws them under the preset (256 px crops, seed 0); the BGAN blurs the same sharp
 patches (the 156 px that the preset's 101 px kernels leave valid) with the samples' noise
 seeds. No noise or JPEG is added to the BGAN's output: what it has, it learned. Rows: the
-noise floor (the even real half), the sharp patches themselves, the preset, the BGAN. Prints
-the table, writes JSON, the statistics plot and a picture of some patches (sharp |
-camera-shake | BGAN).
+noise floor (the even real half), the sharp patches themselves, the preset, the BGAN; then the
+preset's distance minus the BGAN's, paired by sample. Prints the table, writes JSON, the
+statistics plot and a picture of some patches (sharp | camera-shake | BGAN).
 
 `--half fitted` measures on the halves the BGAN learned from instead (the even sharp and real
 photos; the odd real ones are then the noise floor), so that a run's checkpoints can be
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import realism_table, write_json
+from common import paired_differences, realism_table, write_json
 
 import blurgen
 from blurgen import presets
@@ -86,6 +86,8 @@ def main() -> None:
     print(f"distance to the {len(held)} held-out real photos (Lai et al.); {len(pairs)} "
           f"samples of {len(sharp_photos)} held-out sharp photos")  # fmt: skip
     rows = realism_table(sets, held)
+    print("\nthe preset than the BGAN, paired by sample (the same sharp patches and noise seeds)")
+    differences = paired_differences(sets, {"camera-shake preset": args.label}, held)
     shifts = {}
     for label, blurred in (("camera-shake preset", [pair[2] for pair in pairs]),
                            (args.label, learned)):  # fmt: skip
@@ -117,7 +119,7 @@ def main() -> None:
     names = [Path(p).name for p in sharp_photos]
     write_json(args.json, {"blurgen_version": blurgen.__version__, "bgan": args.bgan,
                            "held_out_real": len(held), "sharp": names, "rows": rows,
-                           "colour": shifts})  # fmt: skip
+                           "paired": differences, "colour": shifts})  # fmt: skip
 
 
 if __name__ == "__main__":
