@@ -54,9 +54,9 @@ class CameraShakeBlur(BlurMethod):
             help="camera shake's rolling-shutter readout, in exposures (drawn from 0 to it)",
         )
     }
-    # Fitted only when asked, and its model's parameters with it: a camera sample renders about
-    # twice as slowly as a kernel one (bench/camera.py), and on the fitted preset's settings it
-    # measured no closer to the real photos (docs/benchmarks.md).
+    # Fitted only when asked, and its model's parameters with it: a camera sample renders 1.3 to
+    # 1.6 times as slowly as a kernel one (bench/camera.py), and on the fitted preset's settings
+    # it measured no closer to the real photos (docs/benchmarks.md).
     share_fitted = False
     settings = (
         Setting("camera_steps", "camera: recorded poses over the exposure [32].", kind="int",
