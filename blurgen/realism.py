@@ -522,8 +522,9 @@ def measure(
     different sizes (a dataset's patches, whole photos) are compared at one ``crop``.
 
     Returns:
-        ``(measured, skipped)``: :func:`image_statistics` with the image's ``name`` added, and
-        ``{"name", "reason"}`` for each image that could not be read or is too small.
+        ``(measured, skipped)``: :func:`image_statistics` with the image's ``name`` and the
+        ``size`` measured (``[height, width]``, px) added, and ``{"name", "reason"}`` for each
+        image that could not be read or is too small.
 
     Raises:
         FileNotFoundError: an item does not exist. ValueError: with ``strict``, the first image
@@ -538,7 +539,9 @@ def measure(
 
     def add(name: str, read: Callable[[], np.ndarray]) -> None:
         try:
-            measured.append({"name": name, **image_statistics(read())})
+            image = read()
+            measured.append({"name": name, "size": list(image.shape[:2]),
+                             **image_statistics(image)})  # fmt: skip
         except (OSError, ValueError) as exc:
             if strict:
                 raise ValueError(f"{exc} (stopped: --strict)") from None
@@ -555,6 +558,12 @@ def measure(
     for path in photos:
         add(str(path), lambda path=path: _central(Photo.open(path), crop))
     return measured, skipped
+
+
+def typical_side(measured: Sequence[dict]) -> int:
+    """The median shorter side (px) of images :func:`measure` measured (0 for none)."""
+    sides = [min(item["size"]) for item in measured if "size" in item]
+    return int(np.median(sides)) if sides else 0
 
 
 def count_images(items: Sequence[str | os.PathLike]) -> int:

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 # Sets whose sizes differ more than this get a note: the smaller one's distance has a higher
 # floor by chance alone (see blurgen.realism.compare_two).
 SIZE_RATIO = 2
+# Sets whose images' typical sides differ more than this get a note: the statistics depend on
+# the size measured (blurgen.realism.measure), a 256 px crop's detail half a decade above a
+# 512 px one's.
+SIDE_RATIO = 1.5
 
 
 @click.command("realism")
@@ -106,7 +110,7 @@ def realism_command(
 
     Sizes matter: the statistics of one photo change with the size measured (fine detail
     most), so a dataset's 256 px patches and 1280x720 photos are compared fairly with --crop
-    256.
+    256. A note says when the sets' images differ in size by more than 1.5 times.
 
     Error bars: the images of both sets are drawn again with replacement --resamples times
     and the distances recomputed from their statistics. A distance's interval is where the
@@ -123,7 +127,14 @@ def realism_command(
       blurgen realism pairs.h5 --real real_photos/ --json realism.json --plot realism.png
       blurgen realism a.h5 --against b.h5 --paired --real real_photos/
     """
-    from blurgen.realism import compare, compare_two, count_images, measure, plot_distributions
+    from blurgen.realism import (
+        compare,
+        compare_two,
+        count_images,
+        measure,
+        plot_distributions,
+        typical_side,
+    )
 
     if paired and not against:
         raise click.UsageError("--paired pairs BLURRED's images with --against's: give --against")
@@ -137,6 +148,13 @@ def realism_command(
             click.echo(f"skipped {skipped['name']}: {skipped['reason']}", err=True)
     ours, theirs = sides["blurred"][0], sides["real"][0]
     others = sides["against"][0] if against else None
+    typical = {label: typical_side(measured) for label, (measured, _) in sides.items()}
+    if max(typical.values()) > SIDE_RATIO * max(1, min(typical.values())):
+        click.echo("note: the images measured are about "
+                   + ", ".join(f"{side} px ({label})" for label, side in typical.items())
+                   + " on their shorter side; the statistics depend on the size measured, so "
+                   f"--crop {min(typical.values())} would compare them at one size",
+                   err=True)  # fmt: skip
     skipped = [item for _, missing in sides.values() for item in missing]
     bootstrap = {"resamples": resamples, "confidence": confidence, "seed": seed}
     report = {"blurgen_version": blurgen.__version__, "crop": crop}

@@ -298,6 +298,8 @@ def test_measure_takes_every_image_on_its_central_crop(tmp_path):
     items = [tmp_path / "photo.png", pairs]
     whole = {m.pop("name").split("/")[-1]: m for m in measure(items)[0]}
     cropped = {m.pop("name").split("/")[-1]: m for m in measure(items, crop=64)[0]}
+    assert whole["photo.png"]["size"] == [150, 170] and whole["pairs.h5#0"]["size"] == [90, 90]
+    assert cropped["photo.png"].pop("size") == cropped["pairs.h5#0"].pop("size") == [64, 64]
     # (150 - 64) // 2 = 43 and (170 - 64) // 2 = 53: the smooth part, exactly.
     assert cropped["photo.png"] == image_statistics(photo[43:107, 53:117])
     assert cropped["photo.png"]["detail"] < whole["photo.png"]["detail"] - 1
@@ -377,10 +379,23 @@ class TestRealismCommandIntervals:
         realism_run(*args, "--crop", 64, "--json", tmp_path / "crop.json")
         cropped = json.loads((tmp_path / "crop.json").read_text())
         assert cropped["crop"] == 64 and cropped["real"] == measure([sets["real"]], crop=64)[0]
+        assert "note: the images measured" not in result.output  # 96 px both
         off = realism_run(sets["near"], "--real", sets["real"], "--resamples", 0, "--json", report)
         data = json.loads(report.read_text())
         assert data["interval"] is None and data["intervals"] is None and data["resamples"] == 0
         assert "no intervals" in off.output
+
+    def test_sets_of_different_sizes_get_a_note(self, sets, tmp_path):
+        larger = tmp_path / "larger"
+        larger.mkdir()
+        for path in sorted(sets["real"].glob("*.png")):
+            image = cv2.imread(str(path))
+            cv2.imwrite(str(larger / path.name), cv2.resize(image, (200, 160)))
+        args = [sets["near"], "--real", larger, "--resamples", 0]
+        noted = realism_run(*args)
+        assert ("note: the images measured are about 96 px (blurred), 160 px (real)" in
+                noted.output and "--crop 96 would compare them" in noted.output)  # fmt: skip
+        assert "note: the images measured" not in realism_run(*args, "--crop", 96).output
 
     def test_two_sets_verdicts_json_and_plot(self, sets, tmp_path):
         real = ["--real", sets["real"], "--resamples", 300]
