@@ -561,9 +561,8 @@ def measure(
 
 
 def typical_side(measured: Sequence[dict]) -> int:
-    """The median shorter side (px) of images :func:`measure` measured (0 for none)."""
-    sides = [min(item["size"]) for item in measured if "size" in item]
-    return int(np.median(sides)) if sides else 0
+    """The median shorter side (px) of images :func:`measure` measured (at least one)."""
+    return int(np.median([min(item["size"]) for item in measured]))
 
 
 def count_images(items: Sequence[str | os.PathLike]) -> int:

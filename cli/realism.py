@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 import blurgen
 from blurgen.io import atomic_path, write_png
-from blurgen.realism import MAX_SIDE, MIN_SIDE
+from blurgen.realism import (
+    MAX_SIDE,
+    MIN_SIDE,
+    STATISTICS,
+    UNITS,
+    Comparison,
+    Difference,
+    compare,
+    compare_two,
+    count_images,
+    measure,
+    plot_distributions,
+    typical_side,
+)
 
 from .options import (
     progress_bar,
@@ -20,9 +32,6 @@ from .options import (
     user_errors,
     verbosity_option,
 )
-
-if TYPE_CHECKING:
-    from blurgen.realism import Comparison, Difference
 
 # Sets whose sizes differ more than this get a note: the smaller one's distance has a higher
 # floor by chance alone (see blurgen.realism.compare_two).
@@ -127,15 +136,6 @@ def realism_command(
       blurgen realism pairs.h5 --real real_photos/ --json realism.json --plot realism.png
       blurgen realism a.h5 --against b.h5 --paired --real real_photos/
     """
-    from blurgen.realism import (
-        compare,
-        compare_two,
-        count_images,
-        measure,
-        plot_distributions,
-        typical_side,
-    )
-
     if paired and not against:
         raise click.UsageError("--paired pairs BLURRED's images with --against's: give --against")
     sides = {}
@@ -148,8 +148,8 @@ def realism_command(
             click.echo(f"skipped {skipped['name']}: {skipped['reason']}", err=True)
     ours, theirs = sides["blurred"][0], sides["real"][0]
     others = sides["against"][0] if against else None
-    typical = {label: typical_side(measured) for label, (measured, _) in sides.items()}
-    if max(typical.values()) > SIDE_RATIO * max(1, min(typical.values())):
+    typical = {label: typical_side(measured) for label, (measured, _) in sides.items() if measured}
+    if typical and max(typical.values()) > SIDE_RATIO * min(typical.values()):
         click.echo("note: the images measured are about "
                    + ", ".join(f"{side} px ({label})" for label, side in typical.items())
                    + " on their shorter side; the statistics depend on the size measured, so "
@@ -185,8 +185,6 @@ def realism_command(
 
 def _show_one(result: Comparison, verbosity: int, seed: int) -> None:
     """The table of a :class:`~blurgen.realism.Comparison`, or its overall distance alone."""
-    from blurgen.realism import STATISTICS, UNITS
-
     if not verbosity:
         click.echo(f"{result.overall:.4f}")
         return
@@ -213,8 +211,6 @@ _VERDICTS = {
 def _show_two(result: Difference, verbosity: int, seed: int) -> None:
     """The table of a :class:`~blurgen.realism.Difference` and its verdict, or the verdict
     alone (the difference where there is none)."""
-    from blurgen.realism import STATISTICS, UNITS
-
     if not verbosity:
         click.echo(result.verdict or f"{result.difference:.4f}")
         return
