@@ -2,7 +2,9 @@
 
 Prints a table and writes JSON. All three compute the same convolution of a float32 RGB image
 (cv2.filter2D with the flipped kernel, keeping the size; the others in valid mode). blurgen and
-OpenCV run on every core (their defaults from a script's main thread) and on one thread.
+OpenCV run on every core (their defaults from a script's main thread) and on one thread. Then
+whole photos (720p and 12 MP, a 64 px kernel, noise-free and with noise) rendered as `blurgen
+blur` renders them, their strips blurred side by side on every core and one after another.
 
     python bench/blur.py
 """
@@ -10,8 +12,10 @@ OpenCV run on every core (their defaults from a script's main thread) and on one
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -19,9 +23,13 @@ import scipy.signal
 from common import run_record, write_json
 
 import blurgen
+from blurgen import degradation as degradation_module
 from blurgen.backend import cuda_status
+from blurgen.degradation import Degradation
 from blurgen.forward import fft_threads
 from blurgen.kernels import motion_kernels
+from blurgen.pipeline import DatasetConfig
+from blurgen.sample import Synthesiser
 
 HERE = Path(__file__).resolve().parent
 
@@ -96,6 +104,30 @@ def main() -> None:
         print(f"256x256 patches, K={size}: blurgen {ours_rate:,.0f}/s in batches of "
               f"{args.batch}; fftconvolve one by one {loop_rate:,.0f}/s")  # fmt: skip
 
+    # Whole photos as `blurgen blur` renders them: strip by strip, from 8-bit values, the
+    # strips blurred side by side on every core, noise and encoding in row order; against the
+    # strips one after another (as before: only strips of CHANNEL_MIN_PIXELS or more take
+    # threads, a channel each).
+    whole = []
+    settings = {"noise-free": Degradation(),
+                "noise on": Degradation(shot=(0.001, 0.004), read=(0.002, 0.01))}  # fmt: skip
+    for height, width in ((720, 1280), (3000, 4000)):
+        photo = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        for label, degradation in settings.items():
+            synthesiser = Synthesiser(DatasetConfig(kernel_size=64, degradation=degradation))
+            rngs, sizes = [np.random.default_rng(3)], [(height, width)]
+            (record,), kernels = synthesiser.draw(rngs, sizes, None)
+            render = functools.partial(synthesiser.render, photo, kernels[0], record,
+                                       dtype=np.uint8)  # fmt: skip
+            repeat = args.repeat if height * width < 4e6 else 3
+            every = best_ms(repeat, render)
+            with mock.patch.object(degradation_module, "fft_threads", lambda: 1):
+                in_turn = best_ms(repeat, render)
+            whole.append({"case": f"blurgen blur {height}x{width} K=64 {label}",
+                          "side_by_side_ms": every, "in_turn_ms": in_turn})  # fmt: skip
+            print(f"blurgen blur's render, {height}x{width}, K=64, {label}: strips side by side "
+                  f"{every:.0f} ms, in turn {in_turn:.0f} ms ({in_turn / every:.2f}x)")  # fmt: skip
+
     ok, reason = cuda_status()
     if ok:
         import cupy
@@ -119,6 +151,7 @@ def main() -> None:
         "cuda": reason,
         "images": rows,
         "patches": patches,
+        "whole_photos": whole,
     }
     write_json(args.json, result)
 

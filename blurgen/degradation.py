@@ -30,9 +30,10 @@ from .color import (
     linear_to_srgb,
     srgb_to_linear,
 )
-from .forward import BOUNDARIES, blur, boundary_strip, output_size, warp_blur
+from .forward import BOUNDARIES, blur, boundary_strip, fft_threads, output_size, warp_blur
 from .isp import ISP_SETTINGS, Isp
 from .noise import jpeg, noise_streams, poisson_gaussian, quantise
+from .parallel import ordered_map
 from .schema import Column
 from .settings import Parameter, Setting
 
@@ -414,14 +415,23 @@ class Degradation:
         noise = self._noise(params)
         # The ISP's mosaic, demosaicing and sharpening see the whole image at once.
         step = rows if self.isp else STRIP_ROWS
-        for start in range(0, rows, step):
-            stop = min(rows, start + step)
-            strip = boundary_strip(sharp, size, self.boundary, start, stop)
+        blurring = functools.partial(blur, kernels=kernel, boundary="valid")
+
+        def light(start: int) -> Any:
+            strip = boundary_strip(sharp, size, self.boundary, start, min(rows, start + step))
             strip = xp.asarray(strip) if xp is not np else to_numpy(strip)
             if strip.dtype != np.uint8:  # 8-bit values are decoded through a table
                 strip = as_unit_float(strip)
-            blurring = functools.partial(blur, kernels=kernel, boundary="valid")
-            out[start:stop] = self._render_strip(strip, blurring, params, noise, dtype)
+            return blurring(self._boosted_light(strip, np.float32(params.boost)))
+
+        starts = range(0, rows, step)
+        # Strips, too small for threads inside their transforms, are blurred side by side on
+        # every core from the main thread (each as in one thread); the noise, drawn in row
+        # order, and the encoding follow strip by strip: the same bytes on any cores.
+        threads = fft_threads() if xp is np and len(starts) > 1 else 1
+        lights = ordered_map(light, ((start,) for start in starts), threads, threads=True)
+        for start, blurred in zip(starts, lights, strict=True):
+            out[start : start + step] = self._finish_strip(blurred, params, noise, dtype)
         if params.jpeg_quality is not None:
             out = jpeg(out, params.jpeg_quality, in_place=True)
         return out
@@ -574,9 +584,15 @@ class Degradation:
         """Output rows of one strip: ``sharp`` holds their input, padded (float in [0, 1], or
         uint8; with ``decoded``, linear light already boosted); ``blurring`` blurs linear
         light into those rows."""
-        xp = get_xp(sharp)
         light = sharp if decoded else self._boosted_light(sharp, np.float32(params.boost))
-        light = blurring(light)
+        return self._finish_strip(blurring(light), params, noise, dtype)
+
+    def _finish_strip(
+        self, light: Any, params: DegradationParams, noise: Any, dtype: np.dtype
+    ) -> Any:
+        """Output rows of one strip from its blurred linear light: the ISP, or the noise (the
+        strip's values drawn next from ``noise``) and the encoding."""
+        xp = get_xp(light)
         if self.isp is not None:  # on the host: back to the strip's device
             return xp.asarray(self._developed(to_numpy(light), params, noise, dtype))
         light = poisson_gaussian(light, params.shot, params.read, noise)

@@ -40,7 +40,7 @@ _CPU_FFT_ELEMENTS = 1 << 20
 # are blurred a channel per thread when there are several: channels are independent, so the bits
 # do not depend on the threads. A 720p frame took 18.5 ms on two cores against 35.8 in one
 # thread; the 256-row strips that Degradation.render blurs (408 K for 720p, 632 K for 1080p)
-# gained nothing or lost, and stay whole.
+# gained nothing or lost, and stay whole (it blurs them side by side instead).
 CHANNEL_MIN_PIXELS = 3 << 18
 
 
@@ -106,8 +106,9 @@ def blur(
         method: ``"fft"`` (batched FFTs at fast lengths), ``"direct"`` (``cv2.filter2D``, NumPy
             only) or ``"auto"``. The methods agree to float32 rounding.
         threads: CPU threads for the FFTs of images of :data:`CHANNEL_MIN_PIXELS` or more, a
-            channel each at a time (the bits do not depend on it); None chooses: every core
-            (:func:`fft_threads`) from the main thread of the main process, one elsewhere.
+            channel each at a time and any more within a channel's transforms (the bits do not
+            depend on it); None chooses: every core (:func:`fft_threads`) from the main thread
+            of the main process, one elsewhere.
 
     Returns:
         float32 array on the input's device: (H', W', C) or (N, H', W', C), where H' = H - K + 1
@@ -180,8 +181,9 @@ def _check_shapes(images: Any, kernels: Any) -> tuple[Any, Any]:
     return images.astype(np.float32, copy=False), kernels.astype(np.float32, copy=False)
 
 
-def _valid_fft(images: Any, kernels: Any) -> Any:
-    """Valid convolution by FFTs along H and W, batched over images and channels.
+def _valid_fft(images: Any, kernels: Any, workers: int = 1) -> Any:
+    """Valid convolution by FFTs along H and W, batched over images and channels; on the CPU,
+    the image's transforms on ``workers`` threads (SciPy's).
 
     Circular convolution of length L >= H equals the linear one at indices K - 1 .. H - 1, the
     valid part, so the transforms need no padding beyond the next fast length of the image.
@@ -197,38 +199,49 @@ def _valid_fft(images: Any, kernels: Any) -> Any:
     # On the CPU, a few images at a time keep the transforms in cache (measured: 32 patches of
     # 286 px run 1.5x faster in groups of 2-8 than at once); a GPU wants the whole batch.
     group = n if xp is not np else max(1, _CPU_FFT_ELEMENTS // (shape[0] * shape[1] * channels))
+    threads = {"workers": workers} if xp is np else {}
     for first in range(0, n, group):
         part = slice(first, first + group)
         kernel = kernels[part] if len(kernels) > 1 else kernels
-        spectrum = fft.rfft2(images[part], s=shape, axes=(1, 2))
+        spectrum = fft.rfft2(images[part], s=shape, axes=(1, 2), **threads)
         # The kernel's rows beyond its K are zeros: transform its K rows, then the columns
         # (the same values as rfft2's, in 0.11 ms instead of 0.18 for a 64 px kernel).
         spectrum *= fft.fft(fft.rfft(kernel, n=shape[1], axis=2), n=shape[0], axis=1)[..., None]
-        full = fft.irfft2(spectrum, s=shape, axes=(1, 2))
+        full = fft.irfft2(spectrum, s=shape, axes=(1, 2), **threads)
         out[part] = full[:, size - 1 : height, size - 1 : width]
     return out
 
 
 def _valid_fft_threads(images: np.ndarray, kernels: np.ndarray, threads: int | None) -> np.ndarray:
     """:func:`_valid_fft` on the CPU, large images a channel per thread when there are several
-    (None: on :func:`fft_threads` cores); the same bits as :func:`_valid_fft` in one thread."""
+    and the cores left over shared out among the channels' own transforms (None: on
+    :func:`fft_threads` cores); the same bits as :func:`_valid_fft` in one thread."""
     n, height, width, channels = images.shape
+    if height * width < CHANNEL_MIN_PIXELS:
+        return _valid_fft(images, kernels)
     tasks = list(itertools.product(range(n), range(channels)))
+    cores = threads
     if threads is None:
         cores = fft_threads()
-        # A thread a channel while that is at most two a core, the system sharing the cores out
-        # (an RGB 720p image on two cores: three threads did better than two).
+        # A thread a channel while that is at most two a core, the system sharing the cores
+        # out (an RGB 720p image on two cores: three threads did better than two).
         threads = len(tasks) if 1 < cores and len(tasks) <= 2 * cores else cores
     threads = min(threads, len(tasks))
-    if threads <= 1 or height * width < CHANNEL_MIN_PIXELS:
-        return _valid_fft(images, kernels)
+    # SciPy splits a 2-D transform into independent 1-D ones, so its workers change no bit
+    # either: a grey image, or a colour one on many cores, gets the cores a thread a channel
+    # leaves idle.
+    workers = max(1, cores // threads)
+    if threads <= 1:
+        return _valid_fft(images, kernels, workers)
     size = kernels.shape[-1]
     out = np.empty((n, height - size + 1, width - size + 1, channels), np.float32)
 
     def blur_channel(task: tuple[int, int]) -> None:
         i, c = task
         kernel = kernels[i : i + 1] if len(kernels) > 1 else kernels
-        out[i : i + 1, ..., c : c + 1] = _valid_fft(images[i : i + 1, ..., c : c + 1], kernel)
+        out[i : i + 1, ..., c : c + 1] = _valid_fft(
+            images[i : i + 1, ..., c : c + 1], kernel, workers
+        )
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(blur_channel, tasks))

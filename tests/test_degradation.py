@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from blurgen import degradation
 from blurgen.color import linear_to_srgb, srgb_to_linear
 from blurgen.degradation import (
     DEGRADATION_PARAMETERS,
@@ -166,9 +167,20 @@ class TestDegradation:
         np.testing.assert_array_equal(a, b)
         assert 0.2 < a.mean() < 0.8
 
-    def test_tall_images_render_strip_by_strip_as_one(self):
+    @pytest.mark.parametrize("cores", [1, 4])
+    def test_tall_images_render_strip_by_strip_as_one(self, cores, monkeypatch):
         # Three strips, a reflected border, highlights and both noises; the reference runs the
         # chain on the whole image at once, its noise drawn in one go from the same streams.
+        # On several cores the strips are blurred side by side; the bytes must not change.
+        monkeypatch.setattr(degradation, "fft_threads", lambda: cores)
+        workers = []
+        ordered_map = degradation.ordered_map
+
+        def spy(function, jobs, count, **options):
+            workers.append(count)
+            return ordered_map(function, jobs, count, **options)
+
+        monkeypatch.setattr(degradation, "ordered_map", spy)
         rng = np.random.default_rng(8)
         image = (rng.random((2 * STRIP_ROWS + 40, 37, 3)) * 255).astype(np.uint8)
         image[100:140, 10:20] = 255
@@ -187,6 +199,7 @@ class TestDegradation:
         as_bytes = chain.render(image[..., ::-1], kernel, params, dtype=np.uint8)
         assert as_bytes.dtype == np.uint8
         np.testing.assert_array_equal(as_bytes, np.rint(expected * 255))
+        assert workers == [cores, cores]
 
     def test_render_converts_strips_not_the_whole_image(self):
         image = np.full((8192, 256, 3), 128, np.uint8)

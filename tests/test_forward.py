@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -164,6 +165,31 @@ class TestThreads:
         for threads in (None, 1, 2, 5):
             np.testing.assert_array_equal(blur(images, kernels, threads=threads), whole)
         np.testing.assert_array_equal(blur(images[0], kernels[0], threads=3), whole[0])
+
+    def test_grey_and_many_cores_share_the_transforms_out(self, monkeypatch):
+        images, kernels = self.large()
+        grey = np.ascontiguousarray(images[..., :1])
+        whole, whole_grey = forward._valid_fft(images, kernels), forward._valid_fft(grey, kernels)
+        for threads in (2, 16):
+            np.testing.assert_array_equal(blur(images, kernels, threads=threads), whole)
+            np.testing.assert_array_equal(blur(grey, kernels, threads=threads), whole_grey)
+        # Every core from the main thread: a thread a channel, the rest inside each channel.
+        monkeypatch.setattr(forward, "fft_threads", lambda: 16)
+        pools, calls = [], []
+        valid_fft = forward._valid_fft
+        monkeypatch.setattr(forward, "ThreadPoolExecutor",
+                            lambda n: pools.append(n) or ThreadPoolExecutor(n))  # fmt: skip
+
+        def spy(images, kernels, workers=1):
+            calls.append(workers)
+            return valid_fft(images, kernels)
+
+        monkeypatch.setattr(forward, "_valid_fft", spy)
+        blur(images[0], kernels[0])
+        assert pools == [3] and calls == [5, 5, 5]
+        pools.clear(), calls.clear()
+        blur(grey[0], kernels[0])
+        assert pools == [] and calls == [16]
 
     def test_main_thread_uses_every_core(self, monkeypatch):
         monkeypatch.setattr(forward.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
