@@ -4,7 +4,7 @@ The samples, in the local run's order, are cut into shards of consecutive sample
 is one Ray task: it synthesises its samples exactly as a local worker does, in jobs
 (:func:`~blurgen.pipeline.synthesise`), and writes ``<output>.d/shard-NNNNN.h5``, first as
 ``.partial``, renamed when complete, on storage every node sees. The driver then writes
-``<output>`` as a pairs file (schema ``blurgen-pairs/3``) whose per-sample datasets are HDF5
+``<output>`` as a pairs file (schema ``blurgen-pairs/4``) whose per-sample datasets are HDF5
 virtual datasets over the shards in order: the same rows, pair for pair, as the local run's
 file, and read by h5py, and so by every blurgen command and :class:`~blurgen.torch.
 PairsDataset`, as one file. The shard folder is named relative to the output, so the two move

@@ -1,4 +1,4 @@
-"""The paired dataset file, schema ``blurgen-pairs/3``: writer (atomic, resumable) and checks.
+"""The paired dataset file, schema ``blurgen-pairs/4``: writer (atomic, resumable) and checks.
 
 A file holds one row per pair in per-sample datasets (:func:`sample_layouts`: the
 synthesiser's, the degradation's and those of the blur methods its config uses; the docs' table
@@ -14,6 +14,10 @@ from its source alone. Sample ``index`` of a source drew them from
 
 Version 1 files (``blurgen-pairs/1``: ``seed`` (N,) uint64 held the sample index, ``noise``
 was float32, and flips, boost, JPEG quality and noise seed were not stored) are still read.
+Version 3 files have version 4's columns, and version 2 files version 3's without the ISP's; but
+their noise may come from the noise sampler blurgen had before version 4 (NumPy's exact draws),
+which it no longer has: their noisy pairs replay only if it does not
+(:func:`blurgen.pipeline.regenerate` checks).
 """
 
 from __future__ import annotations
@@ -43,9 +47,11 @@ from .schema import DEFLATE_LEVEL, PACKED, Column
 
 log = logging.getLogger("blurgen")
 
-SCHEMA = "blurgen-pairs/3"
-# Version 2 files are version 3's without the ISP's columns (no ISP could be drawn then).
-RECORDED = ("blurgen-pairs/2", SCHEMA)
+SCHEMA = "blurgen-pairs/4"
+# Version 2 files are version 3's without the ISP's columns (no ISP could be drawn then), and
+# version 3 files version 4's, but with noise perhaps from the earlier sampler.
+EARLIER_NOISE = ("blurgen-pairs/2", "blurgen-pairs/3")
+RECORDED = (*EARLIER_NOISE, SCHEMA)
 READABLE = ("blurgen-pairs/1", *RECORDED)
 _PER_SAMPLE_V1 = ("sharp", "blurred", "kernel", "method", "seed", "source", "origin", "noise")
 # The suffix of a column's name when it is handed to the writer compressed (deflate_rows).
@@ -206,7 +212,7 @@ def record_columns(records: list[SampleRecord], config: Any) -> dict[str, np.nda
 
 
 def read_record(f: h5py.File, row: int) -> SampleRecord:
-    """The record of pair ``row`` of an open ``blurgen-pairs/2`` or ``/3`` file."""
+    """The record of pair ``row`` of an open ``blurgen-pairs/2``, ``/3`` or ``/4`` file."""
     y, x = (int(v) for v in f["origin"][row])
     horizontal, vertical = (bool(v) for v in f["flips"][row])
     method = registry.by_code(int(f["method"][row]))
@@ -574,8 +580,9 @@ def open_pairs(path: str | os.PathLike) -> h5py.File:
     return f
 
 
-# A shard of a pairs file made on a cluster: the samples of consecutive jobs.
-SHARD_SCHEMA = "blurgen-shard/1"
+# A shard of a pairs file made on a cluster: the samples of consecutive jobs. Version 1 shards
+# may hold the earlier noise sampler's pairs (see EARLIER_NOISE), so a job makes them again.
+SHARD_SCHEMA = "blurgen-shard/2"
 
 
 def shard_paths(f: h5py.File, path: str | os.PathLike) -> list[Path]:

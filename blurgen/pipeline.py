@@ -23,7 +23,15 @@ import numpy as np
 from blurgen import methods as registry
 from blurgen.backend import check_device, xp_for_device
 
-from .h5 import RECORDED, PairsWriter, SourceSamples, open_pairs, read_record, sample_layouts
+from .h5 import (
+    EARLIER_NOISE,
+    RECORDED,
+    PairsWriter,
+    SourceSamples,
+    open_pairs,
+    read_record,
+    sample_layouts,
+)
 from .io import Photo, interrupt_between_steps
 from .parallel import free_shared, leave_if_importing_main, ordered_map, share_arrays, shared_arrays
 from .sample import LearnedBlur, SampleConfig, Synthesiser, sample_rng, to_uint8
@@ -341,7 +349,7 @@ def make_dataset(
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Write a ``blurgen-pairs/3`` dataset, resuming an interrupted run of the same job.
+    """Write a ``blurgen-pairs/4`` dataset, resuming an interrupted run of the same job.
 
     Args:
         sources: image paths (see :func:`expand_sources`); their order fixes source indices.
@@ -447,7 +455,8 @@ def regenerate(
     learned: LearnedBlur | None = None,
     device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rebuild pair ``index`` of a ``blurgen-pairs/2`` or ``/3`` file from its source and record.
+    """Rebuild pair ``index`` of a ``blurgen-pairs/2``, ``/3`` or ``/4`` file from its source
+    and record.
 
     Args:
         path: the pairs file.
@@ -460,15 +469,20 @@ def regenerate(
         same device.
 
     Raises:
-        FileNotFoundError: the source image is gone. ValueError: not a version-2 pairs file,
-            no such row, or the source's bytes have changed since the file was made.
+        FileNotFoundError: the source image is gone. ValueError: not a pairs file with
+            records, no such row, the source's bytes have changed since the file was made, or
+            a noisy pair of a file before ``blurgen-pairs/4`` whose noise, drawn by the
+            earlier sampler, does not replay (checked on the CPU).
     """
     with open_pairs(path) as f:
-        if f.attrs["schema"] not in RECORDED:
-            raise ValueError(f"'{path}' is a {f.attrs['schema']} file: it holds no sample records")
+        schema = f.attrs["schema"]
+        if schema not in RECORDED:
+            raise ValueError(f"'{path}' is a {schema} file: it holds no sample records")
         if not 0 <= index < len(f["sharp"]):
             raise ValueError(f"'{path}' has no pair {index} (it holds {len(f['sharp'])})")
         record = read_record(f, index)
+        # Noise drawn before version 4 may be the earlier sampler's, which no longer exists.
+        stored = f["blurred"][index] if schema in EARLIER_NOISE and record.params.noisy else None
         kernel = f["kernel"][index]
         source = int(f["source"][index])
         source_path = f["sources"].asstr()[source]
@@ -478,12 +492,19 @@ def regenerate(
     if photo.fingerprint != fingerprint:
         raise ValueError(f"'{source_path}' has changed since '{path}' was made")
     device = check_device(device)
+    synthesiser = Synthesiser(config, learned, device)
     if isinstance(photo, Video):  # rendered from its window of frames, not one crop
-        return Synthesiser(config, learned, device).replay(photo, kernel, record, config.crop)
-    xp = xp_for_device(device)
-    crop = xp.asarray(photo.crop(*record.origin, config.crop, config.crop))
-    sharp, blurred = Synthesiser(config, learned, device).render(crop, xp.asarray(kernel), record)
-    return to_uint8(sharp), to_uint8(blurred)
+        sharp, blurred = synthesiser.replay(photo, kernel, record, config.crop)
+    else:
+        xp = xp_for_device(device)
+        crop = xp.asarray(photo.crop(*record.origin, config.crop, config.crop))
+        sharp, blurred = synthesiser.render(crop, xp.asarray(kernel), record)
+        sharp, blurred = to_uint8(sharp), to_uint8(blurred)
+    if stored is not None and device == "cpu" and not np.array_equal(blurred, stored):
+        raise ValueError(f"pair {index} of '{path}' ({schema}) does not replay: its noise was "
+                         "drawn by the noise sampler of files before blurgen-pairs/4, which this "
+                         "version does not have")  # fmt: skip
+    return sharp, blurred
 
 
 def check_learned(config: SampleConfig, learned: LearnedBlur | None) -> None:

@@ -108,7 +108,7 @@ class AugmentedPairs(Dataset):
 
 
 class PairsDataset(AugmentedPairs):
-    """Blurred/sharp pairs from one or more pairs files (``blurgen-pairs/1`` or ``/2``).
+    """Blurred/sharp pairs from one or more pairs files (``blurgen-pairs/1`` to ``/4``).
 
     Files are opened lazily, once per process, so the dataset works in DataLoader workers
     (each opens its own handles); only a crop's pixels are read.

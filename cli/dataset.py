@@ -58,7 +58,7 @@ from .options import (
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="HDF5 file to write (schema blurgen-pairs/3).",
+    help="HDF5 file to write (schema blurgen-pairs/4).",
 )
 @settings_options(*DATASET_SETTINGS, *method_settings(), *DEGRADATION_SETTINGS,
                   bgan={"is_flag": False, "flag_value": DEFAULT_BGAN})  # fmt: skip

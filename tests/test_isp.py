@@ -142,7 +142,7 @@ def test_pairs_with_a_camera_replay_and_older_files_read(tmp_path):
     path = tmp_path / "phone.h5"
     make_dataset([str(p) for p in bundled_images()[:2]], path, config, seed=4)
     with h5py.File(path) as f:
-        assert f.attrs["schema"] == "blurgen-pairs/3"
+        assert f.attrs["schema"] == "blurgen-pairs/4"
         assert '"isp": {' in f.attrs["config"]
         stored = f["sharp"][...], f["blurred"][...]
         assert set(f["isp_bayer"][...]) <= set(range(4)) and (f["isp_gains"][:, 0] >= 1.9).all()

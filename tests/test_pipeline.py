@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -71,7 +72,7 @@ def test_schema_read_back_with_plain_h5py(tmp_path):
     sources = photos(tmp_path / "in", count=2)
     make_dataset(sources, tmp_path / "pairs.h5", SMALL, seed=4)
     with h5py.File(tmp_path / "pairs.h5", "r") as f:
-        assert f.attrs["schema"] == "blurgen-pairs/3" and f.attrs["complete"]
+        assert f.attrs["schema"] == "blurgen-pairs/4" and f.attrs["complete"]
         assert f.attrs["root_seed"] == 4 and json.loads(f.attrs["skipped"]) == []
         assert json.loads(f.attrs["config"])["patch"] == 32
         assert "next_source" not in f.attrs
@@ -172,6 +173,35 @@ def test_every_pair_regenerates_bit_identically_from_its_record(tmp_path):
     sources[0].write_bytes(sources[1].read_bytes())
     with pytest.raises(ValueError, match="p0.png' has changed"):
         regenerate(tmp_path / "pairs.h5", 0)
+
+
+def test_noise_of_files_before_version_4_replays_or_says_it_cannot(tmp_path):
+    # Version 2 and 3 files may hold the earlier noise sampler's noise: a pair that replays is
+    # returned; one whose noise does not (here its stored bytes changed, as that sampler's
+    # would) is an error, never a silently different pair. Noise-free pairs are not checked.
+    sources = photos(tmp_path / "in", count=1, size=(70, 80))
+    noisy = DatasetConfig(patch=24, per_image=2, kernel_size=9,
+                          degradation=Degradation(read=(0.01, 0.02)))  # fmt: skip
+    path = tmp_path / "pairs.h5"
+    make_dataset(sources, path, noisy, seed=3)
+    for schema in ("blurgen-pairs/2", "blurgen-pairs/3"):
+        with h5py.File(path, "a") as f:
+            f.attrs["schema"] = schema
+            kept = f["blurred"][0]
+            f["blurred"][1] = 255 - f["blurred"][1]
+        np.testing.assert_array_equal(regenerate(path, 0)[1], kept)
+        with pytest.raises(ValueError, match=rf"pair 1 of .*\({schema}\) does not replay"):
+            regenerate(path, 1)
+        with h5py.File(path, "a") as f:
+            f["blurred"][1] = 255 - f["blurred"][1]
+        regenerate(path, 1)
+    quiet = tmp_path / "quiet.h5"
+    make_dataset(sources, quiet, replace(noisy, degradation=Degradation()), seed=3)
+    with h5py.File(quiet, "a") as f:
+        f.attrs["schema"] = "blurgen-pairs/3"
+        f["blurred"][1] = 255 - f["blurred"][1]
+        changed = f["blurred"][1]
+    assert not np.array_equal(regenerate(quiet, 1)[1], changed)
 
 
 def test_different_photos_never_share_kernels_and_order_does_not_matter(tmp_path):
