@@ -132,8 +132,15 @@ class Isp:
         names = {"isp_matrix": "xyz_to_camera", "isp_red_gain": "red_gain",
                  "isp_blue_gain": "blue_gain", "isp_demosaic": "demosaic", "sharpen": "sharpen",
                  "sharpen_radius": "sharpen_radius"}  # fmt: skip
-        return cls(**{field: values[name] for name, field in names.items()
-                      if values.get(name) is not None})  # fmt: skip
+        try:
+            return cls(**{field: values[name] for name, field in names.items()
+                          if values.get(name) is not None})  # fmt: skip
+        except ValueError as exc:  # named as the user wrote it
+            message = str(exc)
+            for name, field in names.items():
+                if message.startswith(f"{field} "):
+                    message = f"--{name.replace('_', '-')}{message[len(field) :]}"
+            raise ValueError(message) from None
 
     def settings_of(self) -> dict:
         """Its settings as a preset file writes them."""

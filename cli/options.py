@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -121,11 +122,27 @@ def settings_options(*settings: Setting, **changes: dict[str, Any]) -> Callable:
 
 
 def built(make: Callable[..., Any], *args: Any) -> Any:
-    """``make(*args)``, a bad setting's ValueError as a usage error (exit status 2)."""
+    """``make(*args)``, a bad setting's ValueError as a usage error (exit status 2) that names
+    the --config file where the setting it names came from there."""
     try:
         return make(*args)
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        message = str(exc)
+        ctx = click.get_current_context(silent=True)
+        path = ctx.meta.get(CONFIG_PATH) if ctx else None
+        if path is not None and any(
+            layer == "config" and setting_layer(name) == 1 and _mentions(message, name)
+            for name, layer in ctx.meta.get(LAYERS, {}).items()
+        ):
+            message += f" (set in '{path}')"
+        raise click.UsageError(message) from None
+
+
+def _mentions(message: str, name: str) -> bool:
+    """Whether an error message names option ``name``: its flag, or the name alone."""
+    flag = re.escape("--" + name.replace("_", "-"))
+    word = rf"(?<![\w-])({flag}|{re.escape(name)})(?![\w-])"
+    return re.search(word, message) is not None
 
 
 def learned_blur(config: Any, device: str) -> Any:
@@ -157,6 +174,8 @@ def refuse_unused(methods: Iterable[str], level: int, hint: str) -> None:
 # ctx.meta key: the name of each option whose default a preset or a --config file set, and which
 # of the two set it (a config file's values are the user's own, as flags are; a preset's are not).
 LAYERS = "blurgen.layers"
+# ctx.meta key: the --config file's path.
+CONFIG_PATH = "blurgen.config"
 
 
 def _settings(ctx: click.Context, param: click.Parameter, path: Path) -> dict:
@@ -218,6 +237,7 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None)
         settings = _settings(ctx, param, value)
         ctx.default_map = {**(ctx.default_map or {}), **settings}
         ctx.meta.setdefault(LAYERS, {}).update(dict.fromkeys(settings, "config"))
+        ctx.meta[CONFIG_PATH] = value
 
 
 def _load_preset(ctx: click.Context, param: click.Parameter, value: str) -> None:
@@ -262,9 +282,9 @@ preset_option = click.option(
     is_eager=True,
     expose_value=False,
     callback=_load_preset,
-    help="Shipped settings of the kernel model and the degradation: camera-shake (fitted to "
-    "real camera-shake photos), deblurgan (DeblurGAN's blur, for comparisons) or none "
-    "(blurgen's plain defaults). --config and flags override it.",
+    help="Shipped settings of the kernel model and the degradation: "
+    + "; ".join(f"{name} ({presets.SUMMARIES[name]})" for name in [*presets.names(), presets.NONE])
+    + ". --config and flags override it.",
 )
 
 config_option = click.option(

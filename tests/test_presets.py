@@ -4,6 +4,7 @@ click, and says which file or setting is wrong."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -55,3 +56,25 @@ def test_errors_name_the_file_and_the_setting(tmp_path):
             presets.load(bad)
     with pytest.raises(ValueError, match="mix: expected METHOD=WEIGHT"):
         presets.load("none", mix="motion")
+
+
+def test_every_preset_is_named_in_the_help():
+    help_text = " ".join(CliRunner().invoke(cli, ["make-dataset", "--help"]).output.split())
+    for name in [*presets.names(), "none"]:
+        assert f"{name} ({' '.join(presets.SUMMARIES[name].split())})" in help_text
+
+
+def test_a_bad_value_in_a_config_file_names_its_flag_and_the_file(tmp_path):
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("isp: true\nisp_red_gain: 5,1\nshot: -1\n")
+    # The file's value, the flag's (no file named), then the file's next bad value.
+    cases = (
+        ([], r"--isp-red-gain must be a range .* \(set in '.*mine.yaml'\)$"),
+        (["--isp-red-gain", "2,1"], r"--isp-red-gain must .*\(2.0, 1.0\)$"),
+        (["--isp-red-gain", "2,3"], r"^Error: shot range .*'.*mine.yaml'\)$"),
+    )
+    for extra, wanted in cases:
+        result = CliRunner().invoke(cli, ["make-dataset", "-o", str(tmp_path / "x.h5"),
+                                          "--dry-run", "--config", str(bad), *extra])  # fmt: skip
+        assert result.exit_code == 2
+        assert re.search(wanted, result.output.strip().splitlines()[-1]), result.output

@@ -23,6 +23,14 @@ from blurgen.settings import Setting, parsed
 FOLDER = Path(__file__).resolve().parent
 # The name of blurgen's plain defaults, with no file.
 NONE = "none"
+# What each shipped preset is, in a few words, for --help (its file's comment says more).
+SUMMARIES = {
+    "camera-shake": "fitted to real camera-shake photos",
+    "deblurgan": "DeblurGAN's blur, for comparisons",
+    "phone": "camera-shake's blur through a generic phone camera's ISP, sharpening and JPEG",
+    "realblur": "camera-shake's blur through RealBlur's camera as RSBlur modelled it",
+    NONE: "blurgen's plain defaults",
+}
 
 
 def names() -> list[str]:
