@@ -112,8 +112,8 @@ def realism_command(
     the gradient energy, blur extent (px, from the autocorrelation of the gradients), fine
     detail left, and noise level (8-bit levels). Per statistic, the distance is the
     1-Wasserstein distance between the two sets over the real set's standard deviation; the
-    overall distance is their mean. For scale: two halves of one set of real photos are
-    typically 0.3-0.4 apart, sharp photos several units from blurry ones. Unreadable images
+    overall distance is their mean. For scale: the two halves of Lai et al.'s 70 real photos
+    are 0.39 (95 % interval 0.25-0.58) apart, sharp photos several units from blurry ones. Unreadable images
     are skipped with the reason (exit status 1), or stop the run with --strict; each side
     needs at least 5 usable images.
 
