@@ -56,15 +56,32 @@ def configs(fitted: list[Path] | None = None) -> dict:
     }  # fmt: skip
 
 
-def crops(image: np.ndarray) -> list[np.ndarray]:
-    """The flattest and the most edged 64 px crop of an image (by gradient energy)."""
+def corners(image: np.ndarray) -> list[tuple[int, int]]:
+    """The corners of the flattest and the most edged 64 px crop of an image (by gradient
+    energy)."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
     energy = cv2.Sobel(grey, cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(grey, cv2.CV_32F, 0, 1) ** 2
     steps = range(0, image.shape[0] - CROP + 1, CROP // 2)
     scores = {(y, x): float(energy[y : y + CROP, x : x + CROP].mean())
               for y in steps for x in range(0, image.shape[1] - CROP + 1, CROP // 2)}  # fmt: skip
-    chosen = [min(scores, key=scores.get), max(scores, key=scores.get)]
-    return [image[y : y + CROP, x : x + CROP] for y, x in chosen]
+    return [min(scores, key=scores.get), max(scores, key=scores.get)]
+
+
+def column(image: np.ndarray, chosen: list[tuple[int, int]], label: str) -> np.ndarray:
+    """The crops at ``chosen`` corners, enlarged 3 times and stacked, under ``label``."""
+    tiles = [cv2.resize(image[y : y + CROP, x : x + CROP], (3 * CROP, 3 * CROP),
+                        interpolation=cv2.INTER_NEAREST) for y, x in chosen]  # fmt: skip
+    header = np.full((40, 3 * CROP, 3), 255, np.uint8)
+    lines, line = [], ""
+    for word in label.split():  # at most two lines of about 26 characters
+        if line and len(line) + len(word) >= 26:
+            lines.append(line)
+            line = ""
+        line = f"{line} {word}".strip()
+    for k, text in enumerate([*lines, line]):
+        cv2.putText(header, text, (4, 15 + 17 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0),
+                    1, cv2.LINE_AA)  # fmt: skip
+    return np.concatenate([header, *tiles], axis=0)
 
 
 def main() -> None:
@@ -101,9 +118,14 @@ def main() -> None:
     sample = 5  # one sample of one photo, under every config
     real = Photo.open(sorted(expand_sources([args.shared / "blurry" / "lai2016_real"]))[1])
     real_rgb = np.clip(np.rint(real.crop(0, 0, *real.size) * 255), 0, 255).astype(np.uint8)
-    columns = [crops(real_rgb)] + [crops(pairs[sample][2]) for pairs in rendered.values()]
-    tiles = [np.concatenate([cv2.resize(c, (3 * CROP, 3 * CROP), interpolation=cv2.INTER_NEAREST)
-                             for c in column], axis=0) for column in columns]  # fmt: skip
+    # Sets whose sample covers the same part of the photo (its crop and kernel size) show the
+    # same content: the crops the first of them chose.
+    chosen: dict = {}
+    tiles = [column(real_rgb, corners(real_rgb), "real (Lai, held out)")]
+    for label, pairs in rendered.items():
+        record, _, blurred = pairs[sample]
+        where = chosen.setdefault((record.origin, blurred.shape), corners(blurred))
+        tiles.append(column(blurred, where, label))
     gap = np.full((tiles[0].shape[0], 6, 3), 255, np.uint8)
     picture = np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
     args.figure.parent.mkdir(parents=True, exist_ok=True)
