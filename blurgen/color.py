@@ -133,3 +133,40 @@ def linear_to_gamma(linear: Any, gamma: float = 2.2) -> Any:
     xp = get_xp(linear)
     out = _writable(xp.maximum(as_unit_float(linear), 0))
     return xp.power(out, 1 / gamma, out=out)[()]
+
+
+def check_curve(curve: Any) -> tuple[float, ...]:
+    """A camera response (tone curve) as :func:`linear_to_curve` takes it, checked: the
+    encoded values, from 0 to 1 and rising, at 3 to 65,536 evenly spaced levels of linear
+    light from 0 to 1.
+
+    Raises:
+        ValueError: it is not such a curve (the message says why).
+    """
+    try:
+        values = tuple(float(v) for v in np.ravel(curve))
+    except (TypeError, ValueError):
+        raise ValueError(f"a tone curve must be numbers, got {curve!r}") from None
+    if not 3 <= len(values) <= 65536:
+        raise ValueError(f"a tone curve needs 3 to 65536 values, got {len(values)}")
+    if values[0] != 0 or values[-1] != 1 or not np.all(np.diff(values) > 0):
+        raise ValueError("a tone curve must rise from 0 to 1 (each value above the last), got "
+                         f"{values[0]:g} ... {values[-1]:g}")  # fmt: skip
+    return values
+
+
+def linear_to_curve(linear: Any, curve: tuple[float, ...]) -> Any:
+    """Encode linear light with a camera response: ``curve`` (see :func:`check_curve`)
+    holds the encoded values at evenly spaced linear levels from 0 to 1, joined by straight
+    lines; below 0 gives 0, above 1 gives 1. float32, on the input's device."""
+    xp = get_xp(linear)
+    levels = xp.linspace(0, 1, len(curve))
+    return xp.interp(as_unit_float(linear), levels, xp.asarray(curve)).astype(xp.float32)
+
+
+def curve_to_linear(encoded: Any, curve: tuple[float, ...]) -> Any:
+    """Decode values encoded by :func:`linear_to_curve`: its inverse (exact at the curve's
+    levels, straight lines between them)."""
+    xp = get_xp(encoded)
+    levels = xp.linspace(0, 1, len(curve))
+    return xp.interp(as_unit_float(encoded), xp.asarray(curve), levels).astype(xp.float32)

@@ -25,7 +25,10 @@ from blurgen.backend import get_xp, to_numpy
 from .color import (
     as_uint,
     as_unit_float,
+    check_curve,
+    curve_to_linear,
     gamma_to_linear,
+    linear_to_curve,
     linear_to_gamma,
     linear_to_srgb,
     srgb_to_linear,
@@ -37,7 +40,7 @@ from .parallel import ordered_map
 from .schema import Column
 from .settings import Parameter, Setting
 
-SPACES = ("srgb", "gamma", "naive")
+SPACES = ("srgb", "gamma", "curve", "naive")
 # Output rows rendered at a time: a 10000-px-wide strip needs about 200 MB on the way, and
 # patches of up to this many output rows are rendered in one piece.
 STRIP_ROWS = 256
@@ -161,9 +164,13 @@ NOT_FITTED_BY_DEFAULT = ("sharpen", "wb_spread")
 
 # The degradation's settings (flags and config keys); Degradation.from_settings reads them.
 DEGRADATION_SETTINGS = (
-    Setting("space", "Blur in linear light after inverting sRGB (physical), after a plain gamma, "
-            "or on the encoded values (naive).", kind="choice", choices=SPACES, default="srgb"),
+    Setting("space", "Blur in linear light after inverting sRGB (physical), a plain gamma or a "
+            "camera's response (curve), or on the encoded values (naive).", kind="choice",
+            choices=SPACES, default="srgb"),
     Setting("gamma", "Exponent for --space gamma.", kind="float", default=2.2),
+    Setting("tone_curve", "For --space curve: the camera's response, its encoded values (0 to 1, "
+            "rising) at 3 or more evenly spaced levels of linear light from 0 to 1.",
+            kind="floats", metavar="V0,...,VN"),
     Setting("boundary", "valid: only pixels whose whole neighbourhood is inside (output smaller "
             "by K-1); reflect/wrap keep the size.", kind="choice", choices=BOUNDARIES,
             default="valid"),
@@ -187,9 +194,14 @@ class Degradation:
 
     Attributes:
         space: where the blur happens: ``"srgb"`` in linear light after inverting the sRGB curve
-            (physically right, the default), ``"gamma"`` after inverting a plain power law, or
-            ``"naive"`` on the encoded values as many public generators do.
+            (physically right, the default), ``"gamma"`` after inverting a plain power law,
+            ``"curve"`` after inverting a camera's response (``tone_curve``), or ``"naive"`` on
+            the encoded values as many public generators do. The same curve encodes the result
+            (and is the ISP's tone curve).
         gamma: exponent for ``space="gamma"``.
+        tone_curve: for ``space="curve"``, the camera's response: encoded values at evenly
+            spaced levels of linear light from 0 to 1 (:func:`blurgen.color.check_curve`),
+            joined by straight lines; None otherwise.
         boundary: ``"valid"``, ``"reflect"`` or ``"wrap"`` (see :func:`blurgen.blur`).
         saturate: clip at 1 (full well) after the noise, as a sensor saturates: a highlight
             brighter than white stays white however noisy the sensor. Without it, values above 1
@@ -218,10 +230,18 @@ class Degradation:
     quantise: bool = True
     jpeg_quality: tuple[int, int] | None = field(default=None)
     isp: Isp | None = None
+    tone_curve: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
             raise ValueError(f"space must be one of {', '.join(SPACES)}, got {self.space!r}")
+        if self.space == "curve" and self.tone_curve is None:
+            raise ValueError("space 'curve' needs the camera's response (--tone-curve)")
+        if self.space != "curve" and self.tone_curve is not None:
+            raise ValueError(f"a tone curve (--tone-curve) needs space 'curve', not "
+                             f"{self.space!r} (--space curve)")  # fmt: skip
+        if self.tone_curve is not None:
+            object.__setattr__(self, "tone_curve", check_curve(self.tone_curve))
         if self.boundary not in BOUNDARIES:
             raise ValueError(
                 f"boundary must be one of {', '.join(BOUNDARIES)}, got {self.boundary!r}"
@@ -255,11 +275,12 @@ class Degradation:
         object.__setattr__(self, name, (low, high))
 
     def to_dict(self) -> dict:
-        """Plain JSON-serialisable fields (``isp`` only when there is one, so that configs
-        without one read as they always have)."""
+        """Plain JSON-serialisable fields (``isp`` and ``tone_curve`` only when there is one,
+        so that configs without them read as they always have)."""
         values = asdict(self)
-        if self.isp is None:
-            del values["isp"]
+        for name in ("isp", "tone_curve"):
+            if values[name] is None:
+                del values[name]
         return values
 
     def to_json(self) -> str:
@@ -291,7 +312,7 @@ class Degradation:
         if "boost" in values:
             changes["highlight_boost"] = (1.0, values["boost"]) if values["boost"] > 1 else None
         if "gamma" in values:
-            changes.update(space="gamma", gamma=values["gamma"])
+            changes.update(space="gamma", gamma=values["gamma"], tone_curve=None)
         if "sharpen" in values or "wb_spread" in values:
             changes["isp"] = self.isp or Isp()
         if "sharpen" in values:
@@ -314,7 +335,9 @@ class Degradation:
         def listed(values: tuple | None, form: str = "{:.4g}") -> str | None:
             return None if values is None else ",".join(form.format(v) for v in values)
 
-        return {"space": self.space, "gamma": round(self.gamma, 4), "shot": listed(self.shot),
+        return {"space": self.space, "gamma": round(self.gamma, 4),
+                **({"tone_curve": listed(self.tone_curve, "{:.6g}")} if self.tone_curve else {}),
+                "shot": listed(self.shot),
                 "read": listed(self.read), "jpeg": listed(self.jpeg_quality, "{}"),
                 "highlight_boost": listed(self.highlight_boost),
                 **(self.isp.settings_of() if self.isp else {"isp": False})}  # fmt: skip
@@ -655,7 +678,7 @@ class Degradation:
         clipped (or floored) at the sensor, encoded, rounded once (the quantisation, not done
         twice). On the CPU through :func:`_encode_table`: the curve's bytes, faster."""
         on_host = get_xp(light) is np and light.dtype == np.float32
-        table = _encode_table(self.space, self.gamma) if on_host else None
+        table = _encode_table(self.space, self.gamma, self.tone_curve) if on_host else None
         if table is None:
             return self._bytes_by_curve(light)
         shift, base, thresholds = table
@@ -685,13 +708,15 @@ class Degradation:
         """For 8-bit input, what the float path computes from each of the 256 values
         ``k / 255``: its linear light (float32) and whether it is a highlight (uint8 0 or 1).
         A lookup is several times faster than the power curve and gives the same bits."""
-        return _byte_tables(self.space, self.gamma, self.highlight_threshold)
+        return _byte_tables(self.space, self.gamma, self.tone_curve, self.highlight_threshold)
 
     def _decode(self, encoded: Any) -> Any:
         if self.space == "srgb":
             return srgb_to_linear(encoded)
         if self.space == "gamma":
             return gamma_to_linear(encoded, self.gamma)
+        if self.space == "curve":
+            return curve_to_linear(encoded, self.tone_curve)
         return encoded
 
     def _encode(self, linear: Any) -> Any:
@@ -699,20 +724,27 @@ class Degradation:
             return linear_to_srgb(linear)
         if self.space == "gamma":
             return linear_to_gamma(linear, self.gamma)
+        if self.space == "curve":
+            return linear_to_curve(linear, self.tone_curve)
         return linear
 
 
 @functools.lru_cache(maxsize=8)
-def _byte_tables(space: str, gamma: float, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def _byte_tables(
+    space: str, gamma: float, curve: tuple[float, ...] | None, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
     values = as_unit_float(np.arange(256, dtype=np.uint8))
-    tables = Degradation(space=space, gamma=gamma)._decode(values), np.uint8(values >= threshold)
+    chain = Degradation(space=space, gamma=gamma, tone_curve=curve)
+    tables = chain._decode(values), np.uint8(values >= threshold)
     for table in tables:
         table.setflags(write=False)  # shared by every render
     return tables
 
 
 @functools.lru_cache(maxsize=8)
-def _encode_table(space: str, gamma: float) -> tuple[int, np.ndarray, np.ndarray] | None:
+def _encode_table(
+    space: str, gamma: float, curve: tuple[float, ...] | None = None
+) -> tuple[int, np.ndarray, np.ndarray] | None:
     """A lookup that gives, for every float32, the byte :meth:`Degradation._bytes_by_curve`
     gives, a little faster (256 px RGB patches in make-dataset: 0.50-0.53 ms against
     0.61-0.64, means over 800 pairs); None where none exists.
@@ -731,7 +763,7 @@ def _encode_table(space: str, gamma: float) -> tuple[int, np.ndarray, np.ndarray
         ``(shift, base, thresholds)``: uint8 and float32 tables of ``(bits(1.0) >> shift) + 1``
         entries, read-only.
     """
-    curve = Degradation(space=space, gamma=gamma)._bytes_by_curve
+    curve = Degradation(space=space, gamma=gamma, tone_curve=curve)._bytes_by_curve
     one = int(np.float32(1).view(np.int32))
     low = np.zeros(255, np.int64)  # gives less than byte k + 1 ...
     high = np.full(255, one, np.int64)  # ... gives at least k + 1

@@ -1,4 +1,5 @@
-"""sRGB and gamma transfer functions against the standard's published values."""
+"""sRGB, gamma and tone-curve transfer functions against the standard's published values and
+closed forms."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from blurgen.color import (
     SRGB_ENCODED_KNEE,
     SRGB_LINEAR_KNEE,
     as_uint,
+    check_curve,
+    curve_to_linear,
     gamma_to_linear,
+    linear_to_curve,
     linear_to_gamma,
     linear_to_srgb,
     srgb_to_linear,
@@ -112,3 +116,33 @@ def test_as_uint_rounds_to_the_nearest_level_and_clips():
     assert sixteen.dtype == np.uint16 and sixteen.tolist() == [32768, 65535]
     with pytest.raises(ValueError, match="bits must be 8 or 16"):
         as_uint(values, bits=12)
+
+
+def test_a_tone_curve_joins_its_levels_by_straight_lines_and_inverts_exactly():
+    curve = check_curve([0, 0.8, 1])  # levels 0, 1/2, 1
+    light = np.array([-0.5, 0, 0.25, 0.5, 0.75, 1, 1.5], np.float32)
+    encoded = linear_to_curve(light, curve)
+    assert encoded.dtype == np.float32
+    np.testing.assert_allclose(encoded, [0, 0, 0.4, 0.8, 0.9, 1, 1], atol=1e-7)
+    np.testing.assert_allclose(curve_to_linear(encoded[1:-1], curve), light[1:-1], atol=1e-7)
+    # 8-bit input is scaled to [0, 1] first, as for the other curves.
+    assert curve_to_linear(np.array([204], np.uint8), curve)[0] == pytest.approx(0.5)
+
+
+def test_a_dense_tone_curve_follows_the_power_law_it_samples():
+    levels = np.linspace(0, 1, 4097)
+    curve = tuple(levels ** (1 / 2.2))
+    x = np.random.default_rng(1).random(10_000).astype(np.float32) * 0.98 + 0.02
+    # Straight lines between samples 1/4096 apart: within their chord's error of the curve.
+    np.testing.assert_allclose(linear_to_curve(x, curve), linear_to_gamma(x, 2.2), atol=2e-5)
+    np.testing.assert_allclose(curve_to_linear(linear_to_gamma(x, 2.2), curve), x, atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "bad, why",
+    [([0, 1], "3 to 65536"), ([0, 0.5, 0.5, 1], "rise from 0 to 1"), ([0.1, 0.5, 1], "rise"),
+     ([0, 0.5, 0.9], "rise"), (["a", 1, 2], "numbers")],
+)  # fmt: skip
+def test_a_tone_curve_that_is_not_one_is_refused(bad, why):
+    with pytest.raises(ValueError, match=why):
+        check_curve(bad)

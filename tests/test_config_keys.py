@@ -61,6 +61,9 @@ CASES: dict[str, list[tuple[list[str], dict]]] = {
                   {"executor": "processes", "ray": "local"})],
     "space": [(["--space", "naive"], {"space": "naive"})],
     "gamma": [(["--gamma", "2"], {"gamma": 2})],
+    "tone_curve": [(["--space", "curve", "--tone-curve", "0,0.6,1"],
+                    {"space": "curve", "tone_curve": [0, 0.6, 1]}),
+                   (["--tone-curve", "0,0.6,1"], {"tone_curve": "0,0.6,1"})],
     "boundary": [(["--boundary", "reflect"], {"boundary": "reflect"})],
     "saturate": [(["--no-saturate"], {"saturate": False})],
     "highlight_boost": [(["--highlight-boost", "1,2"], {"highlight_boost": [1, 2]})],
@@ -143,9 +146,11 @@ def _run(args: list[str], values: dict, calls: list) -> tuple:
     calls.clear()
     result = CliRunner().invoke(cli, ["make-dataset", *args])
     # A message names a setting as the user gave it: "--camera-steps", or "camera_steps (in
-    # --config)"; read as the flag, the two runs must say the same.
+    # --config)", and a bad value the file it came from; read as the flag, the two runs must
+    # say the same.
     flagged = re.sub(r"(\w+) \(in --config\)", lambda m: "--" + m[1].replace("_", "-"),
                      result.output)  # fmt: skip
+    flagged = re.sub(r" \(set in '[^']*'\)", "", flagged)
     return result.exit_code, flagged, list(calls)
 
 

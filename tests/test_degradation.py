@@ -328,11 +328,22 @@ def test_the_encode_table_gives_the_curves_byte_for_every_float32_in_0_1():
         np.testing.assert_array_equal(chain._to_bytes(light), expected, err_msg=f"from {start}")
 
 
+# A camera's response with a toe and a shoulder, 17 levels.
+CURVE = tuple(
+    float(v)
+    for v in np.round(
+        np.linspace(0, 1, 17) ** 0.45 * (1 - 0.15 * np.sin(np.pi * np.linspace(0, 1, 17))), 6
+    )
+)
+
+
 @pytest.mark.parametrize("space, gamma", [("srgb", 2.2), ("gamma", 2.2), ("naive", 2.2),
-                                          ("gamma", 0.3), ("gamma", 0.01)])  # fmt: skip
+                                          ("gamma", 0.3), ("gamma", 0.01),
+                                          ("curve", 2.2)])  # fmt: skip
 def test_the_encode_table_matches_the_curve_at_its_steps_and_beyond_0_1(space, gamma):
-    chain = Degradation(space=space, gamma=gamma)
-    table = _encode_table(space, gamma)
+    curve = CURVE if space == "curve" else None
+    chain = Degradation(space=space, gamma=gamma, tone_curve=curve)
+    table = _encode_table(space, gamma, curve)
     values = [np.random.default_rng(0).uniform(-0.1, 1.1, 100_000).astype(np.float32),
               np.array([-np.inf, -1, -0.0, 0, 1e-45, 1e-38, 1, 1.0000001, 2, np.inf],
                        np.float32)]  # fmt: skip
@@ -350,3 +361,32 @@ def test_the_encode_table_matches_the_curve_at_its_steps_and_beyond_0_1(space, g
     expected = chain._bytes_by_curve(light.copy())
     assert table is None or len(np.unique(expected)) == 256
     np.testing.assert_array_equal(chain._to_bytes(light.copy()), expected)
+
+
+def test_a_camera_response_blurs_between_its_inverse_and_itself():
+    # Independent of the library's curve code: float64 interpolation, a direct convolution.
+    rng = np.random.default_rng(12)
+    image = rng.random((30, 34, 3)).astype(np.float32)
+    kernel = line_kernel(5.0, 60.0, 7)
+    chain = Degradation(space="curve", tone_curve=CURVE, quantise=False)
+    got = chain.render(image, kernel, DegradationParams())
+    levels = np.linspace(0, 1, len(CURVE))
+    light = np.interp(image.astype(np.float64), CURVE, levels).astype(np.float32)
+    light = np.clip(blur(light, kernel, method="direct"), 0, 1)
+    expected = np.interp(light.astype(np.float64), levels, CURVE)
+    np.testing.assert_allclose(got, expected, atol=2e-6)
+    # Not the sRGB curve's result: the response is the one used.
+    assert np.abs(Degradation(quantise=False).render(image, kernel, DegradationParams())
+                  - got).max() > 0.01  # fmt: skip
+
+
+def test_a_camera_response_is_recorded_and_asked_for_by_name():
+    chain = Degradation(space="curve", tone_curve=list(CURVE))
+    assert chain.tone_curve == CURVE and Degradation.from_dict(chain.to_dict()) == chain
+    assert "tone_curve" not in Degradation().to_dict()  # older configs read as they did
+    assert chain.settings_of()["tone_curve"].startswith("0,")
+    with pytest.raises(ValueError, match="needs the camera's response"):
+        Degradation(space="curve")
+    with pytest.raises(ValueError, match="needs space 'curve', not 'gamma'"):
+        Degradation(space="gamma", tone_curve=CURVE)
+    assert chain.calibrated({"gamma": 1.5}).tone_curve is None  # a fitted gamma replaces it

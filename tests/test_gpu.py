@@ -57,6 +57,19 @@ def test_srgb_cpu_cuda_parity(cuda):
     assert np.abs(to_numpy(linear_to_srgb(cupy.asarray(x))) - linear_to_srgb(x)).max() <= 1e-6
 
 
+def test_tone_curve_cpu_cuda_parity(cuda):
+    import cupy
+
+    from blurgen.color import curve_to_linear, linear_to_curve
+
+    curve = (0.0, 0.3, 0.55, 0.8, 1.0)
+    x = np.linspace(-0.1, 1.1, 1001, dtype=np.float32)
+    for function in (linear_to_curve, curve_to_linear):
+        on_device = function(cupy.asarray(x), curve)
+        assert type(on_device).__module__.startswith("cupy")
+        assert np.abs(to_numpy(on_device) - function(x, curve)).max() <= 1e-6
+
+
 def test_make_dataset_cuda_close_to_cpu(tmp_path, cuda):
     import cv2
     import h5py

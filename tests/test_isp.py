@@ -4,12 +4,17 @@ sharpening, records that replay, and 4:2:0 JPEG."""
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import h5py
 import numpy as np
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from blurgen import presets
+from blurgen.cli.main import cli
 from blurgen.color import linear_to_srgb
 from blurgen.degradation import Degradation, DegradationParams
 from blurgen.isp import PHASES, Isp, _sites, malvar_demosaic
@@ -158,6 +163,28 @@ def test_pairs_with_a_camera_replay_and_older_files_read(tmp_path):
         f.attrs["schema"] = "blurgen-pairs/2"  # version 2 is version 3 without an ISP
         kept = f["blurred"][1]
     np.testing.assert_array_equal(regenerate(plain, 1)[1], kept)
+
+
+def test_a_camera_response_from_a_config_file_is_recorded_and_replays(tmp_path):
+    # A camera profile as data: its response as a YAML list, with the ISP and noise.
+    levels = np.linspace(0, 1, 9)
+    response = [float(v) for v in np.round(levels**0.5 * (1 - 0.1 * np.sin(np.pi * levels)), 5)]
+    profile = tmp_path / "camera.yaml"
+    profile.write_text(yaml.safe_dump({"space": "curve", "tone_curve": response, "isp": True,
+                                       "shot": "0.001,0.002", "kernel_size": 9, "patch": 32,
+                                       "per_image": 2}))  # fmt: skip
+    out = tmp_path / "pairs.h5"
+    command = ["make-dataset", str(bundled_images()[0]), "-o", str(out), "--preset", "none",
+               "--config", str(profile), "-q"]  # fmt: skip
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        recorded = json.loads(f.attrs["config"])["degradation"]
+        stored = f["blurred"][...]
+    assert recorded["space"] == "curve" and recorded["tone_curve"] == response
+    assert "isp" in recorded
+    for row in range(len(stored)):
+        np.testing.assert_array_equal(regenerate(out, row)[1], stored[row])
 
 
 def test_the_transform_and_the_camera_agree():
