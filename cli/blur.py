@@ -15,16 +15,20 @@ from blurgen.degradation import DEGRADATION_SETTINGS, Degradation
 from blurgen.io import Photo, atomic_path, write_png
 from blurgen.kernels.bank import kernel_grid, read_bank
 from blurgen.methods.learned import DEFAULT_BGAN
-from blurgen.presets import sections
+from blurgen.pipeline import DATASET_SETTINGS
+from blurgen.presets import NONE, parse_mix, sections
 from blurgen.sample import SampleConfig, Synthesiser, sample_rng
 from blurgen.settings import parsed
 
 from .options import (
+    blur_or_mix,
     built,
+    config_option,
     device_option,
     learned_blur,
     method_settings,
     overwrite_option,
+    preset_choice,
     refuse_unused,
     seed_option,
     setting_layer,
@@ -33,6 +37,9 @@ from .options import (
     user_errors,
     verbosity_option,
 )
+
+# make-dataset's --mix: a preset's mix of methods draws each image's.
+MIX = next(setting for setting in DATASET_SETTINGS if setting.name == "mix")
 
 
 @click.command("blur")
@@ -65,13 +72,17 @@ from .options import (
 )
 @click.option(
     "--size",
+    "--kernel-size",
+    "size",
     type=click.IntRange(min=3),
     default=31,
     show_default=True,
     help="Size of drawn kernels in px.",
 )
-@settings_options(*method_settings(), *DEGRADATION_SETTINGS,
+@settings_options(MIX, *method_settings(), *DEGRADATION_SETTINGS,
                   bgan={"is_flag": False, "flag_value": DEFAULT_BGAN})  # fmt: skip
+@preset_choice(NONE)
+@config_option
 @seed_option
 @device_option
 @overwrite_option
@@ -85,7 +96,10 @@ def blur_command(
 
     Each image is one sample as make-dataset draws it (see `blurgen make-dataset --help`), the
     whole photo instead of a crop, without flips: its random choices come from the seed and a
-    fingerprint of the file's bytes, so a run is reproducible, and blur.json records them.
+    fingerprint of the file's bytes, so a run is reproducible, and blur.json records them. The
+    settings start from --preset (none: the plain defaults shown below; camera-shake, or a
+    camera such as phone or realblur, to see what make-dataset's pairs of it look like), then
+    --config, then flags.
     Unreadable or damaged images are reported by name and skipped (exit status 1), or stop the
     run with --strict; a run that stops (--strict, a full disk, Ctrl-C) removes what it wrote,
     and one that blurs no image writes nothing.
@@ -95,19 +109,21 @@ def blur_command(
       blurgen blur photo.jpg -o out --shot 0.001,0.004 --read 0.002,0.01 --jpeg 80,95
     """
     device = check_device(device)
-    if not setting_layer("method"):
+    mix, level = blur_or_mix("method", settings.pop("mix"))
+    mix = built(parse_mix, mix)
+    if not setting_layer("method") and not mix:
         # A method's setting named as the method chooses it (--bgan CHECKPOINT).
         method = next((m.name for m in registry.methods() if settings.get(m.name) is not None),
                       method)  # fmt: skip
-    chosen = registry.get(method)
-    refuse_unused([method], 0, "--blur {name}")
-    if bank is not None and not chosen.draws_kernel:
+    methods = [m for m, weight in mix if weight > 0] if mix else [method]
+    refuse_unused(methods, level, "--blur {name} or a --mix that draws it")
+    if bank is not None and not all(registry.get(m).draws_kernel for m in methods):
         raise click.UsageError(f"--blur {method} draws its own blur: without --kernels")
     bank_kernels = read_bank(bank)[0] if bank is not None else None
     if bank_kernels is not None:
         size = bank_kernels.shape[-1]
     typed = built(parsed, (*method_settings(), *DEGRADATION_SETTINGS), settings)
-    config = built(lambda: SampleConfig(kernel_size=size, blur=method, flips=False,
+    config = built(lambda: SampleConfig(kernel_size=size, blur=method, mix=mix, flips=False,
                                         **sections(typed),
                                         degradation=Degradation.from_settings(typed)))  # fmt: skip
     if not outdir.parent.is_dir():
@@ -115,7 +131,7 @@ def blur_command(
     stems = [path.stem for path in images]
     if len(set(stems)) != len(stems):
         raise click.UsageError("two inputs have the same file name; blur them separately")
-    shows = chosen.has_kernel
+    shows = any(registry.get(m).has_kernel for m in methods)
     parts = ("blurred", "kernel") if shows else ("blurred",)
     targets = [outdir / f"{stem}_{part}.png" for stem in stems for part in parts]
     existing = [str(t) for t in [*targets, outdir / "blur.json"] if t.exists()]
@@ -145,6 +161,7 @@ def blur_command(
             (record,), kernels = synthesiser.draw([sample_rng(seed, photo.fingerprint, 0)],
                                                   [photo.size], None, given)  # fmt: skip
             kernel = xp.asarray(kernels[0])
+            chosen = registry.get(record.method)
             # The photo as decoded, rendered strip by strip where the method can: a float copy
             # of a 100-megapixel photo would be 1.2 GB.
             blurred = synthesiser.render(photo.rgb(), kernel, record, dtype=np.uint8)[1]

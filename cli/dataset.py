@@ -31,6 +31,7 @@ from blurgen.video import KIND as VIDEO
 from blurgen.video import is_video
 
 from .options import (
+    blur_or_mix,
     built,
     config_option,
     device_option,
@@ -153,19 +154,11 @@ def make_dataset_command(
         paths = paths[:limit]
     if not paths:
         raise click.UsageError("no images found in the given sources")
-    # --blur and --mix both say which methods make the blur: the one set at the higher level
-    # (the command line over --config over the preset) decides.
-    blur_level, mix_level = setting_layer("blur"), setting_layer("mix")
-    if blur_level and blur_level == mix_level and settings["mix"]:
-        raise click.UsageError("--blur and --mix (or a --config file's blur and mix) both set "
-                               "the blur methods: give one")  # fmt: skip
-    if blur_level > mix_level:
-        settings["mix"] = None
+    settings["mix"], level = blur_or_mix("blur", settings["mix"])
     config = built(config_from_settings, settings)
     # Settings of a method left out are refused where the user gave them at the level that
     # chose the methods or above: typed after a --config file's mix, they would do nothing.
-    refuse_unused(config.methods(), max(blur_level, mix_level),
-                  "--blur {name} or a --mix that draws it")  # fmt: skip
+    refuse_unused(config.methods(), level, "--blur {name} or a --mix that draws it")
     video_only = set_by_user([s.name for s in registry.for_source(VIDEO).settings])
     if video_only and not any(is_video(path) for path in paths):
         verb = "applies" if len(video_only) == 1 else "apply"

@@ -159,6 +159,17 @@ def method_settings() -> tuple[Setting, ...]:
     return tuple(s for method in registry.methods() for s in method.settings)
 
 
+def blur_or_mix(blur_option: str, mix: Any) -> tuple[Any, int]:
+    """The mix to use (None where --blur overrides it) and the level that chose the methods:
+    --blur (option ``blur_option``) and --mix both say which methods make the blur, and the
+    one set at the higher level (the command line over --config over the preset) decides."""
+    blur_level, mix_level = setting_layer(blur_option), setting_layer("mix")
+    if blur_level and blur_level == mix_level and mix:
+        raise click.UsageError("--blur and --mix (or a --config file's blur and mix) both set "
+                               "the blur methods: give one")  # fmt: skip
+    return (None if blur_level > mix_level else mix), max(blur_level, mix_level)
+
+
 def refuse_unused(methods: Iterable[str], level: int, hint: str) -> None:
     """Refuse the settings of blur methods left out of ``methods`` that the user gave at
     ``level`` or above (see :func:`set_by_user`): they would do nothing. ``hint`` says how to
@@ -274,18 +285,24 @@ def set_by_user(names: Iterable[str], level: int = 1) -> list[str]:
             for n in given]  # fmt: skip
 
 
-preset_option = click.option(
-    "--preset",
-    type=click.Choice([*presets.names(), presets.NONE]),
-    default="camera-shake",
-    show_default=True,
-    is_eager=True,
-    expose_value=False,
-    callback=_load_preset,
-    help="Shipped settings of the kernel model and the degradation: "
-    + "; ".join(f"{name} ({presets.SUMMARIES[name]})" for name in [*presets.names(), presets.NONE])
-    + ". --config and flags override it.",
-)
+def preset_choice(default: str) -> Callable:
+    """The --preset option, defaulting to the preset ``default``."""
+    every = [*presets.names(), presets.NONE]
+    return click.option(
+        "--preset",
+        type=click.Choice(every),
+        default=default,
+        show_default=True,
+        is_eager=True,
+        expose_value=False,
+        callback=_load_preset,
+        help="Shipped settings of the kernel model and the degradation: "
+        + "; ".join(f"{name} ({presets.SUMMARIES[name]})" for name in every)
+        + ". --config and flags override it.",
+    )
+
+
+preset_option = preset_choice("camera-shake")
 
 config_option = click.option(
     "--config",

@@ -113,9 +113,9 @@ def realism_command(
     detail left, and noise level (8-bit levels). Per statistic, the distance is the
     1-Wasserstein distance between the two sets over the real set's standard deviation; the
     overall distance is their mean. For scale: the two halves of Lai et al.'s 70 real photos
-    are 0.39 (95 % interval 0.25-0.58) apart, sharp photos several units from blurry ones. Unreadable images
-    are skipped with the reason (exit status 1), or stop the run with --strict; each side
-    needs at least 5 usable images.
+    are 0.39 (95 % interval 0.25-0.58) apart, sharp photos several units from blurry ones.
+    Unreadable images are skipped with the reason (exit status 1), or stop the run with
+    --strict; each side needs at least 5 usable images.
 
     Sizes matter: the statistics of one photo change with the size measured (fine detail
     most), so a dataset's 256 px patches and 1280x720 photos are compared fairly with --crop

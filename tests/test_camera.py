@@ -328,7 +328,7 @@ def test_blur_command_draws_camera_shake_and_pictures_its_kernels(tmp_path):
     assert result.exit_code == 2 and "draws its own blur: without --kernels" in result.output
     result = CliRunner().invoke(cli, ["blur", str(image), "-o", str(tmp_path / "x"),
                                       "--camera-steps", "8"])  # fmt: skip
-    message = "--camera-steps only applies to camera shake (--blur camera)"
+    message = "--camera-steps only applies to camera shake (--blur camera or a --mix that draws it)"
     assert result.exit_code == 2 and message in result.output
 
 

@@ -15,6 +15,7 @@ import torch
 from click.testing import CliRunner
 
 import blurgen
+from blurgen import presets
 from blurgen.backend import check_torch_device, torch_cuda_status
 from blurgen.cli.main import cli
 from blurgen.degradation import Degradation, DegradationParams
@@ -219,6 +220,34 @@ class TestBlurCommand:
         assert record.params.noise_seed == params.noise_seed
         replay = Degradation().render(photo.crop(0, 0, 40, 48), kernels[0], params)
         np.testing.assert_array_equal(blurred[..., ::-1], np.rint(replay * 255))
+
+    def test_a_preset_or_a_config_file_sets_what_make_dataset_would(self, tmp_path):
+        # A camera preset on one photo: the preset's kernels, mix and camera, each image's
+        # method drawn from the mix; flags over the preset; the same photo as make-dataset's.
+        images = self.make_images(tmp_path, count=3, size=(130, 140))
+        assert run("blur", *images, "--preset", "phone", "-o", str(tmp_path / "phone"),
+                   "-q").exit_code == 0  # fmt: skip
+        report = json.loads((tmp_path / "phone" / "blur.json").read_text())
+        expected = presets.load("phone")
+        assert report["config"]["kernel_size"] == expected.kernel_size == 101
+        assert [tuple(m) for m in report["config"]["mix"]] == list(expected.mix)
+        assert report["config"]["degradation"] == json.loads(expected.degradation.to_json())
+        assert {e["method"] for e in report["images"]} <= {"motion", "linear"}
+        result = run("blur", images[0], "--preset", "phone", "--blur", "camera", "--kernel-size",
+                     "15", "-o", str(tmp_path / "camera"), "-q")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        report = json.loads((tmp_path / "camera" / "blur.json").read_text())
+        assert report["config"]["mix"] == [] and report["images"][0]["method"] == "camera"
+        assert report["config"]["kernel_size"] == 15
+        config = tmp_path / "mine.yaml"
+        config.write_text("mix: linear=1\nkernel_size: 9\nread: 0.01,0.02\n")
+        assert run("blur", images[0], "--config", str(config), "-o", str(tmp_path / "mine"),
+                   "-q").exit_code == 0  # fmt: skip
+        report = json.loads((tmp_path / "mine" / "blur.json").read_text())
+        assert report["images"][0]["method"] == "linear" and report["config"]["kernel_size"] == 9
+        both = run("blur", images[0], "--blur", "motion", "--mix", "linear=1", "-o",
+                   str(tmp_path / "both"))  # fmt: skip
+        assert both.exit_code == 2 and "--blur and --mix" in both.output
 
     def test_kernels_from_a_bank(self, tmp_path):
         images = self.make_images(tmp_path, count=1)
