@@ -146,22 +146,30 @@ def check_curve(curve: Any) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in np.ravel(curve))
     except (TypeError, ValueError):
-        raise ValueError(f"a tone curve must be numbers, got {curve!r}") from None
+        raise ValueError(f"tone_curve must be numbers, got {curve!r}") from None
     if not 3 <= len(values) <= 65536:
-        raise ValueError(f"a tone curve needs 3 to 65536 values, got {len(values)}")
-    if values[0] != 0 or values[-1] != 1 or not np.all(np.diff(values) > 0):
-        raise ValueError("a tone curve must rise from 0 to 1 (each value above the last), got "
-                         f"{values[0]:g} ... {values[-1]:g}")  # fmt: skip
+        raise ValueError(f"tone_curve needs 3 to 65536 values, got {len(values)}")
+    if values[0] != 0 or values[-1] != 1:
+        raise ValueError(f"tone_curve must rise from 0 to 1, got {values[0]:g} to {values[-1]:g}")
+    falls = np.flatnonzero(np.diff(values) <= 0)
+    if falls.size:
+        k = int(falls[0]) + 1
+        raise ValueError(f"tone_curve must rise: its value {k} ({values[k]:g}) is not above the "
+                         f"one before ({values[k - 1]:g})")  # fmt: skip
     return values
 
 
 def linear_to_curve(linear: Any, curve: tuple[float, ...]) -> Any:
     """Encode linear light with a camera response: ``curve`` (see :func:`check_curve`)
     holds the encoded values at evenly spaced linear levels from 0 to 1, joined by straight
-    lines; below 0 gives 0, above 1 gives 1. float32, on the input's device."""
+    lines; below 0 gives 0, and above 1 its last line goes on (light an unsaturated sensor
+    kept, as the power laws go on). float32, on the input's device."""
     xp = get_xp(linear)
+    linear = as_unit_float(linear)
     levels = xp.linspace(0, 1, len(curve))
-    return xp.interp(as_unit_float(linear), levels, xp.asarray(curve)).astype(xp.float32)
+    out = xp.interp(linear, levels, xp.asarray(curve))
+    slope = (1 - curve[-2]) * (len(curve) - 1)
+    return xp.where(linear > 1, 1 + (linear - 1) * slope, out).astype(xp.float32)
 
 
 def curve_to_linear(encoded: Any, curve: tuple[float, ...]) -> Any:

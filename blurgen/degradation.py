@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -33,7 +34,15 @@ from .color import (
     linear_to_srgb,
     srgb_to_linear,
 )
-from .forward import BOUNDARIES, blur, boundary_strip, fft_threads, output_size, warp_blur
+from .forward import (
+    BOUNDARIES,
+    CHANNEL_MIN_PIXELS,
+    blur,
+    boundary_strip,
+    fft_threads,
+    output_size,
+    warp_blur,
+)
 from .isp import ISP_SETTINGS, Isp
 from .noise import jpeg, noise_streams, poisson_gaussian, quantise
 from .parallel import ordered_map
@@ -44,6 +53,9 @@ SPACES = ("srgb", "gamma", "curve", "naive")
 # Output rows rendered at a time: a 10000-px-wide strip needs about 200 MB on the way, and
 # patches of up to this many output rows are rendered in one piece.
 STRIP_ROWS = 256
+# Strips that Degradation.render blurs side by side at most (each holds a few copies of itself
+# on the way: 4 of 720p's take about 100 MB).
+STRIPS_AT_ONCE = 4
 
 
 @dataclass(frozen=True)
@@ -296,8 +308,15 @@ class Degradation:
         optional = ("highlight_boost", "jpeg_quality")  # None is a value of theirs: off
         isp = Isp.from_settings(values)
         own = {s.name for s in ISP_SETTINGS}
-        return cls(**{k: v for k, v in given.items()
-                      if k not in own and (v is not None or k in optional)}, isp=isp)  # fmt: skip
+        kept = {k: v for k, v in given.items()
+                if k not in own and (v is not None or k in optional)}  # fmt: skip
+        try:
+            return cls(**kept, isp=isp)
+        except ValueError as exc:  # named as the user wrote it
+            message = str(exc)
+            for field_name, flag in (("jpeg_quality", "--jpeg"), ("tone_curve", "--tone-curve")):
+                message = re.sub(rf"(?<![\w-]){field_name}\b", flag, message)
+            raise ValueError(message) from None
 
     def calibrated(self, values: dict[str, float]) -> Degradation:
         """This degradation with the :data:`DEGRADATION_PARAMETERS` in ``values`` applied."""
@@ -336,7 +355,7 @@ class Degradation:
             return None if values is None else ",".join(form.format(v) for v in values)
 
         return {"space": self.space, "gamma": round(self.gamma, 4),
-                **({"tone_curve": listed(self.tone_curve, "{:.6g}")} if self.tone_curve else {}),
+                **({"tone_curve": listed(self.tone_curve, "{}")} if self.tone_curve else {}),
                 "shot": listed(self.shot),
                 "read": listed(self.read), "jpeg": listed(self.jpeg_quality, "{}"),
                 "highlight_boost": listed(self.highlight_boost),
@@ -448,13 +467,17 @@ class Degradation:
             return blurring(self._boosted_light(strip, np.float32(params.boost)))
 
         starts = range(0, rows, step)
-        # Strips, too small for threads inside their transforms, are blurred side by side on
-        # every core from the main thread (each as in one thread); the noise, drawn in row
-        # order, and the encoding follow strip by strip: the same bytes on any cores.
-        threads = fft_threads() if xp is np and len(starts) > 1 else 1
-        lights = ordered_map(light, ((start,) for start in starts), threads, threads=True)
-        for start, blurred in zip(starts, lights, strict=True):
-            out[start : start + step] = self._finish_strip(blurred, params, noise, dtype)
+        # Strips too small for threads inside their transforms are blurred side by side from
+        # the main thread (each as in one thread), at most STRIPS_AT_ONCE computing or waiting,
+        # which bounds the memory; larger ones take threads a channel each, one at a time. The
+        # noise, drawn in row order, and the encoding follow strip by strip: the same bytes on
+        # any cores.
+        small = (min(rows, step) + size - 1) * (cols + size - 1) < CHANNEL_MIN_PIXELS
+        threads = min(fft_threads(), len(starts), STRIPS_AT_ONCE) if xp is np and small else 1
+        jobs = ((start,) for start in starts)
+        with contextlib.closing(ordered_map(light, jobs, threads, threads=True, ahead=1)) as lights:
+            for start, blurred in zip(starts, lights, strict=True):
+                out[start : start + step] = self._finish_strip(blurred, params, noise, dtype)
         if params.jpeg_quality is not None:
             out = jpeg(out, params.jpeg_quality, in_place=True)
         return out
@@ -798,7 +821,7 @@ def _lookup(table: np.ndarray, image: Any) -> Any:
     4 channels)."""
     xp = get_xp(image)
     if xp is np and image.flags.c_contiguous and image.ndim == 3 and image.shape[-1] <= 4:
-        return cv2.LUT(image, table.reshape(1, 256))
+        return cv2.LUT(image, table.reshape(1, 256)).reshape(image.shape)  # one channel: 2-D
     return xp.take(xp.asarray(table), image)
 
 

@@ -48,12 +48,13 @@ def ordered_map(
     *,
     threads: bool = False,
     discard: Callable[[Any], None] | None = None,
+    ahead: int = AHEAD,
 ) -> Iterator:
     """``function(*job)`` for each job, yielded in job order.
 
     With ``workers > 1`` the jobs run in that many spawned processes, or with ``threads`` in
-    that many threads of this process, at most :data:`AHEAD` per worker ahead of the consumer
-    so memory stays bounded; otherwise in this process. ``discard`` is called with each
+    that many threads of this process, at most ``ahead`` (:data:`AHEAD`) per worker ahead of
+    the consumer so memory stays bounded; otherwise in this process. ``discard`` is called with each
     result that was made but not yielded, when the consumer stops early (an error, Ctrl-C),
     to free what it holds. For processes ``function`` must be importable
     (module level), and workers ignore Ctrl-C: the caller handles it, and the pool stops after
@@ -83,7 +84,7 @@ def ordered_map(
     pending: deque = deque()
     try:
         queue = iter(jobs)
-        pending.extend(pool.submit(function, *job) for job in islice(queue, AHEAD * workers))
+        pending.extend(pool.submit(function, *job) for job in islice(queue, ahead * workers))
         while pending:
             try:
                 result = pending.popleft().result()

@@ -471,8 +471,8 @@ def regenerate(
     Raises:
         FileNotFoundError: the source image is gone. ValueError: not a pairs file with
             records, no such row, the source's bytes have changed since the file was made, or
-            a noisy pair of a file before ``blurgen-pairs/4`` whose noise, drawn by the
-            earlier sampler, does not replay (checked on the CPU).
+            a noisy pair of a file before ``blurgen-pairs/4`` that does not replay, as its
+            noise may be the earlier sampler's (checked on the CPU only).
     """
     with open_pairs(path) as f:
         schema = f.attrs["schema"]
@@ -501,9 +501,10 @@ def regenerate(
         sharp, blurred = synthesiser.render(crop, xp.asarray(kernel), record)
         sharp, blurred = to_uint8(sharp), to_uint8(blurred)
     if stored is not None and device == "cpu" and not np.array_equal(blurred, stored):
-        raise ValueError(f"pair {index} of '{path}' ({schema}) does not replay: its noise was "
-                         "drawn by the noise sampler of files before blurgen-pairs/4, which this "
-                         "version does not have")  # fmt: skip
+        raise ValueError(f"pair {index} of '{path}' ({schema}) does not replay: files before "
+                         "blurgen-pairs/4 may hold noise of an earlier sampler, which this "
+                         "version does not have (a pair made on a GPU may also differ by its "
+                         "rounding)")  # fmt: skip
     return sharp, blurred
 
 

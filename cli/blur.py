@@ -117,8 +117,9 @@ def blur_command(
                       method)  # fmt: skip
     methods = [m for m, weight in mix if weight > 0] if mix else [method]
     refuse_unused(methods, level, "--blur {name} or a --mix that draws it")
-    if bank is not None and not all(registry.get(m).draws_kernel for m in methods):
-        raise click.UsageError(f"--blur {method} draws its own blur: without --kernels")
+    own = [m for m in methods if not registry.get(m).draws_kernel]
+    if bank is not None and own:
+        raise click.UsageError(f"--blur {own[0]} draws its own blur: without --kernels")
     bank_kernels = read_bank(bank)[0] if bank is not None else None
     if bank_kernels is not None:
         size = bank_kernels.shape[-1]

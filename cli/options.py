@@ -297,7 +297,10 @@ def preset_choice(default: str) -> Callable:
         expose_value=False,
         callback=_load_preset,
         help="Shipped settings of the kernel model and the degradation: "
-        + "; ".join(f"{name} ({presets.SUMMARIES[name]})" for name in every)
+        + "; ".join(
+            f"{name} ({presets.SUMMARIES[name]})" if name in presets.SUMMARIES else name
+            for name in every
+        )  # fmt: skip
         + ". --config and flags override it.",
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import tracemalloc
 
 import cv2
@@ -23,6 +24,21 @@ from blurgen.kernels import line_kernel
 from blurgen.noise import JPEG_BAND_ROWS, jpeg, noise_streams, poisson_gaussian, quantise
 
 CLEAN = {"quantise": False}
+
+
+def strip_threads(monkeypatch: pytest.MonkeyPatch, cores: int) -> list[int]:
+    """Make the main thread see ``cores`` cores; the list fills with the threads each render
+    then blurs its strips on."""
+    monkeypatch.setattr(degradation, "fft_threads", lambda: cores)
+    workers: list[int] = []
+    ordered_map = degradation.ordered_map
+
+    def spy(function, jobs, count, **options):
+        workers.append(count)
+        return ordered_map(function, jobs, count, **options)
+
+    monkeypatch.setattr(degradation, "ordered_map", spy)
+    return workers
 
 
 class TestNoise:
@@ -172,15 +188,7 @@ class TestDegradation:
         # Three strips, a reflected border, highlights and both noises; the reference runs the
         # chain on the whole image at once, its noise drawn in one go from the same streams.
         # On several cores the strips are blurred side by side; the bytes must not change.
-        monkeypatch.setattr(degradation, "fft_threads", lambda: cores)
-        workers = []
-        ordered_map = degradation.ordered_map
-
-        def spy(function, jobs, count, **options):
-            workers.append(count)
-            return ordered_map(function, jobs, count, **options)
-
-        monkeypatch.setattr(degradation, "ordered_map", spy)
+        workers = strip_threads(monkeypatch, cores)
         rng = np.random.default_rng(8)
         image = (rng.random((2 * STRIP_ROWS + 40, 37, 3)) * 255).astype(np.uint8)
         image[100:140, 10:20] = 255
@@ -199,7 +207,28 @@ class TestDegradation:
         as_bytes = chain.render(image[..., ::-1], kernel, params, dtype=np.uint8)
         assert as_bytes.dtype == np.uint8
         np.testing.assert_array_equal(as_bytes, np.rint(expected * 255))
-        assert workers == [cores, cores]
+        assert workers == [min(cores, 3)] * 2  # a thread a strip at most
+
+    def test_strips_in_threads_stop_with_the_render_and_wide_ones_keep_their_own(self, monkeypatch):
+        monkeypatch.setattr(degradation, "fft_threads", lambda: 4)
+        image = np.full((3 * STRIP_ROWS, 40, 3), 100, np.uint8)
+        kernel = line_kernel(3.0, 0.0, 5)
+
+        def fail(*args):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(Degradation, "_finish_strip", fail)
+        with pytest.raises(KeyboardInterrupt) as caught:
+            Degradation().render(image, kernel, DegradationParams())
+        # Its traceback, kept as a caller keeps it, must not keep the strips' threads going.
+        assert caught.traceback and not [t for t in threading.enumerate()
+                                         if t.name.startswith("blurgen")]  # fmt: skip
+        monkeypatch.undo()
+        # Strips as wide as a channel's threads take are blurred one at a time, each on them.
+        workers = strip_threads(monkeypatch, 4)
+        wide = np.full((2 * STRIP_ROWS, 3200, 1), 100, np.uint8)  # one channel, too
+        out = Degradation().render(wide, kernel, DegradationParams(), dtype=np.uint8)
+        assert workers == [1] and out.shape == (2 * STRIP_ROWS - 4, 3196, 1)
 
     def test_render_converts_strips_not_the_whole_image(self):
         image = np.full((8192, 256, 3), 128, np.uint8)
@@ -384,7 +413,8 @@ def test_a_camera_response_is_recorded_and_asked_for_by_name():
     chain = Degradation(space="curve", tone_curve=list(CURVE))
     assert chain.tone_curve == CURVE and Degradation.from_dict(chain.to_dict()) == chain
     assert "tone_curve" not in Degradation().to_dict()  # older configs read as they did
-    assert chain.settings_of()["tone_curve"].startswith("0,")
+    written = chain.settings_of()["tone_curve"]  # every digit: it loads back as it was
+    assert Degradation(space="curve", tone_curve=written.split(",")).tone_curve == CURVE
     with pytest.raises(ValueError, match="needs the camera's response"):
         Degradation(space="curve")
     with pytest.raises(ValueError, match="needs space 'curve', not 'gamma'"):

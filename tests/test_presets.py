@@ -68,6 +68,12 @@ def test_a_bad_value_in_a_config_file_names_its_flag_and_the_file(tmp_path):
     bad = tmp_path / "mine.yaml"
     bad.write_text("isp: true\nisp_red_gain: 5,1\nshot: -1\n")
     # The file's value, the flag's (no file named), then the file's next bad value.
+    curve = tmp_path / "curve.yaml"
+    curve.write_text("space: curve\ntone_curve: [0, 0.5, 0.4, 1]\n")
+    result = CliRunner().invoke(cli, ["make-dataset", "-o", str(tmp_path / "x.h5"),
+                                      "--dry-run", "--config", str(curve)])  # fmt: skip
+    assert re.search(r"--tone-curve must rise: its value 2 \(0.4\).*'.*curve.yaml'\)$",
+                     result.output.strip()), result.output  # fmt: skip
     cases = (
         ([], r"--isp-red-gain must be a range .* \(set in '.*mine.yaml'\)$"),
         (["--isp-red-gain", "2,1"], r"--isp-red-gain must .*\(2.0, 1.0\)$"),
