@@ -14,7 +14,6 @@ import contextlib
 import functools
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -47,7 +46,7 @@ from .isp import ISP_SETTINGS, Isp
 from .noise import jpeg, noise_streams, poisson_gaussian, quantise
 from .parallel import ordered_map
 from .schema import Column
-from .settings import Parameter, Setting
+from .settings import Parameter, Setting, as_flags
 
 SPACES = ("srgb", "gamma", "curve", "naive")
 # Output rows rendered at a time: a 10000-px-wide strip needs about 200 MB on the way, and
@@ -313,10 +312,8 @@ class Degradation:
         try:
             return cls(**kept, isp=isp)
         except ValueError as exc:  # named as the user wrote it
-            message = str(exc)
-            for field_name, flag in (("jpeg_quality", "--jpeg"), ("tone_curve", "--tone-curve")):
-                message = re.sub(rf"(?<![\w-]){field_name}\b", flag, message)
-            raise ValueError(message) from None
+            fields = {"jpeg_quality": "jpeg", "tone_curve": "tone_curve"}
+            raise ValueError(as_flags(str(exc), fields)) from None
 
     def calibrated(self, values: dict[str, float]) -> Degradation:
         """This degradation with the :data:`DEGRADATION_PARAMETERS` in ``values`` applied."""

@@ -25,7 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .settings import Setting
+from .settings import Setting, as_flags
 
 # The linear sRGB (D65) to CIE XYZ matrix.
 RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
@@ -136,11 +136,7 @@ class Isp:
             return cls(**{field: values[name] for name, field in names.items()
                           if values.get(name) is not None})  # fmt: skip
         except ValueError as exc:  # named as the user wrote it
-            message = str(exc)
-            for name, field in names.items():
-                if message.startswith(f"{field} "):
-                    message = f"--{name.replace('_', '-')}{message[len(field) :]}"
-            raise ValueError(message) from None
+            raise ValueError(as_flags(str(exc), {f: n for n, f in names.items()})) from None
 
     def settings_of(self) -> dict:
         """Its settings as a preset file writes them."""

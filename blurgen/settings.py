@@ -10,6 +10,7 @@ and the documentation lists them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -159,3 +160,12 @@ _PARSERS = {
 def parsed(settings: tuple[Setting, ...], values: Mapping[str, Any]) -> dict[str, Any]:
     """The typed values of ``settings`` found in ``values`` (by name), None where absent."""
     return {s.name: s.parse(values.get(s.name)) for s in settings}
+
+
+def as_flags(message: str, fields: Mapping[str, str]) -> str:
+    """An error message about a config's fields, each field (a key of ``fields``) named as its
+    setting's flag instead (``{"red_gain": "isp_red_gain"}``: ``--isp-red-gain``)."""
+    for field, setting in fields.items():
+        flag = "--" + setting.replace("_", "-")
+        message = re.sub(rf"(?<![\w-]){re.escape(field)}\b", flag, message)
+    return message
